@@ -1,0 +1,141 @@
+using System.Text.Json.Serialization;
+
+namespace Marketing.Functions.Campaigns;
+
+public enum DiscountKind { AmountOff, PercentOff }
+
+public enum Channel { App, MiniProgram, H5, Ota }
+
+public enum CampaignStatus { Draft, Published, Paused, Ended }
+
+public enum ValidityType { Absolute, Relative }
+
+/// <summary>
+/// How long a claimed coupon can be used: either a fixed window (<see cref="From"/>..<see cref="To"/>)
+/// or <see cref="Days"/> whole days after the claim, counted in the campaign's time zone.
+/// </summary>
+public sealed record Validity
+{
+    public required ValidityType Type { get; init; }
+    public DateTimeOffset? From { get; init; }
+    public DateTimeOffset? To { get; init; }
+    public int? Days { get; init; }
+}
+
+/// <summary>
+/// The editable terms of a campaign (a coupon template): what operators send on create and update.
+/// Money is in minor units of <see cref="Currency"/>; instants are UTC.
+/// </summary>
+public sealed record CampaignTerms
+{
+    public required string Name { get; init; }
+    public required DiscountKind Kind { get; init; }
+    /// <summary>amount_off: the discount in minor units.</summary>
+    public long? AmountOff { get; init; }
+    /// <summary>percent_off: 1..100.</summary>
+    public int? PercentOff { get; init; }
+    /// <summary>percent_off: optional cap on the discount, in minor units.</summary>
+    public long? MaxDiscount { get; init; }
+    /// <summary>Eligible subtotal needed before the coupon applies; 0 = no threshold.</summary>
+    public long MinimumSpend { get; init; }
+    public required string Currency { get; init; }
+    /// <summary>Categories the coupon applies to; empty = all.</summary>
+    public string[] Categories { get; init; } = [];
+    public bool NewCustomersOnly { get; init; }
+    public required Channel[] Channels { get; init; }
+    public required DateTimeOffset ClaimStartsAt { get; init; }
+    public required DateTimeOffset ClaimEndsAt { get; init; }
+    public required Validity Validity { get; init; }
+    public required int TotalQuantity { get; init; }
+    public int PerCustomerLimit { get; init; } = 1;
+    /// <summary>IANA time zone, e.g. Asia/Shanghai: where "a day" is counted for relative validity.</summary>
+    public required string TimeZone { get; init; }
+
+    public const int MaxQuantity = 100_000_000;
+    public const int MaxPerCustomerLimit = 100;
+    public const int MaxValidityDays = 3650;
+
+    /// <summary>Field errors, keyed by JSON field name; empty when the terms are consistent.</summary>
+    public Dictionary<string, string[]> Validate()
+    {
+        var errors = new Dictionary<string, List<string>>();
+        void Error(string field, string message)
+        {
+            if (!errors.TryGetValue(field, out var list)) errors[field] = list = [];
+            list.Add(message);
+        }
+
+        if (string.IsNullOrWhiteSpace(Name) || Name.Length > 100) Error("name", "Required, at most 100 characters.");
+        switch (Kind)
+        {
+            case DiscountKind.AmountOff:
+                if (AmountOff is null or <= 0) Error("amountOff", "Required for amount_off: a positive amount in minor units.");
+                if (PercentOff is not null) Error("percentOff", "Only for percent_off.");
+                if (MaxDiscount is not null) Error("maxDiscount", "Only for percent_off.");
+                break;
+            case DiscountKind.PercentOff:
+                if (PercentOff is null or < 1 or > 100) Error("percentOff", "Required for percent_off: 1 to 100.");
+                if (AmountOff is not null) Error("amountOff", "Only for amount_off.");
+                if (MaxDiscount is <= 0) Error("maxDiscount", "When set, a positive amount in minor units.");
+                break;
+        }
+        if (MinimumSpend < 0) Error("minimumSpend", "Must be 0 (no threshold) or more.");
+        if (Currency is null || Currency.Length != 3 || !Currency.All(char.IsAsciiLetterUpper))
+            Error("currency", "An ISO 4217 code such as CNY.");
+        if (Categories is null || Categories.Length > 50 || Categories.Any(c => string.IsNullOrWhiteSpace(c) || c.Length > 64))
+            Error("categories", "At most 50 non-empty category ids of at most 64 characters.");
+        else if (Categories.Distinct(StringComparer.Ordinal).Count() != Categories.Length)
+            Error("categories", "No duplicates.");
+        if (Channels is null || Channels.Length == 0) Error("channels", "At least one channel.");
+        else if (Channels.Distinct().Count() != Channels.Length) Error("channels", "No duplicates.");
+        if (ClaimEndsAt <= ClaimStartsAt) Error("claimEndsAt", "Must be after claimStartsAt.");
+        if (Validity is null) Error("validity", "Required.");
+        else if (Validity.Type == ValidityType.Relative)
+        {
+            if (Validity.Days is null or < 1 or > MaxValidityDays) Error("validity.days", $"Required for relative validity: 1 to {MaxValidityDays}.");
+            if (Validity.From is not null || Validity.To is not null) Error("validity", "from/to are only for absolute validity.");
+        }
+        else
+        {
+            if (Validity.From is null) Error("validity.from", "Required for absolute validity.");
+            if (Validity.To is null) Error("validity.to", "Required for absolute validity.");
+            if (Validity.From is { } from && Validity.To is { } to && to <= from) Error("validity.to", "Must be after validity.from.");
+            if (Validity.To is { } end && end <= ClaimStartsAt) Error("validity.to", "Coupons would expire before claiming starts.");
+            if (Validity.Days is not null) Error("validity.days", "Only for relative validity.");
+        }
+        if (TotalQuantity is < 1 or > MaxQuantity) Error("totalQuantity", $"1 to {MaxQuantity}.");
+        if (PerCustomerLimit is < 1 or > MaxPerCustomerLimit) Error("perCustomerLimit", $"1 to {MaxPerCustomerLimit}.");
+        if (FindTimeZone(TimeZone) is null) Error("timeZone", "An IANA time zone id such as Asia/Shanghai.");
+
+        return errors.ToDictionary(e => e.Key, e => e.Value.ToArray());
+    }
+
+    public static TimeZoneInfo? FindTimeZone(string? id)
+    {
+        if (string.IsNullOrWhiteSpace(id)) return null;
+        return TimeZoneInfo.TryFindSystemTimeZoneById(id, out var zone) ? zone : null;
+    }
+}
+
+/// <summary>A campaign as stored (container "campaigns") and as operators see it.</summary>
+public sealed record Campaign
+{
+    public required string Id { get; init; }
+    /// <summary>Partition key. One catalog today ("default"); a merchant/tenant catalog later.</summary>
+    public required string Catalog { get; init; }
+    public required CampaignTerms Terms { get; init; }
+    public required CampaignStatus Status { get; init; }
+    public required DateTimeOffset CreatedAt { get; init; }
+    public required string CreatedBy { get; init; }
+    public required DateTimeOffset UpdatedAt { get; init; }
+    public required string UpdatedBy { get; init; }
+    public DateTimeOffset? PublishedAt { get; init; }
+    public DateTimeOffset? EndedAt { get; init; }
+
+    [JsonPropertyName("_etag")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? ETag { get; init; }
+
+    public bool IsClaimableAt(DateTimeOffset now)
+        => Status == CampaignStatus.Published && now >= Terms.ClaimStartsAt && now < Terms.ClaimEndsAt;
+}

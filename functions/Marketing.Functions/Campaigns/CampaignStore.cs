@@ -1,0 +1,101 @@
+using System.Net;
+using Marketing.Functions.Hosting;
+using Microsoft.Azure.Cosmos;
+
+namespace Marketing.Functions.Campaigns;
+
+/// <summary>
+/// Container "campaigns", partitioned by /catalog. All campaigns of a catalog share one logical
+/// partition, so operator lists and the customers' claimable list are single-partition queries.
+/// The hot path (claiming) does not read here on every request: see <see cref="CampaignCache"/>.
+/// </summary>
+public sealed class CampaignStore(Database database)
+{
+    public static readonly ContainerSpec Spec = new("campaigns", "/catalog", ["/terms/categories/*", "/terms/validity/*", "/\"_etag\"/?"]);
+    public const string DefaultCatalog = "default";
+
+    private readonly Container container = database.GetContainer(Spec.Name);
+
+    public async Task<Campaign?> FindAsync(string id, CancellationToken ct = default)
+    {
+        try
+        {
+            var response = await container.ReadItemAsync<Campaign>(id, new PartitionKey(DefaultCatalog), cancellationToken: ct);
+            return response.Resource with { ETag = response.ETag };
+        }
+        catch (CosmosException e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    public async Task<Campaign> CreateAsync(Campaign campaign, CancellationToken ct = default)
+    {
+        var response = await container.CreateItemAsync(campaign, new PartitionKey(campaign.Catalog), cancellationToken: ct);
+        return response.Resource with { ETag = response.ETag };
+    }
+
+    /// <summary>Replaces the campaign if nobody changed it since it was read; null when someone did (412).</summary>
+    public async Task<Campaign?> ReplaceAsync(Campaign campaign, string etag, CancellationToken ct = default)
+    {
+        try
+        {
+            var response = await container.ReplaceItemAsync(campaign with { ETag = null }, campaign.Id, new PartitionKey(campaign.Catalog),
+                new ItemRequestOptions { IfMatchEtag = etag }, ct);
+            return response.Resource with { ETag = response.ETag };
+        }
+        catch (CosmosException e) when (e.StatusCode == HttpStatusCode.PreconditionFailed)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>One page of the catalog, optionally filtered by status. Order is not specified.</summary>
+    public async Task<(List<Campaign> Items, string? ContinuationToken)> ListAsync(CampaignStatus? status, int pageSize,
+        string? continuationToken, CancellationToken ct = default)
+    {
+        var sql = "SELECT * FROM c WHERE c.catalog = @catalog" + (status is null ? "" : " AND c.status = @status");
+        var query = new QueryDefinition(sql).WithParameter("@catalog", DefaultCatalog);
+        if (status is not null) query = query.WithParameter("@status", Wire(status.Value));
+        // A plain paged filter: partition key set, continuation tokens (see docs/local-emulators.md).
+        using var iterator = container.GetItemQueryIterator<Campaign>(query, continuationToken,
+            new QueryRequestOptions { PartitionKey = new PartitionKey(DefaultCatalog), MaxItemCount = pageSize });
+        var page = await iterator.ReadNextAsync(ct);
+        return (page.Resource.ToList(), page.ContinuationToken);
+    }
+
+    /// <summary>Every published campaign of the catalog (the claimable list filters this by time and channel).</summary>
+    public async Task<List<Campaign>> ListPublishedAsync(CancellationToken ct = default)
+    {
+        var query = new QueryDefinition("SELECT * FROM c WHERE c.catalog = @catalog AND c.status = @status")
+            .WithParameter("@catalog", DefaultCatalog).WithParameter("@status", Wire(CampaignStatus.Published));
+        var results = new List<Campaign>();
+        using var iterator = container.GetItemQueryIterator<Campaign>(query,
+            requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(DefaultCatalog) });
+        while (iterator.HasMoreResults)
+            results.AddRange(await iterator.ReadNextAsync(ct));
+        return results;
+    }
+
+    /// <summary>Campaigns whose stock the reconciliation job looks after (everything but drafts).</summary>
+    public async Task<List<Campaign>> ListNotDraftAsync(CancellationToken ct = default)
+    {
+        var query = new QueryDefinition("SELECT * FROM c WHERE c.catalog = @catalog AND c.status != @draft")
+            .WithParameter("@catalog", DefaultCatalog).WithParameter("@draft", Wire(CampaignStatus.Draft));
+        var results = new List<Campaign>();
+        using var iterator = container.GetItemQueryIterator<Campaign>(query,
+            requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(DefaultCatalog) });
+        while (iterator.HasMoreResults)
+            results.AddRange(await iterator.ReadNextAsync(ct));
+        return results;
+    }
+
+    public static string Wire(CampaignStatus status) => status switch
+    {
+        CampaignStatus.Draft => "draft",
+        CampaignStatus.Published => "published",
+        CampaignStatus.Paused => "paused",
+        CampaignStatus.Ended => "ended",
+        _ => throw new ArgumentOutOfRangeException(nameof(status)),
+    };
+}

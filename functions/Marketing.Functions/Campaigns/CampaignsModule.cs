@@ -1,0 +1,32 @@
+using Marketing.Functions.Hosting;
+
+namespace Marketing.Functions.Campaigns;
+
+public static class CampaignsModule
+{
+    public static readonly ContainerSpec[] Containers = [CampaignStore.Spec, StockStore.Spec];
+
+    public static IServiceCollection AddCampaigns(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<CampaignCacheOptions>().Bind(configuration.GetSection(CampaignCacheOptions.Section))
+            .ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<StockOptions>().Bind(configuration.GetSection(StockOptions.Section))
+            .ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<CampaignStore>();
+        services.AddSingleton<StockStore>();
+        services.AddSingleton<CampaignCache>();
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapCampaigns(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/campaigns").WithTags("Campaigns");
+        group.MapCreateCampaign();
+        group.MapGetCampaigns();
+        group.MapUpdateCampaign();
+        group.MapChangeCampaignStatus();
+        group.MapListClaimableCampaigns();
+        routes.MapReconcileStock();
+        return routes;
+    }
+}

@@ -1,0 +1,88 @@
+using Marketing.Functions.Hosting;
+using Marketing.Functions.Identity;
+
+namespace Marketing.Functions.Campaigns;
+
+/// <summary>
+/// POST /api/campaigns/{id}/publish · /pause · /resume · /end — the lifecycle
+/// draft → published → paused ⇄ published → ended.
+/// Repeating a transition that already happened answers 200 and re-applies its stock side, so a retry
+/// after a crash between the two writes converges. Anything else is 409 invalid-transition.
+/// The order of the two writes is chosen so that a crash in between can only stop claims, never allow them:
+/// closing the stock comes before the status says paused/ended; opening it comes after it says published.
+/// </summary>
+public static class ChangeCampaignStatus
+{
+    private sealed record Transition(string Action, string Function, CampaignStatus Target, CampaignStatus[] From, string Summary);
+
+    private static readonly Transition[] Transitions =
+    [
+        new("publish", "PublishCampaign", CampaignStatus.Published, [CampaignStatus.Draft], "Publish a draft: customers can claim while the claim window is open."),
+        new("pause", "PauseCampaign", CampaignStatus.Paused, [CampaignStatus.Published], "Pause claiming."),
+        new("resume", "ResumeCampaign", CampaignStatus.Published, [CampaignStatus.Paused], "Resume claiming after a pause."),
+        new("end", "EndCampaign", CampaignStatus.Ended, [CampaignStatus.Published, CampaignStatus.Paused], "End a campaign for good."),
+    ];
+
+    public static void MapChangeCampaignStatus(this IEndpointRouteBuilder group)
+    {
+        foreach (var transition in Transitions)
+        {
+            group.MapPost("/{id}/" + transition.Action,
+                    (string id, HttpContext context, CampaignStore store, StockStore stock, CampaignCache cache, TimeProvider time)
+                        => HandleAsync(transition, id, context, store, stock, cache, time))
+                .AsFunction(transition.Function)
+                .RequireAuthorization(Policies.Operator)
+                .Produces<CampaignView>()
+                .WithSummary(transition.Summary);
+        }
+    }
+
+    private static async Task<IResult> HandleAsync(Transition transition, string id, HttpContext context,
+        CampaignStore store, StockStore stock, CampaignCache cache, TimeProvider time)
+    {
+        var ct = context.RequestAborted;
+        for (var attempt = 0; ; attempt++)
+        {
+            var current = await store.FindAsync(id, ct);
+            if (current is null) return Problem.NotFound("The campaign").ToResult();
+            var now = time.GetUtcNow();
+            var repeat = current.Status == transition.Target;
+            if (!repeat && !transition.From.Contains(current.Status))
+                return Problem.Of(ProblemTypes.InvalidTransition, 409, "This lifecycle step is not possible now.",
+                    $"Cannot {transition.Action} a campaign that is {CampaignStore.Wire(current.Status)}.").ToResult();
+            if (transition.Action == "publish" && !repeat && current.Terms.ClaimEndsAt <= now)
+                return Problem.Of(ProblemTypes.InvalidTransition, 409, "This lifecycle step is not possible now.",
+                    "The claim window is already over; extend claimEndsAt first.").ToResult();
+
+            var opens = transition.Target == CampaignStatus.Published;
+            if (opens)
+                await stock.EnsureCreatedAsync(id, current.Terms.TotalQuantity, ct);
+            else
+                await stock.SetOpenAsync(id, false, ct);
+
+            var campaign = current;
+            if (!repeat)
+            {
+                campaign = await store.ReplaceAsync(current with
+                {
+                    Status = transition.Target,
+                    UpdatedAt = now,
+                    UpdatedBy = context.User.SubjectId(),
+                    PublishedAt = transition.Action == "publish" ? now : current.PublishedAt,
+                    EndedAt = transition.Target == CampaignStatus.Ended ? now : current.EndedAt,
+                }, current.ETag!, ct);
+                if (campaign is null)
+                {
+                    if (attempt >= 3)
+                        return Problem.Of(ProblemTypes.PreconditionFailed, 412, "The campaign is being changed by someone else; try again.").ToResult();
+                    continue;
+                }
+            }
+
+            if (opens)
+                await stock.SetOpenAsync(id, true, ct);
+            cache.Forget(id);
+            return CampaignResults.Campaign(campaign, context);
+        }
+    }
+}

@@ -1,0 +1,36 @@
+using Marketing.Functions.Hosting;
+using Marketing.Functions.Identity;
+
+namespace Marketing.Functions.Campaigns;
+
+/// <summary>POST /api/campaigns — an operator drafts a campaign. Nothing is claimable until it is published.</summary>
+public static class CreateCampaign
+{
+    public static RouteHandlerBuilder MapCreateCampaign(this IEndpointRouteBuilder group) =>
+        group.MapPost("/", HandleAsync)
+            .AsFunction("CreateCampaign")
+            .RequireAuthorization(Policies.Operator)
+            .Accepts<CampaignTerms>("application/json")
+            .Produces<CampaignView>(StatusCodes.Status201Created)
+            .WithSummary("Create a campaign (draft).");
+
+    private static async Task<IResult> HandleAsync(HttpContext context, CampaignStore store, TimeProvider time)
+    {
+        var (terms, problem) = await JsonBody.ReadAsync<CampaignTerms>(context.Request);
+        if (problem is not null) return problem.ToResult();
+        var errors = terms!.Validate();
+        if (errors.Count > 0) return Problem.Validation(errors).ToResult();
+
+        var now = time.GetUtcNow();
+        var who = context.User.SubjectId();
+        var campaign = await store.CreateAsync(new Campaign
+        {
+            Id = Ids.New("cmp"),
+            Catalog = CampaignStore.DefaultCatalog,
+            Terms = terms,
+            Status = CampaignStatus.Draft,
+            CreatedAt = now, CreatedBy = who, UpdatedAt = now, UpdatedBy = who,
+        }, context.RequestAborted);
+        return CampaignResults.Campaign(campaign, context, StatusCodes.Status201Created);
+    }
+}

@@ -1,0 +1,83 @@
+using System.ComponentModel.DataAnnotations;
+using Marketing.Functions.Hosting;
+using Marketing.Functions.Wallet;
+using Microsoft.Extensions.Options;
+
+namespace Marketing.Functions.Campaigns;
+
+public sealed class StockOptions
+{
+    public const string Section = "Stock";
+
+    /// <summary>
+    /// A campaign's stock is only repaired after this long without claims or changes. It must exceed the
+    /// longest time a claim can spend between taking stock and writing the coupon (bounded by the Cosmos
+    /// request timeout, 10 s), so a repair never races a claim still in flight.
+    /// </summary>
+    [Range(1, 1440)]
+    public int QuietMinutes { get; set; } = 5;
+}
+
+public sealed record ReconcileReport(int Campaigns, List<string> Repairs);
+
+/// <summary>
+/// Timer function ReconcileStock (schedule: app setting ReconcileStockSchedule). Restores the invariants
+/// after crashes: the stock's open switch follows the campaign status, its total follows the campaign's
+/// quantity, and issued/remaining follow the coupons really in wallets (a claim that died between taking
+/// stock and writing the coupon left one unit lost, never one too many). Safe to run twice at once:
+/// every write is conditional (etag or current value), so the second run's writes simply fail.
+/// </summary>
+public static class ReconcileStock
+{
+    public const string FunctionName = "ReconcileStock";
+    public const string ScheduleSetting = "ReconcileStockSchedule";
+
+    public static RouteHandlerBuilder MapReconcileStock(this IEndpointRouteBuilder routes) =>
+        routes.MapTimerFunction(FunctionName, $"%{ScheduleSetting}%", async (_, context) =>
+        {
+            var services = context.RequestServices;
+            var report = await RunAsync(services.GetRequiredService<CampaignStore>(), services.GetRequiredService<StockStore>(),
+                services.GetRequiredService<WalletStore>(), services.GetRequiredService<TimeProvider>().GetUtcNow(),
+                TimeSpan.FromMinutes(services.GetRequiredService<IOptions<StockOptions>>().Value.QuietMinutes), context.RequestAborted);
+            var result = new InvocationResult { ReturnValue = report };
+            result.Log($"Checked {report.Campaigns} campaigns, {report.Repairs.Count} repairs.");
+            report.Repairs.ForEach(r => result.Log(r));
+            return result;
+        });
+
+    public static async Task<ReconcileReport> RunAsync(CampaignStore campaigns, StockStore stocks, WalletStore wallets,
+        DateTimeOffset now, TimeSpan quiet, CancellationToken ct)
+    {
+        var repairs = new List<string>();
+        var all = await campaigns.ListNotDraftAsync(ct);
+        foreach (var campaign in all)
+        {
+            var stock = await stocks.FindAsync(campaign.Id, ct);
+            if (stock is null) continue; // publish creates it before the status says published: nothing was ever claimable
+
+            // Lifecycle and quantity: only once no operator change can still be in flight.
+            if (now - campaign.UpdatedAt >= quiet)
+            {
+                var shouldBeOpen = campaign.Status == CampaignStatus.Published;
+                if (stock.Open != shouldBeOpen)
+                {
+                    await stocks.SetOpenAsync(campaign.Id, shouldBeOpen, ct);
+                    repairs.Add($"{campaign.Id}: open {stock.Open} -> {shouldBeOpen}");
+                }
+                if (campaign.Terms.TotalQuantity > stock.Total &&
+                    await stocks.TryChangeTotalAsync(campaign.Id, stock.Total, campaign.Terms.TotalQuantity, ct))
+                    repairs.Add($"{campaign.Id}: total {stock.Total} -> {campaign.Terms.TotalQuantity}");
+                stock = await stocks.FindAsync(campaign.Id, ct) ?? stock;
+            }
+
+            // Lost units: only when quiet, and only if something happened since the last check.
+            var lastClaim = stock.LastClaimAt;
+            if (lastClaim is null || now - lastClaim < quiet || stock.ReconciledAt >= lastClaim)
+                continue;
+            var issued = await wallets.CountIssuedAsync(campaign.Id, ct);
+            if (await stocks.TryRepairAsync(stock, issued, now, ct) && issued != stock.Issued)
+                repairs.Add($"{campaign.Id}: issued {stock.Issued} -> {issued}, remaining {stock.Remaining} -> {stock.Total - issued}");
+        }
+        return new ReconcileReport(all.Count, repairs);
+    }
+}

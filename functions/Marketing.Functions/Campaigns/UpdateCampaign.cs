@@ -1,0 +1,100 @@
+using System.Text.Json;
+using Marketing.Functions.Hosting;
+using Marketing.Functions.Identity;
+
+namespace Marketing.Functions.Campaigns;
+
+/// <summary>
+/// PUT /api/campaigns/{id} — replace a campaign's terms. Drafts are fully editable. Once published,
+/// customers hold coupons on these terms, so only two changes stay allowed: more quantity and a later
+/// claim end. Ended campaigns are frozen. Optional If-Match (the ETag of a GET) guards against
+/// overwriting another operator's edit.
+/// </summary>
+public static class UpdateCampaign
+{
+    public static RouteHandlerBuilder MapUpdateCampaign(this IEndpointRouteBuilder group) =>
+        group.MapPut("/{id}", HandleAsync)
+            .AsFunction("UpdateCampaign")
+            .RequireAuthorization(Policies.Operator)
+            .Accepts<CampaignTerms>("application/json")
+            .Produces<CampaignView>()
+            .WithSummary("Update a campaign's terms (drafts fully; published: grow quantity or extend the claim end).");
+
+    private static async Task<IResult> HandleAsync(string id, HttpContext context, CampaignStore store, StockStore stock,
+        CampaignCache cache, TimeProvider time)
+    {
+        var (terms, problem) = await JsonBody.ReadAsync<CampaignTerms>(context.Request);
+        if (problem is not null) return problem.ToResult();
+        var errors = terms!.Validate();
+        if (errors.Count > 0) return Problem.Validation(errors).ToResult();
+        string? ifMatch = context.Request.Headers.IfMatch;
+
+        // Optimistic concurrency: read, check, replace if unchanged; retry a few times when another
+        // writer got in between (unless the caller pinned a version with If-Match).
+        for (var attempt = 0; ; attempt++)
+        {
+            var current = await store.FindAsync(id, context.RequestAborted);
+            if (current is null) return Problem.NotFound("The campaign").ToResult();
+            if (ifMatch is not null && !CampaignResults.Matches(ifMatch, current.ETag!))
+                return Problem.Of(ProblemTypes.PreconditionFailed, 412, "The campaign changed since you read it.",
+                    "GET it again and re-apply your change.").ToResult();
+
+            var refusal = CheckEditable(current, terms);
+            if (refusal is not null) return refusal.ToResult();
+
+            var now = time.GetUtcNow();
+            var updated = await store.ReplaceAsync(current with
+            {
+                Terms = terms,
+                UpdatedAt = now,
+                UpdatedBy = context.User.SubjectId(),
+            }, current.ETag!, context.RequestAborted);
+            if (updated is null)
+            {
+                if (ifMatch is not null || attempt >= 3)
+                    return Problem.Of(ProblemTypes.PreconditionFailed, 412, "The campaign changed since you read it.").ToResult();
+                continue;
+            }
+
+            // Campaign first, stock second: if we stop in between, the counter is short (never over) and
+            // the reconciliation job finishes the change. The patch is conditional on the old total, so
+            // applying it twice is impossible.
+            if (current.Status != CampaignStatus.Draft && terms.TotalQuantity != current.Terms.TotalQuantity)
+                await stock.TryChangeTotalAsync(id, current.Terms.TotalQuantity, terms.TotalQuantity, context.RequestAborted);
+            cache.Forget(id);
+            return CampaignResults.Campaign(updated, context);
+        }
+    }
+
+    private static Problem? CheckEditable(Campaign current, CampaignTerms terms)
+    {
+        switch (current.Status)
+        {
+            case CampaignStatus.Draft:
+                return null;
+            case CampaignStatus.Ended:
+                return Problem.Of(ProblemTypes.CampaignNotEditable, 409, "An ended campaign cannot be changed.");
+        }
+
+        var errors = new Dictionary<string, string[]>();
+        if (terms.TotalQuantity < current.Terms.TotalQuantity)
+            errors["totalQuantity"] = ["A published campaign's quantity can only grow."];
+        if (terms.ClaimEndsAt < current.Terms.ClaimEndsAt)
+            errors["claimEndsAt"] = ["A published campaign's claim end can only move later."];
+        // Everything else must be exactly as published: compare the rest field by field.
+        var before = JsonSerializer.SerializeToElement(current.Terms with { TotalQuantity = 0, ClaimEndsAt = default }, Json.Options);
+        var after = JsonSerializer.SerializeToElement(terms with { TotalQuantity = 0, ClaimEndsAt = default }, Json.Options);
+        foreach (var property in after.EnumerateObject())
+        {
+            if (!before.TryGetProperty(property.Name, out var old) || !JsonElement.DeepEquals(old, property.Value))
+                errors[property.Name] = ["Cannot change once published."];
+        }
+        foreach (var property in before.EnumerateObject())
+        {
+            if (!after.TryGetProperty(property.Name, out _))
+                errors[property.Name] = ["Cannot change once published."];
+        }
+        return errors.Count == 0 ? null : Problem.Of(ProblemTypes.CampaignNotEditable, 409,
+            "Only quantity (up) and claim end (later) can change once a campaign is published.", null, errors);
+    }
+}

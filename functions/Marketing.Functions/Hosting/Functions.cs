@@ -1,0 +1,124 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Marketing.Functions.Hosting;
+
+/// <summary>
+/// How a function is triggered. Each function is declared exactly once, on its endpoint, and
+/// <see cref="FunctionJson"/> writes the host's <c>function.json</c> files from these declarations,
+/// so a route and its function can never disagree.
+/// </summary>
+public abstract record FunctionDeclaration(string Name);
+
+/// <summary>
+/// An HTTP function. The host proxies the original request (enableProxyingHttpRequest), so the route
+/// and methods are the endpoint's own; only the name and the host-level auth level are declared here.
+/// Authorization is the handler's job (JWT roles), so the host-level level is anonymous by default.
+/// </summary>
+public sealed record HttpFunction(string Name, string AuthLevel = "anonymous") : FunctionDeclaration(Name);
+
+/// <summary>A timer function; <paramref name="Schedule"/> is usually an app setting reference like %X%.</summary>
+public sealed record TimerFunction(string Name, string Schedule, bool RunOnStartup = false) : FunctionDeclaration(Name);
+
+public static class FunctionEndpointExtensions
+{
+    public const string ApiPrefix = "/api/";
+
+    /// <summary>Declares the endpoint as the HTTP function <paramref name="name"/>.</summary>
+    public static TBuilder AsFunction<TBuilder>(this TBuilder builder, string name) where TBuilder : IEndpointConventionBuilder
+        => builder.WithMetadata(new HttpFunction(name)).WithName(name);
+
+    /// <summary>
+    /// Maps a timer function at POST /{name}, the address the host calls with the payload protocol.
+    /// The endpoint is excluded from OpenAPI: it is the host's, not a client's.
+    /// </summary>
+    public static RouteHandlerBuilder MapTimerFunction(this IEndpointRouteBuilder routes, string name, string schedule,
+        Func<InvocationRequest, HttpContext, Task<InvocationResult>> handler)
+        => routes.MapPost("/" + name, async (HttpContext context) =>
+            {
+                var (request, problem) = await InvocationRequest.ReadAsync(context.Request);
+                if (problem is not null) return (IResult)problem.ToResult();
+                var result = await handler(request!, context);
+                return Results.Json(result, InvocationResult.JsonOptions);
+            })
+            .WithMetadata(new TimerFunction(name, schedule))
+            .WithName(name)
+            .ExcludeFromDescription();
+}
+
+/// <summary>Writes <c>function.json</c> files from the endpoints' declarations.</summary>
+public static class FunctionJson
+{
+    public static IReadOnlyDictionary<string, JsonObject> Build(EndpointDataSource endpoints)
+    {
+        var functions = new SortedDictionary<string, JsonObject>(StringComparer.Ordinal);
+        foreach (var endpoint in endpoints.Endpoints.OfType<RouteEndpoint>())
+        {
+            var declaration = endpoint.Metadata.GetMetadata<FunctionDeclaration>();
+            if (declaration is null) continue;
+            if (functions.ContainsKey(declaration.Name))
+                throw new InvalidOperationException($"Function '{declaration.Name}' is declared twice.");
+            functions[declaration.Name] = declaration switch
+            {
+                HttpFunction http => HttpBindings(http, endpoint),
+                TimerFunction timer => new JsonObject
+                {
+                    ["bindings"] = new JsonArray(new JsonObject
+                    {
+                        ["type"] = "timerTrigger",
+                        ["direction"] = "in",
+                        ["name"] = "timer",
+                        ["schedule"] = timer.Schedule,
+                        ["runOnStartup"] = timer.RunOnStartup,
+                    }),
+                },
+                _ => throw new InvalidOperationException($"Unknown declaration {declaration.GetType().Name}."),
+            };
+        }
+        return functions;
+    }
+
+    /// <summary>Writes one folder per function with its function.json under <paramref name="directory"/>.</summary>
+    public static int Write(EndpointDataSource endpoints, string directory)
+    {
+        var functions = Build(endpoints);
+        foreach (var (name, json) in functions)
+        {
+            var folder = Path.Combine(directory, name);
+            Directory.CreateDirectory(folder);
+            File.WriteAllText(Path.Combine(folder, "function.json"),
+                json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        }
+        return functions.Count;
+    }
+
+    /// <summary>The route as the host expects it: relative to the "api" route prefix.</summary>
+    public static string HostRoute(RouteEndpoint endpoint)
+    {
+        var pattern = "/" + endpoint.RoutePattern.RawText!.TrimStart('/');
+        if (!pattern.StartsWith(FunctionEndpointExtensions.ApiPrefix, StringComparison.Ordinal))
+            throw new InvalidOperationException($"HTTP function route '{pattern}' must start with {FunctionEndpointExtensions.ApiPrefix}.");
+        return pattern[FunctionEndpointExtensions.ApiPrefix.Length..];
+    }
+
+    private static JsonObject HttpBindings(HttpFunction function, RouteEndpoint endpoint)
+    {
+        var methods = endpoint.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods
+            ?? throw new InvalidOperationException($"HTTP function '{function.Name}' has no HTTP method.");
+        // Proxying only applies to functions whose only bindings are httpTrigger in and http out.
+        return new JsonObject
+        {
+            ["bindings"] = new JsonArray(
+                new JsonObject
+                {
+                    ["type"] = "httpTrigger",
+                    ["direction"] = "in",
+                    ["name"] = "req",
+                    ["authLevel"] = function.AuthLevel,
+                    ["methods"] = new JsonArray(methods.Select(m => (JsonNode)JsonValue.Create(m.ToLowerInvariant())!).ToArray()),
+                    ["route"] = HostRoute(endpoint),
+                },
+                new JsonObject { ["type"] = "http", ["direction"] = "out", ["name"] = "res" }),
+        };
+    }
+}

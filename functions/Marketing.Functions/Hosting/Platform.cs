@@ -1,0 +1,75 @@
+using System.Net;
+using Marketing.Functions.Campaigns;
+using Marketing.Functions.Wallet;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.Azure.Cosmos;
+
+namespace Marketing.Functions.Hosting;
+
+/// <summary>Cross-cutting wiring: the custom-handler listener, JSON, errors, OpenAPI, health.</summary>
+public static class Platform
+{
+    /// <summary>Port when run without the Functions host (the host sets FUNCTIONS_CUSTOMHANDLER_PORT).</summary>
+    public const int DefaultPort = 7071;
+
+    public static WebApplicationBuilder AddPlatform(this WebApplicationBuilder builder)
+    {
+        // The Functions host passes the port; we listen on loopback only, never on all interfaces.
+        var port = int.TryParse(Environment.GetEnvironmentVariable("FUNCTIONS_CUSTOMHANDLER_PORT"), out var p) ? p : DefaultPort;
+        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = JsonBody.MaxBytes);
+
+        builder.Services.ConfigureHttpJsonOptions(o => Json.Configure(o.SerializerOptions, strict: true));
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info = new() { Title = "Marketing platform", Version = "v1",
+                Description = "Coupon campaigns, claiming and wallets. Errors are RFC 9457 problem+json with type urn:marketing:problem:<code>." };
+            return Task.CompletedTask;
+        }));
+        return builder;
+    }
+
+    public static WebApplication UsePlatform(this WebApplication app)
+    {
+        app.UseExceptionHandler(new ExceptionHandlerOptions { ExceptionHandler = WriteUnhandledAsync, StatusCodeSelector = null });
+        app.UseAuthentication();
+        app.UseAuthorization();
+        return app;
+    }
+
+    public static IEndpointRouteBuilder MapPlatform(this IEndpointRouteBuilder routes)
+    {
+        routes.MapGet("/api/health", () => TypedResults.Ok(new { status = "ok" }))
+            .AsFunction("Health").AllowAnonymous().WithTags("Platform").WithSummary("Liveness.");
+        routes.MapOpenApi("/api/openapi.json")
+            .AsFunction("OpenApi").AllowAnonymous();
+        return routes;
+    }
+
+    /// <summary>Every container the app uses, with its partition key (provisioning and infra tests read this).</summary>
+    public static IEnumerable<ContainerSpec> Containers => [.. CampaignsModule.Containers, .. WalletModule.Containers];
+
+    private static Task WriteUnhandledAsync(HttpContext context)
+    {
+        var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
+        var problem = error switch
+        {
+            // Binding failures of route/query values and Kestrel's own limits are the caller's mistakes.
+            BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
+                Problem.Of(ProblemTypes.PayloadTooLarge, 413, "The body is too large."),
+            BadHttpRequestException bad => Problem.Of(ProblemTypes.ValidationFailed, bad.StatusCode, "The request is not valid.", bad.Message),
+            // Cosmos still throttling after the SDK's own retries: tell the client to come back, don't blame it.
+            CosmosException { StatusCode: HttpStatusCode.TooManyRequests } cosmos =>
+                Busy(context, cosmos.RetryAfter),
+            _ => Problem.Of(ProblemTypes.Internal, 500, "Something went wrong on our side.", $"Trace id {context.TraceIdentifier}."),
+        };
+        return ProblemResult.WriteAsync(context, problem);
+    }
+
+    private static Problem Busy(HttpContext context, TimeSpan? retryAfter)
+    {
+        context.Response.Headers.RetryAfter = ((int)Math.Ceiling((retryAfter ?? TimeSpan.FromSeconds(1)).TotalSeconds)).ToString();
+        return Problem.Of("busy", 503, "The platform is busy; retry shortly.");
+    }
+}

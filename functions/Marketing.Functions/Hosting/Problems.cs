@@ -1,0 +1,85 @@
+using System.Text.Json;
+
+namespace Marketing.Functions.Hosting;
+
+/// <summary>
+/// The stable error vocabulary of the API. Clients branch on <see cref="Problem.Type"/>, whose last
+/// segment (after "urn:marketing:problem:") never changes once published; titles and details may.
+/// </summary>
+public static class ProblemTypes
+{
+    public const string Prefix = "urn:marketing:problem:";
+
+    public const string ValidationFailed = "validation-failed";
+    public const string MalformedJson = "malformed-json";
+    public const string UnsupportedMediaType = "unsupported-media-type";
+    public const string PayloadTooLarge = "payload-too-large";
+    public const string Unauthorized = "unauthorized";
+    public const string Forbidden = "forbidden";
+    public const string NotFound = "not-found";
+    public const string SoldOut = "sold-out";
+    public const string LimitReached = "limit-reached";
+    public const string NotEligible = "not-eligible";
+    public const string CampaignNotActive = "campaign-not-active";
+    public const string CampaignNotEditable = "campaign-not-editable";
+    public const string IdempotencyKeyReused = "idempotency-key-reused";
+    public const string IdempotencyInFlight = "idempotency-in-flight";
+    public const string InvalidTransition = "invalid-transition";
+    public const string PreconditionFailed = "precondition-failed";
+    public const string Internal = "internal";
+}
+
+/// <summary>An RFC 9457 problem document.</summary>
+public sealed record Problem(
+    string Type,
+    string Title,
+    int Status,
+    string? Detail = null,
+    IReadOnlyDictionary<string, string[]>? Errors = null)
+{
+    public static Problem Of(string code, int status, string title, string? detail = null,
+        IReadOnlyDictionary<string, string[]>? errors = null)
+        => new(ProblemTypes.Prefix + code, title, status, detail, errors);
+
+    public static Problem Validation(IReadOnlyDictionary<string, string[]> errors)
+        => Of(ProblemTypes.ValidationFailed, 400, "The request is not valid.",
+            "See 'errors' for the fields to correct.", errors);
+
+    public static Problem Validation(string field, string message)
+        => Validation(new Dictionary<string, string[]> { [field] = [message] });
+
+    public static Problem NotFound(string what)
+        => Of(ProblemTypes.NotFound, 404, "Not found.", $"{what} does not exist.");
+}
+
+/// <summary>Writes a <see cref="Problem"/> as application/problem+json.</summary>
+public sealed class ProblemResult(Problem problem) : IResult, IStatusCodeHttpResult, IValueHttpResult<Problem>, IValueHttpResult
+{
+    public Problem Value => problem;
+    public int? StatusCode => problem.Status;
+    object? IValueHttpResult.Value => problem;
+
+    public Task ExecuteAsync(HttpContext httpContext) => WriteAsync(httpContext, problem);
+
+    public static async Task WriteAsync(HttpContext httpContext, Problem problem)
+    {
+        var response = httpContext.Response;
+        response.StatusCode = problem.Status;
+        response.ContentType = "application/problem+json";
+        var body = new Dictionary<string, object?>
+        {
+            ["type"] = problem.Type,
+            ["title"] = problem.Title,
+            ["status"] = problem.Status,
+        };
+        if (problem.Detail is not null) body["detail"] = problem.Detail;
+        body["instance"] = httpContext.Request.Path.Value;
+        if (problem.Errors is not null) body["errors"] = problem.Errors;
+        await JsonSerializer.SerializeAsync(response.Body, body, Json.Options, httpContext.RequestAborted);
+    }
+}
+
+public static class ProblemResultExtensions
+{
+    public static ProblemResult ToResult(this Problem problem) => new(problem);
+}

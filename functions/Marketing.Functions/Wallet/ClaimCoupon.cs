@@ -1,0 +1,205 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Marketing.Functions.Campaigns;
+using Marketing.Functions.Hosting;
+using Marketing.Functions.Identity;
+using Microsoft.Extensions.Primitives;
+
+namespace Marketing.Functions.Wallet;
+
+public sealed record ClaimRequest(Channel Channel);
+
+/// <summary>
+/// POST /api/campaigns/{id}/claims — a customer claims a coupon into their wallet.
+///
+/// Two Cosmos round trips on success: (1) take one unit of stock with a conditional patch, (2) write
+/// the coupon into the customer's wallet document for the campaign, which atomically enforces the
+/// per-customer limit and the idempotency key. Stock is taken first so that a crash between the two
+/// writes can only under-sell; <see cref="ReconcileStock"/> later returns such a lost unit. When the
+/// wallet refuses (limit reached, key already used), the unit is given back at once.
+/// See docs/claiming.md for the full argument.
+/// </summary>
+public static class ClaimCoupon
+{
+    public const string IdempotencyHeader = "Idempotency-Key";
+    public const int MaxKeyLength = 64;
+
+    /// <summary>
+    /// Requests in progress on this instance, by (customer, key): a concurrent duplicate gets 409 at once
+    /// instead of taking stock. Across instances the wallet's key check decides (the loser replays).
+    /// </summary>
+    private static readonly ConcurrentDictionary<string, byte> InFlight = new();
+
+    public static RouteHandlerBuilder MapClaimCoupon(this IEndpointRouteBuilder group) =>
+        group.MapPost("/{id}/claims", HandleAsync)
+            .AsFunction("ClaimCoupon")
+            .RequireAuthorization(Policies.Customer)
+            .Accepts<ClaimRequest>("application/json")
+            .Produces<CouponView>(StatusCodes.Status201Created)
+            .WithSummary("Claim a coupon (Idempotency-Key header required).");
+
+    private static async Task<IResult> HandleAsync(string id, HttpContext context, CampaignCache campaigns, StockStore stock,
+        WalletStore wallets, TimeProvider time, ILoggerFactory loggers)
+    {
+        var key = context.Request.Headers[IdempotencyHeader];
+        if (!IsValidKey(key))
+            return Problem.Validation(IdempotencyHeader,
+                $"Required: 1 to {MaxKeyLength} characters of A-Z a-z 0-9 . _ : - (a UUID is ideal).").ToResult();
+        var (request, problem) = await JsonBody.ReadAsync<ClaimRequest>(context.Request);
+        if (problem is not null) return problem.ToResult();
+
+        var customerId = context.User.SubjectId();
+        var claim = new Claim(customerId, id, key.ToString(), Fingerprint(id, request!));
+        var gate = customerId + "\n" + claim.Key;
+        if (!InFlight.TryAdd(gate, 0))
+            return Problem.Of(ProblemTypes.IdempotencyInFlight, 409, "A request with this Idempotency-Key is still in progress.",
+                "Retry after it completes to get its answer.").ToResult();
+        try
+        {
+            var logger = loggers.CreateLogger(typeof(ClaimCoupon));
+            return await ClaimAsync(claim, request!.Channel, context, campaigns, stock, wallets, time.GetUtcNow(), logger);
+        }
+        finally
+        {
+            InFlight.TryRemove(gate, out _);
+        }
+    }
+
+    private sealed record Claim(string CustomerId, string CampaignId, string Key, string RequestHash);
+
+    private static async Task<IResult> ClaimAsync(Claim claim, Channel channel, HttpContext context, CampaignCache campaigns,
+        StockStore stock, WalletStore wallets, DateTimeOffset now, ILogger logger)
+    {
+        var ct = context.RequestAborted;
+        var campaign = await campaigns.FindAsync(claim.CampaignId, ct);
+        // Drafts do not exist as far as customers are concerned.
+        if (campaign is null || campaign.Status == CampaignStatus.Draft)
+            return Problem.NotFound("The campaign").ToResult();
+
+        // Every refusal first checks whether this key already succeeded: a replay must get the first
+        // answer even after the campaign sold out or ended. (Refusal paths only: no cost on success.)
+        async Task<IResult> Refuse(Problem refusal)
+            => await ReplayAsync(claim, context, wallets) ?? refusal.ToResult();
+
+        if (!campaign.IsClaimableAt(now))
+            return await Refuse(Problem.Of(ProblemTypes.CampaignNotActive, 409, "This campaign cannot be claimed now.",
+                campaign.Status != CampaignStatus.Published ? $"The campaign is {CampaignStore.Wire(campaign.Status)}."
+                : now < campaign.Terms.ClaimStartsAt ? "Claiming has not started yet." : "Claiming has ended."));
+        if (!campaign.Terms.Channels.Contains(channel))
+            return await Refuse(Problem.Of(ProblemTypes.NotEligible, 403, "This campaign is not offered on this channel."));
+        var (validFrom, validTo) = CouponValidity.For(campaign.Terms, now);
+        if (validTo <= now)
+            return await Refuse(Problem.Of(ProblemTypes.CampaignNotActive, 409, "This campaign's coupons have already expired."));
+
+        string? newcomerMarker = null;
+        if (campaign.Terms.NewCustomersOnly)
+        {
+            // Rule (docs/claiming.md): a newcomer holds no coupon of another campaign here, and spends their
+            // newcomer status on one newcomer campaign only (a create-if-absent marker decides races).
+            if (await wallets.HasCouponsOfOtherCampaignsAsync(claim.CustomerId, claim.CampaignId, ct))
+                return await Refuse(NotNewcomer());
+            var (allowed, createdETag) = await wallets.TryUseNewcomerStatusAsync(claim.CustomerId, claim.CampaignId, now, ct);
+            if (!allowed) return await Refuse(NotNewcomer());
+            newcomerMarker = createdETag;
+        }
+
+        var taken = await stock.TryTakeAsync(claim.CampaignId, now, ct);
+        if (taken != TakeOutcome.Taken)
+        {
+            // Got nothing: do not let a sold-out newcomer campaign use up the customer's newcomer status.
+            if (newcomerMarker is not null)
+                await wallets.ReleaseNewcomerStatusAsync(claim.CustomerId, newcomerMarker, CancellationToken.None);
+            return await Refuse(taken == TakeOutcome.SoldOut
+                ? Problem.Of(ProblemTypes.SoldOut, 409, "All coupons of this campaign have been claimed.")
+                : Problem.Of(ProblemTypes.CampaignNotActive, 409, "This campaign cannot be claimed now.", "The campaign is paused or ended."));
+        }
+
+        // From here one unit is ours. Past this point we never give it back on an unknown outcome
+        // (a timeout may hide a write that succeeded): only on a definite refusal from the wallet.
+        var coupon = NewCoupon(claim, campaign, channel, now, validFrom, validTo);
+        var outcome = await wallets.AddAsync(claim.CustomerId, coupon, campaign.Terms.PerCustomerLimit, CancellationToken.None);
+        if (outcome is not AddOutcome.Added)
+            await GiveBackAsync(stock, claim.CampaignId, now, logger);
+
+        return outcome switch
+        {
+            AddOutcome.Added => Created(context, coupon, replayed: false),
+            AddOutcome.KeyExists existing => Replay(claim, existing.Coupon, context),
+            _ => await Refuse(Problem.Of(ProblemTypes.LimitReached, 409, "You already hold as many coupons of this campaign as allowed.",
+                $"The limit is {campaign.Terms.PerCustomerLimit} per customer.")),
+        };
+    }
+
+    private static Problem NotNewcomer() => Problem.Of(ProblemTypes.NotEligible, 403, "This campaign is for new customers only.");
+
+    private static async Task GiveBackAsync(StockStore stock, string campaignId, DateTimeOffset now, ILogger logger)
+    {
+        try
+        {
+            await stock.GiveBackAsync(campaignId, now, CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            // Under-sold by one until reconciliation: never over-sold.
+            logger.LogWarning(e, "Could not give back a unit of stock for campaign {CampaignId}; reconciliation will.", campaignId);
+        }
+    }
+
+    private static Coupon NewCoupon(Claim claim, Campaign campaign, Channel channel, DateTimeOffset now,
+        DateTimeOffset validFrom, DateTimeOffset validTo)
+    {
+        var t = campaign.Terms;
+        var coupon = new Coupon
+        {
+            Id = Ids.New("cpn"),
+            Code = Ids.CouponCode(),
+            CampaignId = campaign.Id,
+            CampaignName = t.Name,
+            Kind = t.Kind,
+            AmountOff = t.AmountOff,
+            PercentOff = t.PercentOff,
+            MaxDiscount = t.MaxDiscount,
+            MinimumSpend = t.MinimumSpend,
+            Currency = t.Currency,
+            Categories = t.Categories,
+            ClaimedOn = channel,
+            ClaimedAt = now,
+            ValidFrom = validFrom,
+            ValidTo = validTo,
+            IdempotencyKey = claim.Key,
+            RequestHash = claim.RequestHash,
+            Response = "",
+        };
+        // The first answer, stored with the coupon so that a replay returns exactly these bytes.
+        return coupon with { Response = JsonSerializer.Serialize(CouponView.Of(coupon, now), Json.Options) };
+    }
+
+    private static async Task<IResult?> ReplayAsync(Claim claim, HttpContext context, WalletStore wallets)
+    {
+        var existing = await wallets.FindKeyAsync(claim.CustomerId, claim.CampaignId, claim.Key, context.RequestAborted);
+        return existing is null ? null : Replay(claim, existing, context);
+    }
+
+    private static IResult Replay(Claim claim, Coupon existing, HttpContext context)
+        => existing.RequestHash == claim.RequestHash
+            ? Created(context, existing, replayed: true)
+            : Problem.Of(ProblemTypes.IdempotencyKeyReused, 422, "This Idempotency-Key was used for a different request.",
+                "Use a new key for a new request.").ToResult();
+
+    private static IResult Created(HttpContext context, Coupon coupon, bool replayed)
+    {
+        context.Response.Headers.Location = $"/api/me/coupons/{coupon.Id}";
+        if (replayed) context.Response.Headers["Idempotent-Replayed"] = "true";
+        return Results.Text(coupon.Response, "application/json; charset=utf-8", Encoding.UTF8, StatusCodes.Status201Created);
+    }
+
+    private static bool IsValidKey(StringValues values)
+        => values.Count == 1 && values[0] is { Length: > 0 and <= MaxKeyLength } key &&
+           key.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or ':' or '-');
+
+    /// <summary>What makes two claims "the same request": the campaign and the body's meaning (not its bytes).</summary>
+    private static string Fingerprint(string campaignId, ClaimRequest request)
+        => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(campaignId + "\n" + JsonSerializer.Serialize(request, Json.Options))));
+}

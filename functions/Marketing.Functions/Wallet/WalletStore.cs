@@ -1,0 +1,206 @@
+using System.Net;
+using System.Text.Json.Serialization;
+using Marketing.Functions.Hosting;
+using Microsoft.Azure.Cosmos;
+
+namespace Marketing.Functions.Wallet;
+
+/// <summary>
+/// One document per (customer, campaign): the coupons the customer claimed from that campaign and the
+/// idempotency keys that claimed them. Appending a coupon is one patch filtered on the array length and
+/// on the key's absence, so the per-customer limit and key uniqueness hold under any concurrency.
+/// </summary>
+public sealed record CampaignWallet
+{
+    public const string Kind = "wallet";
+
+    /// <summary>The campaign id: one wallet document per campaign in the customer's partition.</summary>
+    public required string Id { get; init; }
+    public required string CustomerId { get; init; }
+    public string Type { get; init; } = Kind;
+    public required string CampaignId { get; init; }
+    public required List<Coupon> Coupons { get; init; }
+    public required List<string> Keys { get; init; }
+
+    [JsonPropertyName("_etag")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? ETag { get; init; }
+}
+
+/// <summary>Marks which newcomer-only campaign a customer used their newcomer status on.</summary>
+public sealed record NewcomerMarker
+{
+    public const string DocumentId = "newcomer";
+    public string Id { get; init; } = DocumentId;
+    public required string CustomerId { get; init; }
+    public string Type { get; init; } = "newcomer";
+    public required string CampaignId { get; init; }
+    public required DateTimeOffset At { get; init; }
+}
+
+public abstract record AddOutcome
+{
+    public sealed record Added : AddOutcome;
+    public sealed record LimitReached : AddOutcome;
+    public sealed record KeyExists(Coupon Coupon) : AddOutcome;
+}
+
+/// <summary>Container "wallets", partitioned by /customerId: everything a customer reads is one partition.</summary>
+public sealed class WalletStore(Database database)
+{
+    public static readonly ContainerSpec Spec = new("wallets", "/customerId",
+        ["/coupons/*/response/?", "/coupons/*/requestHash/?", "/coupons/*/categories/*", "/\"_etag\"/?"]);
+
+    private readonly Container container = database.GetContainer(Spec.Name);
+
+    /// <summary>
+    /// Adds <paramref name="coupon"/> unless the customer already holds <paramref name="limit"/> coupons of the
+    /// campaign or already used the coupon's idempotency key. One round trip for a customer's first coupon of
+    /// a campaign (create), two for later ones (create conflicts, then the filtered patch).
+    /// </summary>
+    public async Task<AddOutcome> AddAsync(string customerId, Coupon coupon, int limit, CancellationToken ct = default)
+    {
+        var key = new PartitionKey(customerId);
+        try
+        {
+            await container.CreateItemAsync(new CampaignWallet
+            {
+                Id = coupon.CampaignId, CustomerId = customerId, CampaignId = coupon.CampaignId,
+                Coupons = [coupon], Keys = [coupon.IdempotencyKey],
+            }, key, new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct);
+            return new AddOutcome.Added();
+        }
+        catch (CosmosException e) when (e.StatusCode == HttpStatusCode.Conflict)
+        {
+        }
+
+        if (limit > 1)
+        {
+            try
+            {
+                // Idempotency keys are restricted to [A-Za-z0-9._:-] (see ClaimCoupon), so the literal is safe.
+                await container.PatchItemAsync<CampaignWallet>(coupon.CampaignId, key,
+                    [PatchOperation.Add("/coupons/-", coupon), PatchOperation.Add("/keys/-", coupon.IdempotencyKey)],
+                    new PatchItemRequestOptions
+                    {
+                        FilterPredicate = $"FROM c WHERE ARRAY_LENGTH(c.coupons) < {limit} AND NOT ARRAY_CONTAINS(c.keys, \"{coupon.IdempotencyKey}\")",
+                        EnableContentResponseOnWrite = false,
+                    }, ct);
+                return new AddOutcome.Added();
+            }
+            catch (CosmosException e) when (e.StatusCode == HttpStatusCode.PreconditionFailed)
+            {
+            }
+        }
+
+        // Refused: coupons and keys are never removed from a wallet, so one read says why for good.
+        var existing = await FindKeyAsync(customerId, coupon.CampaignId, coupon.IdempotencyKey, ct);
+        return existing is null ? new AddOutcome.LimitReached() : new AddOutcome.KeyExists(existing);
+    }
+
+    /// <summary>The coupon claimed with <paramref name="idempotencyKey"/> on this campaign, if any.</summary>
+    public async Task<Coupon?> FindKeyAsync(string customerId, string campaignId, string idempotencyKey, CancellationToken ct = default)
+    {
+        var wallet = await FindWalletAsync(customerId, campaignId, ct);
+        return wallet?.Coupons.FirstOrDefault(c => c.IdempotencyKey == idempotencyKey);
+    }
+
+    public async Task<CampaignWallet?> FindWalletAsync(string customerId, string campaignId, CancellationToken ct = default)
+    {
+        try
+        {
+            return (await container.ReadItemAsync<CampaignWallet>(campaignId, new PartitionKey(customerId), cancellationToken: ct)).Resource;
+        }
+        catch (CosmosException e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Every coupon of the customer (one single-partition query).</summary>
+    public async Task<List<Coupon>> ListCouponsAsync(string customerId, CancellationToken ct = default)
+    {
+        var query = new QueryDefinition("SELECT VALUE cp FROM c JOIN cp IN c.coupons WHERE c.customerId = @customer AND c.type = @type")
+            .WithParameter("@customer", customerId).WithParameter("@type", CampaignWallet.Kind);
+        return await ReadAllAsync<Coupon>(query, customerId, ct);
+    }
+
+    public async Task<Coupon?> FindCouponAsync(string customerId, string couponId, CancellationToken ct = default)
+    {
+        var query = new QueryDefinition("SELECT VALUE cp FROM c JOIN cp IN c.coupons WHERE c.customerId = @customer AND c.type = @type AND cp.id = @id")
+            .WithParameter("@customer", customerId).WithParameter("@type", CampaignWallet.Kind).WithParameter("@id", couponId);
+        return (await ReadAllAsync<Coupon>(query, customerId, ct)).FirstOrDefault();
+    }
+
+    /// <summary>Whether the customer holds a coupon of any campaign other than <paramref name="campaignId"/>.</summary>
+    public async Task<bool> HasCouponsOfOtherCampaignsAsync(string customerId, string campaignId, CancellationToken ct = default)
+    {
+        var query = new QueryDefinition("SELECT VALUE COUNT(1) FROM c WHERE c.customerId = @customer AND c.type = @type AND c.campaignId != @campaign")
+            .WithParameter("@customer", customerId).WithParameter("@type", CampaignWallet.Kind).WithParameter("@campaign", campaignId);
+        return (await ReadAllAsync<long>(query, customerId, ct)).Sum() > 0;
+    }
+
+    /// <summary>
+    /// Spends the customer's newcomer status on <paramref name="campaignId"/>: allowed if it was unused or already
+    /// spent on this same campaign. Create-if-absent, so two newcomer campaigns claimed at once cannot both win.
+    /// When this call created the marker, its etag is returned so a refused claim can release it.
+    /// </summary>
+    public async Task<(bool Allowed, string? CreatedETag)> TryUseNewcomerStatusAsync(string customerId, string campaignId,
+        DateTimeOffset now, CancellationToken ct = default)
+    {
+        var key = new PartitionKey(customerId);
+        try
+        {
+            var created = await container.CreateItemAsync(new NewcomerMarker { CustomerId = customerId, CampaignId = campaignId, At = now }, key,
+                new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct);
+            return (true, created.ETag);
+        }
+        catch (CosmosException e) when (e.StatusCode == HttpStatusCode.Conflict)
+        {
+            var marker = await container.ReadItemAsync<NewcomerMarker>(NewcomerMarker.DocumentId, key, cancellationToken: ct);
+            return (marker.Resource.CampaignId == campaignId, null);
+        }
+    }
+
+    /// <summary>Gives back newcomer status spent by a claim that then got nothing (sold out, closed).</summary>
+    public async Task ReleaseNewcomerStatusAsync(string customerId, string createdETag, CancellationToken ct = default)
+    {
+        try
+        {
+            await container.DeleteItemAsync<NewcomerMarker>(NewcomerMarker.DocumentId, new PartitionKey(customerId),
+                new ItemRequestOptions { IfMatchEtag = createdETag, EnableContentResponseOnWrite = false }, ct);
+        }
+        catch (CosmosException e) when (e.StatusCode is HttpStatusCode.PreconditionFailed or HttpStatusCode.NotFound)
+        {
+        }
+    }
+
+    /// <summary>
+    /// How many coupons of the campaign exist in all wallets. A cross-partition query: only the
+    /// reconciliation job calls it, never a request path.
+    /// </summary>
+    public async Task<int> CountIssuedAsync(string campaignId, CancellationToken ct = default)
+    {
+        var query = new QueryDefinition("SELECT VALUE ARRAY_LENGTH(c.coupons) FROM c WHERE c.type = @type AND c.campaignId = @campaign")
+            .WithParameter("@type", CampaignWallet.Kind).WithParameter("@campaign", campaignId);
+        var total = 0;
+        using var iterator = container.GetItemQueryIterator<int>(query,
+            requestOptions: new QueryRequestOptions { EnableOptimisticDirectExecution = true });
+        while (iterator.HasMoreResults)
+            total += (await iterator.ReadNextAsync(ct)).Sum();
+        return total;
+    }
+
+    private async Task<List<T>> ReadAllAsync<T>(QueryDefinition query, string customerId, CancellationToken ct)
+    {
+        var results = new List<T>();
+        using var iterator = container.GetItemQueryIterator<T>(query, requestOptions: new QueryRequestOptions
+        {
+            PartitionKey = new PartitionKey(customerId),
+            EnableOptimisticDirectExecution = true,
+        });
+        while (iterator.HasMoreResults)
+            results.AddRange(await iterator.ReadNextAsync(ct));
+        return results;
+    }
+}

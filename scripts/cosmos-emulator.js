@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// Starts the npm Cosmos DB emulator (@vercel/cosmosdb-server) on 127.0.0.1 over plain HTTP,
+// with load-time fixes for the gaps that matter to us (see docs/local-emulators.md):
+//   * reading a document that does not exist answers 404 (the stock server throws and answers 500,
+//     which the SDK would retry and then surface as an internal error instead of NotFound).
+// Usage: node scripts/cosmos-emulator.js --port 8081
+"use strict";
+
+const path = require("path");
+const lib = path.dirname(require.resolve("@vercel/cosmosdb-server/package.json")) + "/lib";
+
+// Patch handlers before routes.js captures them (it builds its route table at load time).
+const readDocument = require(`${lib}/handler/read-document`);
+const originalRead = readDocument.default;
+readDocument.default = (account, req, res, params) => {
+  const collection = account.database(params.dbId).collection(params.collId);
+  if (collection.read()) {
+    const { parsePartitionKey, default: partitionFromHeader } = require(`${lib}/utils/get-partition-from-header`);
+    const key = parsePartitionKey(partitionFromHeader(req), params.docId);
+    if (!collection.document(params.docId, key).read()) {
+      res.statusCode = 404;
+      return { code: "NotFound", message: "Entity with the specified id does not exist in the system." };
+    }
+  }
+  return originalRead(account, req, res, params);
+};
+
+const { createHttpServer } = require(lib);
+
+const args = process.argv.slice(2);
+const portIndex = args.indexOf("--port");
+const port = portIndex >= 0 ? parseInt(args[portIndex + 1], 10) : 8081;
+const host = "127.0.0.1"; // loopback only, never all interfaces
+
+const server = createHttpServer({ keepAlive: true }).listen(port, host, () => {
+  console.log(`Cosmos DB emulator ready at http://${host}:${server.address().port}/`);
+});
+const stop = () => server.close(() => process.exit(0));
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);

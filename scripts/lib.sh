@@ -1,0 +1,82 @@
+# Shared helpers for the run and test scripts. Source it; do not run it.
+# Everything it starts is recorded by PID under $STATE_DIR and stopped by stop_started.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE_DIR="${STATE_DIR:-$ROOT/.emulators/run-$$}"
+mkdir -p "$STATE_DIR"
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# npm ci only when node_modules is missing or older than the lock file.
+ensure_node_modules() {
+  if [ ! -f "$ROOT/node_modules/.package-lock.json" ] || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
+    log "Installing emulators (npm ci)..."
+    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+free_port() {
+  node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
+}
+
+# wait_for_port NAME PORT SECONDS LOGFILE
+wait_for_port() {
+  local name=$1 port=$2 seconds=$3 logfile=$4 i
+  for ((i = 0; i < seconds * 10; i++)); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  log "$name did not start listening on 127.0.0.1:$port within ${seconds}s; its log:"
+  cat "$logfile" >&2 || true
+  return 1
+}
+
+# start_bg NAME COMMAND... — runs in the background, records the PID.
+start_bg() {
+  local name=$1; shift
+  "$@" >"$STATE_DIR/$name.log" 2>&1 &
+  echo $! >"$STATE_DIR/$name.pid"
+}
+
+start_cosmos() {
+  local port=$1
+  start_bg cosmos node "$ROOT/scripts/cosmos-emulator.js" --port "$port"
+  wait_for_port "Cosmos DB emulator" "$port" 30 "$STATE_DIR/cosmos.log"
+  log "Cosmos DB emulator on http://127.0.0.1:$port/ (pid $(cat "$STATE_DIR/cosmos.pid"))"
+}
+
+start_azurite() {
+  local blob=$1 queue=$2 table=$3
+  mkdir -p "$STATE_DIR/azurite"
+  start_bg azurite node "$ROOT/node_modules/azurite/dist/src/azurite.js" --silent --skipApiVersionCheck \
+    --blobHost 127.0.0.1 --blobPort "$blob" --queueHost 127.0.0.1 --queuePort "$queue" \
+    --tableHost 127.0.0.1 --tablePort "$table" --location "$STATE_DIR/azurite"
+  wait_for_port "Azurite" "$blob" 30 "$STATE_DIR/azurite.log"
+  log "Azurite blob on http://127.0.0.1:$blob/devstoreaccount1 (pid $(cat "$STATE_DIR/azurite.pid"))"
+}
+
+# Exports every "Values" entry of a local.settings.json-shaped file as an environment variable.
+export_settings() {
+  local file=$1
+  eval "$(node -e '
+    const v = require(process.argv[1]).Values || {};
+    for (const [k, val] of Object.entries(v)) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) continue;
+      console.log(`export ${k}=${JSON.stringify(String(val)).replace(/\$/g, "\\$")}`);
+    }' "$file")"
+}
+
+stop_started() {
+  local pidfile pid
+  for pidfile in "$STATE_DIR"/*.pid; do
+    [ -e "$pidfile" ] || continue
+    pid=$(cat "$pidfile")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+  done
+}
