@@ -2,7 +2,11 @@
 // Starts the npm Cosmos DB emulator (@vercel/cosmosdb-server) on 127.0.0.1 over plain HTTP,
 // with load-time fixes for the gaps that matter to us (see docs/local-emulators.md):
 //   * reading a document that does not exist answers 404 (the stock server throws and answers 500,
-//     which the SDK would retry and then surface as an internal error instead of NotFound).
+//     which the SDK would retry and then surface as an internal error instead of NotFound);
+//   * a patch's filter predicate is evaluated against the target document only, as Cosmos DB does.
+//     The stock server matches it against every document with the same id in any partition, and
+//     lower-cases the whole predicate (string literals included), so "c.remaining > 0" could be
+//     satisfied by another campaign's counter.
 // Usage: node scripts/cosmos-emulator.js --port 8081
 "use strict";
 
@@ -23,6 +27,30 @@ readDocument.default = (account, req, res, params) => {
     }
   }
   return originalRead(account, req, res, params);
+};
+
+const patchOperations = require(`${lib}/handler/_patch-operations`);
+const originalPatch = patchOperations.patchOperation;
+const createQuery = require(path.dirname(require.resolve("@zeit/cosmosdb-query/package.json")) + "/lib").default;
+patchOperations.patchOperation = (collection, input) => {
+  if (!input.condition) return originalPatch(collection, input);
+  const { parsePartitionKey } = require(`${lib}/utils/get-partition-from-header`);
+  const doc = collection.document(input.id, parsePartitionKey(input.partitionKey, input.id)).read();
+  if (doc && !(input.ifMatch && input.ifMatch !== doc._etag)) {
+    let matches;
+    try {
+      const text = input.condition.trim();
+      const query = /^select\s/i.test(text) ? text : `SELECT * ${text}`;
+      matches = createQuery(query).exec([doc], {}).result.length > 0;
+    } catch (err) {
+      return { statusCode: 400, body: { code: "BadRequest", message: `Invalid condition in patch request: ${err.message}` } };
+    }
+    if (!matches) {
+      return { statusCode: 412, body: { code: "PreconditionFailed", message: "Condition specified in the patch request is not satisfied." } };
+    }
+  }
+  // Synchronous from here: node runs this whole check-and-apply without interleaving another request.
+  return originalPatch(collection, { ...input, condition: undefined });
 };
 
 const { createHttpServer } = require(lib);

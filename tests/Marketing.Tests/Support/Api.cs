@@ -1,0 +1,89 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Xunit;
+
+namespace Marketing.Tests.Support;
+
+/// <summary>Small helpers that keep tests about behaviour, not about HTTP plumbing.</summary>
+public static class Api
+{
+    public static StringContent JsonContent(object body)
+        => new(body is string s ? s : JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
+
+    public static async Task<JsonNode> ReadJsonAsync(this HttpResponseMessage response)
+        => JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+
+    /// <summary>Asserts a problem+json answer with the given status and type suffix; returns the body.</summary>
+    public static async Task<JsonNode> AssertProblemAsync(this HttpResponseMessage response, HttpStatusCode status, string type)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == status, $"expected {(int)status} {type}, got {(int)response.StatusCode}: {body}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var json = JsonNode.Parse(body)!;
+        Assert.Equal("urn:marketing:problem:" + type, (string?)json["type"]);
+        Assert.Equal((int)status, (int?)json["status"]);
+        return json;
+    }
+
+    public static async Task<JsonNode> AssertStatusAsync(this HttpResponseMessage response, HttpStatusCode status)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == status, $"expected {(int)status}, got {(int)response.StatusCode}: {body}");
+        return body.Length == 0 ? new JsonObject() : JsonNode.Parse(body)!;
+    }
+
+    /// <summary>Campaign terms that are valid as they are; tests override what they are about.</summary>
+    public static JsonObject Terms(DateTimeOffset now, Action<JsonObject>? change = null)
+    {
+        var terms = new JsonObject
+        {
+            ["name"] = "Spend 100 save 20",
+            ["kind"] = "amount_off",
+            ["amountOff"] = 2000,
+            ["minimumSpend"] = 10000,
+            ["currency"] = "CNY",
+            ["categories"] = new JsonArray(),
+            ["newCustomersOnly"] = false,
+            ["channels"] = new JsonArray("app", "mini_program", "h5"),
+            ["claimStartsAt"] = Instant(now.AddHours(-1)),
+            ["claimEndsAt"] = Instant(now.AddDays(10)),
+            ["validity"] = new JsonObject { ["type"] = "relative", ["days"] = 7 },
+            ["totalQuantity"] = 100,
+            ["perCustomerLimit"] = 1,
+            ["timeZone"] = "Asia/Shanghai",
+        };
+        change?.Invoke(terms);
+        return terms;
+    }
+
+    public static string Instant(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'");
+
+    public static async Task<string> CreateCampaignAsync(this HttpClient operatorClient, JsonObject terms)
+    {
+        var response = await operatorClient.PostAsync("/api/campaigns", JsonContent(terms));
+        var json = await response.AssertStatusAsync(HttpStatusCode.Created);
+        return (string)json["id"]!;
+    }
+
+    public static async Task<string> PublishedCampaignAsync(this HttpClient operatorClient, JsonObject terms)
+    {
+        var id = await operatorClient.CreateCampaignAsync(terms);
+        await (await operatorClient.PostAsync($"/api/campaigns/{id}/publish", null)).AssertStatusAsync(HttpStatusCode.OK);
+        return id;
+    }
+
+    public static Task<HttpResponseMessage> ClaimAsync(this HttpClient customer, string campaignId, string? key = null, string channel = "app")
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, $"/api/campaigns/{campaignId}/claims")
+        {
+            Content = JsonContent(new { channel }),
+        };
+        request.Headers.Add("Idempotency-Key", key ?? Guid.NewGuid().ToString());
+        return customer.SendAsync(request);
+    }
+
+    public static string NewId(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];
+}

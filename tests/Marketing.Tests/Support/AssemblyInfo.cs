@@ -1,0 +1,2 @@
+// Test classes run in parallel (each against its own campaigns and customers); the emulator is shared.
+[assembly: Xunit.CollectionBehavior(MaxParallelThreads = 4)]

@@ -1,0 +1,125 @@
+using System.Net.Http.Headers;
+using System.Text;
+using Marketing.Functions.Hosting;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Azure.Cosmos;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+using Xunit;
+
+namespace Marketing.Tests.Support;
+
+/// <summary>
+/// The function app in-process (TestServer) against the real Cosmos DB emulator started by
+/// scripts/test.sh, with a clock the test controls. Each instance is a separate "function instance"
+/// with its own caches, so several TestApps over one database behave like a scaled-out app.
+/// Tests that move the clock get their own TestApp (and, when a job scans everything, their own database),
+/// because a moved clock would otherwise leak into tests running in parallel.
+/// </summary>
+public sealed class TestApp : WebApplicationFactory<Program>, IAsyncLifetime
+{
+    public TestClock Clock { get; } = new(new DateTimeOffset(2026, 11, 21, 2, 0, 0, TimeSpan.Zero));
+    public string Database { get; }
+
+    private static readonly SemaphoreSlim ProvisionLock = new(1, 1);
+    private static readonly HashSet<string> Provisioned = [];
+
+    public TestApp() => Database = Settings.Get("Cosmos__Database");
+
+    /// <summary>An app over another database (tests whose jobs scan everything).</summary>
+    public static TestApp Over(string database) => new(database);
+
+    private TestApp(string database) => Database = database;
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Testing");
+        builder.UseSetting("Cosmos:Endpoint", Settings.Get("Cosmos__Endpoint"));
+        builder.UseSetting("Cosmos:Key", Settings.Get("Cosmos__Key"));
+        builder.UseSetting("Cosmos:Database", Database);
+        builder.UseSetting("Auth:Issuer", Settings.Get("Auth__Issuer"));
+        builder.UseSetting("Auth:Audience", Settings.Get("Auth__Audience"));
+        builder.UseSetting("Auth:DevSigningKey", Settings.Get("Auth__DevSigningKey"));
+        builder.ConfigureServices(services =>
+        {
+            services.RemoveAll<TimeProvider>();
+            services.AddSingleton<TimeProvider>(Clock);
+        });
+    }
+
+    /// <summary>Creates the database and containers once per database per test run.</summary>
+    public async Task EnsureProvisionedAsync()
+    {
+        await ProvisionLock.WaitAsync();
+        try
+        {
+            if (Provisioned.Add(Database))
+                await CosmosExtensions.ProvisionAsync(Services.GetRequiredService<CosmosClient>(), Database, Platform.Containers);
+        }
+        finally
+        {
+            ProvisionLock.Release();
+        }
+    }
+
+    Task IAsyncLifetime.InitializeAsync() => EnsureProvisionedAsync();
+    Task IAsyncLifetime.DisposeAsync() => DisposeAsync().AsTask();
+
+    /// <summary>A provisioned app for a test that needs its own clock or database.</summary>
+    public static async Task<TestApp> StartAsync(string? database = null)
+    {
+        var app = database is null ? new TestApp() : new TestApp(database);
+        await app.EnsureProvisionedAsync();
+        return app;
+    }
+
+    public HttpClient Anonymous() => CreateClient();
+
+    public HttpClient As(string subject, params string[] roles)
+    {
+        var client = CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token(subject, roles));
+        return client;
+    }
+
+    public HttpClient Customer(string id) => As(id, "customer");
+    public HttpClient Operator(string id = "olivia") => As(id, "operator");
+
+    /// <summary>A token from the local dev issuer, valid for an hour of the test clock.</summary>
+    public string Token(string subject, string[] roles, TimeSpan? lifetime = null, string? signingKey = null, string? audience = null)
+    {
+        var now = Clock.GetUtcNow().UtcDateTime;
+        var claims = new Dictionary<string, object> { ["sub"] = subject, ["roles"] = roles };
+        return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = Settings.Get("Auth__Issuer"),
+            Audience = audience ?? Settings.Get("Auth__Audience"),
+            Claims = claims,
+            IssuedAt = now,
+            NotBefore = now,
+            Expires = now + (lifetime ?? TimeSpan.FromHours(1)),
+            SigningCredentials = new SigningCredentials(
+                new SymmetricSecurityKey(Encoding.UTF8.GetBytes(signingKey ?? Settings.Get("Auth__DevSigningKey"))),
+                SecurityAlgorithms.HmacSha256),
+        });
+    }
+}
+
+/// <summary>A clock that stands still until a test moves it.</summary>
+public sealed class TestClock(DateTimeOffset start) : TimeProvider
+{
+    private long ticks = start.UtcTicks;
+    public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref ticks), TimeSpan.Zero);
+    public void Advance(TimeSpan by) => Interlocked.Add(ref ticks, by.Ticks);
+    public void Set(DateTimeOffset to) => Interlocked.Exchange(ref ticks, to.UtcTicks);
+}
+
+/// <summary>Settings exported by scripts/test.sh (from local.settings.sample.json plus emulator ports).</summary>
+public static class Settings
+{
+    public static string Get(string name) => Environment.GetEnvironmentVariable(name)
+        ?? throw new InvalidOperationException($"{name} is not set: run the tests with `bash scripts/test.sh`, which starts the emulators.");
+}
