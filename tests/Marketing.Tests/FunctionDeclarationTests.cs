@@ -1,0 +1,96 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Marketing.Functions.Hosting;
+using Marketing.Tests.Support;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Xunit;
+
+namespace Marketing.Tests;
+
+/// <summary>function.json files are generated from the endpoints and stay in sync with them.</summary>
+public sealed class FunctionDeclarationTests(TestApp app) : IClassFixture<TestApp>
+{
+    private RouteEndpoint[] Endpoints => app.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>().ToArray();
+
+    [Fact]
+    public void Every_endpoint_is_a_declared_function_and_every_api_route_an_http_function()
+    {
+        var undeclared = Endpoints.Where(e => e.Metadata.GetMetadata<FunctionDeclaration>() is null)
+            .Select(e => e.RoutePattern.RawText).ToArray();
+        Assert.Empty(undeclared);
+        foreach (var endpoint in Endpoints.Where(e => e.RoutePattern.RawText!.TrimStart('/').StartsWith("api/")))
+            Assert.IsType<HttpFunction>(endpoint.Metadata.GetMetadata<FunctionDeclaration>());
+    }
+
+    [Fact]
+    public void Generated_function_json_matches_every_route_and_method_and_nothing_else()
+    {
+        var functions = FunctionJson.Build(app.Services.GetRequiredService<EndpointDataSource>());
+        var routes = Endpoints.Where(e => e.Metadata.GetMetadata<HttpFunction>() is not null)
+            .Select(e => (Route: FunctionJson.HostRoute(e), Method: e.Metadata.GetMetadata<HttpMethodMetadata>()!.HttpMethods.Single().ToLowerInvariant()))
+            .OrderBy(x => x.Route).ThenBy(x => x.Method).ToArray();
+
+        var fromJson = functions.Values
+            .Select(f => f["bindings"]!.AsArray().SingleOrDefault(b => (string?)b!["type"] == "httpTrigger"))
+            .Where(b => b is not null)
+            .Select(b => (Route: (string)b!["route"]!, Method: (string)b["methods"]!.AsArray().Single()!))
+            .OrderBy(x => x.Route).ThenBy(x => x.Method).ToArray();
+        Assert.Equal(routes, fromJson);
+    }
+
+    [Fact]
+    public void Http_functions_qualify_for_request_proxying_and_timers_name_their_schedule_setting()
+    {
+        var functions = FunctionJson.Build(app.Services.GetRequiredService<EndpointDataSource>());
+        foreach (var (name, json) in functions)
+        {
+            var bindings = json["bindings"]!.AsArray();
+            if (bindings.Any(b => (string?)b!["type"] == "httpTrigger"))
+            {
+                // Proxying applies only when the bindings are exactly httpTrigger in + http out.
+                Assert.Equal(["httpTrigger", "http"], bindings.Select(b => (string)b!["type"]!).ToArray());
+                Assert.Equal("anonymous", (string?)bindings[0]!["authLevel"]);
+                Assert.False(((string)bindings[0]!["route"]!).StartsWith("api/"), name);
+            }
+            else
+            {
+                var timer = Assert.Single(bindings);
+                Assert.Equal("timerTrigger", (string?)timer!["type"]);
+                Assert.Matches("^%[A-Za-z]+%$", (string)timer["schedule"]!);
+            }
+        }
+        Assert.Contains("ReconcileStock", functions.Keys);
+        Assert.Contains("ClaimCoupon", functions.Keys);
+    }
+
+    [Fact]
+    public async Task The_functions_json_command_writes_one_folder_per_function()
+    {
+        var output = Directory.CreateTempSubdirectory("functions-json-");
+        try
+        {
+            var dll = typeof(Program).Assembly.Location;
+            var start = new ProcessStartInfo("dotnet", [dll, "functions-json", output.FullName]) { RedirectStandardOutput = true };
+            // Only the wiring is built; nothing connects, but options must bind.
+            foreach (var name in new[] { "Cosmos__Endpoint", "Cosmos__Key", "Auth__Issuer", "Auth__Audience", "Auth__DevSigningKey" })
+                start.Environment[name] = Settings.Get(name);
+            using var process = Process.Start(start)!;
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1));
+            Assert.Equal(0, process.ExitCode);
+
+            var expected = FunctionJson.Build(app.Services.GetRequiredService<EndpointDataSource>());
+            var written = output.GetDirectories().Select(d => d.Name).Order().ToArray();
+            Assert.Equal(expected.Keys.Order().ToArray(), written);
+            foreach (var (name, json) in expected)
+            {
+                var onDisk = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(output.FullName, name, "function.json")));
+                Assert.True(JsonNode.DeepEquals(json, onDisk), name);
+            }
+        }
+        finally
+        {
+            output.Delete(recursive: true);
+        }
+    }
+}
