@@ -54,10 +54,17 @@ public static class JsonBody
             }
             catch (JsonException e)
             {
-                return (null, Problem.Validation(Describe(e)));
+                var missing = MissingRequired<T>(document.RootElement);
+                return (null, Problem.Validation(missing.Count > 0 ? missing : Describe(e)));
             }
         }
     }
+
+    /// <summary>Every required top-level member absent from the body (System.Text.Json names only some).</summary>
+    private static Dictionary<string, string[]> MissingRequired<T>(JsonElement root)
+        => Json.Options.GetTypeInfo(typeof(T)).Properties
+            .Where(p => p.IsRequired && !root.TryGetProperty(p.Name, out _))
+            .ToDictionary(p => p.Name, _ => new[] { "Required." });
 
     private static Dictionary<string, string[]> Describe(JsonException e)
     {

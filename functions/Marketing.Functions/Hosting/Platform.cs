@@ -19,6 +19,8 @@ public static class Platform
         builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = JsonBody.MaxBytes);
 
+        // Route and query binding failures throw, so the exception handler answers them as problem+json.
+        builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.ConfigureHttpJsonOptions(o => Json.Configure(o.SerializerOptions, strict: true));
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((document, _, _) =>
@@ -32,7 +34,16 @@ public static class Platform
 
     public static WebApplication UsePlatform(this WebApplication app)
     {
-        app.UseExceptionHandler(new ExceptionHandlerOptions { ExceptionHandler = WriteUnhandledAsync, StatusCodeSelector = null });
+        app.UseExceptionHandler(new ExceptionHandlerOptions { ExceptionHandler = WriteUnhandledAsync });
+        // Answers that routing produces without a body (unknown route 404, wrong method 405, wrong media
+        // type 415) get a problem+json body too, so clients parse one error shape.
+        app.UseStatusCodePages(context => ProblemResult.WriteAsync(context.HttpContext, context.HttpContext.Response.StatusCode switch
+        {
+            404 => Problem.NotFound("This resource"),
+            405 => Problem.Of("method-not-allowed", 405, "This method is not allowed here."),
+            415 => Problem.Of(ProblemTypes.UnsupportedMediaType, 415, "The body must be application/json."),
+            var status => Problem.Of(status < 500 ? ProblemTypes.ValidationFailed : ProblemTypes.Internal, status, "The request failed."),
+        }));
         app.UseAuthentication();
         app.UseAuthorization();
         return app;
