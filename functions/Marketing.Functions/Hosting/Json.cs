@@ -21,6 +21,10 @@ public static class Json
         options.PropertyNamingPolicy = JsonNamingPolicy.CamelCase;
         options.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
         options.UnmappedMemberHandling = strict ? JsonUnmappedMemberHandling.Disallow : JsonUnmappedMemberHandling.Skip;
+        // A missing constructor argument or a null where the contract says non-null is the caller's error,
+        // not a silent default (e.g. a claim without "channel" must not become a claim on channel 0).
+        options.RespectRequiredConstructorParameters = strict;
+        options.RespectNullableAnnotations = strict;
         options.NumberHandling = JsonNumberHandling.Strict;
         options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false));
         options.Converters.Add(new UtcInstantConverter());
