@@ -7,7 +7,7 @@ namespace Marketing.Functions.Campaigns;
 public static class CreateCampaign
 {
     public static RouteHandlerBuilder MapCreateCampaign(this IEndpointRouteBuilder group) =>
-        group.MapPost("/", HandleAsync)
+        group.MapPost("", HandleAsync)
             .AsFunction("CreateCampaign")
             .RequireAuthorization(Policies.Operator)
             .Accepts<CampaignTerms>("application/json")

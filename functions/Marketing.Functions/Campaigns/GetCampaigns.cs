@@ -17,7 +17,7 @@ public static class GetCampaigns
             .Produces<CampaignView>()
             .WithSummary("Get a campaign.");
 
-        group.MapGet("/", ListAsync)
+        group.MapGet("", ListAsync)
             .AsFunction("ListCampaigns")
             .RequireAuthorization(Policies.Operator)
             .Produces<CampaignPage>()

@@ -95,7 +95,7 @@ public static class FunctionJson
     /// <summary>The route as the host expects it: relative to the "api" route prefix.</summary>
     public static string HostRoute(RouteEndpoint endpoint)
     {
-        var pattern = "/" + endpoint.RoutePattern.RawText!.TrimStart('/');
+        var pattern = "/" + endpoint.RoutePattern.RawText!.Trim('/');
         if (!pattern.StartsWith(FunctionEndpointExtensions.ApiPrefix, StringComparison.Ordinal))
             throw new InvalidOperationException($"HTTP function route '{pattern}' must start with {FunctionEndpointExtensions.ApiPrefix}.");
         return pattern[FunctionEndpointExtensions.ApiPrefix.Length..];

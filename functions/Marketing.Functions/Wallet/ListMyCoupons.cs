@@ -14,7 +14,7 @@ public static class ListMyCoupons
 {
     public static void MapMyCoupons(this IEndpointRouteBuilder group)
     {
-        group.MapGet("/", ListAsync)
+        group.MapGet("", ListAsync)
             .AsFunction("ListMyCoupons")
             .RequireAuthorization(Policies.Customer)
             .Produces<MyCoupons>()
