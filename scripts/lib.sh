@@ -60,7 +60,7 @@ start_azurite() {
 export_settings() {
   local file=$1
   eval "$(node -e '
-    const v = require(process.argv[1]).Values || {};
+    const v = require(require("path").resolve(process.argv[1])).Values || {};
     for (const [k, val] of Object.entries(v)) {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) continue;
       console.log(`export ${k}=${JSON.stringify(String(val)).replace(/\$/g, "\\$")}`);

@@ -88,6 +88,9 @@ public static class CosmosExtensions
                 MaxRetryAttemptsOnRateLimitedRequests = 5,
                 MaxRetryWaitTimeOnRateLimitedRequests = TimeSpan.FromSeconds(5),
                 CustomHandlers = { sp.GetRequiredService<CosmosRequestCounter>() },
+                // Per-request tracing and service-side metrics cost CPU on the hot path; Application Insights
+                // sees requests through the Functions host instead.
+                CosmosClientTelemetryOptions = new CosmosClientTelemetryOptions { DisableDistributedTracing = true, DisableSendingMetricsToService = true },
             };
             var endpoint = new Uri(options.Endpoint);
             if (endpoint.IsLoopback)

@@ -56,7 +56,7 @@ public sealed class AuthOptions : IValidatableObject
 
 /// <summary>
 /// Validates bearer tokens with Microsoft.IdentityModel directly. (The JwtBearer package needs a newer
-/// Microsoft.IdentityModel than our package source holds; see docs/decisions/0002-jwt-without-jwtbearer.md.)
+/// Microsoft.IdentityModel than our package source holds; see docs/decisions/0001-jwt-validation-without-jwtbearer.md.)
 /// Claims: "sub" is the caller's id (a customer's id is their wallet), "roles" their roles.
 /// 401 and 403 answers are problem+json like every other error.
 /// </summary>
