@@ -79,4 +79,6 @@ stop_started() {
     fi
     rm -f "$pidfile"
   done
+  # Emulator data and logs of this run are throw-away; keep them with KEEP_RUN_STATE=1 to debug.
+  [ "${KEEP_RUN_STATE:-0}" = 1 ] || rm -rf "$STATE_DIR"
 }

@@ -17,4 +17,11 @@ export Cosmos__Database="marketing-tests"
 
 log "Building and running tests..."
 cd "$ROOT"
-dotnet test Serverless.sln --nologo "$@"
+set +e
+dotnet test Serverless.sln --nologo "$@" 2>&1 | tee "$STATE_DIR/dotnet-test.log"
+status=${PIPESTATUS[0]}
+set -e
+# One plain summary line (N passed, N failed) summed over test assemblies, for humans and CI alike.
+awk '/^(Passed|Failed)! +- /{ gsub(/,/, ""); for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1) } }
+     END { if (p + f > 0) printf "Tests: %d passed, %d failed\n", p, f }' "$STATE_DIR/dotnet-test.log"
+exit "$status"
