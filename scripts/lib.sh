@@ -57,14 +57,15 @@ start_azurite() {
 }
 
 # Exports every "Values" entry of a local.settings.json-shaped file as an environment variable.
+# Values are passed NUL-separated and exported as data, never evaluated as shell code.
 export_settings() {
-  local file=$1
-  eval "$(node -e '
+  local file=$1 pair
+  while IFS= read -r -d '' pair; do
+    export "$pair"
+  done < <(node -e '
     const v = require(require("path").resolve(process.argv[1])).Values || {};
-    for (const [k, val] of Object.entries(v)) {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) continue;
-      console.log(`export ${k}=${JSON.stringify(String(val)).replace(/\$/g, "\\$")}`);
-    }' "$file")"
+    for (const [k, val] of Object.entries(v))
+      if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) process.stdout.write(`${k}=${String(val)}\0`);' "$file")
 }
 
 stop_started() {

@@ -228,4 +228,30 @@ public sealed class CampaignLifecycleTests(TestApp app) : IClassFixture<TestApp>
         await (await op.GetAsync("/api/campaigns?limit=0")).AssertProblemAsync(HttpStatusCode.BadRequest, "validation-failed");
         await (await op.GetAsync("/api/campaigns?limit=abc")).AssertProblemAsync(HttpStatusCode.BadRequest, "validation-failed");
     }
+
+    [Fact]
+    public async Task A_counter_left_by_a_failed_publish_takes_the_drafts_new_quantity()
+    {
+        var op = app.Operator();
+        var id = await op.CreateCampaignAsync(Api.Terms(Now, t => t["totalQuantity"] = 10));
+        // A publish that wrote the counter and then failed before the status changed:
+        var stocks = app.Services.GetRequiredService<StockStore>();
+        await stocks.ResetForPublishAsync(id, 10);
+        await (await op.PutAsync($"/api/campaigns/{id}", Api.JsonContent(Api.Terms(Now, t => t["totalQuantity"] = 3)))).AssertStatusAsync(HttpStatusCode.OK);
+
+        await (await op.PostAsync($"/api/campaigns/{id}/publish", null)).AssertStatusAsync(HttpStatusCode.OK);
+
+        var stock = await stocks.FindAsync(id);
+        Assert.Equal((3, 3, true), (stock!.Total, stock.Remaining, stock.Open));
+    }
+
+    [Theory]
+    [InlineData("CMP_UPPER")]
+    [InlineData("a%5Cb")]
+    [InlineData("a%20b")]
+    public async Task Ids_that_cannot_be_ours_are_404_not_500(string id)
+    {
+        await (await app.Operator().GetAsync($"/api/campaigns/{id}")).AssertProblemAsync(HttpStatusCode.NotFound, "not-found");
+        await (await app.Customer(Api.NewId("c")).ClaimAsync(id)).AssertProblemAsync(HttpStatusCode.NotFound, "not-found");
+    }
 }

@@ -219,4 +219,18 @@ public sealed class ClaimTests(TestApp app) : IClassFixture<TestApp>
         Assert.Contains(h5Only, all);
         await (await customer.GetAsync("/api/campaigns/claimable?channel=tv")).AssertProblemAsync(HttpStatusCode.BadRequest, "validation-failed");
     }
+
+    [Fact]
+    public async Task One_key_on_two_campaigns_at_once_is_two_claims_not_in_flight()
+    {
+        var op = app.Operator();
+        var first = await op.PublishedCampaignAsync(Api.Terms(Now));
+        var second = await op.PublishedCampaignAsync(Api.Terms(Now));
+        var customer = app.Customer(Api.NewId("c"));
+        var key = Guid.NewGuid().ToString();
+
+        var responses = await Task.WhenAll(customer.ClaimAsync(first, key), customer.ClaimAsync(second, key));
+
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.Created, r.StatusCode));
+    }
 }

@@ -20,7 +20,8 @@ public sealed class CampaignCacheOptions
 public sealed class CampaignCache(CampaignStore store, TimeProvider time, IOptions<CampaignCacheOptions> options)
 {
     private readonly ConcurrentDictionary<string, (Campaign Campaign, DateTimeOffset Until)> campaigns = new();
-    private (List<Campaign> Items, DateTimeOffset Until)? published;
+    private sealed record PublishedList(List<Campaign> Items, DateTimeOffset Until);
+    private PublishedList? published; // replaced whole, never mutated: readers see one consistent list
     private TimeSpan Ttl => TimeSpan.FromSeconds(options.Value.CacheSeconds);
 
     public async Task<Campaign?> FindAsync(string id, CancellationToken ct)
@@ -39,10 +40,10 @@ public sealed class CampaignCache(CampaignStore store, TimeProvider time, IOptio
     public async Task<List<Campaign>> ListPublishedAsync(CancellationToken ct)
     {
         var now = time.GetUtcNow();
-        if (published is { } list && list.Until > now)
+        if (Volatile.Read(ref published) is { } list && list.Until > now)
             return list.Items;
         var items = await store.ListPublishedAsync(ct);
-        published = (items, now + Ttl);
+        Volatile.Write(ref published, new PublishedList(items, now + Ttl));
         return items;
     }
 
@@ -50,6 +51,6 @@ public sealed class CampaignCache(CampaignStore store, TimeProvider time, IOptio
     public void Forget(string id)
     {
         campaigns.TryRemove(id, out _);
-        published = null;
+        Volatile.Write(ref published, null);
     }
 }

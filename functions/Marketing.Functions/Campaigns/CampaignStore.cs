@@ -18,6 +18,9 @@ public sealed class CampaignStore(Database database)
 
     public async Task<Campaign?> FindAsync(string id, CancellationToken ct = default)
     {
+        // Ids come from URLs: one that could never be ours is simply not found (and never reaches Cosmos,
+        // which rejects some characters with a 400).
+        if (!Ids.IsWellFormed(id)) return null;
         try
         {
             var response = await container.ReadItemAsync<Campaign>(id, new PartitionKey(DefaultCatalog), cancellationToken: ct);

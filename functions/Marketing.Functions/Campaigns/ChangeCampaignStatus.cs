@@ -55,9 +55,9 @@ public static class ChangeCampaignStatus
                     "The claim window is already over; extend claimEndsAt first.").ToResult();
 
             var opens = transition.Target == CampaignStatus.Published;
-            if (opens)
-                await stock.EnsureCreatedAsync(id, current.Terms.TotalQuantity, ct);
-            else
+            if (transition.Action == "publish" && !repeat)
+                await stock.ResetForPublishAsync(id, current.Terms.TotalQuantity, ct);
+            else if (!opens)
                 await stock.SetOpenAsync(id, false, ct);
 
             var campaign = current;
@@ -73,14 +73,26 @@ public static class ChangeCampaignStatus
                 }, current.ETag!, ct);
                 if (campaign is null)
                 {
+                    // Closed counter + unchanged status only blocks claims; a retry or the reconciliation job converges.
                     if (attempt >= 3)
-                        return Problem.Of(ProblemTypes.PreconditionFailed, 412, "The campaign is being changed by someone else; try again.").ToResult();
+                        return Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The campaign is being changed by someone else; try again.").ToResult();
                     continue;
                 }
             }
 
-            if (opens)
+            if (!opens)
+            {
+                // Close again after the status write: a concurrent resume or the reconciliation job may have
+                // reopened the counter from a read taken before our status change.
+                await stock.SetOpenAsync(id, false, CancellationToken.None);
+            }
+            else
+            {
                 await stock.SetOpenAsync(id, true, ct);
+                // A pause or end may have landed between our read and our open: if so, close again.
+                if ((await store.FindAsync(id, ct))?.Status is not CampaignStatus.Published)
+                    await stock.SetOpenAsync(id, false, CancellationToken.None);
+            }
             cache.Forget(id);
             return CampaignResults.Campaign(campaign, context);
         }

@@ -30,7 +30,7 @@ public static class DemoCampaign
             PerCustomerLimit = 2,
             TimeZone = "Asia/Shanghai",
         };
-        await stock.EnsureCreatedAsync(Id, terms.TotalQuantity);
+        await stock.ResetForPublishAsync(Id, terms.TotalQuantity);
         await store.CreateAsync(new Campaign
         {
             Id = Id, Catalog = CampaignStore.DefaultCatalog, Terms = terms, Status = CampaignStatus.Published,

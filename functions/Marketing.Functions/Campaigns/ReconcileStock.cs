@@ -11,10 +11,10 @@ public sealed class StockOptions
 
     /// <summary>
     /// A campaign's stock is only repaired after this long without claims or changes. It must exceed the
-    /// longest time a claim can spend between taking stock and writing the coupon (bounded by the Cosmos
-    /// request timeout, 10 s), so a repair never races a claim still in flight.
+    /// longest time a claim can spend between taking stock and writing the coupon (ClaimCoupon.ClaimDeadline,
+    /// 30 s), so a repair never races a claim still in flight.
     /// </summary>
-    [Range(1, 1440)]
+    [Range(2, 1440)]
     public int QuietMinutes { get; set; } = 5;
 }
 
@@ -45,38 +45,55 @@ public static class ReconcileStock
             return result;
         });
 
+    private static async Task ReconcileAsync(string campaignId, CampaignStore campaigns, StockStore stocks, WalletStore wallets,
+        DateTimeOffset now, TimeSpan quiet, List<string> repairs, CancellationToken ct)
+    {
+        // Fresh reads: the list above may be minutes old, and acting on a stale status could reopen a
+        // campaign an operator has just paused.
+        var campaign = await campaigns.FindAsync(campaignId, ct);
+        var stock = await stocks.FindAsync(campaignId, ct);
+        if (campaign is null || stock is null) return; // publish writes the counter before the status: nothing was ever claimable
+
+        // Lifecycle and quantity: only once no operator change can still be in flight.
+        if (now - campaign.UpdatedAt >= quiet)
+        {
+            var shouldBeOpen = campaign.Status == CampaignStatus.Published;
+            if (stock.Open != shouldBeOpen)
+            {
+                await stocks.SetOpenAsync(campaign.Id, shouldBeOpen, ct);
+                repairs.Add($"{campaign.Id}: open {stock.Open} -> {shouldBeOpen}");
+            }
+            if (campaign.Terms.TotalQuantity > stock.Total &&
+                await stocks.TryChangeTotalAsync(campaign.Id, stock.Total, campaign.Terms.TotalQuantity, ct))
+                repairs.Add($"{campaign.Id}: total {stock.Total} -> {campaign.Terms.TotalQuantity}");
+            stock = await stocks.FindAsync(campaign.Id, ct) ?? stock;
+        }
+
+        // Lost units: only when quiet, and only if something happened since the last check.
+        var lastClaim = stock.LastClaimAt;
+        if (lastClaim is null || now - lastClaim < quiet || stock.ReconciledAt >= lastClaim)
+            return;
+        var issued = await wallets.CountIssuedAsync(campaign.Id, ct);
+        if (await stocks.TryRepairAsync(stock, issued, now, ct) && issued != stock.Issued)
+            repairs.Add($"{campaign.Id}: issued {stock.Issued} -> {issued}, remaining {stock.Remaining} -> {stock.Total - issued}");
+    }
+
     public static async Task<ReconcileReport> RunAsync(CampaignStore campaigns, StockStore stocks, WalletStore wallets,
         DateTimeOffset now, TimeSpan quiet, CancellationToken ct)
     {
         var repairs = new List<string>();
         var all = await campaigns.ListNotDraftAsync(ct);
-        foreach (var campaign in all)
+        foreach (var listed in all)
         {
-            var stock = await stocks.FindAsync(campaign.Id, ct);
-            if (stock is null) continue; // publish creates it before the status says published: nothing was ever claimable
-
-            // Lifecycle and quantity: only once no operator change can still be in flight.
-            if (now - campaign.UpdatedAt >= quiet)
+            try
             {
-                var shouldBeOpen = campaign.Status == CampaignStatus.Published;
-                if (stock.Open != shouldBeOpen)
-                {
-                    await stocks.SetOpenAsync(campaign.Id, shouldBeOpen, ct);
-                    repairs.Add($"{campaign.Id}: open {stock.Open} -> {shouldBeOpen}");
-                }
-                if (campaign.Terms.TotalQuantity > stock.Total &&
-                    await stocks.TryChangeTotalAsync(campaign.Id, stock.Total, campaign.Terms.TotalQuantity, ct))
-                    repairs.Add($"{campaign.Id}: total {stock.Total} -> {campaign.Terms.TotalQuantity}");
-                stock = await stocks.FindAsync(campaign.Id, ct) ?? stock;
+                await ReconcileAsync(listed.Id, campaigns, stocks, wallets, now, quiet, repairs, ct);
             }
-
-            // Lost units: only when quiet, and only if something happened since the last check.
-            var lastClaim = stock.LastClaimAt;
-            if (lastClaim is null || now - lastClaim < quiet || stock.ReconciledAt >= lastClaim)
-                continue;
-            var issued = await wallets.CountIssuedAsync(campaign.Id, ct);
-            if (await stocks.TryRepairAsync(stock, issued, now, ct) && issued != stock.Issued)
-                repairs.Add($"{campaign.Id}: issued {stock.Issued} -> {issued}, remaining {stock.Remaining} -> {stock.Total - issued}");
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // One campaign's trouble must not stop the others; it is retried on the next run.
+                repairs.Add($"{listed.Id}: failed ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
+            }
         }
         return new ReconcileReport(all.Count, repairs);
     }

@@ -87,18 +87,15 @@ public sealed class StockStore(Database database)
         }
     }
 
-    /// <summary>Creates the counter when a campaign is first published; a retry finds it already there.</summary>
-    public async Task EnsureCreatedAsync(string campaignId, int total, CancellationToken ct = default)
-    {
-        try
-        {
-            await container.CreateItemAsync(new Stock { CampaignId = campaignId, Total = total, Remaining = total, Issued = 0, Open = false },
-                new PartitionKey(campaignId), new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct);
-        }
-        catch (CosmosException e) when (e.StatusCode == HttpStatusCode.Conflict)
-        {
-        }
-    }
+    /// <summary>
+    /// Writes a fresh, closed counter for a draft being published. A counter may already exist from an
+    /// earlier publish that failed before the status changed, possibly with a quantity the draft has since
+    /// changed; nothing can have been claimed from it (claims need the status to say published), so it is
+    /// simply replaced.
+    /// </summary>
+    public Task ResetForPublishAsync(string campaignId, int total, CancellationToken ct = default)
+        => container.UpsertItemAsync(new Stock { CampaignId = campaignId, Total = total, Remaining = total, Issued = 0, Open = false },
+            new PartitionKey(campaignId), new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct);
 
     public Task SetOpenAsync(string campaignId, bool open, CancellationToken ct = default)
         => container.PatchItemAsync<Stock>(Stock.DocumentId, new PartitionKey(campaignId), [PatchOperation.Set("/open", open)],

@@ -51,8 +51,10 @@ public static class UpdateCampaign
             }, current.ETag!, context.RequestAborted);
             if (updated is null)
             {
-                if (ifMatch is not null || attempt >= 3)
+                if (ifMatch is not null)
                     return Problem.Of(ProblemTypes.PreconditionFailed, 412, "The campaign changed since you read it.").ToResult();
+                if (attempt >= 3)
+                    return Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The campaign is being changed by someone else; try again.").ToResult();
                 continue;
             }
 

@@ -16,6 +16,10 @@ public static class Ids
         return $"{raw[..4]}-{raw[4..8]}-{raw[8..]}";
     }
 
+    /// <summary>Whether a value from a URL can be one of our ids: 1–64 of a-z 0-9 _ -.</summary>
+    public static bool IsWellFormed(string id)
+        => id.Length is > 0 and <= 64 && id.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '_' or '-');
+
     private static string Random(int length)
     {
         Span<byte> bytes = stackalloc byte[length];

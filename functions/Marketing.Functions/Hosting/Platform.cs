@@ -64,15 +64,22 @@ public static class Platform
     private static Task WriteUnhandledAsync(HttpContext context)
     {
         var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
+        if (context.RequestAborted.IsCancellationRequested)
+        {
+            context.Response.StatusCode = 499; // the client went away; nobody reads this answer
+            return Task.CompletedTask;
+        }
         var problem = error switch
         {
             // Binding failures of route/query values and Kestrel's own limits are the caller's mistakes.
             BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
                 Problem.Of(ProblemTypes.PayloadTooLarge, 413, "The body is too large."),
             BadHttpRequestException bad => Problem.Of(ProblemTypes.ValidationFailed, bad.StatusCode, "The request is not valid.", bad.Message),
-            // Cosmos still throttling after the SDK's own retries: tell the client to come back, don't blame it.
-            CosmosException { StatusCode: HttpStatusCode.TooManyRequests } cosmos =>
+            // Cosmos still throttling or unavailable after the SDK's own retries, or our own deadline passed:
+            // tell the client to come back, don't blame it.
+            CosmosException { StatusCode: HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable or HttpStatusCode.RequestTimeout } cosmos =>
                 Busy(context, cosmos.RetryAfter),
+            OperationCanceledException when !context.RequestAborted.IsCancellationRequested => Busy(context, null),
             _ => Problem.Of(ProblemTypes.Internal, 500, "Something went wrong on our side.", $"Trace id {context.TraceIdentifier}."),
         };
         return ProblemResult.WriteAsync(context, problem);
@@ -81,6 +88,6 @@ public static class Platform
     private static Problem Busy(HttpContext context, TimeSpan? retryAfter)
     {
         context.Response.Headers.RetryAfter = ((int)Math.Ceiling((retryAfter ?? TimeSpan.FromSeconds(1)).TotalSeconds)).ToString();
-        return Problem.Of("busy", 503, "The platform is busy; retry shortly.");
+        return Problem.Of(ProblemTypes.Busy, 503, "The platform is busy; retry shortly.");
     }
 }

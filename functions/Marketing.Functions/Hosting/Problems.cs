@@ -26,6 +26,8 @@ public static class ProblemTypes
     public const string IdempotencyInFlight = "idempotency-in-flight";
     public const string InvalidTransition = "invalid-transition";
     public const string PreconditionFailed = "precondition-failed";
+    public const string ConcurrentUpdate = "concurrent-update";
+    public const string Busy = "busy";
     public const string Internal = "internal";
 }
 

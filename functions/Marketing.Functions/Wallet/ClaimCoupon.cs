@@ -26,6 +26,9 @@ public static class ClaimCoupon
     public const string IdempotencyHeader = "Idempotency-Key";
     public const int MaxKeyLength = 64;
 
+    /// <summary>Longest a claim may spend between taking stock and writing the coupon (see StockOptions.QuietMinutes).</summary>
+    public static readonly TimeSpan ClaimDeadline = TimeSpan.FromSeconds(30);
+
     /// <summary>
     /// Requests in progress on this instance, by (customer, key): a concurrent duplicate gets 409 at once
     /// instead of taking stock. Across instances the wallet's key check decides (the loser replays).
@@ -52,7 +55,7 @@ public static class ClaimCoupon
 
         var customerId = context.User.SubjectId();
         var claim = new Claim(customerId, id, key.ToString(), Fingerprint(id, request!));
-        var gate = customerId + "\n" + claim.Key;
+        var gate = customerId + "\n" + id + "\n" + claim.Key;
         if (!InFlight.TryAdd(gate, 0))
             return Problem.Of(ProblemTypes.IdempotencyInFlight, 409, "A request with this Idempotency-Key is still in progress.",
                 "Retry after it completes to get its answer.").ToResult();
@@ -105,7 +108,20 @@ public static class ClaimCoupon
             newcomerMarker = createdETag;
         }
 
-        var taken = await stock.TryTakeAsync(claim.CampaignId, now, ct);
+        // From the take on, a client disconnect must not cut the claim in half: the unit would be lost
+        // until reconciliation. Instead every later call is bounded by the claim deadline, which the
+        // reconciliation quiet period is sized against (docs/claiming.md).
+        using var deadline = new CancellationTokenSource(ClaimDeadline);
+        TakeOutcome taken;
+        try
+        {
+            taken = await stock.TryTakeAsync(claim.CampaignId, now, deadline.Token);
+        }
+        catch when (newcomerMarker is not null)
+        {
+            await wallets.ReleaseNewcomerStatusAsync(claim.CustomerId, newcomerMarker, CancellationToken.None);
+            throw;
+        }
         if (taken != TakeOutcome.Taken)
         {
             // Got nothing: do not let a sold-out newcomer campaign use up the customer's newcomer status.
@@ -119,7 +135,10 @@ public static class ClaimCoupon
         // From here one unit is ours. Past this point we never give it back on an unknown outcome
         // (a timeout may hide a write that succeeded): only on a definite refusal from the wallet.
         var coupon = NewCoupon(claim, campaign, channel, now, validFrom, validTo);
-        var outcome = await wallets.AddAsync(claim.CustomerId, coupon, campaign.Terms.PerCustomerLimit, CancellationToken.None);
+        var outcome = await wallets.AddAsync(claim.CustomerId, coupon, campaign.Terms.PerCustomerLimit, deadline.Token);
+        // A retried write that had in fact committed finds its own coupon: that is success, not a duplicate.
+        if (outcome is AddOutcome.KeyExists { Coupon.Id: var foundId } && foundId == coupon.Id)
+            outcome = new AddOutcome.Added();
         if (outcome is not AddOutcome.Added)
             await GiveBackAsync(stock, claim.CampaignId, now, logger);
 

@@ -149,16 +149,26 @@ public sealed class WalletStore(Database database)
         DateTimeOffset now, CancellationToken ct = default)
     {
         var key = new PartitionKey(customerId);
-        try
+        while (true)
         {
-            var created = await container.CreateItemAsync(new NewcomerMarker { CustomerId = customerId, CampaignId = campaignId, At = now }, key,
-                new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct);
-            return (true, created.ETag);
-        }
-        catch (CosmosException e) when (e.StatusCode == HttpStatusCode.Conflict)
-        {
-            var marker = await container.ReadItemAsync<NewcomerMarker>(NewcomerMarker.DocumentId, key, cancellationToken: ct);
-            return (marker.Resource.CampaignId == campaignId, null);
+            try
+            {
+                var created = await container.CreateItemAsync(new NewcomerMarker { CustomerId = customerId, CampaignId = campaignId, At = now }, key,
+                    new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct);
+                return (true, created.ETag);
+            }
+            catch (CosmosException e) when (e.StatusCode == HttpStatusCode.Conflict)
+            {
+            }
+            try
+            {
+                var marker = await container.ReadItemAsync<NewcomerMarker>(NewcomerMarker.DocumentId, key, cancellationToken: ct);
+                return (marker.Resource.CampaignId == campaignId, null);
+            }
+            catch (CosmosException e) when (e.StatusCode == HttpStatusCode.NotFound)
+            {
+                // Released by a claim that got nothing, between our create and our read: try again.
+            }
         }
     }
 
