@@ -70,12 +70,8 @@ public sealed class FunctionDeclarationTests(TestApp app) : IClassFixture<TestAp
         var output = Directory.CreateTempSubdirectory("functions-json-");
         try
         {
-            var dll = typeof(Program).Assembly.Location;
-            var start = new ProcessStartInfo("dotnet", [dll, "functions-json", output.FullName]) { RedirectStandardOutput = true };
-            // Only the wiring is built; nothing connects, but options must bind.
-            foreach (var name in new[] { "Cosmos__Endpoint", "Cosmos__Key", "Auth__Issuer", "Auth__Audience", "Auth__DevSigningKey" })
-                start.Environment[name] = Settings.Get(name);
-            using var process = Process.Start(start)!;
+            // Only the wiring is built; nothing connects.
+            using var process = HandlerProcess.Start(["functions-json", output.FullName]);
             await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1));
             Assert.Equal(0, process.ExitCode);
 

@@ -17,16 +17,11 @@ public sealed class HostingTests(TestApp app) : IClassFixture<TestApp>
     public async Task The_handler_process_listens_on_loopback_at_the_port_the_host_gives_it()
     {
         var port = FreePort();
-        var start = new ProcessStartInfo("dotnet", [typeof(Program).Assembly.Location])
+        using var process = HandlerProcess.Start([], new Dictionary<string, string>
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        start.Environment["FUNCTIONS_CUSTOMHANDLER_PORT"] = port.ToString();
-        foreach (var name in new[] { "Cosmos__Endpoint", "Cosmos__Key", "Auth__Issuer", "Auth__Audience", "Auth__DevSigningKey" })
-            start.Environment[name] = Settings.Get(name);
-        start.Environment["Cosmos__Database"] = app.Database;
-        using var process = Process.Start(start)!;
+            ["FUNCTIONS_CUSTOMHANDLER_PORT"] = port.ToString(),
+            ["Cosmos__Database"] = app.Database,
+        });
         try
         {
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
