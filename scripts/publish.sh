@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Produces the deployable function app folder: host.json, one <Function>/function.json per declared
-# function (generated from the code), and the handler self-contained for linux-x64 with ReadyToRun.
-# Usage: bash scripts/publish.sh [output-dir]   (default: artifacts/publish)
+# Produces the deployable function app: a folder with host.json, one <Function>/function.json per
+# declared function (generated from the code at publish), and the handler published self-contained for
+# linux-x64 with ReadyToRun; plus the same folder as a zip with the executable bit preserved.
+# Usage: bash scripts/publish.sh [output-dir]   (default: artifacts/publish, zip: <output-dir>.zip)
+# Called by the README, by azd (prepackage hook) and by the tests.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-OUT="${1:-$ROOT/artifacts/publish}"
-rm -rf "$OUT"
+OUT="$(realpath -m "${1:-$ROOT/artifacts/publish}")"
+rm -rf "$OUT" "$OUT.zip"
 dotnet publish "$ROOT/functions/Marketing.Functions" -c Release -r linux-x64 --self-contained \
-  -p:PublishReadyToRun=true -o "$OUT" --nologo
+  -p:PublishReadyToRun=true -o "$OUT" --nologo -v quiet
 chmod +x "$OUT/Marketing.Functions"
-echo "Published to $OUT"
+# Nothing local belongs in a deployment.
+rm -f "$OUT/local.settings.json" "$OUT/appsettings.Development.json"
+dotnet run "$ROOT/scripts/zip.cs" -- "$OUT" "$OUT.zip"
+echo "Published to $OUT and $OUT.zip"

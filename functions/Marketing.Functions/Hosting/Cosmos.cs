@@ -15,7 +15,7 @@ public sealed class CosmosOptions : IValidatableObject
     [Required] public string Endpoint { get; set; } = "";
     [Required] public string Database { get; set; } = "marketing";
     /// <summary>Account key: only for the local emulator. In Azure local auth is off and the app uses its managed identity.</summary>
-    public string? Key { get; set; }
+    [LocalOnly] public string? Key { get; set; }
     /// <summary>Client id of the user-assigned managed identity (Azure); empty = DefaultAzureCredential.</summary>
     public string? ClientId { get; set; }
 

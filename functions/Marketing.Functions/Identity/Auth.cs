@@ -38,7 +38,7 @@ public sealed class AuthOptions : IValidatableObject
     [Required] public string Issuer { get; set; } = "";
     [Required] public string Audience { get; set; } = "";
     public string? Authority { get; set; }
-    public string? DevSigningKey { get; set; }
+    [LocalOnly] public string? DevSigningKey { get; set; }
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {

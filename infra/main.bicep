@@ -1,0 +1,171 @@
+// The marketing platform on Azure: one resource group with a Flex Consumption function app (custom
+// handler), Cosmos DB (NoSQL), Storage, Service Bus, Log Analytics + Application Insights, and one
+// user-assigned managed identity that the app uses for everything. No keys or connection strings:
+// every data plane is reached with the identity and a least-privilege role assignment.
+// azd: `azd up` (see docs/deploy.md). Plain: `az deployment sub create -f infra/main.bicep ...`.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the environment (azd), used in resource names and the azd-env-name tag.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for every resource.')
+param location string
+
+@description('Object id of the deploying user or pipeline; gets Cosmos data access for smoke tests. Empty = none.')
+param principalId string = ''
+
+@allowed(['serverless', 'autoscale'])
+@description('Cosmos DB capacity: serverless (pay per request, default) or autoscale provisioned throughput on the database.')
+param cosmosCapacityMode string = 'serverless'
+
+@minValue(1000)
+@description('Autoscale maximum RU/s of the database (autoscale mode only); it scales between 10% and this.')
+param cosmosAutoscaleMaxThroughput int = 1000
+
+@allowed([512, 2048, 4096])
+@description('Memory of each function app instance, in MB.')
+param instanceMemoryMB int = 2048
+
+@minValue(40)
+@maxValue(1000)
+@description('Upper bound of function app instances (caps cost and protects Cosmos from a stampede).')
+param maximumInstanceCount int = 100
+
+@minValue(0)
+@description('Always-ready instances for HTTP functions (0 = scale to zero; >0 removes cold starts, billed while idle).')
+param alwaysReadyHttpInstances int = 0
+
+@description('OpenID Connect authority that issues the API tokens, e.g. https://login.microsoftonline.com/<tenant>/v2.0.')
+param authAuthority string
+
+@description('Expected token issuer (iss).')
+param authIssuer string
+
+@description('Expected token audience (aud), e.g. api://marketing-platform.')
+param authAudience string
+
+@description('Object id of the order system principal that sends order events (Service Bus Data Sender). Empty = none.')
+param orderSystemPrincipalId string = ''
+
+@description('NCRONTAB schedule of the ReconcileStock timer function.')
+param reconcileStockSchedule string = '0 */10 * * * *'
+
+var abbrs = {
+  resourceGroup: 'rg-'
+  identity: 'id-'
+  logAnalytics: 'log-'
+  appInsights: 'appi-'
+  storage: 'st'
+  cosmos: 'cosmos-'
+  serviceBus: 'sb-'
+  plan: 'plan-'
+  functionApp: 'func-'
+}
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: '${abbrs.resourceGroup}${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: '${abbrs.identity}${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: '${abbrs.logAnalytics}${resourceToken}'
+    appInsightsName: '${abbrs.appInsights}${resourceToken}'
+    location: location
+    tags: tags
+    appPrincipalId: identity.outputs.principalId
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: '${abbrs.storage}${resourceToken}'
+    location: location
+    tags: tags
+    appPrincipalId: identity.outputs.principalId
+  }
+}
+
+module cosmos 'modules/cosmos.bicep' = {
+  name: 'cosmos'
+  scope: rg
+  params: {
+    name: '${abbrs.cosmos}${resourceToken}'
+    location: location
+    tags: tags
+    capacityMode: cosmosCapacityMode
+    autoscaleMaxThroughput: cosmosAutoscaleMaxThroughput
+    appPrincipalId: identity.outputs.principalId
+    deployerPrincipalId: principalId
+  }
+}
+
+module serviceBus 'modules/servicebus.bicep' = {
+  name: 'servicebus'
+  scope: rg
+  params: {
+    name: '${abbrs.serviceBus}${resourceToken}'
+    location: location
+    tags: tags
+    appPrincipalId: identity.outputs.principalId
+    orderSystemPrincipalId: orderSystemPrincipalId
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: rg
+  params: {
+    planName: '${abbrs.plan}${resourceToken}'
+    name: '${abbrs.functionApp}${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    cosmosEndpoint: cosmos.outputs.endpoint
+    cosmosDatabaseName: cosmos.outputs.databaseName
+    serviceBusNamespaceFqdn: serviceBus.outputs.fullyQualifiedNamespace
+    authAuthority: authAuthority
+    authIssuer: authIssuer
+    authAudience: authAudience
+    reconcileStockSchedule: reconcileStockSchedule
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    alwaysReadyHttpInstances: alwaysReadyHttpInstances
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output FUNCTION_APP_URL string = functionApp.outputs.url
+output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
+output COSMOS_DATABASE string = cosmos.outputs.databaseName
+output SERVICE_BUS_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
+output STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName

@@ -1,0 +1,100 @@
+// Cosmos DB for NoSQL: the account (local auth off), the database, and every container the code uses
+// with the partition key path its store owns (functions/Marketing.Functions: CampaignStore, StockStore,
+// WalletStore — tests/Marketing.Tests/InfraContractTests checks they agree). Indexing excludes what
+// is never queried, which makes writes cheaper.
+param name string
+param location string
+param tags object
+@allowed(['serverless', 'autoscale'])
+param capacityMode string
+param autoscaleMaxThroughput int
+param appPrincipalId string
+param deployerPrincipalId string
+
+var databaseName = 'marketing'
+var containers = [
+  {
+    name: 'campaigns'
+    partitionKeyPath: '/catalog'
+    excludedPaths: ['/terms/categories/*', '/terms/validity/*', '/"_etag"/?']
+  }
+  {
+    name: 'stock'
+    partitionKeyPath: '/campaignId'
+    excludedPaths: ['/"_etag"/?']
+  }
+  {
+    name: 'wallets'
+    partitionKeyPath: '/customerId'
+    excludedPaths: ['/coupons/*/response/?', '/coupons/*/requestHash/?', '/coupons/*/categories/*', '/"_etag"/?']
+  }
+]
+// Built-in "Cosmos DB Built-in Data Contributor" data-plane role.
+var dataContributor = '00000000-0000-0000-0000-000000000002'
+
+resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'GlobalDocumentDB'
+  properties: {
+    databaseAccountOfferType: 'Standard'
+    consistencyPolicy: { defaultConsistencyLevel: 'Session' }
+    locations: [
+      { locationName: location, failoverPriority: 0, isZoneRedundant: false }
+    ]
+    capabilities: capacityMode == 'serverless' ? [{ name: 'EnableServerless' }] : []
+    disableLocalAuth: true
+    disableKeyBasedMetadataWriteAccess: true
+    minimalTlsVersion: 'Tls12'
+  }
+}
+
+resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15' = {
+  parent: account
+  name: databaseName
+  properties: {
+    resource: { id: databaseName }
+    options: capacityMode == 'autoscale' ? { autoscaleSettings: { maxThroughput: autoscaleMaxThroughput } } : {}
+  }
+}
+
+resource sqlContainers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = [for c in containers: {
+  parent: database
+  name: c.name
+  properties: {
+    resource: {
+      id: c.name
+      partitionKey: { paths: [c.partitionKeyPath], kind: 'Hash', version: 2 }
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: [{ path: '/*' }]
+        excludedPaths: [for p in c.excludedPaths: { path: p }]
+      }
+    }
+  }
+}]
+
+resource appDataAccess 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = {
+  parent: account
+  name: guid(account.id, appPrincipalId, dataContributor)
+  properties: {
+    roleDefinitionId: '${account.id}/sqlRoleDefinitions/${dataContributor}'
+    principalId: appPrincipalId
+    scope: account.id
+  }
+}
+
+resource deployerDataAccess 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = if (!empty(deployerPrincipalId)) {
+  parent: account
+  name: guid(account.id, deployerPrincipalId, dataContributor)
+  properties: {
+    roleDefinitionId: '${account.id}/sqlRoleDefinitions/${dataContributor}'
+    principalId: deployerPrincipalId
+    scope: account.id
+  }
+}
+
+output endpoint string = account.properties.documentEndpoint
+output databaseName string = databaseName

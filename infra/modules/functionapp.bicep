@@ -1,0 +1,96 @@
+// The function app on Flex Consumption (FC1, Linux), runtime "custom" 1.0: the Functions host runs our
+// ASP.NET Core handler (host.json customHandler). It deploys from a blob container and reaches every
+// data plane with the user-assigned identity; the settings below are every setting the code reads
+// (tests/Marketing.Tests/InfraContractTests checks that) plus the host's identity-based connections.
+param planName string
+param name string
+param location string
+param tags object
+param identityId string
+param identityClientId string
+param storageAccountName string
+param storageBlobEndpoint string
+param deploymentContainerName string
+param appInsightsConnectionString string
+param cosmosEndpoint string
+param cosmosDatabaseName string
+param serviceBusNamespaceFqdn string
+param authAuthority string
+param authIssuer string
+param authAudience string
+param reconcileStockSchedule string
+param instanceMemoryMB int
+param maximumInstanceCount int
+param alwaysReadyHttpInstances int
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: { name: 'FC1', tier: 'FlexConsumption' }
+  properties: { reserved: true }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: union(tags, { 'azd-service-name': 'functions' })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${identityId}': {} }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storageBlobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        instanceMemoryMB: instanceMemoryMB
+        maximumInstanceCount: maximumInstanceCount
+        alwaysReady: alwaysReadyHttpInstances > 0 ? [{ name: 'http', instanceCount: alwaysReadyHttpInstances }] : []
+      }
+      runtime: { name: 'custom', version: '1.0' }
+    }
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      appSettings: [
+        // Functions host storage, by identity.
+        { name: 'AzureWebJobsStorage__accountName', value: storageAccountName }
+        { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
+        { name: 'AzureWebJobsStorage__clientId', value: identityClientId }
+        // Telemetry, authorized by the identity (Application Insights local auth is off).
+        { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
+        { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
+        // Service Bus bindings (Connection = "ServiceBusConnection"), by identity.
+        { name: 'ServiceBusConnection__fullyQualifiedNamespace', value: serviceBusNamespaceFqdn }
+        { name: 'ServiceBusConnection__credential', value: 'managedidentity' }
+        { name: 'ServiceBusConnection__clientId', value: identityClientId }
+        // The handler's own settings (docs/configuration.md).
+        { name: 'Cosmos__Endpoint', value: cosmosEndpoint }
+        { name: 'Cosmos__Database', value: cosmosDatabaseName }
+        { name: 'Cosmos__ClientId', value: identityClientId }
+        { name: 'Auth__Authority', value: authAuthority }
+        { name: 'Auth__Issuer', value: authIssuer }
+        { name: 'Auth__Audience', value: authAudience }
+        { name: 'Campaigns__CacheSeconds', value: '5' }
+        { name: 'Stock__QuietMinutes', value: '5' }
+        { name: 'ReconcileStockSchedule', value: reconcileStockSchedule }
+      ]
+    }
+  }
+}
+
+output name string = site.name
+output url string = 'https://${site.properties.defaultHostName}'

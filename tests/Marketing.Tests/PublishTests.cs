@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using System.IO.Compression;
+using System.Text.Json.Nodes;
+using Marketing.Functions.Hosting;
+using Marketing.Tests.Support;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Xunit;
+
+namespace Marketing.Tests;
+
+/// <summary>scripts/publish.sh produces a folder and zip the Functions host can run as they are (Linux).</summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+public sealed class PublishTests(TestApp app) : IClassFixture<TestApp>
+{
+    [Fact]
+    public async Task The_publish_script_produces_a_complete_runnable_package()
+    {
+        var output = Path.Combine(Path.GetTempPath(), "publish-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using var publish = Process.Start(new ProcessStartInfo("bash", [Repo.PathOf("scripts", "publish.sh"), output])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            })!;
+            var stdout = publish.StandardOutput.ReadToEndAsync();
+            var stderr = publish.StandardError.ReadToEndAsync();
+            await publish.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(5));
+            Assert.True(publish.ExitCode == 0, await stdout + await stderr);
+
+            // host.json: a custom handler with request proxying, pointing at an executable that exists.
+            var host = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(output, "host.json")))!;
+            Assert.Equal("2.0", (string?)host["version"]);
+            Assert.Equal("Microsoft.Azure.Functions.ExtensionBundle", (string?)host["extensionBundle"]!["id"]);
+            Assert.True((bool)host["customHandler"]!["enableProxyingHttpRequest"]!);
+            var executable = Path.Combine(output, (string)host["customHandler"]!["description"]!["defaultExecutablePath"]!);
+            Assert.True(File.Exists(executable), executable);
+            Assert.True(File.GetUnixFileMode(executable).HasFlag(UnixFileMode.UserExecute));
+
+            // One folder per declared function, each function.json exactly the declaration.
+            var declared = FunctionJson.Build(app.Services.GetRequiredService<EndpointDataSource>());
+            foreach (var (name, expected) in declared)
+            {
+                var path = Path.Combine(output, name, "function.json");
+                Assert.True(File.Exists(path), $"{name}/function.json missing");
+                var json = JsonNode.Parse(await File.ReadAllTextAsync(path))!;
+                Assert.True(JsonNode.DeepEquals(expected, json), name);
+                var trigger = json["bindings"]!.AsArray()[0]!;
+                switch ((string?)trigger["type"])
+                {
+                    case "httpTrigger":
+                        Assert.NotEmpty(trigger["methods"]!.AsArray());
+                        Assert.False(string.IsNullOrEmpty((string?)trigger["route"]));
+                        Assert.Equal("http", (string?)json["bindings"]![1]!["type"]);
+                        break;
+                    case "timerTrigger":
+                        Assert.False(string.IsNullOrEmpty((string?)trigger["schedule"]));
+                        break;
+                    default:
+                        Assert.Fail($"{name}: unexpected trigger {trigger["type"]}");
+                        break;
+                }
+            }
+            var folders = Directory.GetDirectories(output).Select(Path.GetFileName)
+                .Where(d => File.Exists(Path.Combine(output, d!, "function.json"))).Order().ToArray();
+            Assert.Equal(declared.Keys.Order().ToArray(), folders);
+            Assert.False(File.Exists(Path.Combine(output, "local.settings.json")));
+
+            // The zip holds the same files, with the executable bit kept.
+            using var zip = ZipFile.OpenRead(output + ".zip");
+            var entry = zip.GetEntry("Marketing.Functions")!;
+            Assert.NotNull(entry);
+            Assert.True(((entry.ExternalAttributes >> 16) & 0x40) != 0, "executable bit lost in the zip");
+            Assert.NotNull(zip.GetEntry("host.json"));
+            foreach (var name in declared.Keys)
+                Assert.NotNull(zip.GetEntry($"{name}/function.json"));
+        }
+        finally
+        {
+            if (Directory.Exists(output)) Directory.Delete(output, recursive: true);
+            File.Delete(output + ".zip");
+        }
+    }
+}
