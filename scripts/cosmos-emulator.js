@@ -6,7 +6,9 @@
 //   * a patch's filter predicate is evaluated against the target document only, as Cosmos DB does.
 //     The stock server matches it against every document with the same id in any partition, and
 //     lower-cases the whole predicate (string literals included), so "c.remaining > 0" could be
-//     satisfied by another campaign's counter.
+//     satisfied by another campaign's counter;
+//   * writes sent with "Prefer: return=minimal" (EnableContentResponseOnWrite = false) answer without the
+//     document, as Cosmos DB does, instead of echoing it back.
 // Usage: node scripts/cosmos-emulator.js --port 8081
 "use strict";
 
@@ -52,6 +54,18 @@ patchOperations.patchOperation = (collection, input) => {
   // Synchronous from here: node runs this whole check-and-apply without interleaving another request.
   return originalPatch(collection, { ...input, condition: undefined });
 };
+
+for (const name of ["create-document", "patch-document", "replace-document", "upsert-document"]) {
+  const handler = require(`${lib}/handler/${name}`);
+  const original = handler.default;
+  handler.default = async (account, req, res, params) => {
+    const body = await original(account, req, res, params);
+    const minimal = String(req.headers.prefer || "").toLowerCase().includes("return=minimal");
+    if (!(minimal && res.statusCode < 300 && body && body._etag)) return body;
+    res.setHeader("etag", body._etag);
+    return undefined; // an empty body, like Cosmos DB
+  };
+}
 
 const { createHttpServer } = require(lib);
 
