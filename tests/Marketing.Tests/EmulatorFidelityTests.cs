@@ -44,4 +44,17 @@ public sealed class EmulatorFidelityTests(TestApp app) : IClassFixture<TestApp>
             [PatchOperation.Increment("/remaining", -1)], new PatchItemRequestOptions { FilterPredicate = "FROM c WHERE c.label = \"Upper\" AND c.remaining > 0" });
         Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
     }
+
+    [Fact]
+    public async Task A_write_that_asks_for_no_content_gets_none_but_keeps_its_etag()
+    {
+        var pk = Guid.NewGuid().ToString();
+        var response = await Container.CreateItemAsync(new { id = "minimal", campaignId = pk, remaining = 1 }, new PartitionKey(pk),
+            new ItemRequestOptions { EnableContentResponseOnWrite = false });
+
+        Assert.Null(response.Resource);
+        Assert.False(string.IsNullOrEmpty(response.ETag));
+        var read = await Container.ReadItemAsync<object>("minimal", new PartitionKey(pk));
+        Assert.Equal(read.ETag, response.ETag);
+    }
 }
