@@ -40,7 +40,7 @@ public static class Platform
         app.UseStatusCodePages(context => ProblemResult.WriteAsync(context.HttpContext, context.HttpContext.Response.StatusCode switch
         {
             404 => Problem.NotFound("This resource"),
-            405 => Problem.Of("method-not-allowed", 405, "This method is not allowed here."),
+            405 => Problem.Of(ProblemTypes.MethodNotAllowed, 405, "This method is not allowed here."),
             415 => Problem.Of(ProblemTypes.UnsupportedMediaType, 415, "The body must be application/json."),
             var status => Problem.Of(status < 500 ? ProblemTypes.ValidationFailed : ProblemTypes.Internal, status, "The request failed."),
         }));

@@ -27,6 +27,7 @@ public static class ProblemTypes
     public const string InvalidTransition = "invalid-transition";
     public const string PreconditionFailed = "precondition-failed";
     public const string ConcurrentUpdate = "concurrent-update";
+    public const string MethodNotAllowed = "method-not-allowed";
     public const string Busy = "busy";
     public const string Internal = "internal";
 }
