@@ -1,6 +1,7 @@
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
+using Marketing.Functions.Redemption;
 using Marketing.Functions.Wallet;
 
 // Tooling commands run the same wiring without serving: see Hosting/Commands.cs.
@@ -16,6 +17,7 @@ app.UsePlatform();
 app.MapPlatform();
 app.MapCampaigns();
 app.MapWallet();
+app.MapRedemption();
 
 if (await Commands.TryRunAsync(app, args)) return;
 app.Run();

@@ -25,6 +25,8 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
         ["ClaimCoupon"] = "customer",
         ["ListMyCoupons"] = "customer",
         ["GetMyCoupon"] = "customer",
+        ["QuoteCoupons"] = "customer", // or order_system
+
         ["Health"] = null,
         ["OpenApi"] = null,
     };
@@ -120,7 +122,12 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
         var request = new HttpRequestMessage(new HttpMethod(method), path);
         if (method is "POST" or "PUT")
         {
-            request.Content = Api.JsonContent(function == "ClaimCoupon" ? new { channel = "app" } : Api.Terms(app.Clock.GetUtcNow()));
+            request.Content = Api.JsonContent(function switch
+            {
+                "ClaimCoupon" => new { channel = "app" },
+                "QuoteCoupons" => new { channel = "app", currency = "CNY", lines = new[] { new { sku = "s", category = "c", unitPrice = 100, quantity = 1 } } },
+                _ => (object)Api.Terms(app.Clock.GetUtcNow()),
+            });
             request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
         }
         return request;

@@ -17,6 +17,8 @@ public static class Roles
     public const string Customer = "customer";
     public const string Operator = "operator";
     public const string Admin = "admin";
+    /// <summary>The order/trade system, calling server to server with its own identity.</summary>
+    public const string OrderSystem = "order_system";
 }
 
 public static class Policies
@@ -24,6 +26,8 @@ public static class Policies
     public const string Customer = "customer";
     /// <summary>Operators run campaigns; admins may do everything operators do.</summary>
     public const string Operator = "operator";
+    /// <summary>A customer acting on their own cart, or the order system acting for any customer.</summary>
+    public const string CustomerOrOrderSystem = "customer-or-order-system";
 }
 
 /// <summary>
@@ -157,7 +161,8 @@ public static class AuthExtensions
             .AddScheme<AuthenticationSchemeOptions, BearerTokenHandler>(BearerTokenHandler.SchemeName, null);
         services.AddAuthorizationBuilder()
             .AddPolicy(Policies.Customer, p => p.RequireAuthenticatedUser().RequireRole(Roles.Customer))
-            .AddPolicy(Policies.Operator, p => p.RequireAuthenticatedUser().RequireRole(Roles.Operator, Roles.Admin));
+            .AddPolicy(Policies.Operator, p => p.RequireAuthenticatedUser().RequireRole(Roles.Operator, Roles.Admin))
+            .AddPolicy(Policies.CustomerOrOrderSystem, p => p.RequireAuthenticatedUser().RequireRole(Roles.Customer, Roles.OrderSystem));
         return services;
     }
 

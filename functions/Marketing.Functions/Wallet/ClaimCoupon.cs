@@ -183,6 +183,7 @@ public static class ClaimCoupon
             MinimumSpend = t.MinimumSpend,
             Currency = t.Currency,
             Categories = t.Categories,
+            Channels = t.Channels,
             ClaimedOn = channel,
             ClaimedAt = now,
             ValidFrom = validFrom,

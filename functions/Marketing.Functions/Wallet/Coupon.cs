@@ -22,6 +22,8 @@ public sealed record Coupon
     public long MinimumSpend { get; init; }
     public required string Currency { get; init; }
     public string[] Categories { get; init; } = [];
+    /// <summary>Channels the coupon can be used on (the campaign's). Null on coupons stored before this field: any.</summary>
+    public Channel[]? Channels { get; init; }
     public required Channel ClaimedOn { get; init; }
     public required DateTimeOffset ClaimedAt { get; init; }
     public required DateTimeOffset ValidFrom { get; init; }

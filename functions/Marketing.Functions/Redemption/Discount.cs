@@ -1,0 +1,92 @@
+using Marketing.Functions.Campaigns;
+using Marketing.Functions.Wallet;
+
+namespace Marketing.Functions.Redemption;
+
+/// <summary>One line of an order draft: price in minor units of the order's currency.</summary>
+public sealed record OrderLine(string Sku, string Category, long UnitPrice, int Quantity);
+
+/// <summary>What an order looks like before it is placed: enough to price coupons against it.</summary>
+public sealed record OrderDraft(Channel Channel, string Currency, OrderLine[] Lines)
+{
+    public const int MaxLines = 200;
+    public const int MaxQuantity = 10_000;
+    public const long MaxUnitPrice = 100_000_000_00; // 100 million in major units: beyond any real line
+
+    public Dictionary<string, string[]> Validate(string prefix = "")
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (Currency is null || Currency.Length != 3 || !Currency.All(char.IsAsciiLetterUpper))
+            errors[prefix + "currency"] = ["An ISO 4217 code such as CNY."];
+        if (Lines is null || Lines.Length is 0 or > MaxLines)
+            errors[prefix + "lines"] = [$"1 to {MaxLines} lines."];
+        else
+            for (var i = 0; i < Lines.Length; i++)
+            {
+                var line = Lines[i];
+                if (string.IsNullOrWhiteSpace(line.Sku) || line.Sku.Length > 64) errors[$"{prefix}lines[{i}].sku"] = ["Required, at most 64 characters."];
+                if (string.IsNullOrWhiteSpace(line.Category) || line.Category.Length > 64) errors[$"{prefix}lines[{i}].category"] = ["Required, at most 64 characters."];
+                if (line.UnitPrice is < 0 or > MaxUnitPrice) errors[$"{prefix}lines[{i}].unitPrice"] = ["0 or more, in minor units."];
+                if (line.Quantity is < 1 or > MaxQuantity) errors[$"{prefix}lines[{i}].quantity"] = [$"1 to {MaxQuantity}."];
+            }
+        return errors;
+    }
+}
+
+/// <summary>Why a coupon does not apply to an order (the reason field of coupon-not-applicable).</summary>
+public enum NotApplicableReason { BelowThreshold, Category, Channel, Currency, Expired, NotYetValid, Used }
+
+/// <summary>A coupon priced against an order: either a discount, or the reason it does not apply.</summary>
+public sealed record CouponPrice(long Discount, long EligibleSubtotal, NotApplicableReason? Reason)
+{
+    public bool Applies => Reason is null;
+}
+
+/// <summary>
+/// The discount arithmetic, in integers (minor units), never more than the eligible subtotal:
+/// - eligible lines: those whose category the coupon names (all lines when it names none);
+/// - the threshold (minimumSpend) is met by the eligible subtotal, not the whole order;
+/// - amount_off: the amount; percent_off: eligibleSubtotal × percent / 100 rounded DOWN to the minor
+///   unit (the customer never gets a fraction of a fen more than the percentage), then capped by
+///   maxDiscount; both capped by the eligible subtotal.
+/// A coupon with nothing eligible does not apply (reason: category).
+/// </summary>
+public static class Discount
+{
+    public static CouponPrice Price(Coupon coupon, OrderDraft order, DateTimeOffset now)
+    {
+        if (coupon.Used) return NotApplicable(NotApplicableReason.Used);
+        if (now >= coupon.ValidTo) return NotApplicable(NotApplicableReason.Expired);
+        if (now < coupon.ValidFrom) return NotApplicable(NotApplicableReason.NotYetValid);
+        if (!string.Equals(coupon.Currency, order.Currency, StringComparison.Ordinal)) return NotApplicable(NotApplicableReason.Currency);
+        if (coupon.Channels is { } channels && !channels.Contains(order.Channel)) return NotApplicable(NotApplicableReason.Channel);
+
+        var eligible = order.Lines.Where(l => coupon.Categories.Length == 0 || coupon.Categories.Contains(l.Category, StringComparer.Ordinal));
+        var subtotal = eligible.Sum(l => checked(l.UnitPrice * l.Quantity));
+        if (subtotal == 0) return NotApplicable(NotApplicableReason.Category, subtotal);
+        if (subtotal < coupon.MinimumSpend) return NotApplicable(NotApplicableReason.BelowThreshold, subtotal);
+
+        var discount = coupon.Kind switch
+        {
+            DiscountKind.AmountOff => coupon.AmountOff ?? 0,
+            // Integers only, rounded down (subtotal is at most 2e16 by OrderDraft's limits: no overflow).
+            DiscountKind.PercentOff => Math.Min(checked(subtotal * (coupon.PercentOff ?? 0)) / 100, coupon.MaxDiscount ?? long.MaxValue),
+            _ => 0,
+        };
+        return new CouponPrice(Math.Min(discount, subtotal), subtotal, null);
+    }
+
+    private static CouponPrice NotApplicable(NotApplicableReason reason, long subtotal = 0) => new(0, subtotal, reason);
+
+    public static string Wire(NotApplicableReason reason) => reason switch
+    {
+        NotApplicableReason.BelowThreshold => "below_threshold",
+        NotApplicableReason.Category => "category",
+        NotApplicableReason.Channel => "channel",
+        NotApplicableReason.Currency => "currency",
+        NotApplicableReason.Expired => "expired",
+        NotApplicableReason.NotYetValid => "not_yet_valid",
+        NotApplicableReason.Used => "used",
+        _ => throw new ArgumentOutOfRangeException(nameof(reason)),
+    };
+}
