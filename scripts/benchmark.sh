@@ -4,10 +4,6 @@
 # e.g. bash scripts/benchmark.sh --claims 4000 --concurrency 32
 source "$(dirname "$0")/lib.sh"
 trap stop_started EXIT INT TERM
-ensure_node_modules
-export_settings "$ROOT/local.settings.sample.json"
-COSMOS_PORT=$(free_port)
-start_cosmos "$COSMOS_PORT"
-export Cosmos__Endpoint="http://127.0.0.1:$COSMOS_PORT/"
+start_cosmos_on_free_port
 export FUNCTIONS_CUSTOMHANDLER_PORT=$(free_port)
 dotnet run -c Release --project "$ROOT/tests/Marketing.LoadTest" -- "$@"

@@ -46,6 +46,17 @@ start_cosmos() {
   log "Cosmos DB emulator on http://127.0.0.1:$port/ (pid $(cat "$STATE_DIR/cosmos.pid"))"
 }
 
+# The throw-away setup of the test and benchmark scripts: emulators installed, sample settings exported,
+# the Cosmos emulator started on a free port and Cosmos__Endpoint pointing at it.
+start_cosmos_on_free_port() {
+  ensure_node_modules
+  export_settings "$ROOT/local.settings.sample.json"
+  local port
+  port=$(free_port)
+  start_cosmos "$port"
+  export Cosmos__Endpoint="http://127.0.0.1:$port/"
+}
+
 start_azurite() {
   local blob=$1 queue=$2 table=$3
   mkdir -p "$STATE_DIR/azurite"

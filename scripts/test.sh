@@ -5,14 +5,8 @@
 source "$(dirname "$0")/lib.sh"
 trap stop_started EXIT INT TERM
 
-ensure_node_modules
-export_settings "$ROOT/local.settings.sample.json"
-
-COSMOS_PORT=$(free_port)
-start_cosmos "$COSMOS_PORT"
+start_cosmos_on_free_port
 start_azurite "$(free_port)" "$(free_port)" "$(free_port)"
-
-export Cosmos__Endpoint="http://127.0.0.1:$COSMOS_PORT/"
 export Cosmos__Database="marketing-tests"
 
 log "Building and running tests..."

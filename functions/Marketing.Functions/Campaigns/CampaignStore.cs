@@ -80,13 +80,13 @@ public sealed class CampaignStore(Database database)
         return results;
     }
 
-    /// <summary>Campaigns whose stock the reconciliation job looks after (everything but drafts).</summary>
-    public async Task<List<Campaign>> ListNotDraftAsync(CancellationToken ct = default)
+    /// <summary>Ids of the campaigns whose stock the reconciliation job looks after (everything but drafts).</summary>
+    public async Task<List<string>> ListNotDraftIdsAsync(CancellationToken ct = default)
     {
-        var query = new QueryDefinition("SELECT * FROM c WHERE c.catalog = @catalog AND c.status != @draft")
+        var query = new QueryDefinition("SELECT VALUE c.id FROM c WHERE c.catalog = @catalog AND c.status != @draft")
             .WithParameter("@catalog", DefaultCatalog).WithParameter("@draft", Wire(CampaignStatus.Draft));
-        var results = new List<Campaign>();
-        using var iterator = container.GetItemQueryIterator<Campaign>(query,
+        var results = new List<string>();
+        using var iterator = container.GetItemQueryIterator<string>(query,
             requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(DefaultCatalog) });
         while (iterator.HasMoreResults)
             results.AddRange(await iterator.ReadNextAsync(ct));

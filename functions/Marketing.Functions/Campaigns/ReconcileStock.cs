@@ -82,17 +82,18 @@ public static class ReconcileStock
         DateTimeOffset now, TimeSpan quiet, CancellationToken ct)
     {
         var repairs = new List<string>();
-        var all = await campaigns.ListNotDraftAsync(ct);
-        foreach (var listed in all)
+        // Ids only: each campaign is read fresh just before it is reconciled.
+        var all = await campaigns.ListNotDraftIdsAsync(ct);
+        foreach (var id in all)
         {
             try
             {
-                await ReconcileAsync(listed.Id, campaigns, stocks, wallets, now, quiet, repairs, ct);
+                await ReconcileAsync(id, campaigns, stocks, wallets, now, quiet, repairs, ct);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 // One campaign's trouble must not stop the others; it is retried on the next run.
-                repairs.Add($"{listed.Id}: failed ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
+                repairs.Add($"{id}: failed ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
             }
         }
         return new ReconcileReport(all.Count, repairs);
