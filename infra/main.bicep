@@ -53,6 +53,14 @@ param orderSystemPrincipalId string = ''
 @description('NCRONTAB schedule of the ReconcileStock timer function.')
 param reconcileStockSchedule string = '0 */10 * * * *'
 
+@description('NCRONTAB schedule of the ExpireCoupons timer (expires coupons and lapsed locks, ends campaigns).')
+param expireCouponsSchedule string = '0 */5 * * * *'
+
+@description('How long a coupon lock holds for an unpaid order, in minutes.')
+@minValue(1)
+@maxValue(1440)
+param redemptionLockMinutes int = 30
+
 var abbrs = {
   resourceGroup: 'rg-'
   identity: 'id-'
@@ -153,6 +161,8 @@ module functionApp 'modules/functionapp.bicep' = {
     authIssuer: authIssuer
     authAudience: authAudience
     reconcileStockSchedule: reconcileStockSchedule
+    expireCouponsSchedule: expireCouponsSchedule
+    redemptionLockMinutes: redemptionLockMinutes
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     alwaysReadyHttpInstances: alwaysReadyHttpInstances

@@ -1,4 +1,5 @@
 using Marketing.Functions.Campaigns;
+using Marketing.Functions.Expiry;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
 using Marketing.Functions.Redemption;
@@ -11,6 +12,8 @@ builder.Services.AddBearerAuth(builder.Configuration);
 builder.Services.AddCosmos(builder.Configuration);
 builder.Services.AddCampaigns(builder.Configuration);
 builder.Services.AddWallet();
+builder.Services.AddRedemption(builder.Configuration);
+builder.Services.AddExpiry();
 
 var app = builder.Build();
 app.UsePlatform();
@@ -18,6 +21,7 @@ app.MapPlatform();
 app.MapCampaigns();
 app.MapWallet();
 app.MapRedemption();
+app.MapExpiry();
 
 if (await Commands.TryRunAsync(app, args)) return;
 app.Run();

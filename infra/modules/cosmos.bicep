@@ -1,6 +1,6 @@
 // Cosmos DB for NoSQL: the account (local auth off), the database, and every container the code uses
 // with the partition key path its store owns (functions/Marketing.Functions: CampaignStore, StockStore,
-// WalletStore — tests/Marketing.Tests/InfraContractTests checks they agree). Indexing excludes what
+// WalletStore, RedemptionStore, DueIndex — tests/Marketing.Tests/InfraContractTests checks they agree). Indexing excludes what
 // is never queried, which makes writes cheaper.
 param name string
 param location string
@@ -27,6 +27,17 @@ var containers = [
     name: 'wallets'
     partitionKeyPath: '/customerId'
     excludedPaths: ['/coupons/*/response/?', '/coupons/*/requestHash/?', '/coupons/*/categories/*', '/"_etag"/?']
+  }
+  {
+    name: 'redemptions'
+    partitionKeyPath: '/orderId'
+    excludedPaths: ['/history/*', '/requestHash/?', '/"_etag"/?']
+  }
+  {
+    // The expiry timer's time-bucket index: one partition per UTC hour.
+    name: 'due'
+    partitionKeyPath: '/bucket'
+    excludedPaths: ['/"_etag"/?']
   }
 ]
 // Built-in "Cosmos DB Built-in Data Contributor" data-plane role.

@@ -19,6 +19,8 @@ param authAuthority string
 param authIssuer string
 param authAudience string
 param reconcileStockSchedule string
+param expireCouponsSchedule string
+param redemptionLockMinutes int
 param instanceMemoryMB int
 param maximumInstanceCount int
 param alwaysReadyHttpInstances int
@@ -87,6 +89,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'Campaigns__CacheSeconds', value: '5' }
         { name: 'Stock__QuietMinutes', value: '5' }
         { name: 'ReconcileStockSchedule', value: reconcileStockSchedule }
+        { name: 'ExpireCouponsSchedule', value: expireCouponsSchedule }
+        { name: 'Redemption__LockMinutes', value: string(redemptionLockMinutes) }
       ]
     }
   }

@@ -236,7 +236,7 @@ public sealed class CampaignLifecycleTests(TestApp app) : IClassFixture<TestApp>
         var id = await op.CreateCampaignAsync(Api.Terms(Now, t => t["totalQuantity"] = 10));
         // A publish that wrote the counter and then failed before the status changed:
         var stocks = app.Services.GetRequiredService<StockStore>();
-        await stocks.ResetForPublishAsync(id, 10);
+        await stocks.ResetForPublishAsync(id, 10, null);
         await (await op.PutAsync($"/api/campaigns/{id}", Api.JsonContent(Api.Terms(Now, t => t["totalQuantity"] = 3)))).AssertStatusAsync(HttpStatusCode.OK);
 
         await (await op.PostAsync($"/api/campaigns/{id}/publish", null)).AssertStatusAsync(HttpStatusCode.OK);

@@ -71,7 +71,7 @@ public sealed class DiscountTests
         var coupon = Coupon(DiscountKind.AmountOff, amountOff: 100);
         Assert.Equal(NotApplicableReason.Expired, Discount.Price(coupon, order, coupon.ValidTo).Reason);
         Assert.Equal(NotApplicableReason.NotYetValid, Discount.Price(coupon, order, coupon.ValidFrom.AddTicks(-1)).Reason);
-        Assert.Equal(NotApplicableReason.Used, Discount.Price(coupon with { Used = true }, order, Now).Reason);
+        Assert.Equal(NotApplicableReason.Used, Discount.Price(coupon with { State = CouponStatus.Used }, order, Now).Reason);
         Assert.Null(Discount.Price(coupon, order, coupon.ValidTo.AddTicks(-1)).Reason);
     }
 }

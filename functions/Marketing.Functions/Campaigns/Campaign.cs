@@ -50,10 +50,18 @@ public sealed record CampaignTerms
     public int PerCustomerLimit { get; init; } = 1;
     /// <summary>IANA time zone, e.g. Asia/Shanghai: where "a day" is counted for relative validity.</summary>
     public required string TimeZone { get; init; }
+    /// <summary>
+    /// Most discount the campaign may give in total, in minor units; null = no money limit. Locks reserve
+    /// against it; once published it only grows, by top-ups (TopUpBudget), which are recorded.
+    /// </summary>
+    public long? Budget { get; init; }
+    /// <summary>Whether a refunded order gives its coupon back to the wallet (if the coupon is still valid).</summary>
+    public bool ReturnOnRefund { get; init; }
 
     public const int MaxQuantity = 100_000_000;
     public const int MaxPerCustomerLimit = 100;
     public const int MaxValidityDays = 3650;
+    public const long MaxBudget = 1_000_000_000_000_00; // a trillion in major units
 
     /// <summary>Field errors, keyed by JSON field name; empty when the terms are consistent.</summary>
     public Dictionary<string, string[]> Validate()
@@ -105,6 +113,7 @@ public sealed record CampaignTerms
         }
         if (TotalQuantity is < 1 or > MaxQuantity) Error("totalQuantity", $"1 to {MaxQuantity}.");
         if (PerCustomerLimit is < 1 or > MaxPerCustomerLimit) Error("perCustomerLimit", $"1 to {MaxPerCustomerLimit}.");
+        if (Budget is < 1 or > MaxBudget) Error("budget", $"When set, 1 to {MaxBudget} in minor units.");
         if (FindTimeZone(TimeZone) is null) Error("timeZone", "An IANA time zone id such as Asia/Shanghai.");
 
         return errors.ToDictionary(e => e.Key, e => e.Value.ToArray());
@@ -131,6 +140,8 @@ public sealed record Campaign
     public required string UpdatedBy { get; init; }
     public DateTimeOffset? PublishedAt { get; init; }
     public DateTimeOffset? EndedAt { get; init; }
+    /// <summary>Why it ended: "operator", "claim_window_over" or "sold_out" (the last two by ExpireCoupons).</summary>
+    public string? EndReason { get; init; }
 
     [JsonPropertyName("_etag")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]

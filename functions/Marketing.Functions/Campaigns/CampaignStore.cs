@@ -93,6 +93,20 @@ public sealed class CampaignStore(Database database)
         return results;
     }
 
+    /// <summary>Published or paused campaigns whose claim window is over by <paramref name="now"/> (one single-partition query).</summary>
+    public async Task<List<string>> ListClaimWindowOverAsync(DateTimeOffset now, CancellationToken ct = default)
+    {
+        var query = new QueryDefinition("SELECT VALUE c.id FROM c WHERE c.catalog = @catalog AND (c.status = @published OR c.status = @paused) AND c.terms.claimEndsAt <= @now")
+            .WithParameter("@catalog", DefaultCatalog).WithParameter("@published", Wire(CampaignStatus.Published))
+            .WithParameter("@paused", Wire(CampaignStatus.Paused)).WithParameter("@now", UtcInstantConverter.Text(now));
+        var results = new List<string>();
+        using var iterator = container.GetItemQueryIterator<string>(query,
+            requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(DefaultCatalog) });
+        while (iterator.HasMoreResults)
+            results.AddRange(await iterator.ReadNextAsync(ct));
+        return results;
+    }
+
     public static string Wire(CampaignStatus status) => status switch
     {
         CampaignStatus.Draft => "draft",

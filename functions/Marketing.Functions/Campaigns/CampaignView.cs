@@ -10,10 +10,11 @@ public sealed record CampaignView(
     DateTimeOffset UpdatedAt,
     string UpdatedBy,
     DateTimeOffset? PublishedAt,
-    DateTimeOffset? EndedAt)
+    DateTimeOffset? EndedAt,
+    string? EndReason)
 {
     public static CampaignView Of(Campaign c) =>
-        new(c.Id, c.Status, c.Terms, c.CreatedAt, c.CreatedBy, c.UpdatedAt, c.UpdatedBy, c.PublishedAt, c.EndedAt);
+        new(c.Id, c.Status, c.Terms, c.CreatedAt, c.CreatedBy, c.UpdatedAt, c.UpdatedBy, c.PublishedAt, c.EndedAt, c.EndReason);
 }
 
 public sealed record CampaignPage(IReadOnlyList<CampaignView> Items, string? ContinuationToken);

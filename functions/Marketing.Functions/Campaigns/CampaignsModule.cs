@@ -26,6 +26,7 @@ public static class CampaignsModule
         group.MapUpdateCampaign();
         group.MapChangeCampaignStatus();
         group.MapListClaimableCampaigns();
+        group.MapTopUpBudget();
         routes.MapReconcileStock();
         return routes;
     }

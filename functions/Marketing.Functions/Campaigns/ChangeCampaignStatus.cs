@@ -40,23 +40,44 @@ public static class ChangeCampaignStatus
     private static async Task<IResult> HandleAsync(Transition transition, string id, HttpContext context,
         CampaignStore store, StockStore stock, CampaignCache cache, TimeProvider time)
     {
-        var ct = context.RequestAborted;
+        var (campaign, refusal, _) = await ApplyAsync(transition, id, context.User.SubjectId(), "operator", store, stock, cache, time.GetUtcNow(),
+            context.RequestAborted);
+        return refusal is not null ? refusal.ToResult() : CampaignResults.Campaign(campaign!, context);
+    }
+
+    /// <summary>
+    /// Ends a published or paused campaign on the expiry timer's behalf (claim window over, sold out).
+    /// Null when there was nothing to do (already ended, or changed by someone else meanwhile).
+    /// </summary>
+    public static async Task<Campaign?> EndAsync(string id, string by, string reason, Func<Campaign, bool> stillDue,
+        CampaignStore store, StockStore stock, CampaignCache cache, DateTimeOffset now, CancellationToken ct)
+    {
+        var (campaign, _, changed) = await ApplyAsync(Transitions.Single(t => t.Action == "end"), id, by, reason, store, stock, cache, now, ct,
+            stillDue);
+        return changed ? campaign : null;
+    }
+
+    private static async Task<(Campaign? Campaign, Problem? Refusal, bool Changed)> ApplyAsync(Transition transition, string id, string by, string reason,
+        CampaignStore store, StockStore stock, CampaignCache cache, DateTimeOffset now, CancellationToken ct,
+        Func<Campaign, bool>? stillDue = null)
+    {
         for (var attempt = 0; ; attempt++)
         {
             var current = await store.FindAsync(id, ct);
-            if (current is null) return Problem.NotFound("The campaign").ToResult();
-            var now = time.GetUtcNow();
+            if (current is null) return (null, Problem.NotFound("The campaign"), false);
+            // A scheduled step re-checks its reason on every attempt: an operator may have just extended the campaign.
+            if (stillDue is not null && !stillDue(current)) return (current, null, false);
             var repeat = current.Status == transition.Target;
             if (!repeat && !transition.From.Contains(current.Status))
-                return Problem.Of(ProblemTypes.InvalidTransition, 409, "This lifecycle step is not possible now.",
-                    $"Cannot {transition.Action} a campaign that is {CampaignStore.Wire(current.Status)}.").ToResult();
+                return (null, Problem.Of(ProblemTypes.InvalidTransition, 409, "This lifecycle step is not possible now.",
+                    $"Cannot {transition.Action} a campaign that is {CampaignStore.Wire(current.Status)}."), false);
             if (transition.Action == "publish" && !repeat && current.Terms.ClaimEndsAt <= now)
-                return Problem.Of(ProblemTypes.InvalidTransition, 409, "This lifecycle step is not possible now.",
-                    "The claim window is already over; extend claimEndsAt first.").ToResult();
+                return (null, Problem.Of(ProblemTypes.InvalidTransition, 409, "This lifecycle step is not possible now.",
+                    "The claim window is already over; extend claimEndsAt first."), false);
 
             var opens = transition.Target == CampaignStatus.Published;
             if (transition.Action == "publish" && !repeat)
-                await stock.ResetForPublishAsync(id, current.Terms.TotalQuantity, ct);
+                await stock.ResetForPublishAsync(id, current.Terms.TotalQuantity, current.Terms.Budget, ct);
             else if (!opens)
                 await stock.SetOpenAsync(id, false, ct);
 
@@ -67,15 +88,16 @@ public static class ChangeCampaignStatus
                 {
                     Status = transition.Target,
                     UpdatedAt = now,
-                    UpdatedBy = context.User.SubjectId(),
+                    UpdatedBy = by,
                     PublishedAt = transition.Action == "publish" ? now : current.PublishedAt,
                     EndedAt = transition.Target == CampaignStatus.Ended ? now : current.EndedAt,
+                    EndReason = transition.Target == CampaignStatus.Ended ? reason : current.EndReason,
                 }, current.ETag!, ct);
                 if (campaign is null)
                 {
                     // Closed counter + unchanged status only blocks claims; a retry or the reconciliation job converges.
                     if (attempt >= 3)
-                        return Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The campaign is being changed by someone else; try again.").ToResult();
+                        return (null, Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The campaign is being changed by someone else; try again."), false);
                     continue;
                 }
             }
@@ -94,7 +116,7 @@ public static class ChangeCampaignStatus
                     await stock.SetOpenAsync(id, false, CancellationToken.None);
             }
             cache.Forget(id);
-            return CampaignResults.Campaign(campaign, context);
+            return (campaign, null, !repeat);
         }
     }
 }

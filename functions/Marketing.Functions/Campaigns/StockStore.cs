@@ -31,7 +31,46 @@ public sealed record Stock
     public string? ETag { get; init; }
 }
 
+/// <summary>
+/// A campaign's money budget (minor units), next to its stock counter in the campaign's partition but in
+/// its own document, so claims never carry it. Budget = Left + Reserved + Spent holds inside the document
+/// because every change moves two of them in one atomic patch, and a lock reserves only while Left
+/// covers its discount: exact under any concurrency.
+/// <see cref="Orders"/> makes every move happen once per order however often it is retried: it maps each
+/// order whose discount is reserved to "reserved" (removed when spent or released) and each refunded
+/// order to "refunded", and every move is filtered on that entry.
+/// </summary>
+public sealed record CampaignBudget
+{
+    public const string DocumentId = "budget";
+
+    public string Id { get; init; } = DocumentId;
+    public required string CampaignId { get; init; }
+    public required long Budget { get; init; }
+    public required long Left { get; init; }
+    public long Reserved { get; init; }
+    public long Spent { get; init; }
+    public Dictionary<string, string> Orders { get; init; } = [];
+    public List<BudgetTopUp> TopUps { get; init; } = [];
+    /// <summary>The idempotency keys of <see cref="TopUps"/>, so the patch filter can refuse a repeat.</summary>
+    public List<string> TopUpKeys { get; init; } = [];
+}
+
+/// <summary>One top-up of a campaign's budget: who added how much, when and why.</summary>
+public sealed record BudgetTopUp(string Key, long Amount, string Reason, string By, DateTimeOffset At, string RequestHash);
+
 public enum TakeOutcome { Taken, SoldOut, Closed, Missing }
+
+/// <summary>How a redemption step moves an order's discount between the budget's buckets.</summary>
+public enum BudgetMove
+{
+    /// <summary>Confirm: reserved → spent.</summary>
+    Spend,
+    /// <summary>Cancel or lapse of a lock: reserved → left.</summary>
+    Release,
+    /// <summary>Refund of a used coupon: spent → left.</summary>
+    Refund,
+}
 
 /// <summary>
 /// Container "stock", partitioned by /campaignId: each campaign's counter lives in its own logical
@@ -93,9 +132,102 @@ public sealed class StockStore(Database database)
     /// changed; nothing can have been claimed from it (claims need the status to say published), so it is
     /// simply replaced.
     /// </summary>
-    public Task ResetForPublishAsync(string campaignId, int total, CancellationToken ct = default)
-        => container.UpsertItemAsync(new Stock { CampaignId = campaignId, Total = total, Remaining = total, Issued = 0, Open = false },
-            new PartitionKey(campaignId), new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct);
+    public async Task ResetForPublishAsync(string campaignId, int total, long? budget, CancellationToken ct = default)
+    {
+        var key = new PartitionKey(campaignId);
+        var quiet = new ItemRequestOptions { EnableContentResponseOnWrite = false };
+        if (budget is { } amount)
+            await container.UpsertItemAsync(new CampaignBudget { CampaignId = campaignId, Budget = amount, Left = amount }, key, quiet, ct);
+        await container.UpsertItemAsync(new Stock { CampaignId = campaignId, Total = total, Remaining = total, Issued = 0, Open = false },
+            key, quiet, ct);
+    }
+
+    public async Task<CampaignBudget?> FindBudgetAsync(string campaignId, CancellationToken ct = default)
+    {
+        try
+        {
+            return (await container.ReadItemAsync<CampaignBudget>(CampaignBudget.DocumentId, new PartitionKey(campaignId), cancellationToken: ct)).Resource;
+        }
+        catch (CosmosException e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Reserves <paramref name="amount"/> for the order in one filtered patch: only while what is left covers it
+    /// and the order has no reservation yet. True when the order's discount is reserved (now or by an earlier
+    /// attempt); false when the budget cannot cover it.
+    /// </summary>
+    public async Task<bool> TryReserveBudgetAsync(string campaignId, string orderId, long amount, CancellationToken ct = default)
+    {
+        // Order ids are restricted to [A-Za-z0-9._:-] (see RedemptionStore): safe in paths and literals.
+        if (await TryBudgetPatchAsync(campaignId, $"c.left >= {amount} AND NOT IS_DEFINED(c.orders[\"{orderId}\"])",
+                [PatchOperation.Increment("/left", -amount), PatchOperation.Increment("/reserved", amount), PatchOperation.Set($"/orders/{orderId}", "reserved")], ct))
+            return true;
+        return (await FindBudgetAsync(campaignId, ct))?.Orders.GetValueOrDefault(orderId) == "reserved";
+    }
+
+    /// <summary>
+    /// Moves the order's discount (see <see cref="BudgetMove"/>), at most once per order: each move is filtered on
+    /// the order's entry being where the move starts. A repeat changes nothing.
+    /// </summary>
+    public Task<bool> MoveBudgetAsync(string campaignId, string orderId, BudgetMove move, long amount, CancellationToken ct = default)
+    {
+        var entry = $"c.orders[\"{orderId}\"]";
+        var path = $"/orders/{orderId}";
+        return move switch
+        {
+            BudgetMove.Spend => TryBudgetPatchAsync(campaignId, $"{entry} = \"reserved\"",
+                [PatchOperation.Increment("/reserved", -amount), PatchOperation.Increment("/spent", amount), PatchOperation.Remove(path)], ct),
+            BudgetMove.Release => TryBudgetPatchAsync(campaignId, $"{entry} = \"reserved\"",
+                [PatchOperation.Increment("/reserved", -amount), PatchOperation.Increment("/left", amount), PatchOperation.Remove(path)], ct),
+            // A spent discount has no entry (it was removed when spent); "refunded" marks it so it is given back once.
+            BudgetMove.Refund => TryBudgetPatchAsync(campaignId, $"NOT IS_DEFINED({entry})",
+                [PatchOperation.Increment("/spent", -amount), PatchOperation.Increment("/left", amount), PatchOperation.Set(path, "refunded")], ct),
+            _ => throw new ArgumentOutOfRangeException(nameof(move)),
+        };
+    }
+
+    private async Task<bool> TryBudgetPatchAsync(string campaignId, string filter, IReadOnlyList<PatchOperation> operations, CancellationToken ct)
+    {
+        try
+        {
+            await container.PatchItemAsync<CampaignBudget>(CampaignBudget.DocumentId, new PartitionKey(campaignId), operations,
+                new PatchItemRequestOptions { FilterPredicate = "FROM c WHERE " + filter, EnableContentResponseOnWrite = false }, ct);
+            return true;
+        }
+        catch (CosmosException e) when (e.StatusCode is HttpStatusCode.PreconditionFailed or HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Adds a top-up to the budget and records it, in one patch that is refused when the key was already
+    /// used (so a retried request adds nothing). False when refused or the campaign has no budget.
+    /// </summary>
+    public Task<bool> TryTopUpAsync(string campaignId, BudgetTopUp topUp, CancellationToken ct = default)
+        // Keys are restricted to [A-Za-z0-9._:-] (see TopUpBudget), so the literal is safe.
+        => TryBudgetPatchAsync(campaignId, $"NOT ARRAY_CONTAINS(c.topUpKeys, \"{topUp.Key}\")",
+            [PatchOperation.Increment("/budget", topUp.Amount), PatchOperation.Increment("/left", topUp.Amount),
+             PatchOperation.Add("/topUps/-", topUp), PatchOperation.Add("/topUpKeys/-", topUp.Key)], ct);
+
+    /// <summary>
+    /// Open counters with nothing left and no claim for <paramref name="quietSince"/>: sold-out campaigns the
+    /// expiry timer closes. Cross-partition, timer only, served by the index (reads only the sold-out ones).
+    /// </summary>
+    public async Task<List<string>> ListSoldOutAsync(DateTimeOffset quietSince, CancellationToken ct = default)
+    {
+        var query = new QueryDefinition("SELECT VALUE c.campaignId FROM c WHERE c.id = @id AND c.open = true AND c.remaining <= 0 AND c.lastClaimAt <= @quiet")
+            .WithParameter("@id", Stock.DocumentId).WithParameter("@quiet", UtcInstantConverter.Text(quietSince));
+        var results = new List<string>();
+        using var iterator = container.GetItemQueryIterator<string>(query,
+            requestOptions: new QueryRequestOptions { EnableOptimisticDirectExecution = true });
+        while (iterator.HasMoreResults)
+            results.AddRange(await iterator.ReadNextAsync(ct));
+        return results;
+    }
 
     public Task SetOpenAsync(string campaignId, bool open, CancellationToken ct = default)
         => container.PatchItemAsync<Stock>(Stock.DocumentId, new PartitionKey(campaignId), [PatchOperation.Set("/open", open)],

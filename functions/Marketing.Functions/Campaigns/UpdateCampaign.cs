@@ -96,6 +96,8 @@ public static class UpdateCampaign
             if (!after.TryGetProperty(property.Name, out _))
                 errors[property.Name] = ["Cannot change once published."];
         }
+        if (errors.ContainsKey("budget"))
+            errors["budget"] = ["Cannot change once published; add to it with POST /api/campaigns/{id}/budget (TopUpBudget)."];
         return errors.Count == 0 ? null : Problem.Of(ProblemTypes.CampaignNotEditable, 409,
             "Only quantity (up) and claim end (later) can change once a campaign is published.", null, errors);
     }

@@ -60,6 +60,12 @@ public static class JsonBody
         }
     }
 
+    /// <summary>Like <see cref="ReadAsync{T}"/>, for bodies that may be left out entirely (no content: null, no problem).</summary>
+    public static Task<(T? Value, Problem? Problem)> ReadOptionalAsync<T>(HttpRequest request) where T : class
+        => request.ContentLength == 0 || (request.ContentLength is null && request.ContentType is null)
+            ? Task.FromResult<(T?, Problem?)>((null, null))
+            : ReadAsync<T>(request);
+
     /// <summary>Every required top-level member absent from the body (System.Text.Json names only some).</summary>
     private static Dictionary<string, string[]> MissingRequired<T>(JsonElement root)
         => Json.Options.GetTypeInfo(typeof(T)).Properties

@@ -1,5 +1,7 @@
 using System.Net;
 using Marketing.Functions.Campaigns;
+using Marketing.Functions.Expiry;
+using Marketing.Functions.Redemption;
 using Marketing.Functions.Wallet;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.Azure.Cosmos;
@@ -59,7 +61,8 @@ public static class Platform
     }
 
     /// <summary>Every container the app uses, with its partition key (provisioning and infra tests read this).</summary>
-    public static IEnumerable<ContainerSpec> Containers => [.. CampaignsModule.Containers, .. WalletModule.Containers];
+    public static IEnumerable<ContainerSpec> Containers =>
+        [.. CampaignsModule.Containers, .. WalletModule.Containers, .. RedemptionModule.Containers, .. ExpiryModule.Containers];
 
     private static Task WriteUnhandledAsync(HttpContext context)
     {

@@ -28,6 +28,9 @@ public static class ProblemTypes
     public const string PreconditionFailed = "precondition-failed";
     public const string ConcurrentUpdate = "concurrent-update";
     public const string MethodNotAllowed = "method-not-allowed";
+    public const string CouponLocked = "coupon-locked";
+    public const string CouponNotApplicable = "coupon-not-applicable";
+    public const string BudgetExhausted = "budget-exhausted";
     public const string Busy = "busy";
     public const string Internal = "internal";
 }
@@ -38,8 +41,13 @@ public sealed record Problem(
     string Title,
     int Status,
     string? Detail = null,
-    IReadOnlyDictionary<string, string[]>? Errors = null)
+    IReadOnlyDictionary<string, string[]>? Errors = null,
+    IReadOnlyDictionary<string, string>? Extensions = null)
 {
+    /// <summary>The same problem with an extension member (RFC 9457 §3.2), e.g. "reason".</summary>
+    public Problem With(string member, string value)
+        => this with { Extensions = new Dictionary<string, string>(Extensions ?? new Dictionary<string, string>()) { [member] = value } };
+
     public static Problem Of(string code, int status, string title, string? detail = null,
         IReadOnlyDictionary<string, string[]>? errors = null)
         => new(ProblemTypes.Prefix + code, title, status, detail, errors);
@@ -78,6 +86,8 @@ public sealed class ProblemResult(Problem problem) : IResult, IStatusCodeHttpRes
         if (problem.Detail is not null) body["detail"] = problem.Detail;
         body["instance"] = httpContext.Request.Path.Value;
         if (problem.Errors is not null) body["errors"] = problem.Errors;
+        foreach (var (member, value) in problem.Extensions ?? new Dictionary<string, string>())
+            body.TryAdd(member, value);
         await JsonSerializer.SerializeAsync(response.Body, body, Json.Options, httpContext.RequestAborted);
     }
 }

@@ -28,6 +28,10 @@ public static class Policies
     public const string Operator = "operator";
     /// <summary>A customer acting on their own cart, or the order system acting for any customer.</summary>
     public const string CustomerOrOrderSystem = "customer-or-order-system";
+    /// <summary>The order/trade system, which locks and settles coupons on orders.</summary>
+    public const string OrderSystem = "order-system";
+    /// <summary>Reading redemptions: the order system, and operators answering customers.</summary>
+    public const string OrderSystemOrOperator = "order-system-or-operator";
 }
 
 /// <summary>
@@ -162,7 +166,9 @@ public static class AuthExtensions
         services.AddAuthorizationBuilder()
             .AddPolicy(Policies.Customer, p => p.RequireAuthenticatedUser().RequireRole(Roles.Customer))
             .AddPolicy(Policies.Operator, p => p.RequireAuthenticatedUser().RequireRole(Roles.Operator, Roles.Admin))
-            .AddPolicy(Policies.CustomerOrOrderSystem, p => p.RequireAuthenticatedUser().RequireRole(Roles.Customer, Roles.OrderSystem));
+            .AddPolicy(Policies.CustomerOrOrderSystem, p => p.RequireAuthenticatedUser().RequireRole(Roles.Customer, Roles.OrderSystem))
+            .AddPolicy(Policies.OrderSystem, p => p.RequireAuthenticatedUser().RequireRole(Roles.OrderSystem))
+            .AddPolicy(Policies.OrderSystemOrOperator, p => p.RequireAuthenticatedUser().RequireRole(Roles.OrderSystem, Roles.Operator, Roles.Admin));
         return services;
     }
 

@@ -34,7 +34,7 @@ public sealed record OrderDraft(Channel Channel, string Currency, OrderLine[] Li
 }
 
 /// <summary>Why a coupon does not apply to an order (the reason field of coupon-not-applicable).</summary>
-public enum NotApplicableReason { BelowThreshold, Category, Channel, Currency, Expired, NotYetValid, Used }
+public enum NotApplicableReason { BelowThreshold, Category, Channel, Currency, Expired, NotYetValid, Used, Locked }
 
 /// <summary>A coupon priced against an order: either a discount, or the reason it does not apply.</summary>
 public sealed record CouponPrice(long Discount, long EligibleSubtotal, NotApplicableReason? Reason)
@@ -55,8 +55,12 @@ public static class Discount
 {
     public static CouponPrice Price(Coupon coupon, OrderDraft order, DateTimeOffset now)
     {
-        if (coupon.Used) return NotApplicable(NotApplicableReason.Used);
-        if (now >= coupon.ValidTo) return NotApplicable(NotApplicableReason.Expired);
+        switch (coupon.StatusAt(now))
+        {
+            case CouponStatus.Used: return NotApplicable(NotApplicableReason.Used);
+            case CouponStatus.Locked: return NotApplicable(NotApplicableReason.Locked);
+            case CouponStatus.Expired: return NotApplicable(NotApplicableReason.Expired);
+        }
         if (now < coupon.ValidFrom) return NotApplicable(NotApplicableReason.NotYetValid);
         if (!string.Equals(coupon.Currency, order.Currency, StringComparison.Ordinal)) return NotApplicable(NotApplicableReason.Currency);
         if (coupon.Channels is { } channels && !channels.Contains(order.Channel)) return NotApplicable(NotApplicableReason.Channel);
@@ -87,6 +91,7 @@ public static class Discount
         NotApplicableReason.Expired => "expired",
         NotApplicableReason.NotYetValid => "not_yet_valid",
         NotApplicableReason.Used => "used",
+        NotApplicableReason.Locked => "locked",
         _ => throw new ArgumentOutOfRangeException(nameof(reason)),
     };
 }

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Marketing.Functions.Campaigns;
+using Marketing.Functions.Expiry;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
 using Microsoft.Extensions.Primitives;
@@ -44,7 +45,7 @@ public static class ClaimCoupon
             .WithSummary("Claim a coupon (Idempotency-Key header required).");
 
     private static async Task<IResult> HandleAsync(string id, HttpContext context, CampaignCache campaigns, StockStore stock,
-        WalletStore wallets, TimeProvider time, ILoggerFactory loggers)
+        WalletStore wallets, DueIndex due, TimeProvider time, ILoggerFactory loggers)
     {
         var key = context.Request.Headers[IdempotencyHeader];
         if (!IsValidKey(key))
@@ -62,7 +63,7 @@ public static class ClaimCoupon
         try
         {
             var logger = loggers.CreateLogger(typeof(ClaimCoupon));
-            return await ClaimAsync(claim, request!.Channel, context, campaigns, stock, wallets, time.GetUtcNow(), logger);
+            return await ClaimAsync(claim, request!.Channel, context, campaigns, stock, wallets, due, time.GetUtcNow(), logger);
         }
         finally
         {
@@ -73,7 +74,7 @@ public static class ClaimCoupon
     private sealed record Claim(string CustomerId, string CampaignId, string Key, string RequestHash);
 
     private static async Task<IResult> ClaimAsync(Claim claim, Channel channel, HttpContext context, CampaignCache campaigns,
-        StockStore stock, WalletStore wallets, DateTimeOffset now, ILogger logger)
+        StockStore stock, WalletStore wallets, DueIndex due, DateTimeOffset now, ILogger logger)
     {
         var ct = context.RequestAborted;
         var campaign = await campaigns.FindAsync(claim.CampaignId, ct);
@@ -107,6 +108,10 @@ public static class ClaimCoupon
             if (!allowed) return await Refuse(NotNewcomer());
             newcomerMarker = createdETag;
         }
+
+        // File the coupon's expiry before it exists (the expiry timer finds coupons only through the index).
+        // One entry per campaign and expiry instant, written once per instance: no cost per claim.
+        await due.EnsureCouponExpiryAsync(claim.CampaignId, validTo);
 
         // From the take on, a client disconnect must not cut the claim in half: the unit would be lost
         // until reconciliation. Instead every later call is bounded by the claim deadline, which the
@@ -184,6 +189,8 @@ public static class ClaimCoupon
             Currency = t.Currency,
             Categories = t.Categories,
             Channels = t.Channels,
+            Budgeted = t.Budget is not null,
+            ReturnOnRefund = t.ReturnOnRefund,
             ClaimedOn = channel,
             ClaimedAt = now,
             ValidFrom = validFrom,
@@ -215,7 +222,7 @@ public static class ClaimCoupon
         return Results.Text(coupon.Response, "application/json; charset=utf-8", Encoding.UTF8, StatusCodes.Status201Created);
     }
 
-    private static bool IsValidKey(StringValues values)
+    public static bool IsValidKey(StringValues values)
         => values.Count == 1 && values[0] is { Length: > 0 and <= MaxKeyLength } key &&
            key.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or ':' or '-');
 

@@ -2,7 +2,12 @@ using Marketing.Functions.Campaigns;
 
 namespace Marketing.Functions.Wallet;
 
-public enum CouponStatus { Available, Used, Expired }
+/// <summary>
+/// A coupon's state. Stored: available, locked (reserved by an order), used, expired (marked by the
+/// expiry timer). Customers see the state at the current instant: an available coupon past its validity
+/// reads as expired even before the timer has marked it, so the clock always decides, never the timer.
+/// </summary>
+public enum CouponStatus { Available, Locked, Used, Expired }
 
 /// <summary>
 /// A coupon in a customer's wallet. It carries a snapshot of the campaign's discount terms (a published
@@ -29,8 +34,17 @@ public sealed record Coupon
     public required DateTimeOffset ValidFrom { get; init; }
     /// <summary>Exclusive end of validity.</summary>
     public required DateTimeOffset ValidTo { get; init; }
-    /// <summary>Stored state; "expired" is never stored, it is computed from the clock.</summary>
-    public bool Used { get; init; }
+    /// <summary>Whether locks reserve this coupon's discount against the campaign's budget (the campaign has one).</summary>
+    public bool Budgeted { get; init; }
+    /// <summary>Whether a refunded order gives the coupon back (while it is still valid).</summary>
+    public bool ReturnOnRefund { get; init; }
+
+    /// <summary>Stored state (see <see cref="CouponStatus"/>); what it means now is <see cref="StatusAt"/>.</summary>
+    public CouponStatus State { get; init; } = CouponStatus.Available;
+    /// <summary>The order holding the coupon (locked) or that used it (used).</summary>
+    public string? OrderId { get; init; }
+    /// <summary>Locked: when the order's reservation lapses unless it is confirmed.</summary>
+    public DateTimeOffset? LockedUntil { get; init; }
 
     // Idempotency: the key this coupon was claimed with, a fingerprint of that request, and the exact
     // answer sent, so a replay of the key returns the same bytes.
@@ -39,7 +53,7 @@ public sealed record Coupon
     public required string Response { get; init; }
 
     public CouponStatus StatusAt(DateTimeOffset now)
-        => Used ? CouponStatus.Used : now >= ValidTo ? CouponStatus.Expired : CouponStatus.Available;
+        => State == CouponStatus.Available && now >= ValidTo ? CouponStatus.Expired : State;
 }
 
 /// <summary>What customers see of a coupon.</summary>

@@ -8,7 +8,7 @@ public sealed record MyCoupons(IReadOnlyList<CouponView> Items);
 /// <summary>
 /// GET /api/me/coupons?status= and GET /api/me/coupons/{couponId} — a customer's own wallet. The caller's
 /// id comes from the token, never from the URL, so nobody can ask for someone else's wallet; a coupon id
-/// that is not in the caller's wallet is simply not found. Status "expired" is computed from the clock.
+/// that is not in the caller's wallet is simply not found. Status "expired" is computed from the clock (see CouponStatus).
 /// </summary>
 public static class ListMyCoupons
 {
@@ -18,7 +18,7 @@ public static class ListMyCoupons
             .AsFunction("ListMyCoupons")
             .RequireAuthorization(Policies.Customer)
             .Produces<MyCoupons>()
-            .WithSummary("My coupons, soonest expiry first; filter by status (available, used, expired).");
+            .WithSummary("My coupons, soonest expiry first; filter by status (available, locked, used, expired).");
 
         group.MapGet("/{couponId}", GetAsync)
             .AsFunction("GetMyCoupon")
@@ -35,11 +35,12 @@ public static class ListMyCoupons
             wanted = status switch
             {
                 "available" => CouponStatus.Available,
+                "locked" => CouponStatus.Locked,
                 "used" => CouponStatus.Used,
                 "expired" => CouponStatus.Expired,
                 _ => null,
             };
-            if (wanted is null) return Problem.Validation("status", "One of available, used, expired.").ToResult();
+            if (wanted is null) return Problem.Validation("status", "One of available, locked, used, expired.").ToResult();
         }
         var now = time.GetUtcNow();
         var coupons = await wallets.ListCouponsAsync(context.User.SubjectId(), context.RequestAborted);

@@ -38,6 +38,12 @@ public sealed record NewcomerMarker
     public required DateTimeOffset At { get; init; }
 }
 
+/// <summary>Where a coupon lives: its customer's wallet document for the campaign, at an index that never changes.</summary>
+public sealed record CouponRef(string CustomerId, string CampaignId, int Index, string CouponId);
+
+/// <summary>A coupon as read, with where it lives.</summary>
+public sealed record CouponSlot(CouponRef Ref, Coupon Coupon);
+
 public abstract record AddOutcome
 {
     public sealed record Added : AddOutcome;
@@ -130,6 +136,117 @@ public sealed class WalletStore(Database database)
         var query = new QueryDefinition("SELECT VALUE cp FROM c JOIN cp IN c.coupons WHERE c.customerId = @customer AND c.type = @type AND cp.id = @id")
             .WithParameter("@customer", customerId).WithParameter("@type", CampaignWallet.Kind).WithParameter("@id", couponId);
         return (await ReadAllAsync<Coupon>(query, customerId, ct)).FirstOrDefault();
+    }
+
+    /// <summary>The coupon and where it is, if the customer holds it (one single-partition query).</summary>
+    public async Task<CouponSlot?> FindSlotAsync(string customerId, string couponId, CancellationToken ct = default)
+    {
+        var query = new QueryDefinition("SELECT VALUE c FROM c JOIN cp IN c.coupons WHERE c.customerId = @customer AND c.type = @type AND cp.id = @id")
+            .WithParameter("@customer", customerId).WithParameter("@type", CampaignWallet.Kind).WithParameter("@id", couponId);
+        var wallet = (await ReadAllAsync<CampaignWallet>(query, customerId, ct)).FirstOrDefault();
+        return wallet is null ? null : SlotIn(wallet, couponId);
+    }
+
+    /// <summary>The coupon as stored now (a point read of its wallet document).</summary>
+    public async Task<Coupon?> ReadAsync(CouponRef at, CancellationToken ct = default)
+    {
+        var wallet = await FindWalletAsync(at.CustomerId, at.CampaignId, ct);
+        return wallet is null || at.Index >= wallet.Coupons.Count || wallet.Coupons[at.Index].Id != at.CouponId ? null : wallet.Coupons[at.Index];
+    }
+
+    private static CouponSlot? SlotIn(CampaignWallet wallet, string couponId)
+    {
+        var index = wallet.Coupons.FindIndex(c => c.Id == couponId);
+        return index < 0 ? null : new CouponSlot(new CouponRef(wallet.CustomerId, wallet.CampaignId, index, couponId), wallet.Coupons[index]);
+    }
+
+    /// <summary>
+    /// Changes one coupon in one atomic patch, only if it is in state <paramref name="from"/> and (when given)
+    /// held by <paramref name="orderId"/>. False when it is not: the caller re-reads to learn why. This is the
+    /// decisive write of every redemption step, so two steps racing on one coupon cannot both win.
+    /// </summary>
+    public async Task<bool> TryChangeCouponAsync(CouponRef at, CouponStatus from, string? orderId, CouponStatus to,
+        string? newOrderId, DateTimeOffset? lockedUntil, CancellationToken ct = default)
+    {
+        // Coupon ids are ours and order ids are restricted to [A-Za-z0-9._:-] (see LockCoupon): safe as literals.
+        var coupon = $"c.coupons[{at.Index}]";
+        var filter = $"FROM c WHERE {coupon}.id = \"{at.CouponId}\" AND {coupon}.state = \"{Wire(from)}\"";
+        if (orderId is not null) filter += $" AND {coupon}.orderId = \"{orderId}\"";
+        var path = $"/coupons/{at.Index}";
+        try
+        {
+            await container.PatchItemAsync<CampaignWallet>(at.CampaignId, new PartitionKey(at.CustomerId),
+                [PatchOperation.Set(path + "/state", to), PatchOperation.Set(path + "/orderId", newOrderId),
+                 PatchOperation.Set(path + "/lockedUntil", lockedUntil)],
+                new PatchItemRequestOptions { FilterPredicate = filter, EnableContentResponseOnWrite = false }, ct);
+            return true;
+        }
+        catch (CosmosException e) when (e.StatusCode is HttpStatusCode.PreconditionFailed or HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+    }
+
+    public static string Wire(CouponStatus status) => status switch
+    {
+        CouponStatus.Available => "available",
+        CouponStatus.Locked => "locked",
+        CouponStatus.Used => "used",
+        CouponStatus.Expired => "expired",
+        _ => throw new ArgumentOutOfRangeException(nameof(status)),
+    };
+
+    /// <summary>
+    /// The wallets holding coupons of <paramref name="campaignId"/> that expire at <paramref name="validTo"/> and
+    /// are still stored as available. Cross-partition, for the expiry timer only; served by the index on
+    /// campaignId and the coupons' validTo/state, so it reads the due wallets and nothing else.
+    /// </summary>
+    public async Task<List<CampaignWallet>> ListWithCouponsDueAsync(string campaignId, DateTimeOffset validTo, CancellationToken ct = default)
+    {
+        var query = new QueryDefinition(
+                "SELECT VALUE c FROM c JOIN cp IN c.coupons WHERE c.type = @type AND c.campaignId = @campaign AND cp.validTo = @validTo AND cp.state = @state")
+            .WithParameter("@type", CampaignWallet.Kind).WithParameter("@campaign", campaignId)
+            .WithParameter("@validTo", UtcInstantConverter.Text(validTo)).WithParameter("@state", Wire(CouponStatus.Available));
+        var wallets = new Dictionary<string, CampaignWallet>();
+        using var iterator = container.GetItemQueryIterator<CampaignWallet>(query,
+            requestOptions: new QueryRequestOptions { EnableOptimisticDirectExecution = true, MaxItemCount = 1000 });
+        while (iterator.HasMoreResults)
+            foreach (var wallet in await iterator.ReadNextAsync(ct))
+                wallets.TryAdd(wallet.CustomerId, wallet); // a wallet with two due coupons comes back twice (JOIN)
+        return [.. wallets.Values];
+    }
+
+    /// <summary>
+    /// Marks the wallet's coupons that are past validity and still available as expired. Each patch is
+    /// filtered on exactly those coupons still being available, so a coupon locked meanwhile is never
+    /// touched and a second run changes nothing. Returns how many coupons this call expired.
+    /// </summary>
+    public async Task<int> ExpireAsync(CampaignWallet wallet, DateTimeOffset now, CancellationToken ct = default)
+    {
+        var expired = 0;
+        var conflicts = 0;
+        while (true)
+        {
+            var due = wallet.Coupons.Select((c, i) => (c, i)).Where(x => x.c.State == CouponStatus.Available && x.c.ValidTo <= now)
+                .Select(x => x.i).ToList();
+            if (due.Count == 0) return expired;
+            // A patch carries at most 10 operations.
+            var chunk = due.Take(10).ToList();
+            var filter = "FROM c WHERE " + string.Join(" AND ", chunk.Select(i => $"c.coupons[{i}].state = \"{Wire(CouponStatus.Available)}\""));
+            try
+            {
+                await container.PatchItemAsync<CampaignWallet>(wallet.Id, new PartitionKey(wallet.CustomerId),
+                    chunk.Select(i => PatchOperation.Set($"/coupons/{i}/state", CouponStatus.Expired)).ToList(),
+                    new PatchItemRequestOptions { FilterPredicate = filter, EnableContentResponseOnWrite = false }, ct);
+                expired += chunk.Count;
+                wallet = wallet with { Coupons = [.. wallet.Coupons.Select((c, i) => chunk.Contains(i) ? c with { State = CouponStatus.Expired } : c)] };
+            }
+            catch (CosmosException e) when (e.StatusCode == HttpStatusCode.PreconditionFailed && ++conflicts < 5)
+            {
+                // One of them changed meanwhile (locked, or expired by an overlapping run): look again.
+                wallet = await FindWalletAsync(wallet.CustomerId, wallet.CampaignId, ct) ?? wallet with { Coupons = [] };
+            }
+        }
     }
 
     /// <summary>Whether the customer holds a coupon of any campaign other than <paramref name="campaignId"/>.</summary>

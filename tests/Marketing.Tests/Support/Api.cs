@@ -87,3 +87,43 @@ public static class Api
 
     public static string NewId(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];
 }
+
+/// <summary>Helpers for the order system's side: locking and settling coupons on orders.</summary>
+public static class Orders
+{
+    public static HttpClient OrderSystem(this TestApp app) => app.As("orders", "order_system");
+
+    /// <summary>An order draft of 300.00 of shoes and 2 × 50.00 of food, on the app, in CNY.</summary>
+    public static JsonObject Draft(string currency = "CNY", string channel = "app", long shoes = 30000, long food = 5000) => new()
+    {
+        ["channel"] = channel,
+        ["currency"] = currency,
+        ["lines"] = new JsonArray(
+            new JsonObject { ["sku"] = "sh-1", ["category"] = "shoes", ["unitPrice"] = shoes, ["quantity"] = 1 },
+            new JsonObject { ["sku"] = "fd-1", ["category"] = "food", ["unitPrice"] = food, ["quantity"] = 2 }),
+    };
+
+    public static Task<HttpResponseMessage> LockAsync(this HttpClient orderSystem, string orderId, string customerId, string couponId,
+        JsonObject? draft = null)
+        => orderSystem.PostAsync("/api/redemptions", Api.JsonContent(new JsonObject
+        {
+            ["orderId"] = orderId,
+            ["customerId"] = customerId,
+            ["couponId"] = couponId,
+            ["order"] = draft ?? Draft(),
+        }));
+
+    public static Task<HttpResponseMessage> StepAsync(this HttpClient orderSystem, string orderId, string step, string? reason = null)
+        => orderSystem.PostAsync($"/api/redemptions/{orderId}/{step}", reason is null ? null : Api.JsonContent(new { reason }));
+
+    /// <summary>A customer with one freshly claimed coupon of the campaign: (customerId, couponId).</summary>
+    public static async Task<(string Customer, string Coupon)> CustomerWithCouponAsync(this TestApp app, string campaign)
+    {
+        var customer = Api.NewId("c");
+        var claimed = await (await app.Customer(customer).ClaimAsync(campaign)).AssertStatusAsync(HttpStatusCode.Created);
+        return (customer, (string)claimed["id"]!);
+    }
+
+    public static async Task<string> CouponStatusAsync(this TestApp app, string customer, string coupon)
+        => (string)(await (await app.Customer(customer).GetAsync($"/api/me/coupons/{coupon}")).AssertStatusAsync(HttpStatusCode.OK))["status"]!;
+}

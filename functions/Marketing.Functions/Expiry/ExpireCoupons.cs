@@ -1,0 +1,140 @@
+using Marketing.Functions.Campaigns;
+using Marketing.Functions.Hosting;
+using Marketing.Functions.Redemption;
+using Marketing.Functions.Wallet;
+using Microsoft.Extensions.Options;
+
+namespace Marketing.Functions.Expiry;
+
+/// <summary>What one run did, and how much it read (the tests hold it to reading only what is due).</summary>
+public sealed record ExpiryReport
+{
+    public int BucketsRead { get; set; }
+    public int EntriesRead { get; set; }
+    public int WalletsRead { get; set; }
+    public int CouponsExpired { get; set; }
+    public int LocksReleased { get; set; }
+    public int CampaignsEnded { get; set; }
+    public int CampaignsClosed { get; set; }
+    public List<string> Failures { get; } = [];
+}
+
+/// <summary>
+/// Timer function ExpireCoupons (schedule: app setting ExpireCouponsSchedule, every 5 minutes by default).
+/// - Coupons past their validity are marked expired, locks past their time are cancelled ("expire"): both
+///   found through the due index (<see cref="DueIndex"/>), which is read hour by hour only for hours that
+///   have come, so the run reads what is due and nothing else.
+/// - Campaigns whose claim window is over are ended; sold-out campaigns (nothing left, no claim for the
+///   stock quiet period) are ended as sold out.
+/// Every effect is a conditional write, so two runs at once, or a rerun after a crash halfway, change each
+/// thing once; an entry is marked done only after its work is, so an interrupted run is simply finished
+/// by the next one.
+/// </summary>
+public static class ExpireCoupons
+{
+    public const string FunctionName = "ExpireCoupons";
+    public const string ScheduleSetting = "ExpireCouponsSchedule";
+    public const string By = "system:" + FunctionName;
+
+    /// <summary>Wallets written at once: enough to hide round-trip latency, few enough to leave requests room.</summary>
+    private const int Parallelism = 8;
+
+    public static RouteHandlerBuilder MapExpireCoupons(this IEndpointRouteBuilder routes) =>
+        routes.MapTimerFunction(FunctionName, $"%{ScheduleSetting}%", async (_, context) =>
+        {
+            var s = context.RequestServices;
+            var report = await RunAsync(s.GetRequiredService<DueIndex>(), s.GetRequiredService<WalletStore>(), s.GetRequiredService<RedemptionStore>(),
+                s.GetRequiredService<CampaignStore>(), s.GetRequiredService<StockStore>(), s.GetRequiredService<CampaignCache>(),
+                s.GetRequiredService<ILoggerFactory>(), TimeSpan.FromMinutes(s.GetRequiredService<IOptions<StockOptions>>().Value.QuietMinutes),
+                s.GetRequiredService<TimeProvider>().GetUtcNow(), context.RequestAborted);
+            var result = new InvocationResult { ReturnValue = report };
+            result.Log($"Expired {report.CouponsExpired} coupons, released {report.LocksReleased} locks, ended {report.CampaignsEnded} and closed {report.CampaignsClosed} campaigns; read {report.BucketsRead} buckets, {report.EntriesRead} entries, {report.WalletsRead} wallets.");
+            report.Failures.ForEach(f => result.Log(f));
+            return result;
+        });
+
+    public static async Task<ExpiryReport> RunAsync(DueIndex due, WalletStore wallets, RedemptionStore redemptions, CampaignStore campaigns,
+        StockStore stock, CampaignCache cache, ILoggerFactory loggers, TimeSpan quiet, DateTimeOffset now, CancellationToken ct)
+    {
+        var report = new ExpiryReport();
+        foreach (var bucket in await due.ListOpenBucketsAsync(now, ct))
+        {
+            report.BucketsRead++;
+            var entries = await due.ListDueAsync(bucket.Id, now, ct);
+            report.EntriesRead += entries.Count;
+            var allDone = true;
+            foreach (var entry in entries)
+            {
+                try
+                {
+                    if (entry.Type == DueEntry.Coupons)
+                        await ExpireCouponsAsync(entry, wallets, report, now, ct);
+                    else if (entry.Type == DueEntry.Lock)
+                        await ExpireLockAsync(entry, redemptions, wallets, stock, loggers, report, now, ct);
+                    await due.MarkDoneAsync(entry, now, ct);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // Left not done: the next run tries it again. One entry's trouble does not stop the rest.
+                    allDone = false;
+                    report.Failures.Add($"{entry.Id}: failed ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
+                }
+            }
+            // An hour that is over holds nothing more to come: close it so later runs do not read it again.
+            if (allDone && DueIndex.BucketStart(bucket.Id).AddHours(1) <= now)
+                await due.MarkDoneAsync(bucket, now, ct);
+        }
+
+        foreach (var id in await campaigns.ListClaimWindowOverAsync(now, ct))
+        {
+            if (await EndAsync(id, "claim_window_over", c => c.Status is CampaignStatus.Published or CampaignStatus.Paused && c.Terms.ClaimEndsAt <= now,
+                    campaigns, stock, cache, report, now, ct))
+                report.CampaignsEnded++;
+        }
+        foreach (var id in await stock.ListSoldOutAsync(now - quiet, ct))
+        {
+            // Sold out and quiet: a claim that was refused after taking a unit has given it back by now.
+            if (await EndAsync(id, "sold_out", c => c.Status == CampaignStatus.Published, campaigns, stock, cache, report, now, ct))
+                report.CampaignsClosed++;
+        }
+        return report;
+    }
+
+    private static async Task ExpireCouponsAsync(DueEntry entry, WalletStore wallets, ExpiryReport report, DateTimeOffset now, CancellationToken ct)
+    {
+        var due = await wallets.ListWithCouponsDueAsync(entry.CampaignId!, entry.DueAt, ct);
+        report.WalletsRead += due.Count;
+        var expired = 0;
+        await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = ct },
+            async (wallet, token) =>
+            {
+                var count = await wallets.ExpireAsync(wallet, now, token);
+                Interlocked.Add(ref expired, count);
+            });
+        report.CouponsExpired += expired;
+    }
+
+    private static async Task ExpireLockAsync(DueEntry entry, RedemptionStore redemptions, WalletStore wallets, StockStore stock,
+        ILoggerFactory loggers, ExpiryReport report, DateTimeOffset now, CancellationToken ct)
+    {
+        var outcome = await CancelRedemption.CancelAsync(entry.OrderId!, "expire", By, "lock lapsed", redemptions, wallets, stock, now, ct);
+        if (outcome.Refusal?.Type == ProblemTypes.Prefix + ProblemTypes.ConcurrentUpdate)
+            throw new InvalidOperationException($"Order {entry.OrderId} kept changing; its lock is retried on the next run.");
+        // Otherwise: not found (a lock refused before its record), already settled, or done by an overlapping run.
+        if (outcome is { Refusal: null, Replayed: false }) report.LocksReleased++;
+    }
+
+    private static async Task<bool> EndAsync(string id, string reason, Func<Campaign, bool> stillDue, CampaignStore campaigns, StockStore stock,
+        CampaignCache cache, ExpiryReport report, DateTimeOffset now, CancellationToken ct)
+    {
+        try
+        {
+            return await ChangeCampaignStatus.EndAsync(id, By, reason, stillDue, campaigns, stock, cache, now, ct) is not null;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            report.Failures.Add($"{id}: could not end ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
+            return false;
+        }
+    }
+}

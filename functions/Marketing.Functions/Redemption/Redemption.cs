@@ -1,0 +1,120 @@
+using System.ComponentModel.DataAnnotations;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Marketing.Functions.Hosting;
+using Marketing.Functions.Wallet;
+
+namespace Marketing.Functions.Redemption;
+
+/// <summary>
+/// pending → locked → used → refunded, and locked → cancelled (by the order system, or "expire" by the
+/// timer when the lock lapses). Pending only exists while a lock is being taken (docs/redemption.md).
+/// </summary>
+public enum RedemptionState { Pending, Locked, Used, Cancelled, Refunded }
+
+/// <summary>One step in a redemption's history: never rewritten, only appended.</summary>
+public sealed record RedemptionStep(string Step, RedemptionState State, DateTimeOffset At, string By, string? Reason = null);
+
+/// <summary>
+/// The redemption of one coupon on one order (container "redemptions", id = partition key = order id).
+/// Every step reads it, checks the transition, changes the coupon (the decisive write), then commits here
+/// with the etag; the budget moves last, only by whoever committed, so it never moves twice.
+/// </summary>
+public sealed record Redemption
+{
+    public required string Id { get; init; }
+    public required string OrderId { get; init; }
+    public required string CustomerId { get; init; }
+    public required string CouponId { get; init; }
+    public required string CouponCode { get; init; }
+    public required string CampaignId { get; init; }
+    /// <summary>Where the coupon sits in its wallet document (indexes never change).</summary>
+    public required int CouponIndex { get; init; }
+    public required DateTimeOffset CouponValidTo { get; init; }
+    public required long Discount { get; init; }
+    public required string Currency { get; init; }
+    public required bool Budgeted { get; init; }
+    public required bool ReturnOnRefund { get; init; }
+    public required RedemptionState State { get; init; }
+    public required DateTimeOffset LockedUntil { get; init; }
+    /// <summary>Fingerprint of the lock request, so a replay with a different body is told apart.</summary>
+    public required string RequestHash { get; init; }
+    public required DateTimeOffset CreatedAt { get; init; }
+    public bool CouponReturned { get; init; }
+    public required List<RedemptionStep> History { get; init; }
+
+    [JsonPropertyName("_etag")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? ETag { get; init; }
+
+    public CouponRef Coupon => new(CustomerId, CampaignId, CouponIndex, CouponId);
+
+    public Redemption Then(string step, RedemptionState state, DateTimeOffset at, string by, string? reason = null)
+        => this with { State = state, History = [.. History, new RedemptionStep(step, state, at, by, reason)] };
+}
+
+/// <summary>What the order system and operators see of a redemption.</summary>
+public sealed record RedemptionView(
+    string OrderId,
+    string CustomerId,
+    string CouponId,
+    string CouponCode,
+    string CampaignId,
+    long Discount,
+    string Currency,
+    RedemptionState State,
+    DateTimeOffset LockedUntil,
+    bool CouponReturned,
+    IReadOnlyList<RedemptionStep> History)
+{
+    public static RedemptionView Of(Redemption r) => new(r.OrderId, r.CustomerId, r.CouponId, r.CouponCode, r.CampaignId,
+        r.Discount, r.Currency, r.State, r.LockedUntil, r.CouponReturned, r.History);
+}
+
+public sealed class RedemptionOptions
+{
+    public const string Section = "Redemption";
+
+    /// <summary>How long a lock holds a coupon for an unpaid order.</summary>
+    [Range(1, 1440)]
+    public int LockMinutes { get; set; } = 30;
+}
+
+/// <summary>The optional body of confirm, cancel and refund: why, for the history.</summary>
+public sealed record StepRequest(string? Reason)
+{
+    public const int MaxReason = 200;
+
+    public static async Task<(string? Reason, Problem? Problem)> ReadAsync(HttpRequest request)
+    {
+        var (body, problem) = await JsonBody.ReadOptionalAsync<StepRequest>(request);
+        if (problem is not null) return (null, problem);
+        if (body?.Reason is { } reason && (string.IsNullOrWhiteSpace(reason) || reason.Length > MaxReason))
+            return (null, Problem.Validation("reason", $"When given, 1 to {MaxReason} characters."));
+        return (body?.Reason, null);
+    }
+}
+
+public static class RedemptionResults
+{
+    public static IResult Created(Redemption redemption, HttpContext context, bool replayed)
+    {
+        if (replayed) context.Response.Headers["Idempotent-Replayed"] = "true";
+        return TypedResults.Created($"/api/redemptions/{redemption.OrderId}", RedemptionView.Of(redemption));
+    }
+
+    public static IResult Ok(Redemption redemption, HttpContext context, bool replayed)
+    {
+        if (replayed) context.Response.Headers["Idempotent-Replayed"] = "true";
+        return TypedResults.Ok(RedemptionView.Of(redemption));
+    }
+
+    public static Problem NotFound() => Problem.NotFound("A redemption for this order");
+
+    public static Problem Impossible(string detail) => Problem.Of(ProblemTypes.InvalidTransition, 409, "This redemption step is not possible now.", detail);
+
+    public static Problem InFlight() => Problem.Of(ProblemTypes.IdempotencyInFlight, 409, "A lock for this order is still in progress.",
+        "Retry shortly.");
+
+    public static string Wire(RedemptionState state) => JsonNamingPolicy.SnakeCaseLower.ConvertName(state.ToString());
+}
