@@ -26,6 +26,12 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
         ["ListMyCoupons"] = "customer",
         ["GetMyCoupon"] = "customer",
         ["QuoteCoupons"] = "customer", // or order_system
+        ["LockCoupon"] = "order_system",
+        ["ConfirmRedemption"] = "order_system",
+        ["CancelRedemption"] = "order_system",
+        ["RefundRedemption"] = "order_system",
+        ["GetRedemption"] = "order_system", // or operator
+        ["TopUpBudget"] = "operator",
 
         ["Health"] = null,
         ["OpenApi"] = null,
@@ -63,6 +69,20 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
         var wrong = role == "customer" ? "operator" : "customer";
         var response = await app.As(Api.NewId("x"), wrong).SendAsync(RequestFor(function));
         await response.AssertProblemAsync(HttpStatusCode.Forbidden, "forbidden");
+    }
+
+    [Fact]
+    public async Task Customers_and_operators_cannot_take_the_order_systems_steps_and_customers_cannot_read_redemptions()
+    {
+        foreach (var step in new[] { "confirm", "cancel", "refund" })
+        {
+            await (await app.Customer(Api.NewId("c")).StepAsync("o-1", step)).AssertProblemAsync(HttpStatusCode.Forbidden, "forbidden");
+            await (await app.Operator().StepAsync("o-1", step)).AssertProblemAsync(HttpStatusCode.Forbidden, "forbidden");
+        }
+        await (await app.Customer(Api.NewId("c")).GetAsync("/api/redemptions/o-1")).AssertProblemAsync(HttpStatusCode.Forbidden, "forbidden");
+        await (await app.Operator().GetAsync("/api/redemptions/o-unknown")).AssertProblemAsync(HttpStatusCode.NotFound, "not-found");
+        await (await app.OrderSystem().PostAsync("/api/campaigns/cmp_x/budget", Api.JsonContent(new { amount = 1, reason = "x" })))
+            .AssertProblemAsync(HttpStatusCode.Forbidden, "forbidden");
     }
 
     [Fact]
@@ -118,7 +138,7 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
             .Single(e => e.Metadata.GetMetadata<HttpFunction>()?.Name == function);
         var method = endpoint.Metadata.GetMetadata<HttpMethodMetadata>()!.HttpMethods[0];
         var path = "/" + endpoint.RoutePattern.RawText!.TrimStart('/')
-            .Replace("{id}", "cmp_unknown").Replace("{couponId}", "cpn_unknown");
+            .Replace("{id}", "cmp_unknown").Replace("{couponId}", "cpn_unknown").Replace("{orderId}", "o-unknown");
         var request = new HttpRequestMessage(new HttpMethod(method), path);
         if (method is "POST" or "PUT")
         {
@@ -126,6 +146,9 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
             {
                 "ClaimCoupon" => new { channel = "app" },
                 "QuoteCoupons" => new { channel = "app", currency = "CNY", lines = new[] { new { sku = "s", category = "c", unitPrice = 100, quantity = 1 } } },
+                "LockCoupon" => new { orderId = "o-1", customerId = "c-1", couponId = "cpn_unknown", order = Orders.Draft() },
+                "ConfirmRedemption" or "CancelRedemption" or "RefundRedemption" => new { reason = "test" },
+                "TopUpBudget" => new { amount = 100, reason = "test" },
                 _ => (object)Api.Terms(app.Clock.GetUtcNow()),
             });
             request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());

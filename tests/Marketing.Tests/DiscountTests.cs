@@ -72,6 +72,7 @@ public sealed class DiscountTests
         Assert.Equal(NotApplicableReason.Expired, Discount.Price(coupon, order, coupon.ValidTo).Reason);
         Assert.Equal(NotApplicableReason.NotYetValid, Discount.Price(coupon, order, coupon.ValidFrom.AddTicks(-1)).Reason);
         Assert.Equal(NotApplicableReason.Used, Discount.Price(coupon with { State = CouponStatus.Used }, order, Now).Reason);
+        Assert.Equal(NotApplicableReason.Locked, Discount.Price(coupon with { State = CouponStatus.Locked, OrderId = "o-1" }, order, Now).Reason);
         Assert.Null(Discount.Price(coupon, order, coupon.ValidTo.AddTicks(-1)).Reason);
     }
 }

@@ -94,41 +94,5 @@ public sealed class ReconcileStockTests
         return (stock.Remaining, stock.Issued);
     }
 
-    /// <summary>Invokes the timer function the way the Functions host does (custom handler payload).</summary>
-    public static async Task<JsonNode> InvokeTimerAsync(TestApp app)
-    {
-        var now = app.Clock.GetUtcNow();
-        var timer = new JsonObject
-        {
-            ["Schedule"] = new JsonObject { ["AdjustForDST"] = true },
-            ["ScheduleStatus"] = new JsonObject
-            {
-                ["Last"] = now.AddMinutes(-10).ToString("O"),
-                ["Next"] = now.AddMinutes(10).ToString("O"),
-                ["LastUpdated"] = now.AddMinutes(-10).ToString("O"),
-            },
-            ["IsPastDue"] = false,
-        };
-        var payload = new JsonObject
-        {
-            // The host sends the trigger value as a JSON string (encoded a second time).
-            ["Data"] = new JsonObject { ["timer"] = timer.ToJsonString() },
-            ["Metadata"] = new JsonObject
-            {
-                ["timer"] = timer.ToJsonString(),
-                ["sys"] = new JsonObject
-                {
-                    ["MethodName"] = "ReconcileStock",
-                    ["UtcNow"] = now.ToString("O"),
-                    ["RandGuid"] = Guid.NewGuid().ToString(),
-                },
-            },
-        };
-        var response = await app.Anonymous().PostAsJsonAsync("/ReconcileStock", payload);
-        var body = await response.AssertStatusAsync(HttpStatusCode.OK);
-        Assert.NotNull(body["Outputs"]);
-        Assert.NotNull(body["Logs"]);
-        Assert.NotNull(body["ReturnValue"]);
-        return body;
-    }
+    public static Task<JsonNode> InvokeTimerAsync(TestApp app) => app.InvokeTimerAsync("ReconcileStock");
 }
