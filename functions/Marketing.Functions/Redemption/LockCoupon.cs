@@ -104,7 +104,9 @@ public static class LockCoupon
                 if (!(current.State == CouponStatus.Locked && current.OrderId == orderId)) // else: ours, from an interrupted attempt
                 {
                     await redemptions.TryDeleteAsync(record, CancellationToken.None);
-                    return Check(current, request, now).Refusal ?? InFlight();
+                    // Null: the coupon was locked and released again between our read and our write.
+                    return Check(current, request, now).Refusal
+                        ?? Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The coupon changed while it was being locked; try again.");
                 }
             }
             if (record.Budgeted && record.Discount > 0 &&
