@@ -85,6 +85,11 @@ public sealed class CampaignStore(Database database)
     {
         var query = new QueryDefinition("SELECT VALUE c.id FROM c WHERE c.catalog = @catalog AND c.status != @draft")
             .WithParameter("@catalog", DefaultCatalog).WithParameter("@draft", Wire(CampaignStatus.Draft));
+        return await ReadIdsAsync(query, ct);
+    }
+
+    private async Task<List<string>> ReadIdsAsync(QueryDefinition query, CancellationToken ct)
+    {
         var results = new List<string>();
         using var iterator = container.GetItemQueryIterator<string>(query,
             requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(DefaultCatalog) });
@@ -99,12 +104,7 @@ public sealed class CampaignStore(Database database)
         var query = new QueryDefinition("SELECT VALUE c.id FROM c WHERE c.catalog = @catalog AND (c.status = @published OR c.status = @paused) AND c.terms.claimEndsAt <= @now")
             .WithParameter("@catalog", DefaultCatalog).WithParameter("@published", Wire(CampaignStatus.Published))
             .WithParameter("@paused", Wire(CampaignStatus.Paused)).WithParameter("@now", UtcInstantConverter.Text(now));
-        var results = new List<string>();
-        using var iterator = container.GetItemQueryIterator<string>(query,
-            requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(DefaultCatalog) });
-        while (iterator.HasMoreResults)
-            results.AddRange(await iterator.ReadNextAsync(ct));
-        return results;
+        return await ReadIdsAsync(query, ct);
     }
 
     public static string Wire(CampaignStatus status) => status switch
