@@ -39,6 +39,9 @@ public static class ExpireCoupons
     /// <summary>Wallets written at once: enough to hide round-trip latency, few enough to leave requests room.</summary>
     private const int Parallelism = 8;
 
+    /// <summary>Wallets asked for at once: one query page (the query is repeated, never continued).</summary>
+    public const int WalletBatch = 1000;
+
     public static RouteHandlerBuilder MapExpireCoupons(this IEndpointRouteBuilder routes) =>
         routes.MapTimerFunction(FunctionName, $"%{ScheduleSetting}%", async (_, context) =>
         {
@@ -54,7 +57,8 @@ public static class ExpireCoupons
         });
 
     public static async Task<ExpiryReport> RunAsync(DueIndex due, WalletStore wallets, RedemptionStore redemptions, CampaignStore campaigns,
-        StockStore stock, CampaignCache cache, ILoggerFactory loggers, TimeSpan quiet, DateTimeOffset now, CancellationToken ct)
+        StockStore stock, CampaignCache cache, ILoggerFactory loggers, TimeSpan quiet, DateTimeOffset now, CancellationToken ct,
+        int walletBatch = WalletBatch)
     {
         var report = new ExpiryReport();
         foreach (var bucket in await due.ListOpenBucketsAsync(now, ct))
@@ -68,7 +72,7 @@ public static class ExpireCoupons
                 try
                 {
                     if (entry.Type == DueEntry.Coupons)
-                        await ExpireCouponsAsync(entry, wallets, report, now, ct);
+                        await ExpireCouponsAsync(entry, wallets, report, now, walletBatch, ct);
                     else if (entry.Type == DueEntry.Lock)
                         await ExpireLockAsync(entry, redemptions, wallets, stock, loggers, report, now, ct);
                     await due.MarkDoneAsync(entry, now, ct);
@@ -100,18 +104,28 @@ public static class ExpireCoupons
         return report;
     }
 
-    private static async Task ExpireCouponsAsync(DueEntry entry, WalletStore wallets, ExpiryReport report, DateTimeOffset now, CancellationToken ct)
+    private static async Task ExpireCouponsAsync(DueEntry entry, WalletStore wallets, ExpiryReport report, DateTimeOffset now, int batch,
+        CancellationToken ct)
     {
-        var due = await wallets.ListWithCouponsDueAsync(entry.CampaignId!, entry.DueAt, ct);
-        report.WalletsRead += due.Count;
-        var expired = 0;
-        await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = ct },
-            async (wallet, token) =>
-            {
-                var count = await wallets.ExpireAsync(wallet, now, token);
-                Interlocked.Add(ref expired, count);
-            });
-        report.CouponsExpired += expired;
+        var stalled = 0;
+        while (true)
+        {
+            var due = await wallets.NextWithCouponsDueAsync(entry.CampaignId!, entry.DueAt, batch, ct);
+            if (due.Count == 0) return;
+            report.WalletsRead += due.Count;
+            var expired = 0;
+            await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = ct },
+                async (wallet, token) =>
+                {
+                    var count = await wallets.ExpireAsync(wallet, now, token);
+                    Interlocked.Add(ref expired, count);
+                });
+            report.CouponsExpired += expired;
+            // No progress twice in a row (an overlapping run got there first, or a wallet keeps changing): leave the
+            // entry open for the next run rather than loop.
+            if (expired == 0 && ++stalled >= 2)
+                throw new InvalidOperationException($"No progress expiring coupons of {entry.CampaignId}; left for the next run.");
+        }
     }
 
     private static async Task ExpireLockAsync(DueEntry entry, RedemptionStore redemptions, WalletStore wallets, StockStore stock,

@@ -83,6 +83,8 @@ public static class Platform
             CosmosException { StatusCode: HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable or HttpStatusCode.RequestTimeout } cosmos =>
                 Busy(context, cosmos.RetryAfter),
             OperationCanceledException when !context.RequestAborted.IsCancellationRequested => Busy(context, null),
+            // The connection to the database dropped: transient, and every write path is safe to retry.
+            HttpRequestException or CosmosException { InnerException: HttpRequestException } => Busy(context, null),
             _ => Problem.Of(ProblemTypes.Internal, 500, "Something went wrong on our side.", $"Trace id {context.TraceIdentifier}."),
         };
         return ProblemResult.WriteAsync(context, problem);

@@ -34,7 +34,9 @@ public static class ConfirmRedemption
                 case null:
                     return RedemptionResults.NotFound().ToResult();
                 case RedemptionState.Used:
-                    await ApplyAsync(record, wallets, stock); // converge after a crash, then answer as before
+                    // Converge after a crash, then answer as before.
+                    await ChangeCouponAsync(record, wallets);
+                    await SpendAsync(record, stock);
                     return RedemptionResults.Ok(record, context, replayed: true);
                 case RedemptionState.Refunded:
                     return RedemptionResults.Ok(record, context, replayed: true);
@@ -55,7 +57,7 @@ public static class ConfirmRedemption
                         ? $"The lock lapsed at {UtcInstantConverter.Text(record.LockedUntil)}; lock the coupon again."
                         : "The order no longer holds the coupon (its lock lapsed).").ToResult();
             }
-            await ApplyAsync(record, wallets, stock);
+            await SpendAsync(record, stock);
 
             var used = await redemptions.TryReplaceAsync(record.Then("confirm", RedemptionState.Used, now, context.User.SubjectId(), reason),
                 CancellationToken.None);
@@ -68,10 +70,9 @@ public static class ConfirmRedemption
     private static Task<bool> ChangeCouponAsync(Redemption record, WalletStore wallets)
         => wallets.TryChangeCouponAsync(record.Coupon, CouponStatus.Locked, record.OrderId, CouponStatus.Used, record.OrderId, null, CancellationToken.None);
 
-    /// <summary>The step's effects, each idempotent: coupon used, reservation spent.</summary>
-    private static async Task ApplyAsync(Redemption record, WalletStore wallets, StockStore stock)
+    /// <summary>Reserved → spent, once per order.</summary>
+    private static async Task SpendAsync(Redemption record, StockStore stock)
     {
-        await ChangeCouponAsync(record, wallets);
         if (record.Budgeted && record.Discount > 0)
             await stock.MoveBudgetAsync(record.CampaignId, record.OrderId, BudgetMove.Spend, record.Discount, CancellationToken.None);
     }

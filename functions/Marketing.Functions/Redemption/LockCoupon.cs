@@ -17,8 +17,8 @@ public sealed record LockRequest(string OrderId, string CustomerId, string Coupo
 /// order again, lock it for the order (it lapses after Redemption:LockMinutes unless confirmed) and reserve
 /// its discount against the campaign's budget. Idempotent per order id: a replay answers the same record.
 ///
-/// Writes, in this order: (1) the order's record, pending — the per-order mutex — together with the
-/// lock's due entry; (2) the coupon, available → locked by this order — the decisive write, so of two
+/// Writes, in this order: (1) the lock's due entry, then the order's record, pending — the per-order
+/// mutex; (2) the coupon, available → locked by this order — the decisive write, so of two
 /// orders racing for one coupon exactly one wins; (3) the budget, only while what is left covers the
 /// discount; (4) the record, pending → locked. A refusal at (2) or (3) undoes what was done, so nothing
 /// is left behind; a crash leaves a pending record that a retry resumes, or the expiry timer cancels
@@ -68,12 +68,15 @@ public static class LockCoupon
         if (record is null)
         {
             var lockedUntil = now.AddMinutes(options.Value.LockMinutes);
-            // The due entry first or alongside: a lock the timer cannot find must never exist.
-            var created = redemptions.TryCreateAsync(NewRecord(request, slot, discount, lockedUntil, hash, now), ct);
-            await Task.WhenAll(created, due.AddLockExpiryAsync(request.OrderId, lockedUntil));
-            record = created.Result;
+            // The due entry first: a lock the timer cannot find must never exist.
+            await due.AddLockExpiryAsync(request.OrderId, lockedUntil);
+            record = await redemptions.TryCreateAsync(NewRecord(request, slot, discount, lockedUntil, hash, now), ct);
             if (record is null)
                 return await redemptions.FindAsync(request.OrderId, ct) is { } raced ? Replay(raced, hash, context) : InFlight().ToResult();
+        }
+        else
+        {
+            await due.AddLockExpiryAsync(record.OrderId, record.LockedUntil); // create-if-absent: resuming repeats it harmlessly
         }
 
         // From here on, undo on refusal even if the client goes away.

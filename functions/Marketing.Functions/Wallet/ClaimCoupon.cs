@@ -177,7 +177,7 @@ public static class ClaimCoupon
         var t = campaign.Terms;
         var coupon = new Coupon
         {
-            Id = Ids.New("cpn"),
+            Id = CouponIds.New(campaign.Id),
             Code = Ids.CouponCode(),
             CampaignId = campaign.Id,
             CampaignName = t.Name,

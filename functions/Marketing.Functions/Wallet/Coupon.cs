@@ -1,4 +1,5 @@
 using Marketing.Functions.Campaigns;
+using Marketing.Functions.Hosting;
 
 namespace Marketing.Functions.Wallet;
 
@@ -54,6 +55,25 @@ public sealed record Coupon
 
     public CouponStatus StatusAt(DateTimeOffset now)
         => State == CouponStatus.Available && now >= ValidTo ? CouponStatus.Expired : State;
+}
+
+/// <summary>
+/// Coupon ids name their campaign ("cpn_" + the campaign id's random part + "_" + random), so the wallet
+/// document holding a coupon (id = campaign id, partition = customer) is found with a point read.
+/// </summary>
+public static class CouponIds
+{
+    private const string CampaignPrefix = "cmp_";
+
+    public static string New(string campaignId)
+        => Ids.New("cpn_" + (campaignId.StartsWith(CampaignPrefix, StringComparison.Ordinal) ? campaignId[CampaignPrefix.Length..] : campaignId));
+
+    /// <summary>The campaign a coupon id names; null for ids of another shape (e.g. coupons issued before this scheme).</summary>
+    public static string? CampaignOf(string couponId)
+    {
+        var parts = couponId.Split('_');
+        return parts is ["cpn", { Length: > 0 } campaign, { Length: > 0 }] ? CampaignPrefix + campaign : null;
+    }
 }
 
 /// <summary>What customers see of a coupon.</summary>

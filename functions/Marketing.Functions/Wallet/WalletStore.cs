@@ -132,15 +132,15 @@ public sealed class WalletStore(Database database)
     }
 
     public async Task<Coupon?> FindCouponAsync(string customerId, string couponId, CancellationToken ct = default)
-    {
-        var query = new QueryDefinition("SELECT VALUE cp FROM c JOIN cp IN c.coupons WHERE c.customerId = @customer AND c.type = @type AND cp.id = @id")
-            .WithParameter("@customer", customerId).WithParameter("@type", CampaignWallet.Kind).WithParameter("@id", couponId);
-        return (await ReadAllAsync<Coupon>(query, customerId, ct)).FirstOrDefault();
-    }
+        => (await FindSlotAsync(customerId, couponId, ct))?.Coupon;
 
-    /// <summary>The coupon and where it is, if the customer holds it (one single-partition query).</summary>
+    /// <summary>The coupon and where it is, if the customer holds it: a point read of the wallet document the id names.</summary>
     public async Task<CouponSlot?> FindSlotAsync(string customerId, string couponId, CancellationToken ct = default)
     {
+        // Ids come from URLs and bodies: one that could never be ours is simply not found.
+        if (!Ids.IsWellFormed(couponId)) return null;
+        if (CouponIds.CampaignOf(couponId) is { } campaignId)
+            return await FindWalletAsync(customerId, campaignId, ct) is { } found ? SlotIn(found, couponId) : null;
         var query = new QueryDefinition("SELECT VALUE c FROM c JOIN cp IN c.coupons WHERE c.customerId = @customer AND c.type = @type AND cp.id = @id")
             .WithParameter("@customer", customerId).WithParameter("@type", CampaignWallet.Kind).WithParameter("@id", couponId);
         var wallet = (await ReadAllAsync<CampaignWallet>(query, customerId, ct)).FirstOrDefault();
@@ -197,23 +197,25 @@ public sealed class WalletStore(Database database)
     };
 
     /// <summary>
-    /// The wallets holding coupons of <paramref name="campaignId"/> that expire at <paramref name="validTo"/> and
-    /// are still stored as available. Cross-partition, for the expiry timer only; served by the index on
-    /// campaignId and the coupons' validTo/state, so it reads the due wallets and nothing else.
+    /// Some wallets (at most <paramref name="batch"/>) holding coupons of
+    /// <paramref name="campaignId"/> that expire at <paramref name="validTo"/> and are still stored as available.
+    /// Cross-partition, for the expiry timer only; served by the index on campaignId and the coupons'
+    /// validTo/state, so it reads due wallets and nothing else. The caller expires them and asks again: the
+    /// answer shrinks as it works, so no continuation token is ever carried between batches.
     /// </summary>
-    public async Task<List<CampaignWallet>> ListWithCouponsDueAsync(string campaignId, DateTimeOffset validTo, CancellationToken ct = default)
+    public async Task<List<CampaignWallet>> NextWithCouponsDueAsync(string campaignId, DateTimeOffset validTo, int batch, CancellationToken ct = default)
     {
+        // TOP bounds the answer without page sizes or continuations (which the local emulator mishandles across partitions).
         var query = new QueryDefinition(
-                "SELECT VALUE c FROM c JOIN cp IN c.coupons WHERE c.type = @type AND c.campaignId = @campaign AND cp.validTo = @validTo AND cp.state = @state")
-            .WithParameter("@type", CampaignWallet.Kind).WithParameter("@campaign", campaignId)
+                "SELECT TOP @batch VALUE c FROM c JOIN cp IN c.coupons WHERE c.type = @type AND c.campaignId = @campaign AND cp.validTo = @validTo AND cp.state = @state")
+            .WithParameter("@batch", batch).WithParameter("@type", CampaignWallet.Kind).WithParameter("@campaign", campaignId)
             .WithParameter("@validTo", UtcInstantConverter.Text(validTo)).WithParameter("@state", Wire(CouponStatus.Available));
-        var wallets = new Dictionary<string, CampaignWallet>();
+        var wallets = new List<CampaignWallet>();
         using var iterator = container.GetItemQueryIterator<CampaignWallet>(query,
-            requestOptions: new QueryRequestOptions { EnableOptimisticDirectExecution = true, MaxItemCount = 1000 });
+            requestOptions: new QueryRequestOptions { EnableOptimisticDirectExecution = true });
         while (iterator.HasMoreResults)
-            foreach (var wallet in await iterator.ReadNextAsync(ct))
-                wallets.TryAdd(wallet.CustomerId, wallet); // a wallet with two due coupons comes back twice (JOIN)
-        return [.. wallets.Values];
+            wallets.AddRange(await iterator.ReadNextAsync(ct));
+        return [.. wallets.DistinctBy(w => w.CustomerId)]; // a wallet with two due coupons comes back twice (JOIN)
     }
 
     /// <summary>
