@@ -1,9 +1,16 @@
-// Claim benchmark: drives ClaimCoupon over real HTTP (Kestrel on loopback) at a given concurrency and
-// compares it, in the same run and against the same emulator, with the raw operation underneath: one
-// conditional patch. Reports claims/s, latency percentiles, Cosmos round trips per successful claim and
-// the ratio claims/s ÷ raw patches/s. Machines are noisy: read the ratio, not the absolute numbers.
+// Load tool: drives the function app over real HTTP (Kestrel on loopback) against the Cosmos emulator and
+// compares each measured path, in the same run, with the raw operation underneath (one conditional patch).
+// Machines are noisy: read the ratios, not the absolute numbers. Three measurements, all by default:
+// - claims: ClaimCoupon at a given concurrency vs the raw conditional patch; claims/s, latency percentiles,
+//   Cosmos round trips per successful claim, ratio claims/s ÷ raw patches/s.
+// - locks: LockCoupon + ConfirmRedemption pairs (order_system) on claimed coupons of a budgeted campaign vs
+//   the raw conditional patch; pairs/s, latency of the pair and of each call, round trips per lock and per confirm.
+// - expiry: ExpireCoupons (invoked as the Functions host does) after the app's clock is moved past the validity
+//   of N claimed coupons; Cosmos operations per expired coupon, duration, coupons/s.
 //
-// Usage (emulators started by scripts/benchmark.sh): dotnet run -c Release --project tests/Marketing.LoadTest -- [--claims N] [--concurrency C] [--rounds R]
+// Usage (emulators started by scripts/benchmark.sh): dotnet run -c Release --project tests/Marketing.LoadTest --
+//   [--claims N] [--concurrency C] [--rounds R] [--locks N] [--expire N] [--expire-campaigns K] [--only claims|locks|expiry[,...]]
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
@@ -17,11 +24,17 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Azure.Cosmos;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
 var claims = Arg("--claims", 2000);
 var concurrency = Arg("--concurrency", 16);
+var only = StringArg("--only", "claims,locks,expiry").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+if (only.Except(["claims", "locks", "expiry"]).FirstOrDefault() is { } unknown)
+    throw new ArgumentException($"--only: unknown measurement '{unknown}' (claims, locks, expiry, comma-separated)");
+// The app's clock: real time plus an offset the expiry measurement moves forward (tokens follow it too).
+var clock = new BenchClock();
 string Setting(string name) => Environment.GetEnvironmentVariable(name) ?? throw new InvalidOperationException($"{name} not set: run scripts/benchmark.sh");
 
 // The app serves no files, so its content root can be our own folder.
@@ -32,6 +45,14 @@ await using var app = new WebApplicationFactory<CosmosRequestCounter>().WithWebH
     b.UseEnvironment("Production");
     b.UseSetting("Cosmos:Database", "marketing-bench");
     b.UseSetting("Logging:LogLevel:Default", "Warning");
+    // Locks of the lock measurement lapse after a day, not 30 minutes, so that the expiry measurement (clock moved
+    // 3 hours on) counts coupon expiry only and not the timer's visit to each confirmed lock's due entry.
+    b.UseSetting("Redemption:LockMinutes", "1440");
+    b.ConfigureServices(services =>
+    {
+        services.RemoveAll<TimeProvider>();
+        services.AddSingleton<TimeProvider>(clock);
+    });
 });
 app.UseKestrel(0);
 app.StartServer();
@@ -40,70 +61,360 @@ var client = app.Services.GetRequiredService<CosmosClient>();
 await CosmosExtensions.ProvisionAsync(client, "marketing-bench", Platform.Containers);
 var counter = app.Services.GetRequiredService<CosmosRequestCounter>();
 
-using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = concurrency * 2 }) { BaseAddress = baseAddress };
+using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = concurrency * 2 }) { BaseAddress = baseAddress, Timeout = TimeSpan.FromMinutes(10) };
 var operatorToken = Token("bench-operator", "operator");
 
 Console.WriteLine($"Handler at {baseAddress}, Cosmos at {Setting("Cosmos__Endpoint")}, {claims} claims, concurrency {concurrency}, {Environment.ProcessorCount} cores");
 
-// Warm-up (JIT, connection pools, caches), not measured.
+var claimsMade = 0; // successful claims of the whole run, warm-up included (each a wallet document here)
+
+// Warm-up (JIT, connection pools, caches), not measured. (Each warm-up claim needs a real token: a bare
+// subject as the bearer token only ever warmed the 401 path.)
 var warm = await CreateCampaignAsync(200);
-await RunAsync(200, i => ClaimAsync(warm, $"warm-{Guid.NewGuid():N}"));
+await RunAsync(200, i => ClaimAsync(warm, Token($"warm-{Guid.NewGuid():N}", "customer")));
 
-var campaign = await CreateCampaignAsync(claims);
-var customers = Enumerable.Range(0, claims).Select(i => Token($"bench-{Guid.NewGuid():N}", "customer")).ToArray();
-
-// The raw operation at the same concurrency: a conditional decrement of one counter document.
-var container = client.GetContainer("marketing-bench", "stock");
-var rawId = Guid.NewGuid().ToString();
-await container.CreateItemAsync(new { id = "stock", campaignId = rawId, remaining = claims * 10, open = true }, new PartitionKey(rawId));
-var patchOptions = new PatchItemRequestOptions { FilterPredicate = "FROM c WHERE c.open = true AND c.remaining > 0", EnableContentResponseOnWrite = false };
-
-// Claims and raw patches alternate in rounds, so drift in the machine's load hits both alike; the ratio
-// reported is the median of the rounds' ratios.
 var rounds = Arg("--rounds", 5);
-var perRound = claims / rounds;
-var claimLatencies = new List<double>();
-var rawLatencies = new List<double>();
-var ratios = new List<double>();
-var created = 0;
-var claimTime = TimeSpan.Zero;
-var rawTime = TimeSpan.Zero;
-var before = counter.Count;
-for (var round = 0; round < rounds; round++)
+var failed = false;
+if (only.Contains("claims")) failed |= !await ClaimBenchmarkAsync();
+if (only.Contains("locks")) failed |= !await LockBenchmarkAsync();
+if (only.Contains("expiry")) failed |= !await ExpiryBenchmarkAsync();
+return failed ? 1 : 0;
+
+async Task<bool> ClaimBenchmarkAsync()
 {
-    var offset = round * perRound;
-    var (claimElapsed, latencies, ok) = await RunAsync(perRound, i => ClaimAsync(campaign, customers[offset + i]));
-    var cosmosAfterClaims = counter.Count;
-    var (rawElapsed, raw, _) = await RunAsync(perRound, async _ =>
+    var campaign = await CreateCampaignAsync(claims);
+    var customers = Enumerable.Range(0, claims).Select(i => Token($"bench-{Guid.NewGuid():N}", "customer")).ToArray();
+
+    // The raw operation at the same concurrency: a conditional decrement of one counter document.
+    var container = client.GetContainer("marketing-bench", "stock");
+    var rawId = Guid.NewGuid().ToString();
+    await container.CreateItemAsync(new { id = "stock", campaignId = rawId, remaining = claims * 10, open = true }, new PartitionKey(rawId));
+    var patchOptions = new PatchItemRequestOptions { FilterPredicate = "FROM c WHERE c.open = true AND c.remaining > 0", EnableContentResponseOnWrite = false };
+
+    // Claims and raw patches alternate in rounds, so drift in the machine's load hits both alike; the ratio
+    // reported is the median of the rounds' ratios.
+    var perRound = claims / rounds;
+    var claimLatencies = new List<double>();
+    var rawLatencies = new List<double>();
+    var ratios = new List<double>();
+    var created = 0;
+    var claimTime = TimeSpan.Zero;
+    var rawTime = TimeSpan.Zero;
+    var before = counter.Count;
+    for (var round = 0; round < rounds; round++)
     {
-        await container.PatchItemAsync<object>("stock", new PartitionKey(rawId), [PatchOperation.Increment("/remaining", -1)], patchOptions);
+        var offset = round * perRound;
+        var (claimElapsed, latencies, ok) = await RunAsync(perRound, i => ClaimAsync(campaign, customers[offset + i]));
+        var cosmosAfterClaims = counter.Count;
+        var (rawElapsed, raw, _) = await RunAsync(perRound, async _ =>
+        {
+            await container.PatchItemAsync<object>("stock", new PartitionKey(rawId), [PatchOperation.Increment("/remaining", -1)], patchOptions);
+            return true;
+        });
+        before += counter.Count - cosmosAfterClaims; // raw patches go through the same client: not claim round trips
+        claimLatencies.AddRange(latencies);
+        rawLatencies.AddRange(raw);
+        created += ok;
+        claimTime += claimElapsed;
+        rawTime += rawElapsed;
+        ratios.Add(ok / claimElapsed.TotalSeconds / (perRound / rawElapsed.TotalSeconds));
+    }
+    var roundTrips = (double)(counter.Count - before) / created;
+
+    var claimRate = created / claimTime.TotalSeconds;
+    var rawRate = rounds * perRound / rawTime.TotalSeconds;
+    var latencyArray = claimLatencies.ToArray();
+    var rawArray = rawLatencies.ToArray();
+    Console.WriteLine();
+    Console.WriteLine("| measure | claims over HTTP | raw conditional patch |");
+    Console.WriteLine("|---|---|---|");
+    Console.WriteLine($"| operations/s | {claimRate:F0} | {rawRate:F0} |");
+    Console.WriteLine($"| p50 latency ms | {P(latencyArray, 50):F1} | {P(rawArray, 50):F1} |");
+    Console.WriteLine($"| p95 latency ms | {P(latencyArray, 95):F1} | {P(rawArray, 95):F1} |");
+    Console.WriteLine($"| p99 latency ms | {P(latencyArray, 99):F1} | {P(rawArray, 99):F1} |");
+    Console.WriteLine();
+    Console.WriteLine($"successful claims: {created}/{rounds * perRound}; Cosmos round trips per successful claim: {roundTrips:F2}; " +
+        $"ratio claims/s ÷ raw patches/s: {claimRate / rawRate:F2} overall, median {ratios.Order().ElementAt(ratios.Count / 2):F2} of rounds [{string.Join(", ", ratios.Select(r => r.ToString("F2")))}]");
+    return created == rounds * perRound;
+}
+
+// Lock + confirm: the order system locks a claimed coupon for an order (POST /api/redemptions, 201) and confirms
+// the payment (POST /api/redemptions/{orderId}/confirm, 200), one pair per coupon, at the same concurrency as
+// claims and alternating in rounds with the same raw conditional patch. Before the rounds, a phased warm-up
+// (all locks, then all confirms) on separate coupons gives Cosmos round trips per lock and per confirm apart;
+// the rounds give round trips per pair.
+async Task<bool> LockBenchmarkAsync()
+{
+    var pairs = Arg("--locks", 2000);
+    var phased = Math.Min(200, Math.Max(20, pairs / 10));
+    var perRound = pairs / rounds;
+    var total = phased + perRound * rounds;
+    const long amountOff = 1000;
+    var campaign = await CreateCampaignAsync(total * 2, terms =>
+    {
+        terms["minimumSpend"] = 20000; // the order below (one line of 30000) meets it
+        terms["budget"] = total * amountOff * 10; // never the limit here
+    });
+    Console.WriteLine();
+    Console.WriteLine($"Lock + confirm: {rounds * perRound} pairs in {rounds} rounds, concurrency {concurrency}, after a phased warm-up of {phased} locks then {phased} confirms; " +
+        $"campaign {campaign} (amount_off {amountOff}, budget {total * amountOff * 10}, minimum spend 20000)");
+
+    // One coupon per customer, claimed concurrently (not measured).
+    var customers = Enumerable.Range(0, total).Select(_ => $"bench-{Guid.NewGuid():N}").ToArray();
+    var couponIds = new string?[total];
+    var (_, _, claimed) = await RunAsync(total, async i => (couponIds[i] = await ClaimCouponAsync(campaign, Token(customers[i], "customer"))) is not null);
+    if (claimed != total)
+    {
+        Console.WriteLine($"FAIL: claimed {claimed}/{total} coupons for the lock measurement");
+        return false;
+    }
+    var orderSystem = Token("bench-order-system", "order_system");
+    var orders = Enumerable.Range(0, total).Select(_ => $"bench-{Guid.NewGuid():N}").ToArray();
+    var errors = new ErrorLog();
+    var lockMs = new double[total];
+    var confirmMs = new double[total];
+
+    async Task<bool> LockAsync(int i)
+    {
+        var body = new JsonObject
+        {
+            ["orderId"] = orders[i], ["customerId"] = customers[i], ["couponId"] = couponIds[i],
+            ["order"] = new JsonObject
+            {
+                ["channel"] = "app", ["currency"] = "CNY",
+                ["lines"] = new JsonArray(new JsonObject { ["sku"] = "s1", ["category"] = "shoes", ["unitPrice"] = 30000, ["quantity"] = 1 }),
+            },
+        };
+        var started = Stopwatch.GetTimestamp();
+        var ok = await SendAsync(HttpMethod.Post, "/api/redemptions", body.ToJsonString(), orderSystem, HttpStatusCode.Created, "lock", errors);
+        lockMs[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        return ok;
+    }
+
+    async Task<bool> ConfirmAsync(int i)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var ok = await SendAsync(HttpMethod.Post, $"/api/redemptions/{orders[i]}/confirm", null, orderSystem, HttpStatusCode.OK, "confirm", errors);
+        confirmMs[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        return ok;
+    }
+
+    // Phased: every lock, then every confirm, so the counter's deltas belong to one kind of call each.
+    var start = counter.Count;
+    var (_, _, phasedLocks) = await RunAsync(phased, LockAsync);
+    var afterLocks = counter.Count;
+    var (_, _, phasedConfirms) = await RunAsync(phased, ConfirmAsync);
+    var perLock = (double)(afterLocks - start) / Math.Max(1, phasedLocks);
+    var perConfirm = (double)(counter.Count - afterLocks) / Math.Max(1, phasedConfirms);
+
+    // Rounds: pair (lock, then confirm if the lock succeeded), then as many raw conditional patches.
+    var rawPatch = await RawPatchAsync(total * 10);
+    var pairLatencies = new List<double>();
+    var lockLatencies = new List<double>();
+    var confirmLatencies = new List<double>();
+    var rawLatencies = new List<double>();
+    var ratios = new List<double>();
+    var succeeded = 0;
+    var pairTime = TimeSpan.Zero;
+    var rawTime = TimeSpan.Zero;
+    var pairRoundTrips = 0L;
+    for (var round = 0; round < rounds; round++)
+    {
+        var offset = phased + round * perRound;
+        var beforePairs = counter.Count;
+        var (pairElapsed, latencies, ok) = await RunAsync(perRound, async i => await LockAsync(offset + i) && await ConfirmAsync(offset + i));
+        pairRoundTrips += counter.Count - beforePairs;
+        var (rawElapsed, raw, _) = await RunAsync(perRound, _ => rawPatch());
+        pairLatencies.AddRange(latencies);
+        lockLatencies.AddRange(lockMs.Skip(offset).Take(perRound));
+        confirmLatencies.AddRange(confirmMs.Skip(offset).Take(perRound).Where(ms => ms > 0)); // 0: lock failed, no confirm sent
+        rawLatencies.AddRange(raw);
+        succeeded += ok;
+        pairTime += pairElapsed;
+        rawTime += rawElapsed;
+        ratios.Add(ok / pairElapsed.TotalSeconds / (perRound / rawElapsed.TotalSeconds));
+    }
+
+    var pairRate = succeeded / pairTime.TotalSeconds;
+    var rawRate = rounds * perRound / rawTime.TotalSeconds;
+    double[] pair = [.. pairLatencies], locks = [.. lockLatencies], confirms = [.. confirmLatencies], rawArray = [.. rawLatencies];
+    Console.WriteLine();
+    Console.WriteLine("| measure | lock + confirm pair | lock (POST /api/redemptions) | confirm | raw conditional patch |");
+    Console.WriteLine("|---|---|---|---|---|");
+    Console.WriteLine($"| operations/s | {pairRate:F0} pairs | | | {rawRate:F0} |");
+    foreach (var p in new[] { 50, 95, 99 })
+        Console.WriteLine($"| p{p} latency ms | {P(pair, p):F1} | {P(locks, p):F1} | {P(confirms, p):F1} | {P(rawArray, p):F1} |");
+    Console.WriteLine();
+    Console.WriteLine($"successful pairs: {succeeded}/{rounds * perRound}; phased warm-up: {phasedLocks}/{phased} locks, {phasedConfirms}/{phased} confirms");
+    Console.WriteLine($"Cosmos round trips per lock: {perLock:F2}, per confirm: {perConfirm:F2} (counter deltas of the phased warm-up, all locks then all confirms); " +
+        $"per successful pair: {(double)pairRoundTrips / Math.Max(1, succeeded):F2} (overall, measured rounds)");
+    Console.WriteLine($"ratio pairs/s ÷ raw patches/s: {pairRate / rawRate:F2} overall, median {ratios.Order().ElementAt(ratios.Count / 2):F2} of rounds " +
+        $"[{string.Join(", ", ratios.Select(r => r.ToString("F2")))}]. The raw operation is one conditional patch of one document (as for claims), " +
+        $"at the same concurrency, alternating with the pairs; a pair makes ~{(double)pairRoundTrips / Math.Max(1, succeeded):F0} Cosmos round trips, " +
+        "most of them sequential, so the ratio's ceiling is roughly 1 ÷ that.");
+    errors.Print();
+
+    // Emulator check: a single-partition wallet query (QuoteCoupons, ListMyCoupons) against a point read of the same
+    // wallet (what LockCoupon does). The npm emulator answers every query by scanning the whole container, so its
+    // cost grows with the number of wallets the run has created; Cosmos DB serves it from the index within the partition.
+    var wallets = client.GetContainer("marketing-bench", "wallets");
+    var probe = Math.Min(total, 400);
+    var (queryElapsed, queryLatencies, _) = await RunAsync(probe, async i =>
+    {
+        var query = new QueryDefinition("SELECT VALUE c FROM c JOIN cp IN c.coupons WHERE c.customerId = @customer AND c.type = @type AND cp.id = @id")
+            .WithParameter("@customer", customers[i]).WithParameter("@type", "wallet").WithParameter("@id", couponIds[i]);
+        using var iterator = wallets.GetItemQueryIterator<JsonElement>(query,
+            requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(customers[i]), EnableOptimisticDirectExecution = true });
+        while (iterator.HasMoreResults) await iterator.ReadNextAsync();
         return true;
     });
-    before += counter.Count - cosmosAfterClaims; // raw patches go through the same client: not claim round trips
-    claimLatencies.AddRange(latencies);
-    rawLatencies.AddRange(raw);
-    created += ok;
-    claimTime += claimElapsed;
-    rawTime += rawElapsed;
-    ratios.Add(ok / claimElapsed.TotalSeconds / (perRound / rawElapsed.TotalSeconds));
+    var (readElapsed, readLatencies, _) = await RunAsync(probe, async i =>
+    {
+        using var read = await wallets.ReadItemStreamAsync(campaign, new PartitionKey(customers[i]));
+        return read.IsSuccessStatusCode;
+    });
+    Console.WriteLine($"emulator check ({Volatile.Read(ref claimsMade)} coupons claimed in this run so far, one wallet document each): a single-partition wallet query (as QuoteCoupons and ListMyCoupons make) alone {probe / queryElapsed.TotalSeconds:F0}/s, " +
+        $"p50 {P(queryLatencies, 50):F1} ms; a point read of the same wallet {probe / readElapsed.TotalSeconds:F0}/s, p50 {P(readLatencies, 50):F1} ms " +
+        "(same concurrency; the emulator scans the whole container for every query, Cosmos DB does not)");
+    return succeeded == rounds * perRound && phasedLocks == phased && phasedConfirms == phased && errors.Count == 0;
 }
-var roundTrips = (double)(counter.Count - before) / created;
 
-var claimRate = created / claimTime.TotalSeconds;
-var rawRate = rounds * perRound / rawTime.TotalSeconds;
-var latencyArray = claimLatencies.ToArray();
-var rawArray = rawLatencies.ToArray();
-Console.WriteLine();
-Console.WriteLine("| measure | claims over HTTP | raw conditional patch |");
-Console.WriteLine("|---|---|---|");
-Console.WriteLine($"| operations/s | {claimRate:F0} | {rawRate:F0} |");
-Console.WriteLine($"| p50 latency ms | {P(latencyArray, 50):F1} | {P(rawArray, 50):F1} |");
-Console.WriteLine($"| p95 latency ms | {P(latencyArray, 95):F1} | {P(rawArray, 95):F1} |");
-Console.WriteLine($"| p99 latency ms | {P(latencyArray, 99):F1} | {P(rawArray, 99):F1} |");
-Console.WriteLine();
-Console.WriteLine($"successful claims: {created}/{rounds * perRound}; Cosmos round trips per successful claim: {roundTrips:F2}; " +
-    $"ratio claims/s ÷ raw patches/s: {claimRate / rawRate:F2} overall, median {ratios.Order().ElementAt(ratios.Count / 2):F2} of rounds [{string.Join(", ", ratios.Select(r => r.ToString("F2")))}]");
-return created == rounds * perRound ? 0 : 1;
+// Expiry: N coupons of an absolute-validity campaign (valid until now + 2 h), then the app's clock is moved
+// 3 h on and ExpireCoupons is invoked once as the Functions host invokes a timer function. Reports Cosmos
+// operations during the run ÷ coupons expired (target ≤ 2), the run's duration and coupons/s.
+async Task<bool> ExpiryBenchmarkAsync()
+{
+    var n = Arg("--expire", 10000);
+    // Spread over several campaigns (one due entry each) with --expire-campaigns K; 1 by default.
+    var campaignCount = Math.Max(1, Arg("--expire-campaigns", 1));
+    var now = clock.GetUtcNow();
+    var campaigns = new string[campaignCount];
+    for (var c = 0; c < campaignCount; c++)
+        campaigns[c] = await CreateCampaignAsync(n * 2, terms => // not sold out: the timer would end it, which is not coupon expiry
+            terms["validity"] = new JsonObject { ["type"] = "absolute", ["from"] = now.AddHours(-1).ToString("O"), ["to"] = now.AddHours(2).ToString("O") });
+    Console.WriteLine();
+    Console.WriteLine($"Expiry: {n} coupons of {(campaignCount == 1 ? "campaign " + campaigns[0] : $"{campaignCount} campaigns")} " +
+        $"(valid {now.AddHours(-1):O} .. {now.AddHours(2):O}), claimed at concurrency {concurrency}");
+    var (claimElapsed, _, claimed) = await RunAsync(n, i => ClaimAsync(campaigns[i % campaignCount], Token($"bench-{Guid.NewGuid():N}", "customer")));
+    Console.WriteLine($"claimed {claimed}/{n} in {claimElapsed.TotalSeconds:F1} s (not measured)");
+
+    clock.Advance(TimeSpan.FromHours(3));
+    var at = clock.GetUtcNow();
+    var timer = new JsonObject
+    {
+        ["Schedule"] = new JsonObject { ["AdjustForDST"] = true },
+        ["ScheduleStatus"] = new JsonObject
+        {
+            ["Last"] = at.AddMinutes(-5).ToString("O"), ["Next"] = at.AddMinutes(5).ToString("O"), ["LastUpdated"] = at.AddMinutes(-5).ToString("O"),
+        },
+        ["IsPastDue"] = false,
+    }.ToJsonString();
+    var payload = new JsonObject
+    {
+        // The host sends the trigger value as a JSON string (encoded a second time).
+        ["Data"] = new JsonObject { ["timer"] = timer },
+        ["Metadata"] = new JsonObject
+        {
+            ["timer"] = timer,
+            ["sys"] = new JsonObject { ["MethodName"] = "ExpireCoupons", ["UtcNow"] = at.ToString("O"), ["RandGuid"] = Guid.NewGuid().ToString() },
+        },
+    };
+    var before = counter.Count;
+    var started = Stopwatch.StartNew();
+    using var response = await http.PostAsync("/ExpireCoupons", new StringContent(payload.ToJsonString(), Encoding.UTF8, "application/json"));
+    var elapsed = started.Elapsed;
+    var operations = counter.Count - before;
+    var text = await response.Content.ReadAsStringAsync();
+    if (response.StatusCode != HttpStatusCode.OK)
+    {
+        Console.WriteLine($"FAIL: POST /ExpireCoupons answered {(int)response.StatusCode}: {Truncate(text)}");
+        return false;
+    }
+    var body = JsonNode.Parse(text)!.AsObject();
+    var returned = Field(body, "ReturnValue");
+    var expired = returned is JsonObject report && Field(report, "couponsExpired") is { } value ? value.GetValue<long>() : 0;
+    Console.WriteLine();
+    Console.WriteLine($"ReturnValue: {returned?.ToJsonString() ?? "(none)"}");
+    if (Field(body, "Logs") is JsonArray logs)
+        foreach (var line in logs) Console.WriteLine($"log: {line}");
+    Console.WriteLine();
+    Console.WriteLine("| measure | value |");
+    Console.WriteLine("|---|---|");
+    Console.WriteLine($"| coupons expired | {expired} of {claimed} claimed |");
+    Console.WriteLine($"| Cosmos operations during the run | {operations} |");
+    Console.WriteLine($"| Cosmos operations per expired coupon (target ≤ 2) | {(expired > 0 ? (operations / (double)expired).ToString("F3") : "n/a")} |");
+    Console.WriteLine($"| run duration s | {elapsed.TotalSeconds:F2} |");
+    Console.WriteLine($"| coupons expired/s | {expired / elapsed.TotalSeconds:F0} |");
+    var ok = true;
+    if (claimed != n)
+    {
+        Console.WriteLine($"FAIL: only {claimed}/{n} coupons claimed");
+        ok = false;
+    }
+    if (expired != n)
+    {
+        Console.WriteLine($"FAIL: couponsExpired = {expired}, expected {n}");
+        ok = false;
+    }
+    if (expired > 0 && operations / (double)expired > 2)
+    {
+        Console.WriteLine($"FAIL: {operations / (double)expired:F3} Cosmos operations per expired coupon, target ≤ 2");
+        ok = false;
+    }
+    return ok;
+}
+
+static JsonNode? Field(JsonObject o, string name)
+    => o.FirstOrDefault(p => string.Equals(p.Key, name, StringComparison.OrdinalIgnoreCase)).Value;
+
+static string Truncate(string text) => text.Length <= 500 ? text : text[..500] + "…";
+
+// A target for the raw operation: one stock-like counter document and its conditional decrement.
+async Task<Func<Task<bool>>> RawPatchAsync(int remaining)
+{
+    var container = client.GetContainer("marketing-bench", "stock");
+    var rawId = Guid.NewGuid().ToString();
+    await container.CreateItemAsync(new { id = "stock", campaignId = rawId, remaining, open = true }, new PartitionKey(rawId));
+    var options = new PatchItemRequestOptions { FilterPredicate = "FROM c WHERE c.open = true AND c.remaining > 0", EnableContentResponseOnWrite = false };
+    return async () =>
+    {
+        await container.PatchItemAsync<object>("stock", new PartitionKey(rawId), [PatchOperation.Increment("/remaining", -1)], options);
+        return true;
+    };
+}
+
+async Task<bool> SendAsync(HttpMethod method, string path, string? json, string token, HttpStatusCode expected, string what, ErrorLog errors)
+{
+    using var request = new HttpRequestMessage(method, path);
+    if (json is not null) request.Content = new StringContent(json, Encoding.UTF8, "application/json");
+    request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+    try
+    {
+        using var response = await http.SendAsync(request);
+        if (response.StatusCode == expected) return true;
+        errors.Add($"{what} {method} {path}: {(int)response.StatusCode} {Truncate(await response.Content.ReadAsStringAsync())}");
+    }
+    catch (HttpRequestException e)
+    {
+        errors.Add($"{what} {method} {path}: {e.GetType().Name}: {e.Message}");
+    }
+    return false;
+}
+
+/// <summary>Claims one coupon and returns its id (the claim response's "id"), or null when not 201.</summary>
+async Task<string?> ClaimCouponAsync(string campaignId, string token)
+{
+    using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/campaigns/{campaignId}/claims")
+    {
+        Content = new StringContent("""{"channel":"app"}""", Encoding.UTF8, "application/json"),
+    };
+    request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+    request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+    using var response = await http.SendAsync(request);
+    if (response.StatusCode != HttpStatusCode.Created) return null;
+    Interlocked.Increment(ref claimsMade);
+    return (string?)JsonNode.Parse(await response.Content.ReadAsStringAsync())?["id"];
+}
 
 async Task<bool> ClaimAsync(string campaignId, string token)
 {
@@ -114,12 +425,14 @@ async Task<bool> ClaimAsync(string campaignId, string token)
     request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
     request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
     using var response = await http.SendAsync(request);
-    return response.StatusCode == HttpStatusCode.Created;
+    if (response.StatusCode != HttpStatusCode.Created) return false;
+    Interlocked.Increment(ref claimsMade);
+    return true;
 }
 
-async Task<string> CreateCampaignAsync(int quantity)
+async Task<string> CreateCampaignAsync(int quantity, Action<JsonObject>? adjust = null)
 {
-    var now = DateTimeOffset.UtcNow;
+    var now = clock.GetUtcNow();
     var terms = new JsonObject
     {
         ["name"] = "Benchmark", ["kind"] = "amount_off", ["amountOff"] = 1000, ["minimumSpend"] = 0, ["currency"] = "CNY",
@@ -127,6 +440,7 @@ async Task<string> CreateCampaignAsync(int quantity)
         ["validity"] = new JsonObject { ["type"] = "relative", ["days"] = 7 }, ["totalQuantity"] = quantity, ["perCustomerLimit"] = 1,
         ["timeZone"] = "Asia/Shanghai",
     };
+    adjust?.Invoke(terms);
     using var create = new HttpRequestMessage(HttpMethod.Post, "/api/campaigns") { Content = new StringContent(terms.ToJsonString(), Encoding.UTF8, "application/json") };
     create.Headers.Authorization = new AuthenticationHeaderValue("Bearer", operatorToken);
     var created = await http.SendAsync(create);
@@ -165,12 +479,13 @@ static double P(double[] values, int percentile)
 
 string Token(string subject, string role)
 {
-    var now = DateTime.UtcNow;
+    // On the app's clock, which the expiry measurement moves: long enough to outlive the move.
+    var now = clock.GetUtcNow().UtcDateTime;
     return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
     {
         Issuer = Setting("Auth__Issuer"), Audience = Setting("Auth__Audience"),
         Claims = new Dictionary<string, object> { ["sub"] = subject, ["roles"] = new[] { role } },
-        IssuedAt = now, NotBefore = now, Expires = now.AddHours(1),
+        IssuedAt = now, NotBefore = now, Expires = now.AddDays(1),
         SigningCredentials = new SigningCredentials(new SymmetricSecurityKey(Encoding.UTF8.GetBytes(Setting("Auth__DevSigningKey"))), SecurityAlgorithms.HmacSha256),
     });
 }
@@ -179,4 +494,37 @@ int Arg(string name, int fallback)
 {
     var i = Array.IndexOf(args, name);
     return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1]) : fallback;
+}
+
+string StringArg(string name, string fallback)
+{
+    var i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+}
+
+/// <summary>The app's clock: real time plus an offset the load tool moves forward (like the tests' TestClock, but running).</summary>
+sealed class BenchClock : TimeProvider
+{
+    private long offsetTicks;
+    public override DateTimeOffset GetUtcNow() => TimeProvider.System.GetUtcNow().AddTicks(Interlocked.Read(ref offsetTicks));
+    public void Advance(TimeSpan by) => Interlocked.Add(ref offsetTicks, by.Ticks);
+}
+
+/// <summary>Unexpected answers: counted, the first few kept to print.</summary>
+sealed class ErrorLog
+{
+    private readonly ConcurrentQueue<string> samples = new();
+    private int count;
+    public int Count => Volatile.Read(ref count);
+
+    public void Add(string error)
+    {
+        if (Interlocked.Increment(ref count) <= 5) samples.Enqueue(error);
+    }
+
+    public void Print()
+    {
+        Console.WriteLine($"errors (status other than 201 for lock, 200 for confirm): {Count}");
+        foreach (var sample in samples) Console.WriteLine($"  {sample}");
+    }
 }
