@@ -48,7 +48,7 @@ public static class ExpireCoupons
             var s = context.RequestServices;
             var report = await RunAsync(s.GetRequiredService<DueIndex>(), s.GetRequiredService<WalletStore>(), s.GetRequiredService<RedemptionStore>(),
                 s.GetRequiredService<CampaignStore>(), s.GetRequiredService<StockStore>(), s.GetRequiredService<CampaignCache>(),
-                s.GetRequiredService<ILoggerFactory>(), TimeSpan.FromMinutes(s.GetRequiredService<IOptions<StockOptions>>().Value.QuietMinutes),
+                TimeSpan.FromMinutes(s.GetRequiredService<IOptions<StockOptions>>().Value.QuietMinutes),
                 s.GetRequiredService<TimeProvider>().GetUtcNow(), context.RequestAborted);
             var result = new InvocationResult { ReturnValue = report };
             result.Log($"Expired {report.CouponsExpired} coupons, released {report.LocksReleased} locks, ended {report.CampaignsEnded} and closed {report.CampaignsClosed} campaigns; read {report.BucketsRead} buckets, {report.EntriesRead} entries, {report.WalletsRead} wallets.");
@@ -57,7 +57,7 @@ public static class ExpireCoupons
         });
 
     public static async Task<ExpiryReport> RunAsync(DueIndex due, WalletStore wallets, RedemptionStore redemptions, CampaignStore campaigns,
-        StockStore stock, CampaignCache cache, ILoggerFactory loggers, TimeSpan quiet, DateTimeOffset now, CancellationToken ct,
+        StockStore stock, CampaignCache cache, TimeSpan quiet, DateTimeOffset now, CancellationToken ct,
         int walletBatch = WalletBatch)
     {
         var report = new ExpiryReport();
@@ -74,7 +74,7 @@ public static class ExpireCoupons
                     if (entry.Type == DueEntry.Coupons)
                         await ExpireCouponsAsync(entry, wallets, report, now, walletBatch, ct);
                     else if (entry.Type == DueEntry.Lock)
-                        await ExpireLockAsync(entry, redemptions, wallets, stock, loggers, report, now, ct);
+                        await ExpireLockAsync(entry, redemptions, wallets, stock, report, now, ct);
                     await due.MarkDoneAsync(entry, now, ct);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
@@ -129,7 +129,7 @@ public static class ExpireCoupons
     }
 
     private static async Task ExpireLockAsync(DueEntry entry, RedemptionStore redemptions, WalletStore wallets, StockStore stock,
-        ILoggerFactory loggers, ExpiryReport report, DateTimeOffset now, CancellationToken ct)
+        ExpiryReport report, DateTimeOffset now, CancellationToken ct)
     {
         var outcome = await CancelRedemption.CancelAsync(entry.OrderId!, "expire", By, "lock lapsed", redemptions, wallets, stock, now, ct);
         if (outcome.Refusal?.Type == ProblemTypes.Prefix + ProblemTypes.ConcurrentUpdate)

@@ -97,6 +97,10 @@ public static class ClaimCoupon
         if (validTo <= now)
             return await Refuse(Problem.Of(ProblemTypes.CampaignNotActive, 409, "This campaign's coupons have already expired."));
 
+        // File the coupon's expiry before it exists (the expiry timer finds coupons only through the index).
+        // One entry per campaign and expiry instant, written once per instance: no cost per claim.
+        await due.EnsureCouponExpiryAsync(claim.CampaignId, validTo);
+
         string? newcomerMarker = null;
         if (campaign.Terms.NewCustomersOnly)
         {
@@ -108,10 +112,6 @@ public static class ClaimCoupon
             if (!allowed) return await Refuse(NotNewcomer());
             newcomerMarker = createdETag;
         }
-
-        // File the coupon's expiry before it exists (the expiry timer finds coupons only through the index).
-        // One entry per campaign and expiry instant, written once per instance: no cost per claim.
-        await due.EnsureCouponExpiryAsync(claim.CampaignId, validTo);
 
         // From the take on, a client disconnect must not cut the claim in half: the unit would be lost
         // until reconciliation. Instead every later call is bounded by the claim deadline, which the
