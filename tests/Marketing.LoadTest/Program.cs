@@ -416,19 +416,7 @@ async Task<string?> ClaimCouponAsync(string campaignId, string token)
     return (string?)JsonNode.Parse(await response.Content.ReadAsStringAsync())?["id"];
 }
 
-async Task<bool> ClaimAsync(string campaignId, string token)
-{
-    using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/campaigns/{campaignId}/claims")
-    {
-        Content = new StringContent("""{"channel":"app"}""", Encoding.UTF8, "application/json"),
-    };
-    request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-    request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
-    using var response = await http.SendAsync(request);
-    if (response.StatusCode != HttpStatusCode.Created) return false;
-    Interlocked.Increment(ref claimsMade);
-    return true;
-}
+async Task<bool> ClaimAsync(string campaignId, string token) => await ClaimCouponAsync(campaignId, token) is not null;
 
 async Task<string> CreateCampaignAsync(int quantity, Action<JsonObject>? adjust = null)
 {

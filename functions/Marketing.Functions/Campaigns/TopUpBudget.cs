@@ -36,10 +36,9 @@ public static class TopUpBudget
 
     private static async Task<IResult> HandleAsync(string id, HttpContext context, CampaignStore campaigns, StockStore stock, TimeProvider time)
     {
-        string? key = context.Request.Headers[ClaimCoupon.IdempotencyHeader];
-        if (!ClaimCoupon.IsValidKey(context.Request.Headers[ClaimCoupon.IdempotencyHeader]))
-            return Problem.Validation(ClaimCoupon.IdempotencyHeader,
-                $"Required: 1 to {ClaimCoupon.MaxKeyLength} characters of A-Z a-z 0-9 . _ : - (a UUID is ideal).").ToResult();
+        var keyHeader = context.Request.Headers[ClaimCoupon.IdempotencyHeader];
+        if (!ClaimCoupon.IsValidKey(keyHeader)) return ClaimCoupon.InvalidKey().ToResult();
+        var key = keyHeader.ToString();
         var (request, problem) = await JsonBody.ReadAsync<TopUpRequest>(context.Request);
         if (problem is not null) return problem.ToResult();
         var errors = new Dictionary<string, string[]>();
@@ -67,7 +66,7 @@ public static class TopUpBudget
             return Problem.Of(ProblemTypes.CampaignNotEditable, 409, "This campaign has no budget.",
                 "Its discounts are not limited by money; a budget can only be set before publishing.").ToResult();
 
-        var topUp = new BudgetTopUp(key!, request.Amount, request.Reason, context.User.SubjectId(), time.GetUtcNow(), hash);
+        var topUp = new BudgetTopUp(key, request.Amount, request.Reason, context.User.SubjectId(), time.GetUtcNow(), hash);
         var added = await stock.TryTopUpAsync(id, topUp, ct);
         var after = await stock.FindBudgetAsync(id, ct);
         if (after is null) return Problem.NotFound("The campaign's budget").ToResult();

@@ -48,7 +48,7 @@ public static class CancelRedemption
                 case null:
                     return new(null, RedemptionResults.NotFound(), false);
                 case RedemptionState.Cancelled:
-                    await ReleaseBudgetAsync(stock, record); // converge after a crash, then answer as before
+                    await stock.MoveBudgetAsync(record, BudgetMove.Release); // converge after a crash, then answer as before
                     return new(record, null, true);
                 case RedemptionState.Used or RedemptionState.Refunded:
                     return new(record, RedemptionResults.Impossible("The order was paid: refund it instead."), false);
@@ -67,19 +67,13 @@ public static class CancelRedemption
             }
 
             // Idempotent per order: releases the reservation if there is one (an interrupted lock may have none).
-            await ReleaseBudgetAsync(stock, record);
+            await stock.MoveBudgetAsync(record, BudgetMove.Release);
 
             var cancelled = await redemptions.TryReplaceAsync(record.Then(step, RedemptionState.Cancelled, now, by, reason), CancellationToken.None);
             if (cancelled is null) continue;
             return new(cancelled, null, false);
         }
-        return new(null, Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The redemption is being changed by someone else; try again."), false);
-    }
-
-    private static async Task ReleaseBudgetAsync(StockStore stock, Redemption record)
-    {
-        if (record.Budgeted && record.Discount > 0)
-            await stock.MoveBudgetAsync(record.CampaignId, record.OrderId, BudgetMove.Release, record.Discount, CancellationToken.None);
+        return new(null, RedemptionResults.KeptChanging(), false);
     }
 
     /// <summary>Locked by this order → available (or expired past validity). False when the order did not hold it.</summary>

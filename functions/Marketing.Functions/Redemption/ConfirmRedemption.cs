@@ -36,7 +36,7 @@ public static class ConfirmRedemption
                 case RedemptionState.Used:
                     // Converge after a crash, then answer as before.
                     await ChangeCouponAsync(record, wallets);
-                    await SpendAsync(record, stock);
+                    await stock.MoveBudgetAsync(record, BudgetMove.Spend);
                     return RedemptionResults.Ok(record, context, replayed: true);
                 case RedemptionState.Refunded:
                     return RedemptionResults.Ok(record, context, replayed: true);
@@ -57,23 +57,16 @@ public static class ConfirmRedemption
                         ? $"The lock lapsed at {UtcInstantConverter.Text(record.LockedUntil)}; lock the coupon again."
                         : "The order no longer holds the coupon (its lock lapsed).").ToResult();
             }
-            await SpendAsync(record, stock);
+            await stock.MoveBudgetAsync(record, BudgetMove.Spend);
 
             var used = await redemptions.TryReplaceAsync(record.Then("confirm", RedemptionState.Used, now, context.User.SubjectId(), reason),
                 CancellationToken.None);
             if (used is null) continue; // a concurrent confirm committed first: read it and replay
             return RedemptionResults.Ok(used, context, replayed: false);
         }
-        return Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The redemption is being changed by someone else; try again.").ToResult();
+        return RedemptionResults.KeptChanging().ToResult();
     }
 
     private static Task<bool> ChangeCouponAsync(Redemption record, WalletStore wallets)
         => wallets.TryChangeCouponAsync(record.Coupon, CouponStatus.Locked, record.OrderId, CouponStatus.Used, record.OrderId, null, CancellationToken.None);
-
-    /// <summary>Reserved → spent, once per order.</summary>
-    private static async Task SpendAsync(Redemption record, StockStore stock)
-    {
-        if (record.Budgeted && record.Discount > 0)
-            await stock.MoveBudgetAsync(record.CampaignId, record.OrderId, BudgetMove.Spend, record.Discount, CancellationToken.None);
-    }
 }

@@ -130,8 +130,7 @@ public static class LockCoupon
 
     private static async Task LetGoAsync(Redemption record, RedemptionStore redemptions, WalletStore wallets, StockStore stock, DateTimeOffset now)
     {
-        if (record.Budgeted && record.Discount > 0)
-            await stock.MoveBudgetAsync(record.CampaignId, record.OrderId, BudgetMove.Release, record.Discount, CancellationToken.None);
+        await stock.MoveBudgetAsync(record, BudgetMove.Release);
         await wallets.TryChangeCouponAsync(record.Coupon, CouponStatus.Locked, record.OrderId,
             now >= record.CouponValidTo ? CouponStatus.Expired : CouponStatus.Available, null, null, CancellationToken.None);
         await redemptions.TryDeleteAsync(record, CancellationToken.None);

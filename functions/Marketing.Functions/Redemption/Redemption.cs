@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Wallet;
 
@@ -95,6 +96,16 @@ public sealed record StepRequest(string? Reason)
     }
 }
 
+public static class RedemptionBudget
+{
+    /// <summary>Moves the order's discount in its campaign's budget, if it has one (once per order: see StockStore).</summary>
+    public static async Task MoveBudgetAsync(this StockStore stock, Redemption record, BudgetMove move)
+    {
+        if (record.Budgeted && record.Discount > 0)
+            await stock.MoveBudgetAsync(record.CampaignId, record.OrderId, move, record.Discount, CancellationToken.None);
+    }
+}
+
 public static class RedemptionResults
 {
     public static IResult Created(Redemption redemption, HttpContext context, bool replayed)
@@ -110,6 +121,8 @@ public static class RedemptionResults
     }
 
     public static Problem NotFound() => Problem.NotFound("A redemption for this order");
+
+    public static Problem KeptChanging() => Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The redemption is being changed by someone else; try again.");
 
     public static Problem Impossible(string detail) => Problem.Of(ProblemTypes.InvalidTransition, 409, "This redemption step is not possible now.", detail);
 

@@ -36,7 +36,7 @@ public static class RefundRedemption
                 case RedemptionState.Refunded:
                     // Converge after a crash, then answer as before.
                     if (record.CouponReturned) await ReturnCouponAsync(wallets, record);
-                    await RefundBudgetAsync(stock, record);
+                    await stock.MoveBudgetAsync(record, BudgetMove.Refund);
                     return RedemptionResults.Ok(record, context, replayed: true);
                 case RedemptionState.Pending or RedemptionState.Locked or RedemptionState.Cancelled:
                     return RedemptionResults.Impossible($"Only a paid order can be refunded; this one is {RedemptionResults.Wire(record.State)}.").ToResult();
@@ -46,7 +46,7 @@ public static class RefundRedemption
             // If this fails the coupon was already given back by an earlier attempt (and may even be locked by
             // a new order by now): either way it is back in the wallet.
             if (giveBack) await ReturnCouponAsync(wallets, record);
-            await RefundBudgetAsync(stock, record);
+            await stock.MoveBudgetAsync(record, BudgetMove.Refund);
 
             var refunded = await redemptions.TryReplaceAsync(
                 record.Then("refund", RedemptionState.Refunded, now, context.User.SubjectId(), reason) with { CouponReturned = giveBack },
@@ -54,14 +54,7 @@ public static class RefundRedemption
             if (refunded is null) continue;
             return RedemptionResults.Ok(refunded, context, replayed: false);
         }
-        return Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The redemption is being changed by someone else; try again.").ToResult();
-    }
-
-    /// <summary>Spent → left, once per order (the budget marks the order refunded).</summary>
-    private static async Task RefundBudgetAsync(StockStore stock, Redemption record)
-    {
-        if (record.Budgeted && record.Discount > 0)
-            await stock.MoveBudgetAsync(record.CampaignId, record.OrderId, BudgetMove.Refund, record.Discount, CancellationToken.None);
+        return RedemptionResults.KeptChanging().ToResult();
     }
 
     private static Task<bool> ReturnCouponAsync(WalletStore wallets, Redemption record)

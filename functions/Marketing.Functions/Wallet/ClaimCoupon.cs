@@ -48,9 +48,7 @@ public static class ClaimCoupon
         WalletStore wallets, DueIndex due, TimeProvider time, ILoggerFactory loggers)
     {
         var key = context.Request.Headers[IdempotencyHeader];
-        if (!IsValidKey(key))
-            return Problem.Validation(IdempotencyHeader,
-                $"Required: 1 to {MaxKeyLength} characters of A-Z a-z 0-9 . _ : - (a UUID is ideal).").ToResult();
+        if (!IsValidKey(key)) return InvalidKey().ToResult();
         var (request, problem) = await JsonBody.ReadAsync<ClaimRequest>(context.Request);
         if (problem is not null) return problem.ToResult();
 
@@ -221,6 +219,9 @@ public static class ClaimCoupon
         if (replayed) context.Response.Headers["Idempotent-Replayed"] = "true";
         return Results.Text(coupon.Response, "application/json; charset=utf-8", Encoding.UTF8, StatusCodes.Status201Created);
     }
+
+    public static Problem InvalidKey() => Problem.Validation(IdempotencyHeader,
+        $"Required: 1 to {MaxKeyLength} characters of A-Z a-z 0-9 . _ : - (a UUID is ideal).");
 
     public static bool IsValidKey(StringValues values)
         => values.Count == 1 && values[0] is { Length: > 0 and <= MaxKeyLength } key &&
