@@ -61,6 +61,26 @@ param expireCouponsSchedule string = '0 */5 * * * *'
 @maxValue(1440)
 param redemptionLockMinutes int = 30
 
+@description('NCRONTAB schedule of the ReleaseCommissions timer (commissions whose holding period ended become available).')
+param releaseCommissionsSchedule string = '0 */5 * * * *'
+
+@description('Days a referral visit binds the buyer to the promoter.')
+@minValue(1)
+@maxValue(365)
+param referralAttributionDays int = 30
+
+@description('Which visit wins while a binding lasts: FirstTouch (a later code does not steal the buyer) or LastTouch.')
+@allowed(['FirstTouch', 'LastTouch'])
+param referralAttribution string = 'FirstTouch'
+
+@description('Days a commission stays pending after payment (the refund window) before it can be paid out.')
+@minValue(0)
+@maxValue(365)
+param commissionHoldingDays int = 7
+
+@description('ISO 4217 currency the distribution programme settles in.')
+param commissionCurrency string = 'CNY'
+
 var abbrs = {
   resourceGroup: 'rg-'
   identity: 'id-'
@@ -157,12 +177,18 @@ module functionApp 'modules/functionapp.bicep' = {
     cosmosEndpoint: cosmos.outputs.endpoint
     cosmosDatabaseName: cosmos.outputs.databaseName
     serviceBusNamespaceFqdn: serviceBus.outputs.fullyQualifiedNamespace
+    orderEventsQueueName: serviceBus.outputs.queueName
     authAuthority: authAuthority
     authIssuer: authIssuer
     authAudience: authAudience
     reconcileStockSchedule: reconcileStockSchedule
     expireCouponsSchedule: expireCouponsSchedule
     redemptionLockMinutes: redemptionLockMinutes
+    releaseCommissionsSchedule: releaseCommissionsSchedule
+    referralAttributionDays: referralAttributionDays
+    referralAttribution: referralAttribution
+    commissionHoldingDays: commissionHoldingDays
+    commissionCurrency: commissionCurrency
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     alwaysReadyHttpInstances: alwaysReadyHttpInstances

@@ -1,7 +1,10 @@
 using Marketing.Functions.Campaigns;
+using Marketing.Functions.Commissions;
 using Marketing.Functions.Expiry;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
+using Marketing.Functions.Payouts;
+using Marketing.Functions.Promoters;
 using Marketing.Functions.Redemption;
 using Marketing.Functions.Wallet;
 
@@ -14,6 +17,9 @@ builder.Services.AddCampaigns(builder.Configuration);
 builder.Services.AddWallet();
 builder.Services.AddRedemption(builder.Configuration);
 builder.Services.AddExpiry();
+builder.Services.AddPromoters(builder.Configuration);
+builder.Services.AddCommissions(builder.Configuration);
+builder.Services.AddPayouts();
 
 var app = builder.Build();
 app.UsePlatform();
@@ -22,6 +28,9 @@ app.MapCampaigns();
 app.MapWallet();
 app.MapRedemption();
 app.MapExpiry();
+app.MapPromoters();
+app.MapCommissions();
+app.MapPayouts();
 
 if (await Commands.TryRunAsync(app, args)) return;
 app.Run();

@@ -34,10 +34,50 @@ var containers = [
     excludedPaths: ['/history/*', '/requestHash/?', '/"_etag"/?']
   }
   {
-    // The expiry timer's time-bucket index: one partition per UTC hour.
+    // The timers' time-bucket index (coupon expiry, commission release): one partition per track and UTC hour.
     name: 'due'
     partitionKeyPath: '/bucket'
     excludedPaths: ['/"_etag"/?']
+  }
+  {
+    // Promoters (one partition each) and their referral codes (one "codes" partition).
+    name: 'promoters'
+    partitionKeyPath: '/partition'
+    excludedPaths: ['/"_etag"/?']
+  }
+  {
+    // Each buyer's referral bindings.
+    name: 'referrals'
+    partitionKeyPath: '/buyerId'
+    excludedPaths: ['/bindings/*', '/"_etag"/?']
+  }
+  {
+    name: 'commission-rules'
+    partitionKeyPath: '/id'
+    excludedPaths: ['/versions/*', '/"_etag"/?']
+  }
+  {
+    // One settlement record per order: the arbiter of its order events.
+    name: 'settlements'
+    partitionKeyPath: '/orderId'
+    excludedPaths: ['/paid/lines/*', '/events/*', '/"_etag"/?']
+  }
+  {
+    // Commission ledger, one partition per promoter.
+    name: 'ledger'
+    partitionKeyPath: '/promoterId'
+    excludedPaths: ['/"_etag"/?']
+  }
+  {
+    // Order events that could not be settled, by UTC day.
+    name: 'quarantine'
+    partitionKeyPath: '/day'
+    excludedPaths: ['/body/?', '/"_etag"/?']
+  }
+  {
+    name: 'payouts'
+    partitionKeyPath: '/batchId'
+    excludedPaths: ['/entryIds/*', '/skipped/*', '/"_etag"/?']
   }
 ]
 // Built-in "Cosmos DB Built-in Data Contributor" data-plane role.

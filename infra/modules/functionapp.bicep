@@ -15,12 +15,18 @@ param appInsightsConnectionString string
 param cosmosEndpoint string
 param cosmosDatabaseName string
 param serviceBusNamespaceFqdn string
+param orderEventsQueueName string
 param authAuthority string
 param authIssuer string
 param authAudience string
 param reconcileStockSchedule string
 param expireCouponsSchedule string
 param redemptionLockMinutes int
+param releaseCommissionsSchedule string
+param referralAttributionDays int
+param referralAttribution string
+param commissionHoldingDays int
+param commissionCurrency string
 param instanceMemoryMB int
 param maximumInstanceCount int
 param alwaysReadyHttpInstances int
@@ -79,6 +85,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ServiceBusConnection__fullyQualifiedNamespace', value: serviceBusNamespaceFqdn }
         { name: 'ServiceBusConnection__credential', value: 'managedidentity' }
         { name: 'ServiceBusConnection__clientId', value: identityClientId }
+        // The queue SettleCommission listens on (function.json: "queueName": "%OrderEventsQueue%").
+        { name: 'OrderEventsQueue', value: orderEventsQueueName }
         // The handler's own settings (docs/configuration.md).
         { name: 'Cosmos__Endpoint', value: cosmosEndpoint }
         { name: 'Cosmos__Database', value: cosmosDatabaseName }
@@ -91,6 +99,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ReconcileStockSchedule', value: reconcileStockSchedule }
         { name: 'ExpireCouponsSchedule', value: expireCouponsSchedule }
         { name: 'Redemption__LockMinutes', value: string(redemptionLockMinutes) }
+        { name: 'ReleaseCommissionsSchedule', value: releaseCommissionsSchedule }
+        { name: 'Referrals__AttributionDays', value: string(referralAttributionDays) }
+        { name: 'Referrals__Attribution', value: referralAttribution }
+        { name: 'Commissions__HoldingDays', value: string(commissionHoldingDays) }
+        { name: 'Commissions__Currency', value: commissionCurrency }
       ]
     }
   }

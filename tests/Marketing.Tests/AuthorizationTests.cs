@@ -32,6 +32,16 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
         ["RefundRedemption"] = "order_system",
         ["GetRedemption"] = "order_system", // or operator
         ["TopUpBudget"] = "operator",
+        ["RegisterPromoter"] = "customer",
+        ["GetMyPromoter"] = "promoter",
+        ["RecordReferralVisit"] = "customer",
+        ["SetCommissionRules"] = "operator",
+        ["GetCommissionRules"] = "operator",
+        ["ListMyCommissions"] = "promoter",
+        ["GetMyBalance"] = "promoter",
+        ["CreatePayoutBatch"] = "operator",
+        ["GetPayoutBatch"] = "operator",
+        ["ListQuarantinedEvents"] = "operator",
 
         ["Health"] = null,
         ["OpenApi"] = null,
@@ -149,6 +159,10 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
                 "LockCoupon" => new { orderId = "o-1", customerId = "c-1", couponId = "cpn_unknown", order = Orders.Draft() },
                 "ConfirmRedemption" or "CancelRedemption" or "RefundRedemption" => new { reason = "test" },
                 "TopUpBudget" => new { amount = 100, reason = "test" },
+                "RegisterPromoter" => new { },
+                "RecordReferralVisit" => new { code = "ABCDEFGH" },
+                "SetCommissionRules" => new { level1 = new { defaultBps = 1000 }, level2 = new { defaultBps = 300 } },
+                "CreatePayoutBatch" => new { batchId = "b-auth", minimum = 1 },
                 _ => (object)Api.Terms(app.Clock.GetUtcNow()),
             });
             request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());

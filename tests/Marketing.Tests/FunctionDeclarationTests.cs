@@ -55,13 +55,28 @@ public sealed class FunctionDeclarationTests(TestApp app) : IClassFixture<TestAp
             }
             else
             {
-                var timer = Assert.Single(bindings);
-                Assert.Equal("timerTrigger", (string?)timer!["type"]);
-                Assert.Matches("^%[A-Za-z]+%$", (string)timer["schedule"]!);
+                var trigger = Assert.Single(bindings);
+                if ((string?)trigger!["type"] == "serviceBusTrigger") continue;
+                Assert.Equal("timerTrigger", (string?)trigger["type"]);
+                Assert.Matches("^%[A-Za-z]+%$", (string)trigger["schedule"]!);
             }
         }
         Assert.Contains("ReconcileStock", functions.Keys);
         Assert.Contains("ClaimCoupon", functions.Keys);
+    }
+
+    [Fact]
+    public void SettleCommission_is_a_service_bus_trigger_on_the_queue_named_by_a_setting_with_an_identity_connection()
+    {
+        var functions = FunctionJson.Build(app.Services.GetRequiredService<EndpointDataSource>());
+        var binding = Assert.Single(functions["SettleCommission"]["bindings"]!.AsArray())!;
+        Assert.Equal("serviceBusTrigger", (string?)binding["type"]);
+        Assert.Equal("in", (string?)binding["direction"]);
+        Assert.Equal("message", (string?)binding["name"]);
+        Assert.Equal("%OrderEventsQueue%", (string?)binding["queueName"]);
+        // A connection prefix (ServiceBusConnection__fullyQualifiedNamespace etc.), never a connection string.
+        Assert.Equal("ServiceBusConnection", (string?)binding["connection"]);
+        Assert.Equal(["connection", "direction", "name", "queueName", "type"], binding.AsObject().Select(p => p.Key).Order().ToArray());
     }
 
     [Fact]

@@ -26,11 +26,15 @@ public sealed class InfraContractTests(TestApp app) : IClassFixture<TestApp>
         [
             .. InfraContract.CheckSettings(infraDir, azure, local),
             .. InfraContract.CheckContainers(infraDir, Platform.Containers),
-            .. InfraContract.CheckQueues(infraDir, FunctionJsons),
+            .. InfraContract.CheckQueues(infraDir, FunctionJsons, SampleSettings),
             .. InfraContract.CheckRoles(infraDir),
             .. InfraContract.CheckNoSecrets(infraDir),
         ];
     }
+
+    private static Dictionary<string, string> SampleSettings
+        => JsonNode.Parse(File.ReadAllText(Repo.PathOf("local.settings.sample.json")))!["Values"]!.AsObject()
+            .ToDictionary(p => p.Key, p => (string?)p.Value ?? "");
 
     [Fact]
     public void Infra_agrees_with_the_code()
@@ -46,6 +50,7 @@ public sealed class InfraContractTests(TestApp app) : IClassFixture<TestApp>
         Assert.Contains("Auth__Audience", azure);
         Assert.Contains("Stock__QuietMinutes", azure);
         Assert.Contains("ReconcileStockSchedule", azure);
+        Assert.Contains("OrderEventsQueue", azure);
         Assert.Equal(["Auth__DevSigningKey", "Cosmos__Key"], local);
     }
 
@@ -58,6 +63,8 @@ public sealed class InfraContractTests(TestApp app) : IClassFixture<TestApp>
         { "modules/cosmos.bicep", "partitionKeyPath: '/customerId'", "partitionKeyPath: '/id'", "container wallets: partition key" },
         { "modules/cosmos.bicep", "name: 'stock'", "name: 'stocks'", "container stock is used" },
         { "modules/servicebus.bicep", "name: 'order-events'", "name: 'orders'", "queue order-events" },
+        { "modules/functionapp.bicep", "{ name: 'OrderEventsQueue', value: orderEventsQueueName }", "", "setting OrderEventsQueue" },
+        { "modules/cosmos.bicep", "partitionKeyPath: '/promoterId'", "partitionKeyPath: '/id'", "container ledger: partition key" },
         { "modules/storage.bicep", "principalId: appPrincipalId", "principalId: 'someone'", "Storage Blob Data Owner" },
         { "modules/cosmos.bicep", "resource appDataAccess", "resource appDataAccessRemoved", "" },
         { "modules/servicebus.bicep", "roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', dataReceiver)", "roleDefinitionId: ''", "Service Bus Data Receiver" },

@@ -8,20 +8,24 @@ namespace Marketing.Functions.Expiry;
 
 /// <summary>
 /// Something that falls due at <see cref="DueAt"/>, filed under the UTC hour it falls in (<see cref="Bucket"/>,
-/// the partition key), so the expiry timer reads only the hours that have come, never the whole database.
+/// the partition key), so a timer reads only the hours that have come, never the whole database.
+/// Each timer has its own track (<see cref="DueIndex.Expiry"/>, <see cref="DueIndex.Release"/>): the bucket of an
+/// entry is "track:hour", e.g. "expiry:2026-11-22T10", and the track's table of contents is "track:buckets".
 /// Kinds:
-/// - "coupons": the coupons of campaign <see cref="CampaignId"/> that expire at <see cref="DueAt"/>. Coupons of
+/// - "coupons" (expiry): the coupons of campaign <see cref="CampaignId"/> that expire at <see cref="DueAt"/>. Coupons of
 ///   a campaign claimed on the same local day (relative validity) or at all (absolute) expire at the same
 ///   instant, so one entry stands for all of them and a claim writes it once per instance, not per coupon.
-/// - "lock": the lock of order <see cref="OrderId"/>, which lapses at <see cref="DueAt"/> unless confirmed.
-/// - "bucket": in partition "buckets", one per hour that holds entries; the timer's table of contents.
+/// - "lock" (expiry): the lock of order <see cref="OrderId"/>, which lapses at <see cref="DueAt"/> unless confirmed.
+/// - "commissions" (release): ledger entries (<see cref="Items"/>) of one order event that become available at <see cref="DueAt"/>.
+/// - "bucket": in the track's "buckets" partition, one per hour that holds entries; the timer's table of
+///   contents. Its id is the hour's partition ("expiry:2026-11-22T10").
 /// </summary>
 public sealed record DueEntry
 {
     public const string Coupons = "coupons";
     public const string Lock = "lock";
+    public const string Commissions = "commissions";
     public const string BucketKind = "bucket";
-    public const string Buckets = "buckets";
 
     public required string Id { get; init; }
     public required string Bucket { get; init; }
@@ -29,13 +33,25 @@ public sealed record DueEntry
     public required DateTimeOffset DueAt { get; init; }
     public string? CampaignId { get; init; }
     public string? OrderId { get; init; }
+    public IReadOnlyList<DueItem>? Items { get; init; }
     public bool Done { get; init; }
     public DateTimeOffset? DoneAt { get; init; }
 }
 
+/// <summary>What a timer's run through its track read, and what it must leave for the next run.</summary>
+public record DueRun
+{
+    public int BucketsRead { get; set; }
+    public int EntriesRead { get; set; }
+    public List<string> Failures { get; } = [];
+}
+
+/// <summary>A document an entry stands for: its partition key and id.</summary>
+public sealed record DueItem(string PartitionKey, string Id);
+
 /// <summary>
-/// Container "due", partitioned by /bucket (a UTC hour such as "2026-11-22T10", or "buckets" for the list
-/// of hours). Writers file an entry before the thing it points to exists, so a crash can leave an entry
+/// Container "due", partitioned by /bucket (a track and UTC hour such as "expiry:2026-11-22T10", or
+/// "expiry:buckets" for the list of hours). Writers file an entry before the thing it points to exists, so a crash can leave an entry
 /// with nothing behind it (the timer shrugs) but never a coupon or lock the timer cannot find.
 /// </summary>
 public sealed class DueIndex(Database database)
@@ -47,15 +63,23 @@ public sealed class DueIndex(Database database)
     /// <summary>Entries this instance has already written (writes are create-if-absent, so this only saves round trips).</summary>
     private readonly ConcurrentDictionary<string, Lazy<Task>> written = new();
 
-    public static string BucketOf(DateTimeOffset instant) => instant.UtcDateTime.ToString("yyyy-MM-dd'T'HH", CultureInfo.InvariantCulture);
+    /// <summary>The track of ExpireCoupons: coupon expiry and lapsing locks.</summary>
+    public const string Expiry = "expiry";
+    /// <summary>The track of ReleaseCommissions: commissions whose holding period ends.</summary>
+    public const string Release = "release";
 
-    public static DateTimeOffset BucketStart(string bucket)
-        => DateTimeOffset.ParseExact(bucket + ":00:00Z", "yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
+    public static string BucketOf(string track, DateTimeOffset instant)
+        => track + ":" + instant.UtcDateTime.ToString("yyyy-MM-dd'T'HH", CultureInfo.InvariantCulture);
+
+    private static string BucketsOf(string track) => track + ":buckets";
+
+    private static DateTimeOffset HourStart(DateTimeOffset instant)
+        => new(instant.UtcDateTime.Year, instant.UtcDateTime.Month, instant.UtcDateTime.Day, instant.UtcDateTime.Hour, 0, 0, TimeSpan.Zero);
 
     /// <summary>Files "the coupons of this campaign expiring at this instant" (once per instance).</summary>
     public Task EnsureCouponExpiryAsync(string campaignId, DateTimeOffset validTo)
     {
-        var bucket = BucketOf(validTo);
+        var bucket = BucketOf(Expiry, validTo);
         var entry = new DueEntry
         {
             Id = $"{DueEntry.Coupons}:{campaignId}:{UtcInstantConverter.Text(validTo)}",
@@ -63,7 +87,7 @@ public sealed class DueIndex(Database database)
         };
         return Once(entry.Id, async () =>
         {
-            await EnsureBucketAsync(bucket);
+            await EnsureBucketAsync(Expiry, validTo);
             await CreateIfAbsentAsync(entry);
         });
     }
@@ -71,19 +95,32 @@ public sealed class DueIndex(Database database)
     /// <summary>Files the lapse of an order's lock (one entry per lock).</summary>
     public async Task AddLockExpiryAsync(string orderId, DateTimeOffset lockedUntil)
     {
-        var bucket = BucketOf(lockedUntil);
-        await EnsureBucketAsync(bucket);
+        await EnsureBucketAsync(Expiry, lockedUntil);
         await CreateIfAbsentAsync(new DueEntry
         {
-            Id = $"{DueEntry.Lock}:{orderId}", Bucket = bucket, Type = DueEntry.Lock, DueAt = lockedUntil, OrderId = orderId,
+            Id = $"{DueEntry.Lock}:{orderId}", Bucket = BucketOf(Expiry, lockedUntil), Type = DueEntry.Lock, DueAt = lockedUntil, OrderId = orderId,
         });
     }
 
-    private Task EnsureBucketAsync(string bucket)
-        => Once("bucket:" + bucket, () => CreateIfAbsentAsync(new DueEntry
+    /// <summary>Files ledger entries that become available at <paramref name="availableAt"/> (one entry per order event).</summary>
+    public async Task AddCommissionReleaseAsync(string key, DateTimeOffset availableAt, IReadOnlyList<DueItem> items)
+    {
+        await EnsureBucketAsync(Release, availableAt);
+        await CreateIfAbsentAsync(new DueEntry
         {
-            Id = bucket, Bucket = DueEntry.Buckets, Type = DueEntry.BucketKind, DueAt = BucketStart(bucket),
+            Id = $"{DueEntry.Commissions}:{key}", Bucket = BucketOf(Release, availableAt), Type = DueEntry.Commissions,
+            DueAt = availableAt, Items = items,
+        });
+    }
+
+    private Task EnsureBucketAsync(string track, DateTimeOffset instant)
+    {
+        var bucket = BucketOf(track, instant);
+        return Once("bucket:" + bucket, () => CreateIfAbsentAsync(new DueEntry
+        {
+            Id = bucket, Bucket = BucketsOf(track), Type = DueEntry.BucketKind, DueAt = HourStart(instant),
         }));
+    }
 
     private async Task Once(string key, Func<Task> write)
     {
@@ -113,9 +150,42 @@ public sealed class DueIndex(Database database)
         }
     }
 
-    /// <summary>Hours that hold entries not yet done and have begun by <paramref name="now"/> (one single-partition query).</summary>
-    public Task<List<DueEntry>> ListOpenBucketsAsync(DateTimeOffset now, CancellationToken ct)
-        => QueryAsync(DueEntry.Buckets, now, ct);
+    /// <summary>
+    /// Does <paramref name="work"/> for every entry of <paramref name="track"/> that is due by <paramref name="now"/>,
+    /// reading only the hours that have begun and still hold open entries. An entry is marked done only after
+    /// its work, so an interrupted run is finished by the next one; an hour that is over and fully done is
+    /// closed, so later runs do not read it again. One entry's failure is reported and does not stop the rest.
+    /// </summary>
+    public async Task RunAsync(string track, DateTimeOffset now, DueRun run, Func<DueEntry, Task> work, CancellationToken ct)
+    {
+        foreach (var bucket in await ListOpenBucketsAsync(track, now, ct))
+        {
+            run.BucketsRead++;
+            var entries = await ListDueAsync(bucket.Id, now, ct);
+            run.EntriesRead += entries.Count;
+            var allDone = true;
+            foreach (var entry in entries)
+            {
+                try
+                {
+                    await work(entry);
+                    await MarkDoneAsync(entry, now, ct);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // Left not done: the next run tries it again.
+                    allDone = false;
+                    run.Failures.Add($"{entry.Id}: failed ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
+                }
+            }
+            if (allDone && bucket.DueAt.AddHours(1) <= now)
+                await MarkDoneAsync(bucket, now, ct);
+        }
+    }
+
+    /// <summary>Hours of a track that hold entries not yet done and have begun by <paramref name="now"/> (one single-partition query).</summary>
+    public Task<List<DueEntry>> ListOpenBucketsAsync(string track, DateTimeOffset now, CancellationToken ct)
+        => QueryAsync(BucketsOf(track), now, ct);
 
     /// <summary>The entries of <paramref name="bucket"/> due by <paramref name="now"/> and not done (one single-partition query).</summary>
     public Task<List<DueEntry>> ListDueAsync(string bucket, DateTimeOffset now, CancellationToken ct)

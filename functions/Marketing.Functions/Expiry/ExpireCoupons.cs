@@ -7,16 +7,13 @@ using Microsoft.Extensions.Options;
 namespace Marketing.Functions.Expiry;
 
 /// <summary>What one run did, and how much it read (the tests hold it to reading only what is due).</summary>
-public sealed record ExpiryReport
+public sealed record ExpiryReport : DueRun
 {
-    public int BucketsRead { get; set; }
-    public int EntriesRead { get; set; }
     public int WalletsRead { get; set; }
     public int CouponsExpired { get; set; }
     public int LocksReleased { get; set; }
     public int CampaignsEnded { get; set; }
     public int CampaignsClosed { get; set; }
-    public List<string> Failures { get; } = [];
 }
 
 /// <summary>
@@ -61,33 +58,12 @@ public static class ExpireCoupons
         int walletBatch = WalletBatch)
     {
         var report = new ExpiryReport();
-        foreach (var bucket in await due.ListOpenBucketsAsync(now, ct))
+        await due.RunAsync(DueIndex.Expiry, now, report, entry => entry.Type switch
         {
-            report.BucketsRead++;
-            var entries = await due.ListDueAsync(bucket.Id, now, ct);
-            report.EntriesRead += entries.Count;
-            var allDone = true;
-            foreach (var entry in entries)
-            {
-                try
-                {
-                    if (entry.Type == DueEntry.Coupons)
-                        await ExpireCouponsAsync(entry, wallets, report, now, walletBatch, ct);
-                    else if (entry.Type == DueEntry.Lock)
-                        await ExpireLockAsync(entry, redemptions, wallets, stock, report, now, ct);
-                    await due.MarkDoneAsync(entry, now, ct);
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    // Left not done: the next run tries it again. One entry's trouble does not stop the rest.
-                    allDone = false;
-                    report.Failures.Add($"{entry.Id}: failed ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
-                }
-            }
-            // An hour that is over holds nothing more to come: close it so later runs do not read it again.
-            if (allDone && DueIndex.BucketStart(bucket.Id).AddHours(1) <= now)
-                await due.MarkDoneAsync(bucket, now, ct);
-        }
+            DueEntry.Coupons => ExpireCouponsAsync(entry, wallets, report, now, walletBatch, ct),
+            DueEntry.Lock => ExpireLockAsync(entry, redemptions, wallets, stock, report, now, ct),
+            _ => Task.CompletedTask,
+        }, ct);
 
         foreach (var id in await campaigns.ListClaimWindowOverAsync(now, ct))
         {

@@ -124,3 +124,58 @@ public static class CosmosExtensions
         }
     }
 }
+
+public static class ContainerExtensions
+{
+    /// <summary>Creates the document unless one with its id exists in the partition; false then.</summary>
+    public static async Task<bool> TryCreateAsync<T>(this Container container, T document, string partitionKey, CancellationToken ct)
+    {
+        try
+        {
+            await container.CreateItemAsync(document, new PartitionKey(partitionKey), new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct);
+            return true;
+        }
+        catch (CosmosException e) when (e.StatusCode == System.Net.HttpStatusCode.Conflict)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>A point read; null when the document does not exist.</summary>
+    public static async Task<ItemResponse<T>?> ReadOrNullAsync<T>(this Container container, string id, string partitionKey, CancellationToken ct)
+    {
+        try
+        {
+            return await container.ReadItemAsync<T>(id, new PartitionKey(partitionKey), cancellationToken: ct);
+        }
+        catch (CosmosException e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Optimistic write of a whole document: creates it when <paramref name="etag"/> is null (nothing was read),
+    /// else replaces it only if it is unchanged since it was read. False when someone else wrote first: read again and retry.
+    /// </summary>
+    public static async Task<bool> TrySaveAsync<T>(this Container container, T document, string id, string partitionKey, string? etag,
+        CancellationToken ct)
+    {
+        var options = new ItemRequestOptions { EnableContentResponseOnWrite = false };
+        try
+        {
+            if (etag is null)
+                await container.CreateItemAsync(document, new PartitionKey(partitionKey), options, ct);
+            else
+            {
+                options.IfMatchEtag = etag;
+                await container.ReplaceItemAsync(document, id, new PartitionKey(partitionKey), options, ct);
+            }
+            return true;
+        }
+        catch (CosmosException e) when (e.StatusCode is System.Net.HttpStatusCode.Conflict or System.Net.HttpStatusCode.PreconditionFailed)
+        {
+            return false;
+        }
+    }
+}

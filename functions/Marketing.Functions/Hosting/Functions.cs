@@ -20,6 +20,16 @@ public sealed record HttpFunction(string Name, string AuthLevel = "anonymous") :
 /// <summary>A timer function; <paramref name="Schedule"/> is usually an app setting reference like %X%.</summary>
 public sealed record TimerFunction(string Name, string Schedule, bool RunOnStartup = false) : FunctionDeclaration(Name);
 
+/// <summary>
+/// A Service Bus queue function. <paramref name="QueueName"/> is usually an app setting reference like %X%;
+/// <paramref name="Connection"/> names the settings prefix of an identity-based connection
+/// (Connection__fullyQualifiedNamespace, __credential, __clientId). The message arrives as Data.message.
+/// </summary>
+public sealed record ServiceBusQueueFunction(string Name, string QueueName, string Connection) : FunctionDeclaration(Name)
+{
+    public const string MessageBinding = "message";
+}
+
 public static class FunctionEndpointExtensions
 {
     public const string ApiPrefix = "/api/";
@@ -34,15 +44,28 @@ public static class FunctionEndpointExtensions
     /// </summary>
     public static RouteHandlerBuilder MapTimerFunction(this IEndpointRouteBuilder routes, string name, string schedule,
         Func<InvocationRequest, HttpContext, Task<InvocationResult>> handler)
-        => routes.MapPost("/" + name, async (HttpContext context) =>
+        => routes.MapInvocation(new TimerFunction(name, schedule), handler);
+
+    /// <summary>
+    /// Maps a Service Bus queue function at POST /{name}. A 2xx answer completes the message; any other answer
+    /// fails the invocation, so the host abandons the message and Service Bus delivers it again (up to the
+    /// queue's maxDeliveryCount, then dead-letters it). Answer non-2xx only for failures worth retrying.
+    /// </summary>
+    public static RouteHandlerBuilder MapServiceBusQueueFunction(this IEndpointRouteBuilder routes, string name, string queueName,
+        string connection, Func<InvocationRequest, HttpContext, Task<InvocationResult>> handler)
+        => routes.MapInvocation(new ServiceBusQueueFunction(name, queueName, connection), handler);
+
+    private static RouteHandlerBuilder MapInvocation(this IEndpointRouteBuilder routes, FunctionDeclaration declaration,
+        Func<InvocationRequest, HttpContext, Task<InvocationResult>> handler)
+        => routes.MapPost("/" + declaration.Name, async (HttpContext context) =>
             {
                 var (request, problem) = await InvocationRequest.ReadAsync(context.Request);
                 if (problem is not null) return (IResult)problem.ToResult();
                 var result = await handler(request!, context);
-                return Results.Json(result, InvocationResult.JsonOptions);
+                return Results.Json(result, InvocationResult.JsonOptions, statusCode: result.Status);
             })
-            .WithMetadata(new TimerFunction(name, schedule))
-            .WithName(name)
+            .WithMetadata(declaration)
+            .WithName(declaration.Name)
             .ExcludeFromDescription();
 }
 
@@ -70,6 +93,17 @@ public static class FunctionJson
                         ["name"] = "timer",
                         ["schedule"] = timer.Schedule,
                         ["runOnStartup"] = timer.RunOnStartup,
+                    }),
+                },
+                ServiceBusQueueFunction queue => new JsonObject
+                {
+                    ["bindings"] = new JsonArray(new JsonObject
+                    {
+                        ["type"] = "serviceBusTrigger",
+                        ["direction"] = "in",
+                        ["name"] = ServiceBusQueueFunction.MessageBinding,
+                        ["queueName"] = queue.QueueName,
+                        ["connection"] = queue.Connection,
                     }),
                 },
                 _ => throw new InvalidOperationException($"Unknown declaration {declaration.GetType().Name}."),

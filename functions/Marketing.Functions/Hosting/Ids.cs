@@ -16,6 +16,9 @@ public static class Ids
         return $"{raw[..4]}-{raw[4..8]}-{raw[8..]}";
     }
 
+    /// <summary>A referral code such as "7K2Q9X0C": 40 random bits, short enough to type from a poster.</summary>
+    public static string ReferralCode() => Random(8);
+
     /// <summary>Whether a value from a URL can be one of our ids: 1–64 of a-z 0-9 _ -.</summary>
     public static bool IsWellFormed(string id)
         => id.Length is > 0 and <= 64 && id.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '_' or '-');

@@ -51,6 +51,13 @@ public sealed class InvocationResult
     [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
     public object? ReturnValue { get; set; }
 
+    /// <summary>
+    /// The HTTP status of the answer (not part of the payload). Anything but 2xx fails the invocation: for a
+    /// queue trigger the host abandons the message and it is delivered again.
+    /// </summary>
+    [JsonIgnore]
+    public int Status { get; set; } = StatusCodes.Status200OK;
+
     public InvocationResult Log(string line)
     {
         Logs.Add(line);

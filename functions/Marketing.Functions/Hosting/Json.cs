@@ -16,6 +16,12 @@ public static class Json
     /// </summary>
     public static readonly JsonSerializerOptions Storage = Configure(new JsonSerializerOptions(JsonSerializerDefaults.Web), strict: false);
 
+    /// <summary>
+    /// Messages from other systems: every member we need must be present and well-typed, but members we do not
+    /// know are skipped, so the sender can add fields without every message being rejected.
+    /// </summary>
+    public static readonly JsonSerializerOptions Messages = new(Options) { UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip };
+
     public static JsonSerializerOptions Configure(JsonSerializerOptions options, bool strict)
     {
         options.PropertyNamingPolicy = JsonNamingPolicy.CamelCase;

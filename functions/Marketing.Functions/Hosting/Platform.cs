@@ -1,6 +1,9 @@
 using System.Net;
 using Marketing.Functions.Campaigns;
+using Marketing.Functions.Commissions;
 using Marketing.Functions.Expiry;
+using Marketing.Functions.Payouts;
+using Marketing.Functions.Promoters;
 using Marketing.Functions.Redemption;
 using Marketing.Functions.Wallet;
 using Microsoft.AspNetCore.Diagnostics;
@@ -28,7 +31,7 @@ public static class Platform
         builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((document, _, _) =>
         {
             document.Info = new() { Title = "Marketing platform", Version = "v1",
-                Description = "Coupon campaigns, claiming and wallets. Errors are RFC 9457 problem+json with type urn:marketing:problem:<code>." };
+                Description = "Coupon campaigns, claiming, wallets, redemption and distribution (promoters, commissions, payouts). Errors are RFC 9457 problem+json with type urn:marketing:problem:<code>." };
             return Task.CompletedTask;
         }));
         return builder;
@@ -62,7 +65,10 @@ public static class Platform
 
     /// <summary>Every container the app uses, with its partition key (provisioning and infra tests read this).</summary>
     public static IEnumerable<ContainerSpec> Containers =>
-        [.. CampaignsModule.Containers, .. WalletModule.Containers, .. RedemptionModule.Containers, .. ExpiryModule.Containers];
+        [
+            .. CampaignsModule.Containers, .. WalletModule.Containers, .. RedemptionModule.Containers, .. ExpiryModule.Containers,
+            .. PromotersModule.Containers, .. CommissionsModule.Containers, .. PayoutsModule.Containers,
+        ];
 
     private static Task WriteUnhandledAsync(HttpContext context)
     {

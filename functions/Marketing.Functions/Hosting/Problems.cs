@@ -31,6 +31,8 @@ public static class ProblemTypes
     public const string CouponLocked = "coupon-locked";
     public const string CouponNotApplicable = "coupon-not-applicable";
     public const string BudgetExhausted = "budget-exhausted";
+    public const string UnknownReferralCode = "unknown-referral-code";
+    public const string SelfReferral = "self-referral";
     public const string Busy = "busy";
     public const string Internal = "internal";
 }

@@ -19,6 +19,8 @@ public static class Roles
     public const string Admin = "admin";
     /// <summary>The order/trade system, calling server to server with its own identity.</summary>
     public const string OrderSystem = "order_system";
+    /// <summary>A customer registered in the distribution programme (see Promoters/PromoterAccess.cs).</summary>
+    public const string Promoter = "promoter";
 }
 
 public static class Policies
@@ -32,6 +34,8 @@ public static class Policies
     public const string OrderSystem = "order-system";
     /// <summary>Reading redemptions: the order system, and operators answering customers.</summary>
     public const string OrderSystemOrOperator = "order-system-or-operator";
+    /// <summary>A registered promoter, acting on their own account only (policy added by AddPromoters).</summary>
+    public const string Promoter = "promoter";
 }
 
 /// <summary>

@@ -38,8 +38,9 @@ public static partial class InfraContract
         }
         foreach (var function in functionJsons)
             foreach (var binding in function["bindings"]!.AsArray())
-                if ((string?)binding!["schedule"] is { } schedule && PercentSetting().Match(schedule) is { Success: true } m)
-                    azure.Add(m.Groups[1].Value);
+                foreach (var property in (string[])["schedule", "queueName"])
+                    if ((string?)binding![property] is { } value && PercentSetting().Match(value) is { Success: true } m)
+                        azure.Add(m.Groups[1].Value);
         return (azure.Distinct().Order().ToList(), local.Order().ToList());
     }
 
@@ -72,12 +73,18 @@ public static partial class InfraContract
         return violations;
     }
 
-    public static List<string> CheckQueues(string infraDir, IEnumerable<JsonObject> functionJsons)
+    /// <summary>
+    /// Every queue a function listens on is declared in servicebus.bicep. A queue name given as %Setting% is
+    /// resolved with the sample settings (local.settings.sample.json), the value ops deploy by default.
+    /// </summary>
+    public static List<string> CheckQueues(string infraDir, IEnumerable<JsonObject> functionJsons, IReadOnlyDictionary<string, string> sampleSettings)
     {
         var text = File.ReadAllText(Path.Combine(infraDir, "modules/servicebus.bicep"));
         var queues = QueueResource().Matches(text).Select(m => m.Groups["name"].Value).ToHashSet();
         var named = functionJsons.SelectMany(f => f["bindings"]!.AsArray())
-            .Select(b => (string?)b!["queueName"]).OfType<string>().Concat(DeclaredQueues).Distinct();
+            .Select(b => (string?)b!["queueName"]).OfType<string>()
+            .Select(q => PercentSetting().Match(q) is { Success: true } m ? sampleSettings.GetValueOrDefault(m.Groups[1].Value, q) : q)
+            .Concat(DeclaredQueues).Distinct();
         return named.Where(q => !queues.Contains(q)).Select(q => $"queue {q} is not declared in servicebus.bicep").ToList();
     }
 

@@ -1,0 +1,57 @@
+using System.Globalization;
+using Marketing.Functions.Hosting;
+using Microsoft.Azure.Cosmos;
+
+namespace Marketing.Functions.Commissions;
+
+/// <summary>
+/// An order event we could not use (malformed, or in a currency the programme does not settle): kept for
+/// operators with the reason and the start of the body, and completed, so it is never retried forever.
+/// </summary>
+public sealed record QuarantinedEvent
+{
+    public required string Id { get; init; }
+    /// <summary>UTC date received ("2026-11-22"): the partition key, so operators list a day at a time.</summary>
+    public required string Day { get; init; }
+    public required string MessageId { get; init; }
+    public required int DeliveryCount { get; init; }
+    public required string Reason { get; init; }
+    public required string Body { get; init; }
+    public required DateTimeOffset ReceivedAt { get; init; }
+}
+
+/// <summary>Container "quarantine", partitioned by /day.</summary>
+public sealed class QuarantineStore(Database database)
+{
+    public static readonly ContainerSpec Spec = new("quarantine", "/day", ["/body/?", "/\"_etag\"/?"]);
+    public const int MaxBody = 4096;
+
+    private readonly Container container = database.GetContainer(Spec.Name);
+
+    public static string DayOf(DateTimeOffset instant) => instant.UtcDateTime.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+
+    /// <summary>Records the message once per message id and day (a redelivery of the same message is not a second record).</summary>
+    public async Task RecordAsync(string messageId, int deliveryCount, string reason, string body, DateTimeOffset now, CancellationToken ct)
+    {
+        // Message ids are the sender's: keep them out of the document id's forbidden characters.
+        var id = string.Concat(messageId.Select(c => c is '/' or '\\' or '?' or '#' || char.IsControl(c) ? '_' : c));
+        if (id.Length is 0 or > 200) id = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(messageId)));
+        var entry = new QuarantinedEvent
+        {
+            Id = id, Day = DayOf(now), MessageId = messageId, DeliveryCount = deliveryCount, Reason = reason,
+            Body = body.Length > MaxBody ? body[..MaxBody] : body, ReceivedAt = now,
+        };
+        await container.TryCreateAsync(entry, entry.Day, ct);
+    }
+
+    public async Task<List<QuarantinedEvent>> ListAsync(string day, CancellationToken ct)
+    {
+        var query = new QueryDefinition("SELECT * FROM c WHERE c.day = @day").WithParameter("@day", day);
+        var results = new List<QuarantinedEvent>();
+        using var iterator = container.GetItemQueryIterator<QuarantinedEvent>(query,
+            requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(day) });
+        while (iterator.HasMoreResults)
+            results.AddRange(await iterator.ReadNextAsync(ct));
+        return results;
+    }
+}

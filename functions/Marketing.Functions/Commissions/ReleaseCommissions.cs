@@ -1,0 +1,49 @@
+using Marketing.Functions.Expiry;
+using Marketing.Functions.Hosting;
+
+namespace Marketing.Functions.Commissions;
+
+public sealed record ReleaseReport : DueRun
+{
+    public int EntriesReleased { get; set; }
+}
+
+/// <summary>
+/// Timer function ReleaseCommissions (schedule: app setting ReleaseCommissionsSchedule, every 5 minutes by
+/// default): pending ledger entries whose holding period is over become available. They are found through
+/// the release track of the due index, filed by SettleCommission, so a run reads only what is due. Each
+/// move is a patch filtered on status = pending: two runs at once, or a rerun after a crash, release each
+/// entry once. An entry that is not there (its settlement was interrupted before writing it) needs nothing:
+/// when it is written after its time it is written available.
+/// </summary>
+public static class ReleaseCommissions
+{
+    public const string FunctionName = "ReleaseCommissions";
+    public const string ScheduleSetting = "ReleaseCommissionsSchedule";
+
+    public static RouteHandlerBuilder MapReleaseCommissions(this IEndpointRouteBuilder routes) =>
+        routes.MapTimerFunction(FunctionName, $"%{ScheduleSetting}%", async (_, context) =>
+        {
+            var s = context.RequestServices;
+            var report = await RunAsync(s.GetRequiredService<DueIndex>(), s.GetRequiredService<LedgerStore>(),
+                s.GetRequiredService<TimeProvider>().GetUtcNow(), context.RequestAborted);
+            var result = new InvocationResult { ReturnValue = report };
+            result.Log($"Released {report.EntriesReleased} ledger entries; read {report.BucketsRead} buckets, {report.EntriesRead} due entries.");
+            report.Failures.ForEach(f => result.Log(f));
+            return result;
+        });
+
+    public static async Task<ReleaseReport> RunAsync(DueIndex due, LedgerStore ledger, DateTimeOffset now, CancellationToken ct)
+    {
+        var report = new ReleaseReport();
+        await due.RunAsync(DueIndex.Release, now, report, async entry =>
+        {
+            await Parallel.ForEachAsync(entry.Items ?? [], new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (item, token) =>
+            {
+                if (await ledger.TryReleaseAsync(item.PartitionKey, item.Id, now, token))
+                    lock (report) report.EntriesReleased++;
+            });
+        }, ct);
+        return report;
+    }
+}

@@ -1,0 +1,210 @@
+using System.Net;
+using System.Text.Json;
+using Marketing.Functions.Expiry;
+using Marketing.Functions.Hosting;
+using Marketing.Functions.Promoters;
+using Marketing.Functions.Redemption;
+using Microsoft.Azure.Cosmos;
+using Microsoft.Extensions.Options;
+
+namespace Marketing.Functions.Commissions;
+
+/// <summary>What one delivery did: applied, parked (a refund before its payment), duplicate, ignored or quarantined.</summary>
+public sealed record SettlementOutcome(string Outcome, int EntriesWritten = 0, string? Note = null);
+
+/// <summary>
+/// Function SettleCommission: Service Bus trigger on the order-events queue (queue name from app setting
+/// OrderEventsQueue, identity-based connection ServiceBusConnection). Delivery is at least once and in any
+/// order, so:
+/// - every event is decided in the order's settlement record (<see cref="SettlementRecord"/>), written with
+///   its etag; a delivery that finds its event there only finishes writing it (one effect per event);
+/// - "paid": the buyer's referral binding at the payment's time and the rules in force then give each line's
+///   level-1 and level-2 commission; ledger entries are pending until paid time + Commissions:HoldingDays;
+/// - "refunded": reversal entries in proportion to the refunded amounts (also after the commission became
+///   available or was paid; the balance may go negative and is netted by later payouts). A refund that
+///   arrives before its payment is parked in the record and applied when the payment arrives; it is never
+///   dead-lettered, since the payment may legitimately come late;
+/// - a malformed message, or one in a currency the programme does not settle, is recorded in the quarantine
+///   container and completed (2xx): retrying cannot make it valid.
+/// Non-2xx only for failures worth retrying (the database busy or unreachable); Service Bus then delivers
+/// again, and dead-letters after the queue's maxDeliveryCount.
+/// </summary>
+public static class SettleCommission
+{
+    public const string FunctionName = "SettleCommission";
+    public const string QueueSetting = "OrderEventsQueue";
+    public const string Connection = "ServiceBusConnection";
+    private const int Attempts = 10;
+    private const int MaxIdLength = 64;
+
+    public static RouteHandlerBuilder MapSettleCommission(this IEndpointRouteBuilder routes) =>
+        routes.MapServiceBusQueueFunction(FunctionName, $"%{QueueSetting}%", Connection, async (invocation, context) =>
+        {
+            var s = context.RequestServices;
+            var now = s.GetRequiredService<TimeProvider>().GetUtcNow();
+            var messageId = invocation.GetMetadata<string>("MessageId") ?? "(none)";
+            var deliveryCount = TryGet(() => invocation.GetMetadata<int?>("DeliveryCount")) ?? 0;
+            var result = new InvocationResult();
+            var body = Body(invocation);
+            var (orderEvent, problem) = Parse(body, s.GetRequiredService<IOptions<CommissionOptions>>().Value);
+            try
+            {
+                if (orderEvent is null)
+                {
+                    await s.GetRequiredService<QuarantineStore>().RecordAsync(messageId, deliveryCount, problem!, body ?? "", now, context.RequestAborted);
+                    result.ReturnValue = new SettlementOutcome("quarantined", Note: problem);
+                    result.Log($"Message {messageId} quarantined: {problem}");
+                    return result;
+                }
+                var outcome = await SettleAsync(orderEvent, s.GetRequiredService<SettlementStore>(), s.GetRequiredService<ReferralStore>(),
+                    s.GetRequiredService<CommissionRulesStore>(), s.GetRequiredService<LedgerStore>(), s.GetRequiredService<DueIndex>(),
+                    TimeSpan.FromDays(s.GetRequiredService<IOptions<CommissionOptions>>().Value.HoldingDays), now, context.RequestAborted);
+                result.ReturnValue = outcome;
+                result.Log($"Event {orderEvent.EventId} ({orderEvent.Type}) of order {orderEvent.OrderId}: {outcome.Outcome}, {outcome.EntriesWritten} entries written{(outcome.Note is null ? "" : "; " + outcome.Note)}.");
+                if (outcome.Outcome == "retry") result.Status = StatusCodes.Status503ServiceUnavailable;
+                return result;
+            }
+            catch (Exception e) when (IsTransient(e, context))
+            {
+                result.Status = StatusCodes.Status503ServiceUnavailable;
+                result.ReturnValue = new SettlementOutcome("retry", Note: e.GetType().Name);
+                result.Log($"Message {messageId} (delivery {deliveryCount}) not settled, will be retried: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+                return result;
+            }
+        });
+
+    /// <summary>Decides the event in the order's record, then writes what the record promises.</summary>
+    public static async Task<SettlementOutcome> SettleAsync(OrderEvent e, SettlementStore settlements, ReferralStore referrals,
+        CommissionRulesStore rules, LedgerStore ledger, DueIndex due, TimeSpan holding, DateTimeOffset now, CancellationToken ct)
+    {
+        for (var attempt = 0; attempt < Attempts; attempt++)
+        {
+            var before = await settlements.FindAsync(e.OrderId, ct);
+            if (before?.Events.FirstOrDefault(x => x.EventId == e.EventId) is { } known)
+            {
+                // A redelivery: finish what an interrupted delivery may have left, nothing more.
+                var finished = await WriteEntriesAsync(before, ledger, due, settlements, now, ct);
+                return new SettlementOutcome("duplicate", finished, known.Type == e.Type ? null : $"event id already used for a {known.Type} event");
+            }
+            var record = before ?? new SettlementRecord { Id = e.OrderId, Events = [] };
+            string outcome;
+            if (e.Type == OrderEvent.Paid && record.Paid is { } paid)
+            {
+                record = Settlement.Ignore(record, e, now, $"order already paid by event {paid.EventId}");
+                outcome = "ignored";
+            }
+            else if (e.Type == OrderEvent.Paid)
+            {
+                var binding = (await referrals.FindAsync(e.BuyerId, ct))?.At(e.OccurredAt);
+                var version = binding is null ? null : (await rules.FindAsync(ct))?.InForceAt(e.OccurredAt);
+                record = Settlement.Pay(record, e, binding, version, holding, now);
+                outcome = "applied";
+            }
+            else
+            {
+                record = Settlement.Refund(record, e, now);
+                outcome = record.Paid is null ? "parked" : "applied";
+            }
+            if (!await settlements.TrySaveAsync(before, record, ct)) continue;
+            var written = await WriteEntriesAsync(record, ledger, due, settlements, now, ct);
+            return new SettlementOutcome(outcome, written, record.Events[^1].Note);
+        }
+        return new SettlementOutcome("retry", Note: "the order's settlement record kept changing");
+    }
+
+    /// <summary>
+    /// Writes the entries of every applied event not yet marked written, then marks it. The release is filed
+    /// before the entries, so a pending entry is always findable by ReleaseCommissions; an entry whose time has
+    /// already come is written available, and needs no release.
+    /// </summary>
+    private static async Task<int> WriteEntriesAsync(SettlementRecord record, LedgerStore ledger, DueIndex due, SettlementStore settlements,
+        DateTimeOffset now, CancellationToken ct)
+    {
+        var written = 0;
+        for (var i = 0; i < record.Events.Count; i++)
+        {
+            var e = record.Events[i];
+            if (e.State != SettledEvent.Applied || e.Written) continue;
+            var paid = record.Paid!;
+            var pending = paid.AvailableAt > now;
+            if (pending)
+                await due.AddCommissionReleaseAsync($"{record.Id}:{e.EventId}", paid.AvailableAt,
+                    e.Entries.Select(x => new DueItem(x.PromoterId, x.Id)).ToList());
+            await Parallel.ForEachAsync(e.Entries, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (x, token) =>
+            {
+                var created = await ledger.CreateIfAbsentAsync(new LedgerEntry
+                {
+                    Id = x.Id, PromoterId = x.PromoterId, OrderId = record.Id, EventId = e.EventId, LineId = x.LineId, Category = x.Category,
+                    Level = x.Level, Kind = x.Amount >= 0 ? LedgerEntry.Commission : LedgerEntry.Reversal, Amount = x.Amount,
+                    Currency = paid.Currency, Status = pending ? LedgerStatus.Pending : LedgerStatus.Available,
+                    AvailableAt = paid.AvailableAt, CreatedAt = now, ReleasedAt = pending ? null : now,
+                }, token);
+                if (created) Interlocked.Increment(ref written);
+            });
+            await settlements.MarkWrittenAsync(record.Id, i, ct);
+        }
+        return written;
+    }
+
+    private static string? Body(InvocationRequest invocation)
+    {
+        if (!invocation.Data.TryGetValue(ServiceBusQueueFunction.MessageBinding, out var element)) return null;
+        // The host sends a JSON body as a string holding the JSON (encoded a second time), or as the JSON itself.
+        return element.ValueKind == JsonValueKind.String ? element.GetString() : element.GetRawText();
+    }
+
+    /// <summary>The event, or why it cannot be used.</summary>
+    public static (OrderEvent? Event, string? Problem) Parse(string? body, CommissionOptions options)
+    {
+        if (string.IsNullOrWhiteSpace(body)) return (null, "empty message");
+        OrderEvent? e;
+        try
+        {
+            e = JsonSerializer.Deserialize<OrderEvent>(body, Json.Messages);
+        }
+        catch (JsonException x)
+        {
+            return (null, $"not a valid order event: {x.Message.Split('\n')[0]}");
+        }
+        if (e is null) return (null, "not a valid order event: null");
+        if (e.Type is not (OrderEvent.Paid or OrderEvent.Refunded)) return (null, $"type must be paid or refunded, not '{e.Type}'");
+        if (!IsId(e.EventId)) return (null, "eventId must be 1-64 of A-Z a-z 0-9 . _ : -");
+        if (!RedemptionStore.IsValidOrderId(e.OrderId)) return (null, "orderId must be 1-64 of A-Z a-z 0-9 . _ : -");
+        if (e.BuyerId is not { Length: > 0 and <= 128 } || e.BuyerId.Any(c => char.IsControl(c) || c is '/' or '\\' or '?' or '#'))
+            return (null, "buyerId must be 1-128 characters without control characters or / \\ ? #");
+        if (e.Currency != options.Currency) return (null, $"currency {e.Currency} is not settled by the programme ({options.Currency})");
+        if (e.Lines.Count is 0 or > OrderEvent.MaxLines) return (null, $"lines must hold 1 to {OrderEvent.MaxLines} lines");
+        if (e.Lines.Select(l => l.LineId).Distinct().Count() != e.Lines.Count) return (null, "lineIds must be unique");
+        foreach (var line in e.Lines)
+        {
+            if (!IsId(line.LineId)) return (null, "lineId must be 1-64 of A-Z a-z 0-9 . _ : -");
+            if (line.Category is not { Length: > 0 and <= 64 } || line.Category.Any(char.IsControl)) return (null, "category must be 1-64 printable characters");
+            var least = e.Type == OrderEvent.Paid ? 0 : 1;
+            if (line.Amount < least || line.Amount > OrderEvent.MaxAmount)
+                return (null, $"line {line.LineId}: amount must be {least} to {OrderEvent.MaxAmount} minor units");
+        }
+        return (e, null);
+    }
+
+    private static bool IsId(string? id) => RedemptionStore.IsValidOrderId(id) && id!.Length <= MaxIdLength;
+
+    private static T? TryGet<T>(Func<T?> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (JsonException)
+        {
+            return default;
+        }
+    }
+
+    private static bool IsTransient(Exception e, HttpContext context) => e switch
+    {
+        CosmosException { StatusCode: HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable or HttpStatusCode.RequestTimeout or HttpStatusCode.Gone } => true,
+        HttpRequestException or CosmosException { InnerException: HttpRequestException } => true,
+        OperationCanceledException => !context.RequestAborted.IsCancellationRequested,
+        _ => false,
+    };
+}

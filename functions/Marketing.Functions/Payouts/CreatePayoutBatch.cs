@@ -1,0 +1,129 @@
+using System.Collections.Concurrent;
+using Marketing.Functions.Commissions;
+using Marketing.Functions.Hosting;
+using Marketing.Functions.Identity;
+using Marketing.Functions.Promoters;
+using Microsoft.Extensions.Options;
+
+namespace Marketing.Functions.Payouts;
+
+public sealed record CreatePayoutBatchRequest(string BatchId, long Minimum);
+
+/// <summary>
+/// POST /api/payouts — an operator pays every promoter whose available balance is at least <c>minimum</c>
+/// (minor units). Answers the batch as CSV (201; the same CSV again, 200, for a repeated request).
+/// Exactly once, per promoter:
+/// 1. the promoter is held for this batch (a patch filtered on "no other batch holds them"), so a concurrent
+///    batch skips them instead of splitting their entries;
+/// 2. their available entries are listed and written into the batch's line for them, before anything is paid;
+/// 3. each listed entry moves available → paid with a patch filtered on status = available;
+/// 4. the hold is released and the line marked paid.
+/// The batch id is the idempotency key: repeating the request resumes an interrupted batch with the lines
+/// it already wrote (never a recomputed set), then answers the same CSV.
+/// </summary>
+public static class CreatePayoutBatch
+{
+    private const int PageSize = 500;
+    private const int Parallelism = 8;
+
+    public static RouteHandlerBuilder MapCreatePayoutBatch(this IEndpointRouteBuilder group) =>
+        group.MapPost("", HandleAsync)
+            .AsFunction("CreatePayoutBatch")
+            .RequireAuthorization(Policies.Operator)
+            .Accepts<CreatePayoutBatchRequest>("application/json")
+            .Produces<string>(StatusCodes.Status201Created, PayoutCsv.ContentType)
+            .Produces<string>(StatusCodes.Status200OK, PayoutCsv.ContentType)
+            .WithSummary("Pay every promoter whose available balance is at least minimum; idempotent per batchId; answers CSV.");
+
+    private static async Task<IResult> HandleAsync(HttpContext context, PayoutStore payouts, PromoterStore promoters, LedgerStore ledger,
+        IOptions<CommissionOptions> options, TimeProvider time)
+    {
+        var (request, problem) = await JsonBody.ReadAsync<CreatePayoutBatchRequest>(context.Request);
+        if (problem is not null) return problem.ToResult();
+        var errors = new Dictionary<string, string[]>();
+        if (!Ids.IsWellFormed(request!.BatchId)) errors["batchId"] = ["1 to 64 of a-z, 0-9, _ and -."];
+        if (request.Minimum is < 1 or > OrderEvent.MaxAmount) errors["minimum"] = [$"1 to {OrderEvent.MaxAmount} minor units."];
+        if (errors.Count > 0) return Problem.Validation(errors).ToResult();
+
+        var ct = context.RequestAborted;
+        var batch = new PayoutBatch
+        {
+            BatchId = request.BatchId, Minimum = request.Minimum, Currency = options.Value.Currency, State = PayoutBatch.Building,
+            CreatedBy = context.User.SubjectId(), CreatedAt = time.GetUtcNow(),
+        };
+        var created = await payouts.TryCreateAsync(batch, ct);
+        if (!created)
+        {
+            var earlier = await payouts.FindAsync(request.BatchId, ct);
+            if (earlier is null) return Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The batch is being created; retry.").ToResult();
+            if (earlier.Minimum != request.Minimum)
+                return Problem.Of(ProblemTypes.IdempotencyKeyReused, 422, "This batch id was used with a different minimum.",
+                    "Use a new batch id for a new batch.").ToResult();
+            context.Response.Headers["Idempotent-Replayed"] = "true";
+            batch = earlier;
+        }
+        if (batch.State != PayoutBatch.Completed)
+        {
+            var skipped = await PayAsync(batch, resuming: !created, payouts, promoters, ledger, time, ct);
+            await payouts.CompleteAsync(batch.BatchId, skipped, time.GetUtcNow(), ct);
+        }
+        var lines = await payouts.ListLinesAsync(batch.BatchId, ct);
+        return PayoutCsv.Result(batch.BatchId, lines, created ? StatusCodes.Status201Created : StatusCodes.Status200OK, context);
+    }
+
+    /// <summary>Pays every promoter over the minimum; returns those another batch was paying.</summary>
+    private static async Task<List<string>> PayAsync(PayoutBatch batch, bool resuming, PayoutStore payouts, PromoterStore promoters,
+        LedgerStore ledger, TimeProvider time, CancellationToken ct)
+    {
+        var skipped = new ConcurrentBag<string>();
+        string? continuation = null;
+        do
+        {
+            var (ids, next) = await promoters.ListIdsAsync(PageSize, continuation, ct);
+            await Parallel.ForEachAsync(ids.Distinct(), new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = ct },
+                async (promoterId, token) =>
+                {
+                    if (!await PayPromoterAsync(batch, promoterId, resuming, payouts, promoters, ledger, time, token))
+                        skipped.Add(promoterId);
+                });
+            continuation = next;
+        } while (continuation is not null);
+        return [.. skipped.Order(StringComparer.Ordinal)];
+    }
+
+    /// <summary>False when the promoter is over the minimum but another batch holds them.</summary>
+    private static async Task<bool> PayPromoterAsync(PayoutBatch batch, string promoterId, bool resuming, PayoutStore payouts,
+        PromoterStore promoters, LedgerStore ledger, TimeProvider time, CancellationToken ct)
+    {
+        var line = resuming ? await payouts.FindLineAsync(batch.BatchId, promoterId, ct) : null;
+        if (line is { State: PayoutLine.Paid }) return true;
+        if (line is null)
+        {
+            // Cheap test first: most promoters are under the minimum and need no hold.
+            if (await ledger.SumAsync(promoterId, LedgerStatus.Available, ct) < batch.Minimum) return true;
+            if (!await promoters.TryHoldForPayoutAsync(promoterId, batch.BatchId, ct)) return false;
+            // Held: from here on only this batch moves this promoter's entries out of "available".
+            var entries = await ledger.ListAllAsync(promoterId, LedgerStatus.Available, ct);
+            var amount = entries.Sum(e => e.Amount);
+            if (amount < batch.Minimum)
+            {
+                await promoters.ReleasePayoutHoldAsync(promoterId, batch.BatchId, ct);
+                return true;
+            }
+            line = new PayoutLine
+            {
+                BatchId = batch.BatchId, PromoterId = promoterId, Amount = amount, Currency = batch.Currency,
+                EntryIds = [.. entries.Select(e => e.Id).Order(StringComparer.Ordinal)], State = PayoutLine.Paying,
+            };
+            if (!await payouts.TryCreateLineAsync(line, ct))
+                line = await payouts.FindLineAsync(batch.BatchId, promoterId, ct) ?? line; // a concurrent run of the same batch wrote it
+        }
+        var now = time.GetUtcNow();
+        // An entry that is no longer available was paid by an earlier run of this batch (only the holder pays).
+        await Parallel.ForEachAsync(line.EntryIds, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = ct },
+            async (id, token) => await ledger.TryPayAsync(promoterId, id, batch.BatchId, now, token));
+        await promoters.ReleasePayoutHoldAsync(promoterId, batch.BatchId, ct);
+        await payouts.MarkLinePaidAsync(batch.BatchId, promoterId, ct);
+        return true;
+    }
+}

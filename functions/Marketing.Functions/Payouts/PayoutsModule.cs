@@ -1,0 +1,18 @@
+using Marketing.Functions.Hosting;
+
+namespace Marketing.Functions.Payouts;
+
+public static class PayoutsModule
+{
+    public static readonly ContainerSpec[] Containers = [PayoutStore.Spec];
+
+    public static IServiceCollection AddPayouts(this IServiceCollection services) => services.AddSingleton<PayoutStore>();
+
+    public static IEndpointRouteBuilder MapPayouts(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/payouts").WithTags("Distribution");
+        group.MapCreatePayoutBatch();
+        group.MapGetPayoutBatch();
+        return routes;
+    }
+}
