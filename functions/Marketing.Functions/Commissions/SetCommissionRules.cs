@@ -3,9 +3,9 @@ using Marketing.Functions.Identity;
 
 namespace Marketing.Functions.Commissions;
 
-public sealed record RateTableRequest(int DefaultBps, Dictionary<string, int>? CategoryBps);
+public sealed record RateTableRequest(int DefaultBps, Dictionary<string, int>? CategoryBps = null);
 
-public sealed record SetCommissionRulesRequest(DateTimeOffset? EffectiveFrom, RateTableRequest Level1, RateTableRequest Level2);
+public sealed record SetCommissionRulesRequest(RateTableRequest Level1, RateTableRequest Level2, DateTimeOffset? EffectiveFrom = null);
 
 public sealed record CommissionRulesView(RuleVersion? InForce, IReadOnlyList<RuleVersion> Versions)
 {

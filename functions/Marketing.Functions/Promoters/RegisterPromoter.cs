@@ -3,7 +3,7 @@ using Marketing.Functions.Identity;
 
 namespace Marketing.Functions.Promoters;
 
-public sealed record RegisterPromoterRequest(string? InviterCode);
+public sealed record RegisterPromoterRequest(string? InviterCode = null);
 
 public sealed record PromoterView(string Id, string Code, string? InvitedWithCode, DateTimeOffset RegisteredAt)
 {
