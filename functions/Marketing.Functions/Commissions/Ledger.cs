@@ -102,11 +102,12 @@ public sealed class LedgerStore(Database database)
         return (page.Resource.ToList(), page.ContinuationToken);
     }
 
-    /// <summary>Every entry of the promoter in one status (payouts: what can be paid).</summary>
-    public async Task<List<LedgerEntry>> ListAllAsync(string promoterId, LedgerStatus status, CancellationToken ct)
+    /// <summary>Every entry of the promoter, or every one in a status (payouts: what can be paid).</summary>
+    public async Task<List<LedgerEntry>> ListAllAsync(string promoterId, LedgerStatus? status, CancellationToken ct)
     {
-        var query = new QueryDefinition("SELECT * FROM c WHERE c.promoterId = @p AND c.status = @status")
-            .WithParameter("@p", promoterId).WithParameter("@status", Wire(status));
+        var query = new QueryDefinition("SELECT * FROM c WHERE c.promoterId = @p" + (status is null ? "" : " AND c.status = @status"))
+            .WithParameter("@p", promoterId);
+        if (status is not null) query = query.WithParameter("@status", Wire(status.Value));
         var results = new List<LedgerEntry>();
         using var iterator = container.GetItemQueryIterator<LedgerEntry>(query,
             requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(promoterId) });

@@ -1,4 +1,7 @@
 using Marketing.Functions.Campaigns;
+using Marketing.Functions.Commissions;
+using Marketing.Functions.Payouts;
+using Marketing.Functions.Promoters;
 using Microsoft.Azure.Cosmos;
 using Microsoft.Extensions.Options;
 
@@ -8,6 +11,7 @@ namespace Marketing.Functions.Hosting;
 /// Commands the scripts run with the app's own wiring (so declarations and containers have one source):
 ///   functions-json DIR   write DIR/&lt;Function&gt;/function.json for every declared function
 ///   provision [--seed-demo]   create the Cosmos database and containers (local emulator), optionally a demo campaign
+///   reconcile-ledger     check the commission ledger's invariants; prints each violation, exit code 1 if any
 /// </summary>
 public static class Commands
 {
@@ -23,6 +27,15 @@ public static class Commands
                 return true;
             case "provision":
                 await ProvisionAsync(app.Services, seedDemo: args.Contains("--seed-demo"));
+                return true;
+            case "reconcile-ledger":
+                var s = app.Services;
+                var violations = await LedgerReconciliation.CheckAsync(s.GetRequiredService<PromoterStore>(), s.GetRequiredService<LedgerStore>(),
+                    s.GetRequiredService<SettlementStore>(), s.GetRequiredService<PayoutStore>(), s.GetRequiredService<TimeProvider>().GetUtcNow(),
+                    TimeSpan.FromHours(1), CancellationToken.None);
+                violations.ForEach(Console.WriteLine);
+                Console.WriteLine(violations.Count == 0 ? "Ledger reconciled: no violations." : $"{violations.Count} violations.");
+                Environment.ExitCode = violations.Count == 0 ? 0 : 1;
                 return true;
             default:
                 return false;

@@ -1,0 +1,106 @@
+using Marketing.Functions.Payouts;
+using Marketing.Functions.Promoters;
+
+namespace Marketing.Functions.Commissions;
+
+/// <summary>
+/// Checks the ledger's invariants (docs/distribution.md) promoter by promoter, with single-partition reads
+/// only, and answers every violation found; an empty answer means the books agree. Run by ops with
+/// `Marketing.Functions reconcile-ledger` (exit code 1 on a violation) and by the tests after every scenario.
+/// 1. every ledger entry was promised by its order's settlement record (same id, promoter and amount), and
+///    every entry a record promised and marked written is in the ledger: one effect per event. (Records are
+///    reached through the ledger entries that name them; an order that lost every one of its entries is
+///    found by the settlements query in docs/distribution.md.);
+/// 2. per order line and level: 0 ≤ reversed ≤ commission and refunded ≤ amount;
+/// 3. a commission is positive and a reversal negative;
+/// 4. status moves forward only: an entry is paid if and only if it names its batch, and nothing is still
+///    pending well after its time (the release timer is behind or its index lost an entry);
+/// 5. every paid entry is in its batch's line for the promoter, and the line's amount is the sum of its entries;
+/// 6. no promoter stays held by a batch that completed.
+/// </summary>
+public static class LedgerReconciliation
+{
+    public static async Task<List<string>> CheckAsync(PromoterStore promoters, LedgerStore ledger, SettlementStore settlements,
+        PayoutStore payouts, DateTimeOffset now, TimeSpan releaseGrace, CancellationToken ct)
+    {
+        var violations = new List<string>();
+        var records = new Dictionary<string, SettlementRecord?>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        string? continuation = null;
+        do
+        {
+            var (ids, next) = await promoters.ListIdsAsync(500, continuation, ct);
+            foreach (var promoterId in ids.Distinct())
+                violations.AddRange(await CheckPromoterAsync(promoterId, promoters, ledger, settlements, payouts, records, seen, now, releaseGrace, ct));
+            continuation = next;
+        } while (continuation is not null);
+        // From the records' side: every entry a record promised and marked written is in some promoter's ledger.
+        foreach (var (orderId, record) in records)
+        {
+            foreach (var e in record?.Events.Where(x => x.State == SettledEvent.Applied && x.Written) ?? [])
+                foreach (var p in e.Entries.Where(p => !seen.Contains(p.PromoterId + "/" + p.Id)))
+                    violations.Add($"promoter {p.PromoterId}: entry {p.Id}: promised and marked written, missing from the ledger");
+            foreach (var line in record?.Paid?.Lines ?? [])
+                if (line.Refunded > line.Amount || line.Reversed1 > line.Commission1 || line.Reversed2 > line.Commission2 || line.Reversed1 < 0 || line.Reversed2 < 0)
+                    violations.Add($"order {orderId} line {line.LineId}: refunded/reversed beyond what was paid");
+        }
+        return violations;
+    }
+
+    private static async Task<List<string>> CheckPromoterAsync(string promoterId, PromoterStore promoters, LedgerStore ledger,
+        SettlementStore settlements, PayoutStore payouts, Dictionary<string, SettlementRecord?> records, HashSet<string> seen,
+        DateTimeOffset now, TimeSpan releaseGrace, CancellationToken ct)
+    {
+        var violations = new List<string>();
+        void Violation(string what) => violations.Add($"promoter {promoterId}: {what}");
+        var entries = await ledger.ListAllAsync(promoterId, null, ct);
+        seen.UnionWith(entries.Select(e => promoterId + "/" + e.Id));
+
+        foreach (var e in entries)
+        {
+            if ((e.Kind == LedgerEntry.Commission) != (e.Amount > 0)) Violation($"entry {e.Id}: {e.Kind} of {e.Amount}");
+            if ((e.Status == LedgerStatus.Paid) != (e.PayoutBatchId is not null)) Violation($"entry {e.Id}: status {e.Status} with batch '{e.PayoutBatchId}'");
+            if (e.Status == LedgerStatus.Pending && e.AvailableAt + releaseGrace < now) Violation($"entry {e.Id}: still pending since {e.AvailableAt:O}");
+        }
+
+        var ledgerById = entries.ToDictionary(e => e.Id);
+        foreach (var order in entries.GroupBy(e => e.OrderId))
+        {
+            if (!records.TryGetValue(order.Key, out var record))
+                records[order.Key] = record = await settlements.FindAsync(order.Key, ct);
+            if (record is null)
+            {
+                Violation($"order {order.Key}: ledger entries without a settlement record");
+                continue;
+            }
+            var promised = record.Events.Where(x => x.State == SettledEvent.Applied)
+                .SelectMany(x => x.Entries.Where(p => p.PromoterId == promoterId).Select(p => (Planned: p, x.Written)))
+                .ToDictionary(p => p.Planned.Id);
+            foreach (var e in order)
+            {
+                if (!promised.TryGetValue(e.Id, out var p)) Violation($"entry {e.Id}: not promised by the order's settlement record");
+                else if (p.Planned.Amount != e.Amount) Violation($"entry {e.Id}: amount {e.Amount}, record says {p.Planned.Amount}");
+            }
+        }
+
+        foreach (var batch in entries.Where(e => e is { Status: LedgerStatus.Paid, PayoutBatchId: not null }).GroupBy(e => e.PayoutBatchId!))
+        {
+            var line = await payouts.FindLineAsync(batch.Key, promoterId, ct);
+            if (line is null)
+            {
+                Violation($"batch {batch.Key}: entries paid without a line for the promoter");
+                continue;
+            }
+            var paidIds = batch.Select(e => e.Id).Order(StringComparer.Ordinal).ToList();
+            if (!paidIds.SequenceEqual(line.EntryIds.Order(StringComparer.Ordinal)) && line.State == PayoutLine.Paid)
+                Violation($"batch {batch.Key}: line lists {line.EntryIds.Count} entries, {paidIds.Count} are paid in it");
+            if (line.Amount != line.EntryIds.Sum(id => ledgerById.TryGetValue(id, out var e) ? e.Amount : 0))
+                Violation($"batch {batch.Key}: line amount {line.Amount} is not the sum of its entries");
+        }
+
+        var promoter = await promoters.FindAsync(promoterId, ct);
+        if (promoter?.PayingBatch is { } holding && (await payouts.FindAsync(holding, ct))?.State == PayoutBatch.Completed)
+            Violation($"held by batch {holding}, which completed");
+        return violations;
+    }
+}
