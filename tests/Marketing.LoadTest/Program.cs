@@ -7,9 +7,13 @@
 //   the raw conditional patch; pairs/s, latency of the pair and of each call, round trips per lock and per confirm.
 // - expiry: ExpireCoupons (invoked as the Functions host does) after the app's clock is moved past the validity
 //   of N claimed coupons; Cosmos operations per expired coupon, duration, coupons/s.
+// - settle: SettleCommission (Service Bus payload protocol) on N paid order events of referred buyers vs the raw
+//   conditional patch; events/s, latency, Cosmos round trips per event and per redelivered duplicate; then
+//   ReleaseCommissions after the holding period: Cosmos operations per released ledger entry.
 //
 // Usage (emulators started by scripts/benchmark.sh): dotnet run -c Release --project tests/Marketing.LoadTest --
-//   [--claims N] [--concurrency C] [--rounds R] [--locks N] [--expire N] [--expire-campaigns K] [--only claims|locks|expiry[,...]]
+//   [--claims N] [--concurrency C] [--rounds R] [--locks N] [--expire N] [--expire-campaigns K] [--events N]
+//   [--only claims|locks|expiry|settle[,...]]
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
@@ -30,9 +34,9 @@ using Microsoft.IdentityModel.Tokens;
 
 var claims = Arg("--claims", 2000);
 var concurrency = Arg("--concurrency", 16);
-var only = StringArg("--only", "claims,locks,expiry").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-if (only.Except(["claims", "locks", "expiry"]).FirstOrDefault() is { } unknown)
-    throw new ArgumentException($"--only: unknown measurement '{unknown}' (claims, locks, expiry, comma-separated)");
+var only = StringArg("--only", "claims,locks,expiry,settle").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+if (only.Except(["claims", "locks", "expiry", "settle"]).FirstOrDefault() is { } unknown)
+    throw new ArgumentException($"--only: unknown measurement '{unknown}' (claims, locks, expiry, settle, comma-separated)");
 // The app's clock: real time plus an offset the expiry measurement moves forward (tokens follow it too).
 var clock = new BenchClock();
 string Setting(string name) => Environment.GetEnvironmentVariable(name) ?? throw new InvalidOperationException($"{name} not set: run scripts/benchmark.sh");
@@ -78,7 +82,119 @@ var failed = false;
 if (only.Contains("claims")) failed |= !await ClaimBenchmarkAsync();
 if (only.Contains("locks")) failed |= !await LockBenchmarkAsync();
 if (only.Contains("expiry")) failed |= !await ExpiryBenchmarkAsync();
+if (only.Contains("settle")) failed |= !await SettleBenchmarkAsync();
 return failed ? 1 : 0;
+
+// Settlement: 20 promoters (every other one invited by the previous, so half the orders also pay level 2), one
+// buyer per event bound by a referral visit (not measured), rules of 10 % / 3 %. Each event is a paid order of
+// two lines (so 4 ledger entries when level 2 exists, 2 otherwise), delivered once in rounds alternating with
+// the raw conditional patch; then every event is delivered again (a duplicate: must write nothing). Then the
+// clock moves past the holding period and ReleaseCommissions runs once.
+async Task<bool> SettleBenchmarkAsync()
+{
+    var n = Arg("--events", 2000);
+    var perRound = n / rounds;
+    n = perRound * rounds;
+    var errors = new ErrorLog();
+    await SendAsync(HttpMethod.Put, "/api/commission-rules", """{"level1":{"defaultBps":1000},"level2":{"defaultBps":300}}""", operatorToken, HttpStatusCode.OK, "rules", errors);
+    var codes = new List<string>();
+    for (var p = 0; p < 20; p++)
+    {
+        using var register = new HttpRequestMessage(HttpMethod.Post, "/api/promoters")
+        {
+            Content = new StringContent(p % 2 == 1 ? $$"""{"inviterCode":"{{codes[^1]}}"}""" : "{}", Encoding.UTF8, "application/json"),
+        };
+        register.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Token($"bench-promoter-{Guid.NewGuid():N}", "customer"));
+        using var registered = await http.SendAsync(register);
+        codes.Add((string)JsonNode.Parse(await registered.Content.ReadAsStringAsync())!["code"]!);
+    }
+    var buyers = Enumerable.Range(0, n).Select(_ => $"bench-buyer-{Guid.NewGuid():N}").ToArray();
+    var (_, _, bound) = await RunAsync(n, i => SendAsync(HttpMethod.Post, "/api/referrals/visits", $$"""{"code":"{{codes[i % codes.Count]}}"}""",
+        Token(buyers[i], "customer"), HttpStatusCode.OK, "visit", errors));
+    Console.WriteLine();
+    Console.WriteLine($"Settlement: {n} paid order events (2 lines each) of {bound} referred buyers, 20 promoters (10 with a level-2 parent), " +
+        $"in {rounds} rounds at concurrency {concurrency}; then every event again (duplicates); then ReleaseCommissions");
+
+    var paidAt = clock.GetUtcNow();
+    var bodies = Enumerable.Range(0, n).Select(i => new JsonObject
+    {
+        ["eventId"] = $"ev-{Guid.NewGuid():N}", ["type"] = "paid", ["orderId"] = $"o-{Guid.NewGuid():N}", ["buyerId"] = buyers[i],
+        ["occurredAt"] = paidAt.ToString("O"), ["currency"] = "CNY",
+        ["lines"] = new JsonArray(
+            new JsonObject { ["lineId"] = "l1", ["category"] = "books", ["amount"] = 5999 },
+            new JsonObject { ["lineId"] = "l2", ["category"] = "toys", ["amount"] = 12345 }),
+    }.ToJsonString()).ToArray();
+    async Task<bool> DeliverAsync(int i, string expected)
+    {
+        var payload = new JsonObject
+        {
+            ["Data"] = new JsonObject { ["message"] = bodies[i] },
+            ["Metadata"] = new JsonObject { ["MessageId"] = Guid.NewGuid().ToString("N"), ["DeliveryCount"] = 1 },
+        };
+        using var response = await http.PostAsync("/SettleCommission", new StringContent(payload.ToJsonString(), Encoding.UTF8, "application/json"));
+        var text = await response.Content.ReadAsStringAsync();
+        if (response.StatusCode == HttpStatusCode.OK && JsonNode.Parse(text)?["ReturnValue"]?["Outcome"]?.GetValue<string>() == expected) return true;
+        errors.Add($"deliver {i}: {(int)response.StatusCode} {Truncate(text)}");
+        return false;
+    }
+
+    var rawPatch = await RawPatchAsync(n * 10);
+    var latencies = new List<double>();
+    var rawLatencies = new List<double>();
+    var ratios = new List<double>();
+    var settled = 0;
+    var settleTime = TimeSpan.Zero;
+    var rawTime = TimeSpan.Zero;
+    var settleOps = 0L;
+    for (var round = 0; round < rounds; round++)
+    {
+        var offset = round * perRound;
+        var before = counter.Count;
+        var (elapsed, lat, ok) = await RunAsync(perRound, i => DeliverAsync(offset + i, "applied"));
+        settleOps += counter.Count - before;
+        var (rawElapsed, raw, _) = await RunAsync(perRound, _ => rawPatch());
+        latencies.AddRange(lat);
+        rawLatencies.AddRange(raw);
+        settled += ok;
+        settleTime += elapsed;
+        rawTime += rawElapsed;
+        ratios.Add(ok / elapsed.TotalSeconds / (perRound / rawElapsed.TotalSeconds));
+    }
+    var beforeDuplicates = counter.Count;
+    var (duplicateElapsed, duplicateLatencies, duplicates) = await RunAsync(n, i => DeliverAsync(i, "duplicate"));
+    var perDuplicate = (double)(counter.Count - beforeDuplicates) / Math.Max(1, duplicates);
+
+    var rate = settled / settleTime.TotalSeconds;
+    var rawRate = n / rawTime.TotalSeconds;
+    double[] lats = [.. latencies], raws = [.. rawLatencies];
+    Console.WriteLine();
+    Console.WriteLine("| measure | paid event (SettleCommission) | duplicate delivery | raw conditional patch |");
+    Console.WriteLine("|---|---|---|---|");
+    Console.WriteLine($"| operations/s | {rate:F0} | {duplicates / duplicateElapsed.TotalSeconds:F0} | {rawRate:F0} |");
+    foreach (var p in new[] { 50, 95, 99 })
+        Console.WriteLine($"| p{p} latency ms | {P(lats, p):F1} | {P(duplicateLatencies, p):F1} | {P(raws, p):F1} |");
+    Console.WriteLine();
+    Console.WriteLine($"settled {settled}/{n}, duplicates {duplicates}/{n}; Cosmos round trips per paid event: {(double)settleOps / Math.Max(1, settled):F2} " +
+        $"(~4 ledger entries each for half the events, 2 for the other half), per duplicate: {perDuplicate:F2}; ratio events/s ÷ raw patches/s: " +
+        $"{rate / rawRate:F2} overall, median {ratios.Order().ElementAt(ratios.Count / 2):F2} of rounds [{string.Join(", ", ratios.Select(r => r.ToString("F2")))}]");
+
+    // Release after the holding period: one timer run.
+    clock.Advance(TimeSpan.FromDays(8));
+    var at = clock.GetUtcNow();
+    var timer = new JsonObject { ["ScheduleStatus"] = new JsonObject { ["Last"] = at.AddMinutes(-5).ToString("O"), ["Next"] = at.AddMinutes(5).ToString("O"), ["LastUpdated"] = at.AddMinutes(-5).ToString("O") }, ["IsPastDue"] = false }.ToJsonString();
+    var timerPayload = new JsonObject { ["Data"] = new JsonObject { ["timer"] = timer }, ["Metadata"] = new JsonObject { ["timer"] = timer } };
+    var beforeRelease = counter.Count;
+    var started = Stopwatch.StartNew();
+    using var released = await http.PostAsync("/ReleaseCommissions", new StringContent(timerPayload.ToJsonString(), Encoding.UTF8, "application/json"));
+    var releaseElapsed = started.Elapsed;
+    var releaseOps = counter.Count - beforeRelease;
+    var report = JsonNode.Parse(await released.Content.ReadAsStringAsync())?["ReturnValue"];
+    var entries = report?["EntriesReleased"]?.GetValue<int>() ?? 0;
+    Console.WriteLine($"ReleaseCommissions: {entries} entries released in {releaseElapsed.TotalSeconds:F2} s ({entries / releaseElapsed.TotalSeconds:F0}/s), " +
+        $"{releaseOps} Cosmos operations = {(entries > 0 ? releaseOps / (double)entries : 0):F3} per entry; report {report?.ToJsonString()}");
+    errors.Print();
+    return settled == n && duplicates == n && entries == n * 3 && errors.Count == 0;
+}
 
 async Task<bool> ClaimBenchmarkAsync()
 {
