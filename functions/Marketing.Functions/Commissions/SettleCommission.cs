@@ -42,10 +42,12 @@ public static class SettleCommission
         {
             var s = context.RequestServices;
             var now = s.GetRequiredService<TimeProvider>().GetUtcNow();
-            var messageId = invocation.GetMetadata<string>("MessageId") ?? "(none)";
-            var deliveryCount = TryGet(() => invocation.GetMetadata<int?>("DeliveryCount")) ?? 0;
             var result = new InvocationResult();
             var body = Body(invocation);
+            // Without a message id (never from Service Bus), the body names the message, so a redelivery is recorded once.
+            var messageId = TryGet(() => invocation.GetMetadata<string>("MessageId"))
+                ?? "body-" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(body ?? "")))[..32];
+            var deliveryCount = TryGet(() => invocation.GetMetadata<int?>("DeliveryCount")) ?? 0;
             var (orderEvent, problem) = Parse(body, s.GetRequiredService<IOptions<CommissionOptions>>().Value);
             try
             {
@@ -174,6 +176,7 @@ public static class SettleCommission
             return (null, "buyerId must be 1-128 characters without control characters or / \\ ? #");
         if (e.Currency != options.Currency) return (null, $"currency {e.Currency} is not settled by the programme ({options.Currency})");
         if (e.Lines.Count is 0 or > OrderEvent.MaxLines) return (null, $"lines must hold 1 to {OrderEvent.MaxLines} lines");
+        if (e.Lines.Any(l => l is null)) return (null, "lines must not hold null");
         if (e.Lines.Select(l => l.LineId).Distinct().Count() != e.Lines.Count) return (null, "lineIds must be unique");
         foreach (var line in e.Lines)
         {
