@@ -57,6 +57,10 @@ public sealed class PublishTests(TestApp app) : IClassFixture<TestApp>
                     case "timerTrigger":
                         Assert.False(string.IsNullOrEmpty((string?)trigger["schedule"]));
                         break;
+                    case "serviceBusTrigger":
+                        Assert.False(string.IsNullOrEmpty((string?)trigger["queueName"]));
+                        Assert.False(string.IsNullOrEmpty((string?)trigger["connection"]));
+                        break;
                     default:
                         Assert.Fail($"{name}: unexpected trigger {trigger["type"]}");
                         break;
