@@ -67,6 +67,19 @@ for (const name of ["create-document", "patch-document", "replace-document", "up
   };
 }
 
+// The emulator has one partition range, so every query runs whole in it: say so (Cosmos DB sends this header for
+// optimistic direct execution), or the SDK drops to its full pipeline on the first continuation token and asks
+// for a query plan, which the emulator cannot give (ORDER BY pages then fail with a NullReferenceException).
+{
+  const handler = require(`${lib}/handler/query-documents`);
+  const original = handler.default;
+  handler.default = async (account, req, res, params) => {
+    const body = await original(account, req, res, params);
+    if (res.statusCode < 300 && !res.headersSent) res.setHeader("x-ms-cosmos-query-requiresdistribution", "false");
+    return body;
+  };
+}
+
 const { createHttpServer } = require(lib);
 
 const args = process.argv.slice(2);

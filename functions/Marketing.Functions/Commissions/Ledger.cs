@@ -97,7 +97,7 @@ public sealed class LedgerStore(Database database)
         var query = new QueryDefinition(sql).WithParameter("@p", promoterId);
         if (status is not null) query = query.WithParameter("@status", Wire(status.Value));
         using var iterator = container.GetItemQueryIterator<LedgerEntry>(query, continuationToken,
-            new QueryRequestOptions { PartitionKey = new PartitionKey(promoterId), MaxItemCount = pageSize });
+            new QueryRequestOptions { PartitionKey = new PartitionKey(promoterId), MaxItemCount = pageSize, EnableOptimisticDirectExecution = true });
         var page = await iterator.ReadNextAsync(ct);
         return (page.Resource.ToList(), page.ContinuationToken);
     }

@@ -16,7 +16,8 @@ namespace Marketing.Functions.Commissions;
 /// 4. status moves forward only: an entry is paid if and only if it names its batch, and nothing is still
 ///    pending well after its time (the release timer is behind or its index lost an entry);
 /// 5. every paid entry is in its batch's line for the promoter, and the line's amount is the sum of its entries;
-/// 6. no promoter stays held by a batch that completed.
+/// 6. no promoter stays held by a batch that completed, or by one left unfinished (an interrupted request
+///    that nobody repeated: its promoters are skipped by every other batch until it is finished).
 /// </summary>
 public static class LedgerReconciliation
 {
@@ -99,8 +100,11 @@ public static class LedgerReconciliation
         }
 
         var promoter = await promoters.FindAsync(promoterId, ct);
-        if (promoter?.PayingBatch is { } holding && (await payouts.FindAsync(holding, ct))?.State == PayoutBatch.Completed)
-            Violation($"held by batch {holding}, which completed");
+        if (promoter?.PayingBatch is { } holding && await payouts.FindAsync(holding, ct) is var holder)
+        {
+            if (holder is null || holder.State == PayoutBatch.Completed) Violation($"held by batch {holding}, which {(holder is null ? "does not exist" : "completed")}");
+            else if (holder.CreatedAt + releaseGrace < now) Violation($"held by batch {holding}, unfinished since {holder.CreatedAt:O}: repeat its request to finish it");
+        }
         return violations;
     }
 }

@@ -60,7 +60,8 @@ public static class SettleCommission
                 }
                 var outcome = await SettleAsync(orderEvent, s.GetRequiredService<SettlementStore>(), s.GetRequiredService<ReferralStore>(),
                     s.GetRequiredService<CommissionRulesStore>(), s.GetRequiredService<LedgerStore>(), s.GetRequiredService<DueIndex>(),
-                    TimeSpan.FromDays(s.GetRequiredService<IOptions<CommissionOptions>>().Value.HoldingDays), now, context.RequestAborted);
+                    TimeSpan.FromDays(s.GetRequiredService<IOptions<CommissionOptions>>().Value.HoldingDays), s.GetRequiredService<TimeProvider>(),
+                    context.RequestAborted);
                 result.ReturnValue = outcome;
                 result.Log($"Event {orderEvent.EventId} ({orderEvent.Type}) of order {orderEvent.OrderId}: {outcome.Outcome}, {outcome.EntriesWritten} entries written{(outcome.Note is null ? "" : "; " + outcome.Note)}.");
                 if (outcome.Outcome == "retry") result.Status = StatusCodes.Status503ServiceUnavailable;
@@ -77,15 +78,16 @@ public static class SettleCommission
 
     /// <summary>Decides the event in the order's record, then writes what the record promises.</summary>
     public static async Task<SettlementOutcome> SettleAsync(OrderEvent e, SettlementStore settlements, ReferralStore referrals,
-        CommissionRulesStore rules, LedgerStore ledger, DueIndex due, TimeSpan holding, DateTimeOffset now, CancellationToken ct)
+        CommissionRulesStore rules, LedgerStore ledger, DueIndex due, TimeSpan holding, TimeProvider time, CancellationToken ct)
     {
         for (var attempt = 0; attempt < Attempts; attempt++)
         {
+            var now = time.GetUtcNow();
             var before = await settlements.FindAsync(e.OrderId, ct);
             if (before?.Events.FirstOrDefault(x => x.EventId == e.EventId) is { } known)
             {
                 // A redelivery: finish what an interrupted delivery may have left, nothing more.
-                var finished = await WriteEntriesAsync(before, ledger, due, settlements, now, ct);
+                var finished = await WriteEntriesAsync(before, ledger, due, settlements, time, ct);
                 return new SettlementOutcome("duplicate", finished, known.Type == e.Type ? null : $"event id already used for a {known.Type} event");
             }
             var record = before ?? new SettlementRecord { Id = e.OrderId, Events = [] };
@@ -108,7 +110,7 @@ public static class SettleCommission
                 outcome = record.Paid is null ? "parked" : "applied";
             }
             if (!await settlements.TrySaveAsync(before, record, ct)) continue;
-            var written = await WriteEntriesAsync(record, ledger, due, settlements, now, ct);
+            var written = await WriteEntriesAsync(record, ledger, due, settlements, time, ct);
             return new SettlementOutcome(outcome, written, record.Events[^1].Note);
         }
         return new SettlementOutcome("retry", Note: "the order's settlement record kept changing");
@@ -117,10 +119,12 @@ public static class SettleCommission
     /// <summary>
     /// Writes the entries of every applied event not yet marked written, then marks it. The release is filed
     /// before the entries, so a pending entry is always findable by ReleaseCommissions; an entry whose time has
-    /// already come is written available, and needs no release.
+    /// already come is written available, and needs no release. If the time comes while the entries are being
+    /// written, the release timer may have visited (and closed) the release before they existed: so once they
+    /// are written, a delivery that finds their time has come releases them itself (each release happens once).
     /// </summary>
     private static async Task<int> WriteEntriesAsync(SettlementRecord record, LedgerStore ledger, DueIndex due, SettlementStore settlements,
-        DateTimeOffset now, CancellationToken ct)
+        TimeProvider time, CancellationToken ct)
     {
         var written = 0;
         for (var i = 0; i < record.Events.Count; i++)
@@ -128,6 +132,7 @@ public static class SettleCommission
             var e = record.Events[i];
             if (e.State != SettledEvent.Applied || e.Written) continue;
             var paid = record.Paid!;
+            var now = time.GetUtcNow();
             var pending = paid.AvailableAt > now;
             if (pending)
                 await due.AddCommissionReleaseAsync($"{record.Id}:{e.EventId}", paid.AvailableAt,
@@ -143,6 +148,9 @@ public static class SettleCommission
                 }, token);
                 if (created) Interlocked.Increment(ref written);
             });
+            if (pending && time.GetUtcNow() is var after && after >= paid.AvailableAt)
+                foreach (var x in e.Entries)
+                    await ledger.TryReleaseAsync(x.PromoterId, x.Id, after, ct);
             await settlements.MarkWrittenAsync(record.Id, i, ct);
         }
         return written;
