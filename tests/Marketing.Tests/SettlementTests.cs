@@ -2,7 +2,12 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
 using System.Text.Json.Nodes;
+using Marketing.Functions.Commissions;
+using Marketing.Functions.Expiry;
+using Marketing.Functions.Promoters;
 using Marketing.Tests.Support;
+using Microsoft.Azure.Cosmos;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace Marketing.Tests;
@@ -718,5 +723,49 @@ public sealed class SettlementTests
         Assert.Equal(new Money(Commission(50000, 1000), 0, 0, Commission(50000, 1000)), await MoneyAsync(app, promoter));
         Assert.Equal(new Money(Commission(50000, 300), 0, 0, Commission(50000, 300)), await MoneyAsync(app, inviter));
         Assert.All(await EntriesAsync(app, promoter), e => Assert.Equal("o-stranger", e.OrderId));
+    }
+
+    // ---- 11. The holding period ends while a delivery writes its entries.
+
+    /// <summary>A clock that moves on by a millisecond every time it is read: time passes while a delivery works.</summary>
+    private sealed class TickingClock(DateTimeOffset start) : TimeProvider
+    {
+        private long ticks = start.UtcTicks - TimeSpan.TicksPerMillisecond;
+        public override DateTimeOffset GetUtcNow() => new(Interlocked.Add(ref ticks, TimeSpan.TicksPerMillisecond), TimeSpan.Zero);
+    }
+
+    [Fact]
+    public async Task Entries_that_come_due_while_a_delivery_writes_them_pending_are_released_by_that_delivery()
+    {
+        await using var app = await StartAsync("due-while-writing");
+        await app.SetRulesAsync(1000, 0);
+        var promoter = Api.NewId("p");
+        var buyer = Api.NewId("b");
+        await BindAsync(app, buyer, await app.RegisterPromoterAsync(promoter));
+        var paidAt = app.Clock.GetUtcNow().AddMinutes(1);
+        var paid = new OrderEvent("ev-1", "paid", "o-due", buyer, paidAt, "CNY",
+            [new("l1", "books", 5000), new("l2", "toys", 7000)]);
+
+        // The delivery starts 2 ms before the commissions' availableAt: it decides "pending" and files the release;
+        // by the time its entries are written the time has come, and the release timer may already have been by.
+        var s = app.Services;
+        var holding = TimeSpan.FromDays(7);
+        var outcome = await SettleCommission.SettleAsync(paid,
+            s.GetRequiredService<SettlementStore>(), s.GetRequiredService<ReferralStore>(),
+            s.GetRequiredService<CommissionRulesStore>(), s.GetRequiredService<LedgerStore>(),
+            s.GetRequiredService<DueIndex>(), holding, new TickingClock(paidAt + holding - TimeSpan.FromMilliseconds(2)),
+            CancellationToken.None);
+        Assert.Equal("applied", outcome.Outcome);
+        Assert.Equal(2, outcome.EntriesWritten);
+
+        // The release was filed (so the entries were written pending) ...
+        var due = s.GetRequiredService<Database>().GetContainer("due");
+        var bucket = DueIndex.BucketOf(DueIndex.Release, paidAt + holding);
+        Assert.True((await due.ReadItemStreamAsync("commissions:o-due:ev-1", new PartitionKey(bucket))).IsSuccessStatusCode);
+        // ... and yet, with no timer run, nothing is left pending.
+        var entries = await EntriesAsync(app, promoter);
+        Assert.Equal(2, entries.Count);
+        Assert.All(entries, e => Assert.Equal("available", e.Status));
+        Assert.Equal(new Money(0, 500 + 700, 0, 1200), await MoneyAsync(app, promoter));
     }
 }
