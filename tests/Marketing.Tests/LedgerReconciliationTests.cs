@@ -111,4 +111,22 @@ public sealed class LedgerReconciliationTests
         await app.InvokeTimerAsync("ReleaseCommissions");
         Assert.Empty(await CheckAsync(app));
     }
+
+    [Fact]
+    public async Task The_reconcile_ledger_command_exits_0_on_sound_books_and_1_on_damaged_ones()
+    {
+        var (app, level1, _) = await BooksAsync();
+        await using var __ = app;
+        async Task<int> RunAsync()
+        {
+            using var process = HandlerProcess.Start(["reconcile-ledger"], new Dictionary<string, string> { ["Cosmos__Database"] = app.Database });
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
+            return process.ExitCode;
+        }
+
+        Assert.Equal(0, await RunAsync());
+        var entry = (await app.Services.GetRequiredService<LedgerStore>().ListAllAsync(level1, LedgerStatus.Pending, CancellationToken.None)).First();
+        await Ledger(app).DeleteItemAsync<LedgerEntry>(entry.Id, new PartitionKey(level1));
+        Assert.Equal(1, await RunAsync());
+    }
 }

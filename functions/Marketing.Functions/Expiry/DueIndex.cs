@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using System.Net;
 using Marketing.Functions.Hosting;
 using Microsoft.Azure.Cosmos;
 
@@ -137,18 +136,8 @@ public sealed class DueIndex(Database database)
         }
     }
 
-    private async Task CreateIfAbsentAsync(DueEntry entry)
-    {
-        try
-        {
-            // Not the caller's token: the entry is shared by every request waiting on it.
-            await container.CreateItemAsync(entry, new PartitionKey(entry.Bucket),
-                new ItemRequestOptions { EnableContentResponseOnWrite = false }, CancellationToken.None);
-        }
-        catch (CosmosException e) when (e.StatusCode == HttpStatusCode.Conflict)
-        {
-        }
-    }
+    // Not the caller's token: the entry is shared by every request waiting on it.
+    private Task CreateIfAbsentAsync(DueEntry entry) => container.TryCreateAsync(entry, entry.Bucket, CancellationToken.None);
 
     /// <summary>
     /// Does <paramref name="work"/> for every entry of <paramref name="track"/> that is due by <paramref name="now"/>,
