@@ -1,10 +1,8 @@
-using System.Net;
 using System.Text.Json;
 using Marketing.Functions.Expiry;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Promoters;
 using Marketing.Functions.Redemption;
-using Microsoft.Azure.Cosmos;
 using Microsoft.Extensions.Options;
 
 namespace Marketing.Functions.Commissions;
@@ -48,7 +46,8 @@ public static class SettleCommission
             var messageId = TryGet(() => invocation.GetMetadata<string>("MessageId"))
                 ?? "body-" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(body ?? "")))[..32];
             var deliveryCount = TryGet(() => invocation.GetMetadata<int?>("DeliveryCount")) ?? 0;
-            var (orderEvent, problem) = Parse(body, s.GetRequiredService<IOptions<CommissionOptions>>().Value);
+            var options = s.GetRequiredService<IOptions<CommissionOptions>>().Value;
+            var (orderEvent, problem) = Parse(body, options);
             try
             {
                 if (orderEvent is null)
@@ -60,14 +59,14 @@ public static class SettleCommission
                 }
                 var outcome = await SettleAsync(orderEvent, s.GetRequiredService<SettlementStore>(), s.GetRequiredService<ReferralStore>(),
                     s.GetRequiredService<CommissionRulesStore>(), s.GetRequiredService<LedgerStore>(), s.GetRequiredService<DueIndex>(),
-                    TimeSpan.FromDays(s.GetRequiredService<IOptions<CommissionOptions>>().Value.HoldingDays), s.GetRequiredService<TimeProvider>(),
+                    TimeSpan.FromDays(options.HoldingDays), s.GetRequiredService<TimeProvider>(),
                     context.RequestAborted);
                 result.ReturnValue = outcome;
                 result.Log($"Event {orderEvent.EventId} ({orderEvent.Type}) of order {orderEvent.OrderId}: {outcome.Outcome}, {outcome.EntriesWritten} entries written{(outcome.Note is null ? "" : "; " + outcome.Note)}.");
                 if (outcome.Outcome == "retry") result.Status = StatusCodes.Status503ServiceUnavailable;
                 return result;
             }
-            catch (Exception e) when (IsTransient(e, context))
+            catch (Exception e) when (Platform.IsTransient(e, context.RequestAborted))
             {
                 result.Status = StatusCodes.Status503ServiceUnavailable;
                 result.ReturnValue = new SettlementOutcome("retry", Note: e.GetType().Name);
@@ -210,12 +209,4 @@ public static class SettleCommission
             return default;
         }
     }
-
-    private static bool IsTransient(Exception e, HttpContext context) => e switch
-    {
-        CosmosException { StatusCode: HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable or HttpStatusCode.RequestTimeout or HttpStatusCode.Gone } => true,
-        HttpRequestException or CosmosException { InnerException: HttpRequestException } => true,
-        OperationCanceledException => !context.RequestAborted.IsCancellationRequested,
-        _ => false,
-    };
 }

@@ -84,17 +84,25 @@ public static class Platform
             BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
                 Problem.Of(ProblemTypes.PayloadTooLarge, 413, "The body is too large."),
             BadHttpRequestException bad => Problem.Of(ProblemTypes.ValidationFailed, bad.StatusCode, "The request is not valid.", bad.Message),
-            // Cosmos still throttling or unavailable after the SDK's own retries, or our own deadline passed:
-            // tell the client to come back, don't blame it.
-            CosmosException { StatusCode: HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable or HttpStatusCode.RequestTimeout } cosmos =>
-                Busy(context, cosmos.RetryAfter),
-            OperationCanceledException when !context.RequestAborted.IsCancellationRequested => Busy(context, null),
-            // The connection to the database dropped: transient, and every write path is safe to retry.
-            HttpRequestException or CosmosException { InnerException: HttpRequestException } => Busy(context, null),
+            // Cosmos still throttling or unavailable after the SDK's own retries, our own deadline passed, or the
+            // connection dropped: tell the client to come back, don't blame it (every write path is safe to retry).
+            _ when IsTransient(error, context.RequestAborted) => Busy(context, (error as CosmosException)?.RetryAfter),
             _ => Problem.Of(ProblemTypes.Internal, 500, "Something went wrong on our side.", $"Trace id {context.TraceIdentifier}."),
         };
         return ProblemResult.WriteAsync(context, problem);
     }
+
+    /// <summary>
+    /// A failure worth retrying as it is: the database throttling or unavailable after the SDK's retries, a
+    /// deadline of ours (not the caller's <paramref name="aborted"/>), or a dropped connection.
+    /// </summary>
+    public static bool IsTransient(Exception? error, CancellationToken aborted) => error switch
+    {
+        CosmosException { StatusCode: HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable or HttpStatusCode.RequestTimeout or HttpStatusCode.Gone } => true,
+        HttpRequestException or CosmosException { InnerException: HttpRequestException } => true,
+        OperationCanceledException => !aborted.IsCancellationRequested,
+        _ => false,
+    };
 
     private static Problem Busy(HttpContext context, TimeSpan? retryAfter)
     {
