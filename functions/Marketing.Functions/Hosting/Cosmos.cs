@@ -92,6 +92,10 @@ public static class CosmosExtensions
                 // sees requests through the Functions host instead.
                 CosmosClientTelemetryOptions = new CosmosClientTelemetryOptions { DisableDistributedTracing = true, DisableSendingMetricsToService = true },
             };
+            // Further handlers registered as RequestHandler (the test rig adds its Azure-strictness checks and
+            // fault injection this way), after the counter so that it counts what the app asked for.
+            foreach (var handler in sp.GetServices<RequestHandler>())
+                clientOptions.CustomHandlers.Add(handler);
             var endpoint = new Uri(options.Endpoint);
             if (endpoint.IsLoopback)
             {
