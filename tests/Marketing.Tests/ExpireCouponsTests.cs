@@ -33,6 +33,7 @@ public sealed class ExpireCouponsTests
             LocksReleased = (int)report["LocksReleased"]!,
             CampaignsEnded = (int)report["CampaignsEnded"]!,
             CampaignsClosed = (int)report["CampaignsClosed"]!,
+            CampaignsRecounted = (int)report["CampaignsRecounted"]!,
         };
     }
 
@@ -92,6 +93,29 @@ public sealed class ExpireCouponsTests
         var budget = (await app.Services.GetRequiredService<StockStore>().FindBudgetAsync(campaign))!;
         Assert.Equal((10000, 0), (budget.Left, budget.Reserved));
         await (await app.OrderSystem().StepAsync(orderId, "confirm")).AssertProblemAsync(HttpStatusCode.Conflict, "invalid-transition");
+    }
+
+    [Fact]
+    public async Task A_campaign_sold_out_only_by_units_lost_to_dead_claims_gets_them_back_instead_of_closing()
+    {
+        await using var app = await StartAsync("lost");
+        var campaign = await app.Operator().PublishedCampaignAsync(Api.Terms(app.Clock.GetUtcNow(), t => t["totalQuantity"] = 3));
+        await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => app.CustomerWithCouponAsync(campaign)));
+        // A claim that took the last unit and died before writing its coupon (an ambiguous timeout).
+        var stocks = app.Services.GetRequiredService<StockStore>();
+        Assert.Equal(TakeOutcome.Taken, await stocks.TryTakeAsync(campaign, app.Clock.GetUtcNow()));
+
+        app.Clock.Advance(TimeSpan.FromMinutes(10)); // past the stock quiet period
+        var run = await RunAsync(app);
+
+        Assert.Equal((0, 1), (run.CampaignsClosed, run.CampaignsRecounted));
+        var stock = (await stocks.FindAsync(campaign))!;
+        Assert.Equal((3, 1, 2, true), (stock.Total, stock.Remaining, stock.Issued, stock.Open));
+        await (await app.Customer(Api.NewId("late")).ClaimAsync(campaign)).AssertStatusAsync(HttpStatusCode.Created);
+        // Now truly sold out: the next quiet run closes it after a recount that finds nothing lost.
+        app.Clock.Advance(TimeSpan.FromMinutes(10));
+        var final = await RunAsync(app);
+        Assert.Equal((1, 0), (final.CampaignsClosed, final.CampaignsRecounted));
     }
 
     [Fact]

@@ -69,13 +69,26 @@ public static class ReconcileStock
             stock = await stocks.FindAsync(campaign.Id, ct) ?? stock;
         }
 
-        // Lost units: only when quiet, and only if something happened since the last check.
+        await ReturnLostUnitsAsync(stock, stocks, wallets, now, quiet, repairs, ct);
+    }
+
+    /// <summary>
+    /// Sets issued/remaining from the coupons really issued, returning units lost to claims that died between
+    /// taking stock and writing the coupon. Only when quiet (no claim can still be in flight), and only if
+    /// something happened since the last check. True when units came back. The expiry timer calls it before it
+    /// ends a sold-out campaign, so a campaign is never closed as sold out while units are only lost.
+    /// </summary>
+    public static async Task<bool> ReturnLostUnitsAsync(Stock stock, StockStore stocks, WalletStore wallets, DateTimeOffset now, TimeSpan quiet,
+        List<string> repairs, CancellationToken ct)
+    {
         var lastClaim = stock.LastClaimAt;
         if (lastClaim is null || now - lastClaim < quiet || stock.ReconciledAt >= lastClaim)
-            return;
-        var issued = await wallets.CountIssuedAsync(campaign.Id, ct);
-        if (await stocks.TryRepairAsync(stock, issued, now, ct) && issued != stock.Issued)
-            repairs.Add($"{campaign.Id}: issued {stock.Issued} -> {issued}, remaining {stock.Remaining} -> {stock.Total - issued}");
+            return false;
+        var issued = await wallets.CountIssuedAsync(stock.CampaignId, ct);
+        if (!await stocks.TryRepairAsync(stock, issued, now, ct) || issued == stock.Issued)
+            return false;
+        repairs.Add($"{stock.CampaignId}: issued {stock.Issued} -> {issued}, remaining {stock.Remaining} -> {stock.Total - issued}");
+        return issued < stock.Issued;
     }
 
     public static async Task<ReconcileReport> RunAsync(CampaignStore campaigns, StockStore stocks, WalletStore wallets,

@@ -14,6 +14,8 @@ public sealed record ExpiryReport : DueRun
     public int LocksReleased { get; set; }
     public int CampaignsEnded { get; set; }
     public int CampaignsClosed { get; set; }
+    /// <summary>Sold-out campaigns left open because a recount found units lost to claims that died (they came back).</summary>
+    public int CampaignsRecounted { get; set; }
 }
 
 /// <summary>
@@ -73,7 +75,11 @@ public static class ExpireCoupons
         }
         foreach (var id in await stock.ListSoldOutAsync(now - quiet, ct))
         {
-            // Sold out and quiet: a claim that was refused after taking a unit has given it back by now.
+            // Sold out and quiet: a claim that was refused after taking a unit has given it back by now, but units
+            // lost to claims that died after taking one come back only from a recount. Recount first: a campaign
+            // whose units were only lost is not sold out.
+            if (await ReturnLostUnitsAsync(id, stock, wallets, quiet, now, report, ct))
+                continue; // not sold out after all (or the recount failed: try again next run)
             if (await EndAsync(id, "sold_out", c => c.Status == CampaignStatus.Published, campaigns, stock, cache, report, now, ct))
                 report.CampaignsClosed++;
         }
@@ -112,6 +118,24 @@ public static class ExpireCoupons
             throw new InvalidOperationException($"Order {entry.OrderId} kept changing; its lock is retried on the next run.");
         // Otherwise: not found (a lock refused before its record), already settled, or done by an overlapping run.
         if (outcome is { Refusal: null, Replayed: false }) report.LocksReleased++;
+    }
+
+    private static async Task<bool> ReturnLostUnitsAsync(string id, StockStore stock, WalletStore wallets, TimeSpan quiet, DateTimeOffset now,
+        ExpiryReport report, CancellationToken ct)
+    {
+        try
+        {
+            if (await stock.FindAsync(id, ct) is not { } counter) return false;
+            if (!await ReconcileStock.ReturnLostUnitsAsync(counter, stock, wallets, now, quiet, [], ct)) return false;
+            report.CampaignsRecounted++;
+            return true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Not closed on a failed recount: the next run tries again.
+            report.Failures.Add($"{id}: could not recount stock ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
+            return true;
+        }
     }
 
     private static async Task<bool> EndAsync(string id, string reason, Func<Campaign, bool> stillDue, CampaignStore campaigns, StockStore stock,

@@ -27,12 +27,19 @@ public sealed class TestApp : WebApplicationFactory<Program>, IAsyncLifetime
     private static readonly SemaphoreSlim ProvisionLock = new(1, 1);
     private static readonly HashSet<string> Provisioned = [];
 
+    /// <summary>A test's own settings and services, applied after the common ones.</summary>
+    private readonly Action<IWebHostBuilder>? customize;
+
     public TestApp() => Database = Settings.Get("Cosmos__Database");
 
     /// <summary>An app over another database (tests whose jobs scan everything).</summary>
     public static TestApp Over(string database) => new(database);
 
-    private TestApp(string database) => Database = database;
+    private TestApp(string database, Action<IWebHostBuilder>? customize = null)
+    {
+        Database = database;
+        this.customize = customize;
+    }
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
@@ -48,6 +55,7 @@ public sealed class TestApp : WebApplicationFactory<Program>, IAsyncLifetime
             services.RemoveAll<TimeProvider>();
             services.AddSingleton<TimeProvider>(Clock);
         });
+        customize?.Invoke(builder);
     }
 
     /// <summary>Creates the database and containers once per database per test run.</summary>
@@ -68,10 +76,10 @@ public sealed class TestApp : WebApplicationFactory<Program>, IAsyncLifetime
     Task IAsyncLifetime.InitializeAsync() => EnsureProvisionedAsync();
     Task IAsyncLifetime.DisposeAsync() => DisposeAsync().AsTask();
 
-    /// <summary>A provisioned app for a test that needs its own clock or database.</summary>
-    public static async Task<TestApp> StartAsync(string? database = null)
+    /// <summary>A provisioned app for a test that needs its own clock, database, settings or services.</summary>
+    public static async Task<TestApp> StartAsync(string? database = null, Action<IWebHostBuilder>? customize = null)
     {
-        var app = database is null ? new TestApp() : new TestApp(database);
+        var app = new TestApp(database ?? Settings.Get("Cosmos__Database"), customize);
         await app.EnsureProvisionedAsync();
         return app;
     }
