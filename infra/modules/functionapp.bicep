@@ -91,6 +91,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'Cosmos__Endpoint', value: cosmosEndpoint }
         { name: 'Cosmos__Database', value: cosmosDatabaseName }
         { name: 'Cosmos__ClientId', value: identityClientId }
+        { name: 'Cosmos__CallTimeoutSeconds', value: '10' }
         { name: 'Auth__Authority', value: authAuthority }
         { name: 'Auth__Issuer', value: authIssuer }
         { name: 'Auth__Audience', value: authAudience }

@@ -236,13 +236,38 @@ public sealed class CampaignLifecycleTests(TestApp app) : IClassFixture<TestApp>
         var id = await op.CreateCampaignAsync(Api.Terms(Now, t => t["totalQuantity"] = 10));
         // A publish that wrote the counter and then failed before the status changed:
         var stocks = app.Services.GetRequiredService<StockStore>();
-        await stocks.ResetForPublishAsync(id, 10, null);
+        await stocks.PrepareForPublishAsync(id, 10, null);
         await (await op.PutAsync($"/api/campaigns/{id}", Api.JsonContent(Api.Terms(Now, t => t["totalQuantity"] = 3)))).AssertStatusAsync(HttpStatusCode.OK);
 
         await (await op.PostAsync($"/api/campaigns/{id}/publish", null)).AssertStatusAsync(HttpStatusCode.OK);
 
         var stock = await stocks.FindAsync(id);
         Assert.Equal((3, 3, true), (stock!.Total, stock.Remaining, stock.Open));
+    }
+
+    [Fact]
+    public async Task A_late_or_repeated_publish_never_resets_counters_in_use()
+    {
+        // A second publish that read the draft before the first one published it (or a retry of the first)
+        // reaches the counter step after claims and a budget reservation started: it must change nothing.
+        var id = await app.Operator().PublishedCampaignAsync(Api.Terms(Now, t =>
+        {
+            t["totalQuantity"] = 10;
+            t["amountOff"] = 1000;
+            t["budget"] = 50000;
+        }));
+        var (customer, coupon) = await app.CustomerWithCouponAsync(id);
+        await app.CustomerWithCouponAsync(id);
+        await (await app.OrderSystem().LockAsync(Api.NewId("o"), customer, coupon)).AssertStatusAsync(HttpStatusCode.Created);
+        var stocks = app.Services.GetRequiredService<StockStore>();
+
+        await stocks.PrepareForPublishAsync(id, 10, 50000);
+        await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => app.Operator().PostAsync($"/api/campaigns/{id}/publish", null)));
+
+        var stock = await stocks.FindAsync(id);
+        Assert.Equal((10, 8, 2, true), (stock!.Total, stock.Remaining, stock.Issued, stock.Open));
+        var budget = await stocks.FindBudgetAsync(id);
+        Assert.Equal((50000, 49000, 1000, 1), (budget!.Budget, budget.Left, budget.Reserved, budget.Orders.Count));
     }
 
     [Theory]

@@ -33,25 +33,13 @@ public sealed class CampaignStore(Database database)
     }
 
     public async Task<Campaign> CreateAsync(Campaign campaign, CancellationToken ct = default)
-    {
-        var response = await container.CreateItemAsync(campaign, new PartitionKey(campaign.Catalog), cancellationToken: ct);
-        return response.Resource with { ETag = response.ETag };
-    }
+        // Ids are random: a conflict can only be a clash nobody expects, never a normal outcome.
+        => campaign with { ETag = await container.TryWriteAsync(campaign, campaign.Catalog, etag: null, ct)
+                                  ?? throw new InvalidOperationException($"Campaign id {campaign.Id} already exists.") };
 
     /// <summary>Replaces the campaign if nobody changed it since it was read; null when someone did (412).</summary>
     public async Task<Campaign?> ReplaceAsync(Campaign campaign, string etag, CancellationToken ct = default)
-    {
-        try
-        {
-            var response = await container.ReplaceItemAsync(campaign with { ETag = null }, campaign.Id, new PartitionKey(campaign.Catalog),
-                new ItemRequestOptions { IfMatchEtag = etag }, ct);
-            return response.Resource with { ETag = response.ETag };
-        }
-        catch (CosmosException e) when (e.StatusCode == HttpStatusCode.PreconditionFailed)
-        {
-            return null;
-        }
-    }
+        => await container.TryWriteAsync(campaign, campaign.Catalog, etag, ct) is { } stored ? campaign with { ETag = stored } : null;
 
     /// <summary>One page of the catalog, optionally filtered by status. Order is not specified.</summary>
     public async Task<(List<Campaign> Items, string? ContinuationToken)> ListAsync(CampaignStatus? status, int pageSize,

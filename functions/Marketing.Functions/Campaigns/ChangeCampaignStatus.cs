@@ -77,7 +77,7 @@ public static class ChangeCampaignStatus
 
             var opens = transition.Target == CampaignStatus.Published;
             if (transition.Action == "publish" && !repeat)
-                await stock.ResetForPublishAsync(id, current.Terms.TotalQuantity, current.Terms.Budget, ct);
+                await stock.PrepareForPublishAsync(id, current.Terms.TotalQuantity, current.Terms.Budget, ct);
             else if (!opens)
                 await stock.SetOpenAsync(id, false, ct);
 

@@ -30,7 +30,7 @@ public static class DemoCampaign
             PerCustomerLimit = 2,
             TimeZone = "Asia/Shanghai",
         };
-        await stock.ResetForPublishAsync(Id, terms.TotalQuantity, terms.Budget);
+        await stock.PrepareForPublishAsync(Id, terms.TotalQuantity, terms.Budget);
         await store.CreateAsync(new Campaign
         {
             Id = Id, Catalog = CampaignStore.DefaultCatalog, Terms = terms, Status = CampaignStatus.Published,

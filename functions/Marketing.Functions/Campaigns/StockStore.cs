@@ -25,6 +25,19 @@ public sealed record Stock
     public DateTimeOffset? LastClaimAt { get; init; }
     /// <summary>When reconciliation last checked <see cref="Issued"/> against the coupons really issued.</summary>
     public DateTimeOffset? ReconciledAt { get; init; }
+    /// <summary>
+    /// The last <see cref="GiveBackMemory"/> give-backs (coupon ids of refused claims), newest first: a give-back
+    /// whose id is here is refused, so one the SDK sends twice returns its unit once. Fixed length (each give-back
+    /// adds one at the front and drops the last), so the counter never grows.
+    /// </summary>
+    public List<string> GivenBack { get; init; } = [.. Enumerable.Repeat("", GiveBackMemory)];
+
+    /// <summary>
+    /// Give-backs remembered. The SDK re-sends a write within one call's deadline; only this many give-backs of
+    /// the same campaign landing in that window (rare: a give-back follows a refused claim) could let a re-sent
+    /// one through, and even then the recount of ReconcileStock restores the counter.
+    /// </summary>
+    public const int GiveBackMemory = 16;
 
     [JsonPropertyName("_etag")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -107,11 +120,17 @@ public sealed class StockStore(Database database)
         }
     }
 
-    /// <summary>Returns a unit taken by a claim that was then refused (limit reached, duplicate key).</summary>
-    public Task GiveBackAsync(string campaignId, DateTimeOffset now, CancellationToken ct = default)
-        => container.PatchItemAsync<Stock>(Stock.DocumentId, new PartitionKey(campaignId),
-            [PatchOperation.Increment("/remaining", 1), PatchOperation.Increment("/issued", -1), PatchOperation.Set("/lastClaimAt", now)],
-            new PatchItemRequestOptions { FilterPredicate = "FROM c WHERE c.issued > 0", EnableContentResponseOnWrite = false }, ct);
+    /// <summary>
+    /// Returns the unit taken by the claim of <paramref name="couponId"/> that was then refused (limit reached,
+    /// duplicate key), once: the patch is filtered on the id not being among the recent give-backs and records it
+    /// there, so a re-sent patch is refused. False when refused (already given back).
+    /// </summary>
+    public Task<bool> GiveBackAsync(string campaignId, string couponId, DateTimeOffset now, CancellationToken ct = default)
+        // Coupon ids are ours ([a-z0-9_]), so the literal is safe.
+        => TryPatchAsync<Stock>(Stock.DocumentId, new PartitionKey(campaignId),
+            [PatchOperation.Increment("/remaining", 1), PatchOperation.Increment("/issued", -1), PatchOperation.Set("/lastClaimAt", now),
+             PatchOperation.Add("/givenBack/0", couponId), PatchOperation.Remove($"/givenBack/{Stock.GiveBackMemory}")],
+            $"c.issued > 0 AND NOT ARRAY_CONTAINS(c.givenBack, \"{couponId}\")", ct);
 
     public async Task<Stock?> FindAsync(string campaignId, CancellationToken ct = default)
     {
@@ -127,19 +146,25 @@ public sealed class StockStore(Database database)
     }
 
     /// <summary>
-    /// Writes a fresh, closed counter for a draft being published. A counter may already exist from an
-    /// earlier publish that failed before the status changed, possibly with a quantity the draft has since
-    /// changed; nothing can have been claimed from it (claims need the status to say published), so it is
-    /// simply replaced.
+    /// Writes the closed counters a draft being published needs, and never touches counters in use. A counter
+    /// may already exist: from an earlier publish that failed before the status changed (possibly with a
+    /// quantity the draft has since changed), or from a concurrent publish (or its retry) that got there first
+    /// and may already have opened it. Only a counter that is closed and has issued nothing is rewritten; the
+    /// budget only alongside it, and only while nothing was reserved, spent or topped up. Every write is a
+    /// create-if-absent or a filtered set, so it is also safe when the SDK sends it twice.
     /// </summary>
-    public async Task ResetForPublishAsync(string campaignId, int total, long? budget, CancellationToken ct = default)
+    public async Task PrepareForPublishAsync(string campaignId, int total, long? budget, CancellationToken ct = default)
     {
         var key = new PartitionKey(campaignId);
-        var quiet = new ItemRequestOptions { EnableContentResponseOnWrite = false };
-        if (budget is { } amount)
-            await container.UpsertItemAsync(new CampaignBudget { CampaignId = campaignId, Budget = amount, Left = amount }, key, quiet, ct);
-        await container.UpsertItemAsync(new Stock { CampaignId = campaignId, Total = total, Remaining = total, Issued = 0, Open = false },
-            key, quiet, ct);
+        if (!await container.TryCreateAsync(new Stock { CampaignId = campaignId, Total = total, Remaining = total, Issued = 0, Open = false },
+                campaignId, ct) &&
+            !await TryPatchAsync<Stock>(Stock.DocumentId, key, [PatchOperation.Set("/total", total), PatchOperation.Set("/remaining", total)],
+                "c.open = false AND c.issued = 0", ct))
+            return; // in use: a concurrent publish won, and its counters stand
+        if (budget is { } amount &&
+            !await container.TryCreateAsync(new CampaignBudget { CampaignId = campaignId, Budget = amount, Left = amount }, campaignId, ct))
+            await TryPatchAsync<CampaignBudget>(CampaignBudget.DocumentId, key, [PatchOperation.Set("/budget", amount), PatchOperation.Set("/left", amount)],
+                "c.reserved = 0 AND c.spent = 0 AND ARRAY_LENGTH(c.topUpKeys) = 0", ct);
     }
 
     public async Task<CampaignBudget?> FindBudgetAsync(string campaignId, CancellationToken ct = default)
@@ -189,11 +214,15 @@ public sealed class StockStore(Database database)
         };
     }
 
-    private async Task<bool> TryBudgetPatchAsync(string campaignId, string filter, IReadOnlyList<PatchOperation> operations, CancellationToken ct)
+    private Task<bool> TryBudgetPatchAsync(string campaignId, string filter, IReadOnlyList<PatchOperation> operations, CancellationToken ct)
+        => TryPatchAsync<CampaignBudget>(CampaignBudget.DocumentId, new PartitionKey(campaignId), operations, filter, ct);
+
+    /// <summary>A patch filtered on <paramref name="filter"/>; false when the filter refused it or the document is missing.</summary>
+    private async Task<bool> TryPatchAsync<T>(string id, PartitionKey key, IReadOnlyList<PatchOperation> operations, string filter, CancellationToken ct)
     {
         try
         {
-            await container.PatchItemAsync<CampaignBudget>(CampaignBudget.DocumentId, new PartitionKey(campaignId), operations,
+            await container.PatchItemAsync<T>(id, key, operations,
                 new PatchItemRequestOptions { FilterPredicate = "FROM c WHERE " + filter, EnableContentResponseOnWrite = false }, ct);
             return true;
         }

@@ -45,5 +45,5 @@ public sealed class CommissionRulesStore(Database database)
 
     /// <summary>Writes the rules if nobody changed them since <paramref name="before"/> was read (null: none existed).</summary>
     public Task<bool> TrySaveAsync(CommissionRules? before, CommissionRules after, CancellationToken ct)
-        => container.TrySaveAsync(after, after.Id, after.Id, before?.ETag, ct);
+        => container.TrySaveAsync(after, after.Id, before?.ETag, ct);
 }

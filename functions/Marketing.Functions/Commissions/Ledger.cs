@@ -75,19 +75,9 @@ public sealed class LedgerStore(Database database)
         => TryMoveAsync(promoterId, id, LedgerStatus.Available,
             [PatchOperation.Set("/status", Wire(LedgerStatus.Paid)), PatchOperation.Set("/payoutBatchId", batchId), PatchOperation.Set("/paidAt", now)], ct);
 
-    private async Task<bool> TryMoveAsync(string promoterId, string id, LedgerStatus from, IReadOnlyList<PatchOperation> operations, CancellationToken ct)
-    {
-        try
-        {
-            await container.PatchItemAsync<LedgerEntry>(id, new PartitionKey(promoterId), operations,
-                new PatchItemRequestOptions { FilterPredicate = $"FROM c WHERE c.status = '{Wire(from)}'", EnableContentResponseOnWrite = false }, ct);
-            return true;
-        }
-        catch (CosmosException e) when (e.StatusCode is HttpStatusCode.PreconditionFailed or HttpStatusCode.NotFound)
-        {
-            return false;
-        }
-    }
+    private Task<bool> TryMoveAsync(string promoterId, string id, LedgerStatus from, IReadOnlyList<PatchOperation> operations, CancellationToken ct)
+        // Stamped: a move the SDK sends twice still counts as ours (a payout must pay every entry it marked paid).
+        => container.TryPatchAsync<LedgerEntry>(id, promoterId, operations, $"c.status = '{Wire(from)}'", ct);
 
     /// <summary>One page of a promoter's entries, newest first, optionally of one status.</summary>
     public async Task<(List<LedgerEntry> Items, string? ContinuationToken)> ListAsync(string promoterId, LedgerStatus? status, int pageSize,

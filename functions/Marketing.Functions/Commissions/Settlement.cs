@@ -181,7 +181,7 @@ public sealed class SettlementStore(Database database)
 
     /// <summary>Writes the record if nobody changed them since <paramref name="before"/> was read (null: none existed).</summary>
     public Task<bool> TrySaveAsync(SettlementRecord? before, SettlementRecord after, CancellationToken ct)
-        => container.TrySaveAsync(after, after.Id, after.Id, before?.ETag, ct);
+        => container.TrySaveAsync(after, after.Id, before?.ETag, ct);
 
     /// <summary>Marks event <paramref name="index"/> written (events are only appended, so the index is stable).</summary>
     public Task MarkWrittenAsync(string orderId, int index, CancellationToken ct)

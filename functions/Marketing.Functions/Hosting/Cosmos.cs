@@ -18,6 +18,11 @@ public sealed class CosmosOptions : IValidatableObject
     [LocalOnly] public string? Key { get; set; }
     /// <summary>Client id of the user-assigned managed identity (Azure); empty = DefaultAzureCredential.</summary>
     public string? ClientId { get; set; }
+    /// <summary>
+    /// Longest any one Cosmos call (with the SDK's own retries) may take before it is cancelled. In Gateway mode
+    /// the SDK's HTTP timeout is at least 65 s whatever RequestTimeout says, so this is the real bound.
+    /// </summary>
+    [Range(1, 60)] public int CallTimeoutSeconds { get; set; } = 10;
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
@@ -42,6 +47,21 @@ public sealed class CosmosRequestCounter : RequestHandler
     {
         Interlocked.Increment(ref count);
         return base.SendAsync(request, cancellationToken);
+    }
+}
+
+/// <summary>
+/// Bounds every Cosmos call, whatever token its caller passed (steps that must not stop when the client goes
+/// away pass none). Outermost handler, so the bound covers the SDK's retries; a call past it fails with an
+/// OperationCanceledException, which the HTTP layer answers 503 and every write path is safe to retry.
+/// </summary>
+public sealed class CosmosCallDeadline(TimeSpan timeout) : RequestHandler
+{
+    public override async Task<ResponseMessage> SendAsync(RequestMessage request, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        return await base.SendAsync(request, deadline.Token);
     }
 }
 
@@ -82,12 +102,13 @@ public static class CosmosExtensions
                 ApplicationName = "marketing-functions",
                 // Gateway mode: one HTTPS endpoint, friendly to Flex Consumption networking and to the emulator.
                 ConnectionMode = ConnectionMode.Gateway,
-                // Bounded so that a request stuck between "stock taken" and "coupon written" ends well within
-                // the reconciliation quiet period (see docs/claiming.md).
-                RequestTimeout = TimeSpan.FromSeconds(10),
+                // Direct mode's per-request timeout; in Gateway mode the HTTP timeout is at least 65 s whatever this
+                // says, so CosmosCallDeadline below is what really bounds a call (docs/claiming.md: a claim stuck
+                // between "stock taken" and "coupon written" must end well within the reconciliation quiet period).
+                RequestTimeout = TimeSpan.FromSeconds(options.CallTimeoutSeconds),
                 MaxRetryAttemptsOnRateLimitedRequests = 5,
                 MaxRetryWaitTimeOnRateLimitedRequests = TimeSpan.FromSeconds(5),
-                CustomHandlers = { sp.GetRequiredService<CosmosRequestCounter>() },
+                CustomHandlers = { new CosmosCallDeadline(TimeSpan.FromSeconds(options.CallTimeoutSeconds)), sp.GetRequiredService<CosmosRequestCounter>() },
                 // Per-request tracing and service-side metrics cost CPU on the hot path; Application Insights
                 // sees requests through the Functions host instead.
                 CosmosClientTelemetryOptions = new CosmosClientTelemetryOptions { DisableDistributedTracing = true, DisableSendingMetricsToService = true },
@@ -131,19 +152,17 @@ public static class CosmosExtensions
 
 public static class ContainerExtensions
 {
+    /// <summary>
+    /// A fresh value written into every whole-document write, so that a 409 or 412 can be told apart:
+    /// against a real account the SDK may re-send a write whose first attempt was applied, and the second
+    /// attempt then fails on the first one's result. Only the stamp says "we did" rather than "someone else
+    /// got there first" (their document may even hold the same content). Readers ignore it.
+    /// </summary>
+    public const string WriteStamp = "writeStamp";
+
     /// <summary>Creates the document unless one with its id exists in the partition; false then.</summary>
     public static async Task<bool> TryCreateAsync<T>(this Container container, T document, string partitionKey, CancellationToken ct)
-    {
-        try
-        {
-            await container.CreateItemAsync(document, new PartitionKey(partitionKey), new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct);
-            return true;
-        }
-        catch (CosmosException e) when (e.StatusCode == System.Net.HttpStatusCode.Conflict)
-        {
-            return false;
-        }
-    }
+        => await container.TryWriteAsync(document, partitionKey, etag: null, ct) is not null;
 
     /// <summary>A point read; null when the document does not exist.</summary>
     public static async Task<ItemResponse<T>?> ReadOrNullAsync<T>(this Container container, string id, string partitionKey, CancellationToken ct)
@@ -162,24 +181,69 @@ public static class ContainerExtensions
     /// Optimistic write of a whole document: creates it when <paramref name="etag"/> is null (nothing was read),
     /// else replaces it only if it is unchanged since it was read. False when someone else wrote first: read again and retry.
     /// </summary>
-    public static async Task<bool> TrySaveAsync<T>(this Container container, T document, string id, string partitionKey, string? etag,
-        CancellationToken ct)
+    public static async Task<bool> TrySaveAsync<T>(this Container container, T document, string partitionKey, string? etag, CancellationToken ct)
+        => await container.TryWriteAsync(document, partitionKey, etag, ct) is not null;
+
+    /// <summary>
+    /// Creates the document (<paramref name="etag"/> null) or replaces it if unchanged since read, with a fresh
+    /// <see cref="WriteStamp"/>. Returns the new etag, or null when someone else's write refused ours (409, 412,
+    /// or 404 for a replace); a refusal caused by our own earlier attempt counts as success. Safe to send twice.
+    /// </summary>
+    public static async Task<string?> TryWriteAsync<T>(this Container container, T document, string partitionKey, string? etag, CancellationToken ct)
     {
-        var options = new ItemRequestOptions { EnableContentResponseOnWrite = false };
+        var body = JsonSerializer.SerializeToNode(document, Json.Storage)!.AsObject();
+        body.Remove("_etag");
+        var stamp = Guid.NewGuid().ToString("N");
+        body[WriteStamp] = stamp;
+        var id = (string)body["id"]!;
+        var key = new PartitionKey(partitionKey);
+        var options = new ItemRequestOptions { EnableContentResponseOnWrite = false, IfMatchEtag = etag };
+        using var stream = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(body, Json.Storage));
+        using var response = etag is null
+            ? await container.CreateItemStreamAsync(stream, key, options, ct)
+            : await container.ReplaceItemStreamAsync(stream, id, key, options, ct);
+        if (response.IsSuccessStatusCode) return response.Headers.ETag;
+        if (response.StatusCode is not (System.Net.HttpStatusCode.Conflict or System.Net.HttpStatusCode.PreconditionFailed or System.Net.HttpStatusCode.NotFound))
+            response.EnsureSuccessStatusCode(); // throws the CosmosException callers already handle
+
+        return await container.ETagIfStampedAsync(id, key, stamp, ct);
+    }
+
+    /// <summary>
+    /// A patch filtered on <paramref name="filter"/> (the part after WHERE), stamped like <see cref="TryWriteAsync"/>.
+    /// True when applied, also when the SDK re-sent it and the second attempt was refused by the first one's
+    /// effect; false when the filter refused it or the document is missing. For documents few writers share (a
+    /// ledger entry, a customer's wallet): on a hot document another write may replace the stamp before the
+    /// check reads it, so there the filter itself must make a repeat harmless.
+    /// </summary>
+    public static async Task<bool> TryPatchAsync<T>(this Container container, string id, string partitionKey, IReadOnlyList<PatchOperation> operations,
+        string filter, CancellationToken ct)
+    {
+        var stamp = Guid.NewGuid().ToString("N");
+        var key = new PartitionKey(partitionKey);
         try
         {
-            if (etag is null)
-                await container.CreateItemAsync(document, new PartitionKey(partitionKey), options, ct);
-            else
-            {
-                options.IfMatchEtag = etag;
-                await container.ReplaceItemAsync(document, id, new PartitionKey(partitionKey), options, ct);
-            }
+            await container.PatchItemAsync<T>(id, key, [.. operations, PatchOperation.Set("/" + WriteStamp, stamp)],
+                new PatchItemRequestOptions { FilterPredicate = "FROM c WHERE " + filter, EnableContentResponseOnWrite = false }, ct);
             return true;
         }
-        catch (CosmosException e) when (e.StatusCode is System.Net.HttpStatusCode.Conflict or System.Net.HttpStatusCode.PreconditionFailed)
+        catch (CosmosException e) when (e.StatusCode == System.Net.HttpStatusCode.PreconditionFailed)
+        {
+            return await container.ETagIfStampedAsync(id, key, stamp, ct) is not null;
+        }
+        catch (CosmosException e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
         {
             return false;
         }
+    }
+
+    /// <summary>The document's etag when its <see cref="WriteStamp"/> is <paramref name="stamp"/> (our write landed), else null.</summary>
+    private static async Task<string?> ETagIfStampedAsync(this Container container, string id, PartitionKey key, string stamp, CancellationToken ct)
+    {
+        using var stored = await container.ReadItemStreamAsync(id, key, cancellationToken: ct);
+        if (!stored.IsSuccessStatusCode) return null;
+        using var json = await JsonDocument.ParseAsync(stored.Content, cancellationToken: ct);
+        return json.RootElement.TryGetProperty(WriteStamp, out var found) && found.ValueKind == JsonValueKind.String && found.GetString() == stamp
+            ? stored.Headers.ETag : null;
     }
 }

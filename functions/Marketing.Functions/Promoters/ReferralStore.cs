@@ -59,5 +59,5 @@ public sealed class ReferralStore(Database database)
 
     /// <summary>Writes the buyer's bindings if nobody changed them since <paramref name="before"/> was read (null: none existed).</summary>
     public Task<bool> TrySaveAsync(BuyerReferrals? before, BuyerReferrals after, CancellationToken ct)
-        => container.TrySaveAsync(after, after.Id, after.Id, before?.ETag, ct);
+        => container.TrySaveAsync(after, after.Id, before?.ETag, ct);
 }

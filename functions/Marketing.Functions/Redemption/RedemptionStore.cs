@@ -33,33 +33,11 @@ public sealed class RedemptionStore(Database database)
 
     /// <summary>Creates the record; null when the order already has one.</summary>
     public async Task<Redemption?> TryCreateAsync(Redemption redemption, CancellationToken ct = default)
-    {
-        try
-        {
-            var response = await container.CreateItemAsync(redemption, new PartitionKey(redemption.OrderId),
-                new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct);
-            return redemption with { ETag = response.ETag };
-        }
-        catch (CosmosException e) when (e.StatusCode == HttpStatusCode.Conflict)
-        {
-            return null;
-        }
-    }
+        => await container.TryWriteAsync(redemption, redemption.OrderId, etag: null, ct) is { } etag ? redemption with { ETag = etag } : null;
 
     /// <summary>Replaces the record if unchanged since it was read (its etag); null when someone else changed it.</summary>
     public async Task<Redemption?> TryReplaceAsync(Redemption redemption, CancellationToken ct = default)
-    {
-        try
-        {
-            var response = await container.ReplaceItemAsync(redemption with { ETag = null }, redemption.Id, new PartitionKey(redemption.OrderId),
-                new ItemRequestOptions { IfMatchEtag = redemption.ETag, EnableContentResponseOnWrite = false }, ct);
-            return redemption with { ETag = response.ETag };
-        }
-        catch (CosmosException e) when (e.StatusCode is HttpStatusCode.PreconditionFailed or HttpStatusCode.NotFound)
-        {
-            return null;
-        }
-    }
+        => await container.TryWriteAsync(redemption, redemption.OrderId, redemption.ETag, ct) is { } etag ? redemption with { ETag = etag } : null;
 
     /// <summary>Removes a pending record whose lock was refused, if unchanged since read.</summary>
     public async Task TryDeleteAsync(Redemption redemption, CancellationToken ct = default)

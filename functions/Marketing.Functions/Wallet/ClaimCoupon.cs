@@ -143,7 +143,7 @@ public static class ClaimCoupon
         if (outcome is AddOutcome.KeyExists { Coupon.Id: var foundId } && foundId == coupon.Id)
             outcome = new AddOutcome.Added();
         if (outcome is not AddOutcome.Added)
-            await GiveBackAsync(stock, claim.CampaignId, now, logger);
+            await GiveBackAsync(stock, claim.CampaignId, coupon.Id, now, logger);
 
         return outcome switch
         {
@@ -156,11 +156,11 @@ public static class ClaimCoupon
 
     private static Problem NotNewcomer() => Problem.Of(ProblemTypes.NotEligible, 403, "This campaign is for new customers only.");
 
-    private static async Task GiveBackAsync(StockStore stock, string campaignId, DateTimeOffset now, ILogger logger)
+    private static async Task GiveBackAsync(StockStore stock, string campaignId, string couponId, DateTimeOffset now, ILogger logger)
     {
         try
         {
-            await stock.GiveBackAsync(campaignId, now, CancellationToken.None);
+            await stock.GiveBackAsync(campaignId, couponId, now, CancellationToken.None);
         }
         catch (Exception e)
         {

@@ -170,21 +170,13 @@ public sealed class WalletStore(Database database)
     {
         // Coupon ids are ours and order ids are restricted to [A-Za-z0-9._:-] (see LockCoupon): safe as literals.
         var coupon = $"c.coupons[{at.Index}]";
-        var filter = $"FROM c WHERE {coupon}.id = \"{at.CouponId}\" AND {coupon}.state = \"{Wire(from)}\"";
+        var filter = $"{coupon}.id = \"{at.CouponId}\" AND {coupon}.state = \"{Wire(from)}\"";
         if (orderId is not null) filter += $" AND {coupon}.orderId = \"{orderId}\"";
         var path = $"/coupons/{at.Index}";
-        try
-        {
-            await container.PatchItemAsync<CampaignWallet>(at.CampaignId, new PartitionKey(at.CustomerId),
-                [PatchOperation.Set(path + "/state", to), PatchOperation.Set(path + "/orderId", newOrderId),
-                 PatchOperation.Set(path + "/lockedUntil", lockedUntil)],
-                new PatchItemRequestOptions { FilterPredicate = filter, EnableContentResponseOnWrite = false }, ct);
-            return true;
-        }
-        catch (CosmosException e) when (e.StatusCode is HttpStatusCode.PreconditionFailed or HttpStatusCode.NotFound)
-        {
-            return false;
-        }
+        // Stamped: a step the SDK sends twice is still this step's win, not a race it lost.
+        return await container.TryPatchAsync<CampaignWallet>(at.CampaignId, at.CustomerId,
+            [PatchOperation.Set(path + "/state", to), PatchOperation.Set(path + "/orderId", newOrderId), PatchOperation.Set(path + "/lockedUntil", lockedUntil)],
+            filter, ct);
     }
 
     public static string Wire(CouponStatus status) => status switch
@@ -232,21 +224,23 @@ public sealed class WalletStore(Database database)
             var due = wallet.Coupons.Select((c, i) => (c, i)).Where(x => x.c.State == CouponStatus.Available && x.c.ValidTo <= now)
                 .Select(x => x.i).ToList();
             if (due.Count == 0) return expired;
-            // A patch carries at most 10 operations.
-            var chunk = due.Take(10).ToList();
-            var filter = "FROM c WHERE " + string.Join(" AND ", chunk.Select(i => $"c.coupons[{i}].state = \"{Wire(CouponStatus.Available)}\""));
-            try
+            // A patch carries at most 10 operations, one of them the write stamp.
+            var chunk = due.Take(9).ToList();
+            var filter = string.Join(" AND ", chunk.Select(i => $"c.coupons[{i}].state = \"{Wire(CouponStatus.Available)}\""));
+            if (await container.TryPatchAsync<CampaignWallet>(wallet.Id, wallet.CustomerId,
+                    chunk.Select(i => PatchOperation.Set($"/coupons/{i}/state", CouponStatus.Expired)).ToList(), filter, ct))
             {
-                await container.PatchItemAsync<CampaignWallet>(wallet.Id, new PartitionKey(wallet.CustomerId),
-                    chunk.Select(i => PatchOperation.Set($"/coupons/{i}/state", CouponStatus.Expired)).ToList(),
-                    new PatchItemRequestOptions { FilterPredicate = filter, EnableContentResponseOnWrite = false }, ct);
                 expired += chunk.Count;
                 wallet = wallet with { Coupons = [.. wallet.Coupons.Select((c, i) => chunk.Contains(i) ? c with { State = CouponStatus.Expired } : c)] };
             }
-            catch (CosmosException e) when (e.StatusCode == HttpStatusCode.PreconditionFailed && ++conflicts < 5)
+            else if (++conflicts < 5)
             {
                 // One of them changed meanwhile (locked, or expired by an overlapping run): look again.
                 wallet = await FindWalletAsync(wallet.CustomerId, wallet.CampaignId, ct) ?? wallet with { Coupons = [] };
+            }
+            else
+            {
+                throw new InvalidOperationException($"Wallet {wallet.Id} of {wallet.CustomerId} kept changing; left for the next run.");
             }
         }
     }
@@ -268,21 +262,15 @@ public sealed class WalletStore(Database database)
         DateTimeOffset now, CancellationToken ct = default)
     {
         var key = new PartitionKey(customerId);
+        var marker = new NewcomerMarker { CustomerId = customerId, CampaignId = campaignId, At = now };
         while (true)
         {
+            if (await container.TryWriteAsync(marker, customerId, etag: null, ct) is { } created)
+                return (true, created);
             try
             {
-                var created = await container.CreateItemAsync(new NewcomerMarker { CustomerId = customerId, CampaignId = campaignId, At = now }, key,
-                    new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct);
-                return (true, created.ETag);
-            }
-            catch (CosmosException e) when (e.StatusCode == HttpStatusCode.Conflict)
-            {
-            }
-            try
-            {
-                var marker = await container.ReadItemAsync<NewcomerMarker>(NewcomerMarker.DocumentId, key, cancellationToken: ct);
-                return (marker.Resource.CampaignId == campaignId, null);
+                var current = await container.ReadItemAsync<NewcomerMarker>(NewcomerMarker.DocumentId, key, cancellationToken: ct);
+                return (current.Resource.CampaignId == campaignId, null);
             }
             catch (CosmosException e) when (e.StatusCode == HttpStatusCode.NotFound)
             {

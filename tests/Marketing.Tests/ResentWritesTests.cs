@@ -1,0 +1,139 @@
+using System.Net;
+using Marketing.Functions.Campaigns;
+using Marketing.Tests.Support;
+using Microsoft.Azure.Cosmos;
+using Microsoft.Extensions.DependencyInjection;
+using Xunit;
+
+namespace Marketing.Tests;
+
+/// <summary>
+/// Against a real account the SDK may send a write twice (the first attempt applied, its answer lost). These
+/// tests send every document write of whole flows twice (<see cref="ResentWrites"/>) and prove that nothing is
+/// done twice: never an oversold unit, a budget moved twice, a step answered as someone else's, or a
+/// commission credited twice. A re-sent take of stock may under-sell by a unit until the stock recount (the
+/// safe direction, by design: docs/claiming.md).
+/// </summary>
+public sealed class ResentWritesTests
+{
+    private static async Task<(TestApp App, ResentWrites Resend)> StartAsync(string name)
+    {
+        var resend = new ResentWrites();
+        var app = await TestApp.StartAsync($"{Settings.Get("Cosmos__Database")}-resend-{name}-{Guid.NewGuid():N}"[..60],
+            b => b.ConfigureServices(s => s.AddSingleton<RequestHandler>(resend)));
+        resend.Armed = true;
+        return (app, resend);
+    }
+
+    [Fact]
+    public async Task A_give_back_sent_twice_returns_its_unit_once()
+    {
+        await using var app = await TestApp.StartAsync();
+        var campaign = await app.Operator().PublishedCampaignAsync(Api.Terms(app.Clock.GetUtcNow(), t => t["totalQuantity"] = 5));
+        var stocks = app.Services.GetRequiredService<StockStore>();
+        await stocks.TryTakeAsync(campaign, app.Clock.GetUtcNow());
+        await stocks.TryTakeAsync(campaign, app.Clock.GetUtcNow());
+
+        Assert.True(await stocks.GiveBackAsync(campaign, "cpn_refused1", app.Clock.GetUtcNow()));
+        Assert.False(await stocks.GiveBackAsync(campaign, "cpn_refused1", app.Clock.GetUtcNow()));
+
+        var stock = (await stocks.FindAsync(campaign))!;
+        Assert.Equal((4, 1), (stock.Remaining, stock.Issued));
+        Assert.Equal(Stock.GiveBackMemory, stock.GivenBack.Count);
+        Assert.Equal("cpn_refused1", stock.GivenBack[0]);
+    }
+
+    [Fact]
+    public async Task Claims_refusals_and_replays_with_every_write_sent_twice_never_oversell_and_recount_exactly()
+    {
+        var (app, resend) = await StartAsync("claims");
+        await using var _ = app;
+        var campaign = await app.Operator().PublishedCampaignAsync(Api.Terms(app.Clock.GetUtcNow(), t => t["totalQuantity"] = 100));
+        var customers = Enumerable.Range(0, 10).Select(i => Api.NewId($"c{i}")).ToArray();
+        foreach (var customer in customers)
+        {
+            var client = app.Customer(customer);
+            var key = Guid.NewGuid().ToString();
+            await (await client.ClaimAsync(campaign, key)).AssertStatusAsync(HttpStatusCode.Created);
+            await (await client.ClaimAsync(campaign, key)).AssertStatusAsync(HttpStatusCode.Created); // a replay
+            await (await client.ClaimAsync(campaign)).AssertProblemAsync(HttpStatusCode.Conflict, "limit-reached"); // a give-back
+        }
+        Assert.True(resend.Resent > 0);
+
+        var stocks = app.Services.GetRequiredService<StockStore>();
+        var stock = (await stocks.FindAsync(campaign))!;
+        Assert.Equal(100, stock.Issued + stock.Remaining);
+        Assert.InRange(stock.Issued, 10, 100); // never fewer counted than issued: no oversell
+
+        app.Clock.Advance(TimeSpan.FromMinutes(10));
+        await app.InvokeTimerAsync("ReconcileStock");
+        stock = (await stocks.FindAsync(campaign))!;
+        Assert.Equal((10, 90), (stock.Issued, stock.Remaining));
+        foreach (var customer in customers)
+            Assert.Single((await (await app.Customer(customer).GetAsync("/api/me/coupons")).ReadJsonAsync())["items"]!.AsArray());
+    }
+
+    [Fact]
+    public async Task Lifecycle_and_redemption_steps_with_every_write_sent_twice_answer_as_once_and_move_the_budget_once()
+    {
+        var (app, resend) = await StartAsync("steps");
+        await using var _ = app;
+        var op = app.Operator();
+        var campaign = await op.PublishedCampaignAsync(Api.Terms(app.Clock.GetUtcNow(), t =>
+        {
+            t["totalQuantity"] = 50;
+            t["amountOff"] = 1000;
+            t["budget"] = 100000;
+            t["returnOnRefund"] = true;
+        }));
+        await (await op.PostAsync($"/api/campaigns/{campaign}/pause", null)).AssertStatusAsync(HttpStatusCode.OK);
+        await (await op.PostAsync($"/api/campaigns/{campaign}/resume", null)).AssertStatusAsync(HttpStatusCode.OK);
+        var orders = app.OrderSystem();
+        var holders = new List<(string Customer, string Coupon)>();
+        for (var i = 0; i < 3; i++) holders.Add(await app.CustomerWithCouponAsync(campaign));
+        var (confirmed, cancelled, refunded) = (Api.NewId("o"), Api.NewId("o"), Api.NewId("o"));
+
+        await (await orders.LockAsync(confirmed, holders[0].Customer, holders[0].Coupon)).AssertStatusAsync(HttpStatusCode.Created);
+        await (await orders.StepAsync(confirmed, "confirm")).AssertStatusAsync(HttpStatusCode.OK);
+        await (await orders.LockAsync(cancelled, holders[1].Customer, holders[1].Coupon)).AssertStatusAsync(HttpStatusCode.Created);
+        await (await orders.StepAsync(cancelled, "cancel", "changed mind")).AssertStatusAsync(HttpStatusCode.OK);
+        await (await orders.LockAsync(refunded, holders[2].Customer, holders[2].Coupon)).AssertStatusAsync(HttpStatusCode.Created);
+        await (await orders.StepAsync(refunded, "confirm")).AssertStatusAsync(HttpStatusCode.OK);
+        await (await orders.StepAsync(refunded, "refund", "returned")).AssertStatusAsync(HttpStatusCode.OK);
+        Assert.True(resend.Resent > 0);
+
+        var budget = (await app.Services.GetRequiredService<StockStore>().FindBudgetAsync(campaign))!;
+        Assert.Equal((100000, 99000, 0, 1000), (budget.Budget, budget.Left, budget.Reserved, budget.Spent));
+        Assert.Equal("used", await app.CouponStatusAsync(holders[0].Customer, holders[0].Coupon));
+        Assert.Equal("available", await app.CouponStatusAsync(holders[1].Customer, holders[1].Coupon));
+        Assert.Equal("available", await app.CouponStatusAsync(holders[2].Customer, holders[2].Coupon));
+    }
+
+    [Fact]
+    public async Task Settlement_and_payout_with_every_write_sent_twice_credit_once_and_report_applied()
+    {
+        var (app, resend) = await StartAsync("ledger");
+        await using var _ = app;
+        await app.SetRulesAsync(1000, 500);
+        var inviter = Api.NewId("p");
+        var promoter = Api.NewId("p");
+        var promoterCode = await app.RegisterPromoterAsync(promoter, await app.RegisterPromoterAsync(inviter));
+        var buyer = Api.NewId("b");
+        await (await app.VisitAsync(buyer, promoterCode)).AssertStatusAsync(HttpStatusCode.OK);
+        var paid = Distribution.OrderEvent("paid", Api.NewId("o"), buyer, app.Clock.GetUtcNow(), Distribution.Line("l1", "shoes", 30000));
+
+        Assert.Equal("applied", await app.SettleAsync(paid));
+        Assert.Equal("duplicate", await app.SettleAsync(paid));
+        Assert.True(resend.Resent > 0);
+
+        Assert.Equal(3000, (long)(await app.CommissionsAsync(promoter)).Sum(e => (long)e["amount"]!));
+        Assert.Equal(1500, (long)(await app.CommissionsAsync(inviter)).Sum(e => (long)e["amount"]!));
+        app.Clock.Advance(TimeSpan.FromDays(8));
+        await app.InvokeTimerAsync("ReleaseCommissions");
+        var batch = Api.NewId("b");
+        var csv = await (await app.PayoutAsync(batch, 1)).Content.ReadAsStringAsync();
+        Assert.Equal(3000, Distribution.ParseCsv(csv)[promoter]);
+        Assert.Equal(csv, await (await app.PayoutAsync(batch, 1)).Content.ReadAsStringAsync());
+        Assert.Equal(0, (long)(await app.BalanceAsync(promoter))["available"]!);
+    }
+}
