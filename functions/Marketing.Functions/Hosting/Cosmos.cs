@@ -45,7 +45,10 @@ public sealed class CosmosRequestCounter : RequestHandler
     }
 }
 
-/// <summary>Cosmos documents use the same System.Text.Json settings as the API (lenient on unknown members).</summary>
+/// <summary>
+/// Cosmos documents use the same System.Text.Json settings as the API (lenient on unknown members). Nothing
+/// is written that could not be read back: an integer beyond 2^53 − 1 is refused here (see <see cref="Limits"/>).
+/// </summary>
 public sealed class StorageSerializer : CosmosSerializer
 {
     public override T FromStream<T>(Stream stream)
@@ -61,6 +64,7 @@ public sealed class StorageSerializer : CosmosSerializer
     {
         var stream = new MemoryStream();
         JsonSerializer.Serialize(stream, input, Json.Storage);
+        Limits.CheckStorable(stream.GetBuffer().AsSpan(0, (int)stream.Length));
         stream.Position = 0;
         return stream;
     }
