@@ -84,6 +84,8 @@ public static class Platform
             BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
                 Problem.Of(ProblemTypes.PayloadTooLarge, 413, "The body is too large."),
             BadHttpRequestException bad => Problem.Of(ProblemTypes.ValidationFailed, bad.StatusCode, "The request is not valid.", bad.Message),
+            // Every paged list reads through Paging, which refuses foreign or damaged tokens with this.
+            InvalidPageTokenException invalid => Problem.InvalidPageToken(invalid.Message),
             // Cosmos still throttling or unavailable after the SDK's own retries, our own deadline passed, or the
             // connection dropped: tell the client to come back, don't blame it (every write path is safe to retry).
             _ when IsTransient(error, context.RequestAborted) => Busy(context, (error as CosmosException)?.RetryAfter),
