@@ -31,7 +31,9 @@ public static class Platform
         builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((document, _, _) =>
         {
             document.Info = new() { Title = "Marketing platform", Version = "v1",
-                Description = "Coupon campaigns, claiming, wallets, redemption and distribution (promoters, commissions, payouts). Errors are RFC 9457 problem+json with type urn:marketing:problem:<code>." };
+                Description = "Coupon campaigns, claiming, wallets, redemption and distribution (promoters, commissions, payouts). Errors are RFC 9457 problem+json with type urn:marketing:problem:<code>. "
+                    + $"Money is an integer in minor units, at most {Limits.MaxMoney} in any field (sums included: see docs/api.md). "
+                    + "Page tokens (continuationToken) are opaque and only fit the list they came from." };
             return Task.CompletedTask;
         }));
         return builder;
