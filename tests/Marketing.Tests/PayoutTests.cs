@@ -492,7 +492,8 @@ public sealed class PayoutTests
         Assert.NotNull(aliceToken);
         var withToken = await app.Customer(bob.Id).GetAsync("/api/promoters/me/commissions?limit=1&continuationToken=" + Uri.EscapeDataString(aliceToken));
         var withTokenBody = await withToken.Content.ReadAsStringAsync();
-        Assert.True(withToken.StatusCode is HttpStatusCode.OK or HttpStatusCode.BadRequest, withTokenBody);
+        // Page tokens are bound to the list they came from (its query and partition): Bob's list refuses Alice's.
+        await withToken.AssertProblemAsync(HttpStatusCode.BadRequest, "invalid-page-token");
         Assert.DoesNotContain(aliceIds, id => withTokenBody.Contains(id, StringComparison.Ordinal));
 
         // A customer who never registered is not a promoter.
@@ -568,10 +569,11 @@ public sealed class PayoutTests
         // Nothing was paid by any of them.
         Assert.Equal(new Money(0, 1000, 0), await BalanceOfAsync(app, promoter.Id));
         // The promoter's own list refuses what it cannot use, as problem+json too.
-        foreach (var (query, field) in new[] { ("status=bogus", "status"), ("limit=0", "limit"), ("limit=201", "limit"), ("continuationToken=not-a-token", "continuationToken") })
+        foreach (var (query, field, type) in new[] { ("status=bogus", "status", "validation-failed"), ("limit=0", "limit", "validation-failed"),
+                     ("limit=201", "limit", "validation-failed"), ("continuationToken=not-a-token", "continuationToken", "invalid-page-token") })
         {
             var problem = await (await app.Customer(promoter.Id).GetAsync("/api/promoters/me/commissions?" + query))
-                .AssertProblemAsync(HttpStatusCode.BadRequest, "validation-failed");
+                .AssertProblemAsync(HttpStatusCode.BadRequest, type);
             Assert.True(problem["errors"]?[field] is not null, $"{query}: {problem.ToJsonString()}");
         }
 

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Marketing.Functions.Hosting;
 
 namespace Marketing.Functions.Campaigns;
 
@@ -24,7 +25,7 @@ public sealed record Validity
 
 /// <summary>
 /// The editable terms of a campaign (a coupon template): what operators send on create and update.
-/// Money is in minor units of <see cref="Currency"/>; instants are UTC.
+/// Money is in minor units of <see cref="Currency"/>, at most <see cref="Limits.MaxMoney"/> per field; instants are UTC.
 /// </summary>
 public sealed record CampaignTerms
 {
@@ -61,7 +62,6 @@ public sealed record CampaignTerms
     public const int MaxQuantity = 100_000_000;
     public const int MaxPerCustomerLimit = 100;
     public const int MaxValidityDays = 3650;
-    public const long MaxBudget = 1_000_000_000_000_00; // a trillion in major units
 
     /// <summary>Field errors, keyed by JSON field name; empty when the terms are consistent.</summary>
     public Dictionary<string, string[]> Validate()
@@ -77,17 +77,17 @@ public sealed record CampaignTerms
         switch (Kind)
         {
             case DiscountKind.AmountOff:
-                if (AmountOff is null or <= 0) Error("amountOff", "Required for amount_off: a positive amount in minor units.");
+                if (AmountOff is null or <= 0 or > Limits.MaxMoney) Error("amountOff", $"Required for amount_off: 1 to {Limits.MaxMoney} in minor units.");
                 if (PercentOff is not null) Error("percentOff", "Only for percent_off.");
                 if (MaxDiscount is not null) Error("maxDiscount", "Only for percent_off.");
                 break;
             case DiscountKind.PercentOff:
                 if (PercentOff is null or < 1 or > 100) Error("percentOff", "Required for percent_off: 1 to 100.");
                 if (AmountOff is not null) Error("amountOff", "Only for amount_off.");
-                if (MaxDiscount is <= 0) Error("maxDiscount", "When set, a positive amount in minor units.");
+                if (MaxDiscount is <= 0 or > Limits.MaxMoney) Error("maxDiscount", $"When set, 1 to {Limits.MaxMoney} in minor units.");
                 break;
         }
-        if (MinimumSpend < 0) Error("minimumSpend", "Must be 0 (no threshold) or more.");
+        if (!Limits.IsMoney(MinimumSpend)) Error("minimumSpend", $"0 (no threshold) to {Limits.MaxMoney} in minor units.");
         if (Currency is null || Currency.Length != 3 || !Currency.All(char.IsAsciiLetterUpper))
             Error("currency", "An ISO 4217 code such as CNY.");
         if (Categories is null || Categories.Length > 50 || Categories.Any(c => string.IsNullOrWhiteSpace(c) || c.Length > 64))
@@ -113,7 +113,8 @@ public sealed record CampaignTerms
         }
         if (TotalQuantity is < 1 or > MaxQuantity) Error("totalQuantity", $"1 to {MaxQuantity}.");
         if (PerCustomerLimit is < 1 or > MaxPerCustomerLimit) Error("perCustomerLimit", $"1 to {MaxPerCustomerLimit}.");
-        if (Budget is < 1 or > MaxBudget) Error("budget", $"When set, 1 to {MaxBudget} in minor units.");
+        // Top-ups cannot take a budget past this either (TopUpBudget), so what a budget document sums stays exact.
+        if (Budget is < 1 or > Limits.MaxMoney) Error("budget", $"When set, 1 to {Limits.MaxMoney} in minor units.");
         if (FindTimeZone(TimeZone) is null) Error("timeZone", "An IANA time zone id such as Asia/Shanghai.");
 
         return errors.ToDictionary(e => e.Key, e => e.Value.ToArray());

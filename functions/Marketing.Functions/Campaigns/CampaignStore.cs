@@ -8,13 +8,15 @@ namespace Marketing.Functions.Campaigns;
 /// Container "campaigns", partitioned by /catalog. All campaigns of a catalog share one logical
 /// partition, so operator lists and the customers' claimable list are single-partition queries.
 /// The hot path (claiming) does not read here on every request: see <see cref="CampaignCache"/>.
+/// Lists skip (and log) a campaign that cannot be read rather than failing for every campaign (see <see cref="Paging"/>).
 /// </summary>
-public sealed class CampaignStore(Database database)
+public sealed class CampaignStore(Database database, ILogger<CampaignStore>? logger = null)
 {
     public static readonly ContainerSpec Spec = new("campaigns", "/catalog", ["/terms/categories/*", "/terms/validity/*", "/\"_etag\"/?"]);
     public const string DefaultCatalog = "default";
 
     private readonly Container container = database.GetContainer(Spec.Name);
+    private readonly ILogger log = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger<CampaignStore>.Instance;
 
     public async Task<Campaign?> FindAsync(string id, CancellationToken ct = default)
     {
@@ -41,18 +43,17 @@ public sealed class CampaignStore(Database database)
     public async Task<Campaign?> ReplaceAsync(Campaign campaign, string etag, CancellationToken ct = default)
         => await container.TryWriteAsync(campaign, campaign.Catalog, etag, ct) is { } stored ? campaign with { ETag = stored } : null;
 
-    /// <summary>One page of the catalog, optionally filtered by status. Order is not specified.</summary>
-    public async Task<(List<Campaign> Items, string? ContinuationToken)> ListAsync(CampaignStatus? status, int pageSize,
-        string? continuationToken, CancellationToken ct = default)
+    /// <summary>
+    /// One page of the catalog, optionally filtered by status; <paramref name="pageToken"/> is an opaque token of
+    /// an earlier page (<see cref="Paging"/>: throws <see cref="InvalidPageTokenException"/> for any other). Order is not specified.
+    /// </summary>
+    public Task<Page<Campaign>> ListAsync(CampaignStatus? status, int pageSize, string? pageToken, CancellationToken ct = default)
     {
         var sql = "SELECT * FROM c WHERE c.catalog = @catalog" + (status is null ? "" : " AND c.status = @status");
         var query = new QueryDefinition(sql).WithParameter("@catalog", DefaultCatalog);
         if (status is not null) query = query.WithParameter("@status", Wire(status.Value));
         // A plain paged filter: partition key set, continuation tokens (see docs/local-emulators.md).
-        using var iterator = container.GetItemQueryIterator<Campaign>(query, continuationToken,
-            new QueryRequestOptions { PartitionKey = new PartitionKey(DefaultCatalog), MaxItemCount = pageSize });
-        var page = await iterator.ReadNextAsync(ct);
-        return (page.Resource.ToList(), page.ContinuationToken);
+        return container.ReadPageAsync<Campaign>(query, new PartitionKey(DefaultCatalog), pageSize, pageToken, log, ct);
     }
 
     /// <summary>Every published campaign of the catalog (the claimable list filters this by time and channel).</summary>
@@ -60,12 +61,7 @@ public sealed class CampaignStore(Database database)
     {
         var query = new QueryDefinition("SELECT * FROM c WHERE c.catalog = @catalog AND c.status = @status")
             .WithParameter("@catalog", DefaultCatalog).WithParameter("@status", Wire(CampaignStatus.Published));
-        var results = new List<Campaign>();
-        using var iterator = container.GetItemQueryIterator<Campaign>(query,
-            requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(DefaultCatalog) });
-        while (iterator.HasMoreResults)
-            results.AddRange(await iterator.ReadNextAsync(ct));
-        return results;
+        return await container.ReadAllReadableAsync<Campaign>(query, new PartitionKey(DefaultCatalog), log, ct);
     }
 
     /// <summary>Ids of the campaigns whose stock the reconciliation job looks after (everything but drafts).</summary>

@@ -21,7 +21,8 @@ public static class GetCampaigns
             .AsFunction("ListCampaigns")
             .RequireAuthorization(Policies.Operator)
             .Produces<CampaignPage>()
-            .WithSummary("List campaigns, optionally by status; page with continuationToken.");
+            .WithSummary("List campaigns, optionally by status; page with continuationToken.")
+            .WithDescription(Paging.Description);
     }
 
     private static async Task<IResult> GetAsync(string id, HttpContext context, CampaignStore store)
@@ -43,12 +44,12 @@ public static class GetCampaigns
 
         try
         {
-            var (items, next) = await store.ListAsync(filter, limit ?? DefaultPageSize, continuationToken, context.RequestAborted);
-            return TypedResults.Ok(new CampaignPage(items.Select(CampaignView.Of).ToList(), next));
+            var page = await store.ListAsync(filter, limit ?? DefaultPageSize, continuationToken, context.RequestAborted);
+            return TypedResults.Ok(new CampaignPage(page.Items.Select(CampaignView.Of).ToList(), page.ContinuationToken));
         }
-        catch (Microsoft.Azure.Cosmos.CosmosException e) when (continuationToken is not null && e.StatusCode == System.Net.HttpStatusCode.BadRequest)
+        catch (InvalidPageTokenException e)
         {
-            return Problem.Validation("continuationToken", "Not a token this list returned.").ToResult();
+            return Problem.InvalidPageToken(e.Message).ToResult();
         }
     }
 }

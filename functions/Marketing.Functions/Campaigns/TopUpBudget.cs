@@ -42,7 +42,7 @@ public static class TopUpBudget
         var (request, problem) = await JsonBody.ReadAsync<TopUpRequest>(context.Request);
         if (problem is not null) return problem.ToResult();
         var errors = new Dictionary<string, string[]>();
-        if (request!.Amount is < 1 or > CampaignTerms.MaxBudget) errors["amount"] = [$"1 to {CampaignTerms.MaxBudget} in minor units."];
+        if (!Limits.IsMoney(request!.Amount, least: 1)) errors["amount"] = [$"1 to {Limits.MaxMoney} in minor units."];
         if (string.IsNullOrWhiteSpace(request.Reason) || request.Reason.Length > MaxReason) errors["reason"] = [$"Required, at most {MaxReason} characters."];
         if (errors.Count > 0) return Problem.Validation(errors).ToResult();
 
@@ -52,7 +52,8 @@ public static class TopUpBudget
         var hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(id + "\n" + JsonSerializer.Serialize(request, Json.Options))));
 
         // A replay first: it must get its answer even after the campaign ended.
-        if (await stock.FindBudgetAsync(id, ct) is { } before && before.TopUps.FirstOrDefault(t => t.Key == key) is { } earlier)
+        var before = await stock.FindBudgetAsync(id, ct);
+        if (before?.TopUps.FirstOrDefault(t => t.Key == key) is { } earlier)
             return Replay(earlier, hash, before, context);
         switch (campaign.Status)
         {
@@ -65,6 +66,14 @@ public static class TopUpBudget
         if (campaign.Terms.Budget is null)
             return Problem.Of(ProblemTypes.CampaignNotEditable, 409, "This campaign has no budget.",
                 "Its discounts are not limited by money; a budget can only be set before publishing.").ToResult();
+
+        // The budget document's numbers must stay exact in Cosmos DB (see Limits): a top-up may take the budget
+        // up to the maximum, not past it. Checked against the budget as read (not inside the patch), so top-ups
+        // racing past this check together can overshoot by their own amounts; it would take thousands at the
+        // same instant to reach 2^53 (9007 × MaxMoney).
+        if (before is not null && before.Budget > Limits.MaxMoney - request.Amount)
+            return Problem.Validation("amount", $"A budget holds at most {Limits.MaxMoney} minor units: at most "
+                + $"{Math.Max(0, Limits.MaxMoney - before.Budget)} more can be added to this one.").ToResult();
 
         var topUp = new BudgetTopUp(key, request.Amount, request.Reason, context.User.SubjectId(), time.GetUtcNow(), hash);
         var added = await stock.TryTopUpAsync(id, topUp, ct);

@@ -49,11 +49,12 @@ public sealed record Balance(long Pending, long Available, long Paid)
 /// Container "ledger", partitioned by /promoterId: a promoter's entries, balance and payout candidates are
 /// single-partition reads. Status changes are patches filtered on the status they leave, so each happens once.
 /// </summary>
-public sealed class LedgerStore(Database database)
+public sealed class LedgerStore(Database database, ILogger<LedgerStore>? logger = null)
 {
     public static readonly ContainerSpec Spec = new("ledger", "/promoterId", ["/\"_etag\"/?"]);
 
     private readonly Container container = database.GetContainer(Spec.Name);
+    private readonly ILogger log = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger<LedgerStore>.Instance;
 
     public static string Wire(LedgerStatus status) => status switch
     {
@@ -79,17 +80,17 @@ public sealed class LedgerStore(Database database)
         // Stamped: a move the SDK sends twice still counts as ours (a payout must pay every entry it marked paid).
         => container.TryPatchAsync<LedgerEntry>(id, promoterId, operations, $"c.status = '{Wire(from)}'", ct);
 
-    /// <summary>One page of a promoter's entries, newest first, optionally of one status.</summary>
-    public async Task<(List<LedgerEntry> Items, string? ContinuationToken)> ListAsync(string promoterId, LedgerStatus? status, int pageSize,
-        string? continuationToken, CancellationToken ct)
+    /// <summary>
+    /// One page of a promoter's entries, newest first, optionally of one status; <paramref name="pageToken"/> is an
+    /// opaque token of an earlier page of the same list (<see cref="Paging"/>: throws <see cref="InvalidPageTokenException"/> for any other).
+    /// An entry that cannot be read is skipped and logged (for display only: payouts and checks use <see cref="ListAllAsync"/>, which fails instead).
+    /// </summary>
+    public Task<Page<LedgerEntry>> ListAsync(string promoterId, LedgerStatus? status, int pageSize, string? pageToken, CancellationToken ct)
     {
         var sql = "SELECT * FROM c WHERE c.promoterId = @p" + (status is null ? "" : " AND c.status = @status") + " ORDER BY c.createdAt DESC";
         var query = new QueryDefinition(sql).WithParameter("@p", promoterId);
         if (status is not null) query = query.WithParameter("@status", Wire(status.Value));
-        using var iterator = container.GetItemQueryIterator<LedgerEntry>(query, continuationToken,
-            new QueryRequestOptions { PartitionKey = new PartitionKey(promoterId), MaxItemCount = pageSize, EnableOptimisticDirectExecution = true });
-        var page = await iterator.ReadNextAsync(ct);
-        return (page.Resource.ToList(), page.ContinuationToken);
+        return container.ReadPageAsync<LedgerEntry>(query, new PartitionKey(promoterId), pageSize, pageToken, log, ct, optimisticDirectExecution: true);
     }
 
     /// <summary>Every entry of the promoter, or every one in a status (payouts: what can be paid).</summary>

@@ -1,6 +1,5 @@
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
-using Microsoft.Azure.Cosmos;
 using Microsoft.Extensions.Options;
 
 namespace Marketing.Functions.Commissions;
@@ -32,7 +31,8 @@ public static class ListMyCommissions
             .AsFunction("ListMyCommissions")
             .RequireAuthorization(Policies.Promoter)
             .Produces<CommissionPage>()
-            .WithSummary("My ledger entries, newest first; filter by status (pending, available, paid); page with continuationToken.");
+            .WithSummary("My ledger entries, newest first; filter by status (pending, available, paid); page with continuationToken.")
+            .WithDescription(Paging.Description);
 
         group.MapGet("/me/balance", async (HttpContext context, LedgerStore ledger, IOptions<CommissionOptions> options) =>
             {
@@ -56,12 +56,12 @@ public static class ListMyCommissions
         if (limit is < 1 or > MaxPageSize) return Problem.Validation("limit", $"1 to {MaxPageSize}.").ToResult();
         try
         {
-            var (items, next) = await ledger.ListAsync(context.User.SubjectId(), filter, limit ?? DefaultPageSize, continuationToken, context.RequestAborted);
-            return TypedResults.Ok(new CommissionPage(items.Select(LedgerEntryView.Of).ToList(), next));
+            var page = await ledger.ListAsync(context.User.SubjectId(), filter, limit ?? DefaultPageSize, continuationToken, context.RequestAborted);
+            return TypedResults.Ok(new CommissionPage(page.Items.Select(LedgerEntryView.Of).ToList(), page.ContinuationToken));
         }
-        catch (CosmosException e) when (continuationToken is not null && e.StatusCode == System.Net.HttpStatusCode.BadRequest)
+        catch (InvalidPageTokenException e)
         {
-            return Problem.Validation("continuationToken", "Not a token this list returned.").ToResult();
+            return Problem.InvalidPageToken(e.Message).ToResult();
         }
     }
 }

@@ -20,13 +20,14 @@ public sealed record QuarantinedEvent
     public required DateTimeOffset ReceivedAt { get; init; }
 }
 
-/// <summary>Container "quarantine", partitioned by /day.</summary>
-public sealed class QuarantineStore(Database database)
+/// <summary>Container "quarantine", partitioned by /day. The list skips (and logs) a record it cannot read (see <see cref="Paging"/>).</summary>
+public sealed class QuarantineStore(Database database, ILogger<QuarantineStore>? logger = null)
 {
     public static readonly ContainerSpec Spec = new("quarantine", "/day", ["/body/?", "/\"_etag\"/?"]);
     public const int MaxBody = 4096;
 
     private readonly Container container = database.GetContainer(Spec.Name);
+    private readonly ILogger log = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger<QuarantineStore>.Instance;
 
     public static string DayOf(DateTimeOffset instant) => instant.UtcDateTime.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
 
@@ -47,11 +48,6 @@ public sealed class QuarantineStore(Database database)
     public async Task<List<QuarantinedEvent>> ListAsync(string day, CancellationToken ct)
     {
         var query = new QueryDefinition("SELECT * FROM c WHERE c.day = @day").WithParameter("@day", day);
-        var results = new List<QuarantinedEvent>();
-        using var iterator = container.GetItemQueryIterator<QuarantinedEvent>(query,
-            requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(day) });
-        while (iterator.HasMoreResults)
-            results.AddRange(await iterator.ReadNextAsync(ct));
-        return results;
+        return await container.ReadAllReadableAsync<QuarantinedEvent>(query, new PartitionKey(day), log, ct);
     }
 }

@@ -31,7 +31,8 @@ public sealed record OrderEvent(string EventId, string Type, string OrderId, str
     public const string Paid = "paid";
     public const string Refunded = "refunded";
     public const int MaxLines = 500;
-    public const long MaxAmount = 1_000_000_000_000;
+    /// <summary>A line's amount, in minor units: the platform-wide money limit (see <see cref="Limits"/>).</summary>
+    public const long MaxAmount = Limits.MaxMoney;
 }
 
 /// <summary>A paid line and what has happened to it since: refunds so far and commission reversed so far, per level.</summary>

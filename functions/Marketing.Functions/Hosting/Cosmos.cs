@@ -65,7 +65,10 @@ public sealed class CosmosCallDeadline(TimeSpan timeout) : RequestHandler
     }
 }
 
-/// <summary>Cosmos documents use the same System.Text.Json settings as the API (lenient on unknown members).</summary>
+/// <summary>
+/// Cosmos documents use the same System.Text.Json settings as the API (lenient on unknown members). Nothing
+/// is written that could not be read back: an integer beyond 2^53 − 1 is refused here (see <see cref="Limits"/>).
+/// </summary>
 public sealed class StorageSerializer : CosmosSerializer
 {
     public override T FromStream<T>(Stream stream)
@@ -81,6 +84,7 @@ public sealed class StorageSerializer : CosmosSerializer
     {
         var stream = new MemoryStream();
         JsonSerializer.Serialize(stream, input, Json.Storage);
+        Limits.CheckStorable(stream.GetBuffer().AsSpan(0, (int)stream.Length));
         stream.Position = 0;
         return stream;
     }
@@ -198,7 +202,9 @@ public static class ContainerExtensions
         var id = (string)body["id"]!;
         var key = new PartitionKey(partitionKey);
         var options = new ItemRequestOptions { EnableContentResponseOnWrite = false, IfMatchEtag = etag };
-        using var stream = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(body, Json.Storage));
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(body, Json.Storage);
+        Limits.CheckStorable(bytes); // written as a stream, so not through StorageSerializer: the same check here
+        using var stream = new MemoryStream(bytes);
         using var response = etag is null
             ? await container.CreateItemStreamAsync(stream, key, options, ct)
             : await container.ReplaceItemStreamAsync(stream, id, key, options, ct);

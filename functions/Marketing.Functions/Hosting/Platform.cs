@@ -31,7 +31,9 @@ public static class Platform
         builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((document, _, _) =>
         {
             document.Info = new() { Title = "Marketing platform", Version = "v1",
-                Description = "Coupon campaigns, claiming, wallets, redemption and distribution (promoters, commissions, payouts). Errors are RFC 9457 problem+json with type urn:marketing:problem:<code>." };
+                Description = "Coupon campaigns, claiming, wallets, redemption and distribution (promoters, commissions, payouts). Errors are RFC 9457 problem+json with type urn:marketing:problem:<code>. "
+                    + $"Money is an integer in minor units, at most {Limits.MaxMoney} in any field (sums included: see docs/api.md). "
+                    + "Page tokens (continuationToken) are opaque and only fit the list they came from." };
             return Task.CompletedTask;
         }));
         return builder;
@@ -84,6 +86,8 @@ public static class Platform
             BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
                 Problem.Of(ProblemTypes.PayloadTooLarge, 413, "The body is too large."),
             BadHttpRequestException bad => Problem.Of(ProblemTypes.ValidationFailed, bad.StatusCode, "The request is not valid.", bad.Message),
+            // Every paged list reads through Paging, which refuses foreign or damaged tokens with this.
+            InvalidPageTokenException invalid => Problem.InvalidPageToken(invalid.Message),
             // Cosmos still throttling or unavailable after the SDK's own retries, our own deadline passed, or the
             // connection dropped: tell the client to come back, don't blame it (every write path is safe to retry).
             _ when IsTransient(error, context.RequestAborted) => Busy(context, (error as CosmosException)?.RetryAfter),

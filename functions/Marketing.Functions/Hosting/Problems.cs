@@ -33,6 +33,7 @@ public static class ProblemTypes
     public const string BudgetExhausted = "budget-exhausted";
     public const string UnknownReferralCode = "unknown-referral-code";
     public const string SelfReferral = "self-referral";
+    public const string InvalidPageToken = "invalid-page-token";
     public const string Busy = "busy";
     public const string Internal = "internal";
 }
@@ -60,6 +61,12 @@ public sealed record Problem(
 
     public static Problem Validation(string field, string message)
         => Validation(new Dictionary<string, string[]> { [field] = [message] });
+
+    /// <summary>A page token this list did not issue (see <see cref="Paging"/>); the field names the query parameter.</summary>
+    public static Problem InvalidPageToken(string reason)
+        => Of(ProblemTypes.InvalidPageToken, 400, "The page token is not valid.",
+            "Pass the continuationToken of the previous page unchanged, or leave it out for the first page.",
+            new Dictionary<string, string[]> { [Paging.TokenParameter] = [reason] });
 
     public static Problem NotFound(string what)
         => Of(ProblemTypes.NotFound, 404, "Not found.", $"{what} does not exist.");

@@ -42,7 +42,7 @@ public static class CreatePayoutBatch
         if (problem is not null) return problem.ToResult();
         var errors = new Dictionary<string, string[]>();
         if (!Ids.IsWellFormed(request!.BatchId)) errors["batchId"] = ["1 to 64 of a-z, 0-9, _ and -."];
-        if (request.Minimum is < 1 or > OrderEvent.MaxAmount) errors["minimum"] = [$"1 to {OrderEvent.MaxAmount} minor units."];
+        if (!Limits.IsMoney(request.Minimum, least: 1)) errors["minimum"] = [$"1 to {Limits.MaxMoney} minor units."];
         if (errors.Count > 0) return Problem.Validation(errors).ToResult();
 
         var ct = context.RequestAborted;

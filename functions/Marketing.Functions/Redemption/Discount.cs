@@ -1,4 +1,5 @@
 using Marketing.Functions.Campaigns;
+using Marketing.Functions.Hosting;
 using Marketing.Functions.Wallet;
 
 namespace Marketing.Functions.Redemption;
@@ -6,12 +7,15 @@ namespace Marketing.Functions.Redemption;
 /// <summary>One line of an order draft: price in minor units of the order's currency.</summary>
 public sealed record OrderLine(string Sku, string Category, long UnitPrice, int Quantity);
 
-/// <summary>What an order looks like before it is placed: enough to price coupons against it.</summary>
+/// <summary>
+/// What an order looks like before it is placed: enough to price coupons against it. Every price, every line's
+/// total (unit price × quantity) and the order's total are at most <see cref="Limits.MaxMoney"/>, so the
+/// discount arithmetic never overflows and every amount derived from the order is storable.
+/// </summary>
 public sealed record OrderDraft(Channel Channel, string Currency, OrderLine[] Lines)
 {
     public const int MaxLines = 200;
     public const int MaxQuantity = 10_000;
-    public const long MaxUnitPrice = 100_000_000_00; // 100 million in major units: beyond any real line
 
     public Dictionary<string, string[]> Validate(string prefix = "")
     {
@@ -21,14 +25,32 @@ public sealed record OrderDraft(Channel Channel, string Currency, OrderLine[] Li
         if (Lines is null || Lines.Length is 0 or > MaxLines)
             errors[prefix + "lines"] = [$"1 to {MaxLines} lines."];
         else
+        {
+            var total = 0L;
             for (var i = 0; i < Lines.Length; i++)
             {
                 var line = Lines[i];
+                if (line is null)
+                {
+                    errors[$"{prefix}lines[{i}]"] = ["Required."];
+                    continue;
+                }
                 if (string.IsNullOrWhiteSpace(line.Sku) || line.Sku.Length > 64) errors[$"{prefix}lines[{i}].sku"] = ["Required, at most 64 characters."];
                 if (string.IsNullOrWhiteSpace(line.Category) || line.Category.Length > 64) errors[$"{prefix}lines[{i}].category"] = ["Required, at most 64 characters."];
-                if (line.UnitPrice is < 0 or > MaxUnitPrice) errors[$"{prefix}lines[{i}].unitPrice"] = ["0 or more, in minor units."];
-                if (line.Quantity is < 1 or > MaxQuantity) errors[$"{prefix}lines[{i}].quantity"] = [$"1 to {MaxQuantity}."];
+                var price = Limits.IsMoney(line.UnitPrice);
+                var quantity = line.Quantity is >= 1 and <= MaxQuantity;
+                if (!price) errors[$"{prefix}lines[{i}].unitPrice"] = [$"0 to {Limits.MaxMoney} in minor units."];
+                if (!quantity) errors[$"{prefix}lines[{i}].quantity"] = [$"1 to {MaxQuantity}."];
+                if (!price || !quantity) continue;
+                // Both bounded above (10^12 × 10^4): no overflow.
+                var lineTotal = line.UnitPrice * line.Quantity;
+                if (lineTotal > Limits.MaxMoney)
+                    errors[$"{prefix}lines[{i}]"] = [$"unitPrice × quantity must be at most {Limits.MaxMoney} minor units."];
+                total = Math.Min(total + lineTotal, Limits.MaxMoney + 1);
             }
+            if (total > Limits.MaxMoney)
+                errors.TryAdd($"{prefix}lines", [$"The lines must add up to at most {Limits.MaxMoney} minor units."]);
+        }
         return errors;
     }
 }
@@ -73,7 +95,7 @@ public static class Discount
         var discount = coupon.Kind switch
         {
             DiscountKind.AmountOff => coupon.AmountOff ?? 0,
-            // Integers only, rounded down (subtotal is at most 2e16 by OrderDraft's limits: no overflow).
+            // Integers only, rounded down (subtotal is at most Limits.MaxMoney by OrderDraft's limits: no overflow).
             DiscountKind.PercentOff => Math.Min(checked(subtotal * (coupon.PercentOff ?? 0)) / 100, coupon.MaxDiscount ?? long.MaxValue),
             _ => 0,
         };

@@ -52,12 +52,13 @@ public abstract record AddOutcome
 }
 
 /// <summary>Container "wallets", partitioned by /customerId: everything a customer reads is one partition.</summary>
-public sealed class WalletStore(Database database)
+public sealed class WalletStore(Database database, ILogger<WalletStore>? logger = null)
 {
     public static readonly ContainerSpec Spec = new("wallets", "/customerId",
         ["/coupons/*/response/?", "/coupons/*/requestHash/?", "/coupons/*/categories/*", "/\"_etag\"/?"]);
 
     private readonly Container container = database.GetContainer(Spec.Name);
+    private readonly ILogger log = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger<WalletStore>.Instance;
 
     /// <summary>
     /// Adds <paramref name="coupon"/> unless the customer already holds <paramref name="limit"/> coupons of the
@@ -123,12 +124,15 @@ public sealed class WalletStore(Database database)
         }
     }
 
-    /// <summary>Every coupon of the customer (one single-partition query).</summary>
+    /// <summary>
+    /// Every coupon of the customer (one single-partition query), to show or to quote: a coupon that cannot be read
+    /// is skipped and logged rather than hiding the whole wallet (see <see cref="Paging"/>).
+    /// </summary>
     public async Task<List<Coupon>> ListCouponsAsync(string customerId, CancellationToken ct = default)
     {
         var query = new QueryDefinition("SELECT VALUE cp FROM c JOIN cp IN c.coupons WHERE c.customerId = @customer AND c.type = @type")
             .WithParameter("@customer", customerId).WithParameter("@type", CampaignWallet.Kind);
-        return await ReadAllAsync<Coupon>(query, customerId, ct);
+        return await container.ReadAllReadableAsync<Coupon>(query, new PartitionKey(customerId), log, ct, optimisticDirectExecution: true);
     }
 
     public async Task<Coupon?> FindCouponAsync(string customerId, string couponId, CancellationToken ct = default)
