@@ -8,12 +8,90 @@
 //     lower-cases the whole predicate (string literals included), so "c.remaining > 0" could be
 //     satisfied by another campaign's counter;
 //   * writes sent with "Prefer: return=minimal" (EnableContentResponseOnWrite = false) answer without the
-//     document, as Cosmos DB does, instead of echoing it back.
+//     document, as Cosmos DB does, instead of echoing it back;
+//   * writes Azure Cosmos DB refuses are refused here too, so a test finds them before Azure does: an item over
+//     2 MB (413, also when a patch would grow it past 2 MB), a patch of more than 10 operations (400), an id
+//     longer than 255 characters or with / \ ? # (400), and an integer beyond ±2^53 anywhere in the body
+//     (400: Cosmos DB stores numbers as IEEE 754 doubles and would silently round it).
 // Usage: node scripts/cosmos-emulator.js --port 8081
 "use strict";
 
 const path = require("path");
 const lib = path.dirname(require.resolve("@vercel/cosmosdb-server/package.json")) + "/lib";
+
+// ---- Limits of Azure Cosmos DB that the npm emulator does not enforce (docs/cosmos-limits.md) ----
+const limits = {
+  itemBytes: 2 * 1024 * 1024, // an item's JSON, UTF-8
+  patchOperations: 10,
+  idLength: 255, // the project's id budget (see docs/cosmos-limits.md); the service's own cap is 1,023 bytes
+  safeInteger: 9007199254740991n, // 2^53 - 1: beyond it an IEEE 754 double cannot hold every integer
+};
+const invalidIdCharacter = /[\/\\?#]/;
+
+const tooLarge = detail => ({ code: "RequestEntityTooLarge", message: `Request size is too large. ${detail}` });
+const badRequest = message => ({ code: "BadRequest", message });
+
+// The first integer literal outside strings whose magnitude is beyond 2^53 - 1 (for a literal with a fraction, its
+// integer part), or null. Read from the raw text, because JSON.parse would already have rounded it.
+function unsafeInteger(text) {
+  const number = /-?\d+(\.\d+)?([eE][+-]?\d+)?/y;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') {
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === "\\") i++;
+      continue;
+    }
+    if (ch !== "-" && (ch < "0" || ch > "9")) continue;
+    number.lastIndex = i;
+    const match = number.exec(text);
+    if (!match) continue;
+    i += match[0].length - 1;
+    if (match[2]) continue; // an exponent: written as a double on purpose
+    const integer = BigInt(match[0].split(".")[0]);
+    if ((integer < 0n ? -integer : integer) > limits.safeInteger) return match[0];
+  }
+  return null;
+}
+
+// Handlers read their body through lib/json; when a check below has read it already, parse that text instead.
+const jsonModule = require(`${lib}/json`);
+const readJson = jsonModule.default;
+jsonModule.default = req => (req.checkedBody !== undefined ? Promise.resolve(JSON.parse(req.checkedBody)) : readJson(req));
+const rawBody = require(require.resolve("raw-body", { paths: [lib] }));
+
+// Wraps a write handler: refuses what Azure Cosmos DB refuses before the emulator sees it.
+function refuseWhatAzureRefuses(name, handler) {
+  return async (account, req, res, params) => {
+    const text = (await rawBody(req)).toString("utf8");
+    req.checkedBody = text;
+    const refuse = (status, body) => {
+      // In the emulator's log too: a refusal the app swallows would otherwise go unseen.
+      console.error(`refused like Azure Cosmos DB: ${req.method} ${req.url} ${status} ${body.message.slice(0, 300)}`);
+      res.statusCode = status;
+      return body;
+    };
+    if (Buffer.byteLength(text) > limits.itemBytes)
+      return refuse(413, tooLarge(`The request body is ${Buffer.byteLength(text)} bytes; an item may have ${limits.itemBytes}.`));
+    const unsafe = unsafeInteger(text);
+    if (unsafe)
+      return refuse(400, badRequest(`The number ${unsafe} is beyond ±2^53: Azure Cosmos DB stores numbers as IEEE 754 doubles and would not keep it exactly.`));
+    let body;
+    try {
+      body = JSON.parse(text);
+    } catch (err) {
+      return refuse(400, badRequest(`The request body is not valid JSON: ${err.message}`));
+    }
+    if (name === "patch-document") {
+      const operations = Array.isArray(body) ? body : body && body.operations;
+      if (Array.isArray(operations) && operations.length > limits.patchOperations)
+        return refuse(400, badRequest(`A patch may have at most ${limits.patchOperations} operations; this one has ${operations.length}.`));
+    } else if (body && typeof body.id === "string") {
+      if (body.id.length > limits.idLength || invalidIdCharacter.test(body.id))
+        return refuse(400, badRequest(`The input name '${body.id}' is invalid. Ensure to provide a unique non-empty string less than '${limits.idLength + 1}' characters. Ensure to not use any of the following: '/', '\\\\', '?', '#'.`));
+    }
+    return handler(account, req, res, params);
+  };
+}
 
 // Patch handlers before routes.js captures them (it builds its route table at load time).
 const readDocument = require(`${lib}/handler/read-document`);
@@ -34,8 +112,29 @@ readDocument.default = (account, req, res, params) => {
 const patchOperations = require(`${lib}/handler/_patch-operations`);
 const originalPatch = patchOperations.patchOperation;
 const createQuery = require(path.dirname(require.resolve("@zeit/cosmosdb-query/package.json")) + "/lib").default;
+// A patch whose result would be over the item size limit is refused with 413, as Cosmos DB does, and leaves the
+// document untouched: the size is checked just before the patched document replaces the stored one.
+const patchWithinItemLimit = (collection, input) => {
+  const documents = collection.documents;
+  documents.replace = function (data, original) {
+    const bytes = Buffer.byteLength(JSON.stringify(data));
+    if (bytes > limits.itemBytes) throw Object.assign(new Error(`The patched item would be ${bytes} bytes.`), { tooLarge: true });
+    return Object.getPrototypeOf(documents).replace.call(this, data, original);
+  };
+  try {
+    return originalPatch(collection, input);
+  } catch (err) {
+    if (err.tooLarge) {
+      console.error(`refused like Azure Cosmos DB: PATCH ${input.id} 413 ${err.message}`);
+      return { statusCode: 413, body: tooLarge(err.message) };
+    }
+    throw err;
+  } finally {
+    delete documents.replace; // back to the prototype's
+  }
+};
 patchOperations.patchOperation = (collection, input) => {
-  if (!input.condition) return originalPatch(collection, input);
+  if (!input.condition) return patchWithinItemLimit(collection, input);
   const { parsePartitionKey } = require(`${lib}/utils/get-partition-from-header`);
   const doc = collection.document(input.id, parsePartitionKey(input.partitionKey, input.id)).read();
   if (doc && !(input.ifMatch && input.ifMatch !== doc._etag)) {
@@ -52,12 +151,12 @@ patchOperations.patchOperation = (collection, input) => {
     }
   }
   // Synchronous from here: node runs this whole check-and-apply without interleaving another request.
-  return originalPatch(collection, { ...input, condition: undefined });
+  return patchWithinItemLimit(collection, { ...input, condition: undefined });
 };
 
 for (const name of ["create-document", "patch-document", "replace-document", "upsert-document"]) {
   const handler = require(`${lib}/handler/${name}`);
-  const original = handler.default;
+  const original = refuseWhatAzureRefuses(name, handler.default);
   handler.default = async (account, req, res, params) => {
     const body = await original(account, req, res, params);
     const minimal = String(req.headers.prefer || "").toLowerCase().includes("return=minimal");

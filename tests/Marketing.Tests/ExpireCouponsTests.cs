@@ -253,13 +253,7 @@ public sealed class ExpireCouponsTests
 
         public CrashingClient(TestApp app, int crashAfter)
         {
-            client = new CosmosClient(Settings.Get("Cosmos__Endpoint"), Settings.Get("Cosmos__Key"), new CosmosClientOptions
-            {
-                Serializer = new StorageSerializer(),
-                ConnectionMode = ConnectionMode.Gateway,
-                LimitToEndpoint = true,
-                CustomHandlers = { new Crash(crashAfter) },
-            });
+            client = TestCosmos.Client(new Crash(crashAfter));
             database = client.GetDatabase(app.Database);
         }
 

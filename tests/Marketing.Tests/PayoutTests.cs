@@ -370,13 +370,7 @@ public sealed class PayoutTests
         await using var crashing = app.WithWebHostBuilder(b => b.ConfigureServices(services =>
         {
             services.RemoveAll<CosmosClient>();
-            services.AddSingleton(_ => new CosmosClient(Settings.Get("Cosmos__Endpoint"), Settings.Get("Cosmos__Key"), new CosmosClientOptions
-            {
-                Serializer = new StorageSerializer(),
-                ConnectionMode = ConnectionMode.Gateway,
-                LimitToEndpoint = true,
-                CustomHandlers = { crash },
-            }));
+            services.AddSingleton(_ => TestCosmos.Client(crash));
         }));
         HttpClient CrashingOperator()
         {

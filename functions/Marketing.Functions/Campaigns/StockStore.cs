@@ -187,7 +187,8 @@ public sealed class StockStore(Database database)
     public async Task<bool> TryReserveBudgetAsync(string campaignId, string orderId, long amount, CancellationToken ct = default)
     {
         // Order ids are restricted to [A-Za-z0-9._:-] (see RedemptionStore): safe in paths and literals.
-        if (await TryBudgetPatchAsync(campaignId, $"c.left >= {amount} AND NOT IS_DEFINED(c.orders[\"{orderId}\"])",
+        // LEFT is a reserved word of Cosmos DB SQL: c.left is a syntax error (400) in Azure, c["left"] is not.
+        if (await TryBudgetPatchAsync(campaignId, $"c[\"left\"] >= {amount} AND NOT IS_DEFINED(c.orders[\"{orderId}\"])",
                 [PatchOperation.Increment("/left", -amount), PatchOperation.Increment("/reserved", amount), PatchOperation.Set($"/orders/{orderId}", "reserved")], ct))
             return true;
         return (await FindBudgetAsync(campaignId, ct))?.Orders.GetValueOrDefault(orderId) == "reserved";

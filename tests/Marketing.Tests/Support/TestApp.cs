@@ -54,6 +54,8 @@ public sealed class TestApp : WebApplicationFactory<Program>, IAsyncLifetime
         {
             services.RemoveAll<TimeProvider>();
             services.AddSingleton<TimeProvider>(Clock);
+            // Every test app refuses what Azure Cosmos DB refuses (the app's client adds every RequestHandler).
+            services.AddSingleton<RequestHandler>(_ => new AzureStrictness());
         });
         customize?.Invoke(builder);
     }
