@@ -4,7 +4,7 @@
 // template). Indexing excludes large maps and arrays that no query filters or sorts on, which makes writes
 // cheaper. Index path grammar (Azure refuses anything else; the emulator does not): start at /, name
 // properties (quoted with "..." unless letters, digits and _), address array elements with [] (never *),
-// end with /? (a scalar) or /* (everything below). See docs/local-emulators.md.
+// end with /? (a scalar) or /* (everything below). See infra/README.md.
 param name string
 param location string
 param tags object
