@@ -89,7 +89,7 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
         Assert.Equal(Platform.Containers.Count(), InfraContract.Containers(infra).Count);
         Assert.Equal(["order-events"], infra.OfType("Microsoft.ServiceBus/namespaces/queues").Select(q => q.Name.Split('/')[^1]));
         Assert.Equal(InfraContract.RequiredRoles.Length,
-            infra.AllResources.Count(r => r.Type.EndsWith("oleAssignments") && r.Text("properties.principalId") == "<identity.outputs.principalId>"));
+            infra.AllResources.Count(r => r.Type.EndsWith("roleAssignments", StringComparison.OrdinalIgnoreCase) && r.Text("properties.principalId") == "<identity.outputs.principalId>"));
     }
 
     [Fact]
