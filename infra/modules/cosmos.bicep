@@ -1,7 +1,10 @@
 // Cosmos DB for NoSQL: the account (local auth off), the database, and every container the code uses
-// with the partition key path its store owns (functions/Marketing.Functions: CampaignStore, StockStore,
-// WalletStore, RedemptionStore, DueIndex — tests/Marketing.Tests/InfraContractTests checks they agree). Indexing excludes what
-// is never queried, which makes writes cheaper.
+// with the partition key path and excluded index paths its store declares (functions/Marketing.Functions:
+// each store's ContainerSpec; tests/Marketing.Tests/InfraContractTests checks they agree on the compiled
+// template). Indexing excludes large maps and arrays that no query filters or sorts on, which makes writes
+// cheaper. Index path grammar (Azure refuses anything else; the emulator does not): start at /, name
+// properties (quoted with "..." unless letters, digits and _), address array elements with [] (never *),
+// end with /? (a scalar) or /* (everything below). See infra/README.md.
 param name string
 param location string
 param tags object
@@ -21,12 +24,12 @@ var containers = [
   {
     name: 'stock'
     partitionKeyPath: '/campaignId'
-    excludedPaths: ['/"_etag"/?']
+    excludedPaths: ['/orders/*', '/topUps/*', '/topUpKeys/*', '/"_etag"/?']
   }
   {
     name: 'wallets'
     partitionKeyPath: '/customerId'
-    excludedPaths: ['/coupons/*/response/?', '/coupons/*/requestHash/?', '/coupons/*/categories/*', '/"_etag"/?']
+    excludedPaths: ['/coupons/[]/response/?', '/coupons/[]/requestHash/?', '/coupons/[]/categories/*', '/keys/*', '/"_etag"/?']
   }
   {
     name: 'redemptions'
@@ -37,7 +40,7 @@ var containers = [
     // The timers' time-bucket index (coupon expiry, commission release): one partition per track and UTC hour.
     name: 'due'
     partitionKeyPath: '/bucket'
-    excludedPaths: ['/"_etag"/?']
+    excludedPaths: ['/items/*', '/"_etag"/?']
   }
   {
     // Promoters (one partition each) and their referral codes (one "codes" partition).

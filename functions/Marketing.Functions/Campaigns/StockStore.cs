@@ -91,7 +91,10 @@ public enum BudgetMove
 /// </summary>
 public sealed class StockStore(Database database)
 {
-    public static readonly ContainerSpec Spec = new("stock", "/campaignId", ["/\"_etag\"/?"]);
+    // Not indexed: the budget's per-order map (one property per order id: the index would grow with every
+    // order) and its top-ups. The only query (ListSoldOutAsync) filters stock documents on id, open, remaining
+    // and lastClaimAt; budget moves are patches filtered on the one document they change.
+    public static readonly ContainerSpec Spec = new("stock", "/campaignId", ["/orders/*", "/topUps/*", "/topUpKeys/*", "/\"_etag\"/?"]);
 
     private readonly Container container = database.GetContainer(Spec.Name);
 

@@ -55,7 +55,8 @@ public sealed record DueItem(string PartitionKey, string Id);
 /// </summary>
 public sealed class DueIndex(Database database)
 {
-    public static readonly ContainerSpec Spec = new("due", "/bucket", ["/\"_etag\"/?"]);
+    // Not indexed: the ledger entry ids a "commissions" entry carries. Timers query on bucket, done and dueAt only.
+    public static readonly ContainerSpec Spec = new("due", "/bucket", ["/items/*", "/\"_etag\"/?"]);
 
     private readonly Container container = database.GetContainer(Spec.Name);
 

@@ -139,10 +139,21 @@ public static class CosmosExtensions
         return services;
     }
 
-    /// <summary>Creates the database and every container if missing (local emulators and tests; Azure uses infra/).</summary>
+    /// <summary>
+    /// Creates the database and every container if missing (local emulators and tests; Azure uses infra/).
+    /// Refuses index paths Azure would refuse, before creating anything: the emulator would accept them.
+    /// </summary>
     public static async Task ProvisionAsync(CosmosClient client, string database, IEnumerable<ContainerSpec> containers,
         CancellationToken cancellationToken = default)
     {
+        containers = containers.ToList();
+        var invalid = containers.SelectMany(spec => spec.ExcludedPaths
+                .Select(path => (path, problem: IndexPath.Problem(path)))
+                .Where(p => p.problem is not null)
+                .Select(p => $"{spec.Name}: {p.path} {p.problem}"))
+            .ToList();
+        if (invalid.Count > 0)
+            throw new ArgumentException("Invalid index paths (Azure would refuse these containers): " + string.Join("; ", invalid), nameof(containers));
         var db = (await client.CreateDatabaseIfNotExistsAsync(database, cancellationToken: cancellationToken)).Database;
         foreach (var spec in containers)
         {

@@ -54,8 +54,11 @@ public abstract record AddOutcome
 /// <summary>Container "wallets", partitioned by /customerId: everything a customer reads is one partition.</summary>
 public sealed class WalletStore(Database database, ILogger<WalletStore>? logger = null)
 {
+    // Not indexed: each coupon's stored answer, request fingerprint and categories, and the wallet's idempotency
+    // keys. Queries filter on customerId, type, campaignId and the coupons' id, validTo and state; the keys are
+    // only tested by the claim's patch filter, which reads the one document it patches, not the index.
     public static readonly ContainerSpec Spec = new("wallets", "/customerId",
-        ["/coupons/*/response/?", "/coupons/*/requestHash/?", "/coupons/*/categories/*", "/\"_etag\"/?"]);
+        ["/coupons/[]/response/?", "/coupons/[]/requestHash/?", "/coupons/[]/categories/*", "/keys/*", "/\"_etag\"/?"]);
 
     private readonly Container container = database.GetContainer(Spec.Name);
     private readonly ILogger log = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger<WalletStore>.Instance;

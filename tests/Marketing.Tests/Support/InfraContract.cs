@@ -6,23 +6,32 @@ using Marketing.Functions.Hosting;
 namespace Marketing.Tests.Support;
 
 /// <summary>
-/// Checks infra/*.bicep against the code, as text (no Bicep compiler can be installed on our machines):
-/// settings, containers and partition keys, queues, role assignments, and the absence of keys.
-/// Each check returns its violations; an empty list means infra agrees with the code.
+/// Checks infra/ against the code, on the ARM template the real Bicep compiler makes of it (what Azure
+/// deploys): settings, containers with partition keys and valid index paths, queues, role assignments to
+/// the app's identity, and the absence of keys. Each check returns its violations; none means infra agrees.
 /// </summary>
 public static partial class InfraContract
 {
-    // Built-in roles the app's identity needs, by the file that must assign them.
-    public static readonly (string File, string Role, string Name)[] RequiredRoles =
+    /// <summary>Built-in roles the app's identity needs on the data planes, by role definition id.</summary>
+    public static readonly (string Role, string Name)[] RequiredRoles =
     [
-        ("modules/cosmos.bicep", "00000000-0000-0000-0000-000000000002", "Cosmos DB Built-in Data Contributor (sqlRoleAssignments)"),
-        ("modules/storage.bicep", "b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "Storage Blob Data Owner"),
-        ("modules/servicebus.bicep", "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0", "Azure Service Bus Data Receiver"),
-        ("modules/monitoring.bicep", "3913510d-42f4-4e42-8a64-420c390055eb", "Monitoring Metrics Publisher"),
+        ("00000000-0000-0000-0000-000000000002", "Cosmos DB Built-in Data Contributor"),
+        ("b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "Storage Blob Data Owner"),
+        ("4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0", "Azure Service Bus Data Receiver"),
+        ("3913510d-42f4-4e42-8a64-420c390055eb", "Monitoring Metrics Publisher"),
     ];
 
     /// <summary>Queues the platform declares for the order system even before a function consumes them.</summary>
     public static readonly string[] DeclaredQueues = ["order-events"];
+
+    /// <summary>infra/ as compiled: the folder, the ARM JSON the compiler wrote, and that template read.</summary>
+    public sealed record Compiled(string Dir, string Json, ArmDeployment Template);
+
+    /// <summary>Compiles infra/main.bicep with the real compiler (which must be clean) and reads the result.</summary>
+    public static Compiled Compile(string infraDir) => Read(infraDir, Bicep.Compile(Path.Combine(infraDir, "main.bicep")));
+
+    /// <summary>Reads <paramref name="json"/>, the ARM template compiled from <paramref name="infraDir"/>.</summary>
+    public static Compiled Read(string infraDir, string json) => new(infraDir, json, new ArmDeployment(JsonNode.Parse(json)!.AsObject()));
 
     /// <summary>Settings the handler reads from its options classes ("Section__Property") and timer schedules.</summary>
     public static (List<string> Azure, List<string> LocalOnly) SettingsTheAppReads(IEnumerable<JsonObject> functionJsons)
@@ -44,9 +53,19 @@ public static partial class InfraContract
         return (azure.Distinct().Order().ToList(), local.Order().ToList());
     }
 
-    public static List<string> CheckSettings(string infraDir, IEnumerable<string> required, IEnumerable<string> localOnly)
+    /// <summary>The function app: the one Microsoft.Web/sites resource of kind functionapp.</summary>
+    public static ArmResource? FunctionApp(ArmDeployment infra)
+        => infra.OfType("Microsoft.Web/sites").SingleOrDefault(s => s.Text("kind")?.Contains("functionapp", StringComparison.OrdinalIgnoreCase) == true);
+
+    /// <summary>Names in the function app's siteConfig.appSettings.</summary>
+    public static HashSet<string> AppSettingNames(ArmDeployment infra)
+        => (FunctionApp(infra)?.At("properties.siteConfig.appSettings") as JsonArray ?? [])
+            .Select(s => (string?)s?["name"]).OfType<string>().ToHashSet();
+
+    public static List<string> CheckSettings(ArmDeployment infra, IEnumerable<string> required, IEnumerable<string> localOnly)
     {
-        var settings = AppSettingNames(File.ReadAllText(Path.Combine(infraDir, "modules/functionapp.bicep")));
+        if (FunctionApp(infra) is null) return ["no function app (Microsoft.Web/sites of kind functionapp) in infra"];
+        var settings = AppSettingNames(infra);
         var violations = required.Where(s => !settings.Contains(s)).Select(s => $"setting {s} is read by the app but not set on the function app").ToList();
         violations.AddRange(localOnly.Where(settings.Contains).Select(s => $"setting {s} is local-only and must not be set in Azure"));
         violations.AddRange(settings.Where(s => s.Contains("ConnectionString", StringComparison.OrdinalIgnoreCase) && s != "APPLICATIONINSIGHTS_CONNECTION_STRING")
@@ -54,109 +73,109 @@ public static partial class InfraContract
         return violations;
     }
 
-    public static List<string> CheckContainers(string infraDir, IEnumerable<ContainerSpec> containers)
+    /// <summary>A Cosmos container as infra declares it.</summary>
+    public sealed record DeclaredContainer(string Name, string? PartitionKeyPath, List<string> IncludedPaths, List<string> ExcludedPaths);
+
+    public static List<DeclaredContainer> Containers(ArmDeployment infra)
+        => infra.OfType("Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers").Select(c => new DeclaredContainer(
+                c.Text("properties.resource.id") ?? c.Name,
+                (c.At("properties.resource.partitionKey.paths") as JsonArray)?.SingleOrDefault()?.GetValue<string>(),
+                Paths(c.At("properties.resource.indexingPolicy.includedPaths")),
+                Paths(c.At("properties.resource.indexingPolicy.excludedPaths"))))
+            .ToList();
+
+    private static List<string> Paths(JsonNode? paths) => (paths as JsonArray ?? []).Select(p => p?["path"]?.GetValue<string>() ?? "").ToList();
+
+    public static List<string> CheckContainers(ArmDeployment infra, IEnumerable<ContainerSpec> containers)
     {
-        var text = File.ReadAllText(Path.Combine(infraDir, "modules/cosmos.bicep"));
-        var declared = ContainerBlock().Matches(text).ToDictionary(
-            m => m.Groups["name"].Value,
-            m => (Key: m.Groups["pk"].Value, Excluded: QuotedStrings(m.Groups["excluded"].Value)));
+        var declared = Containers(infra);
         var violations = new List<string>();
         foreach (var spec in containers)
         {
-            if (!declared.TryGetValue(spec.Name, out var found))
+            if (declared.FirstOrDefault(c => c.Name == spec.Name) is not { } found)
                 violations.Add($"container {spec.Name} is used by the code but not declared");
-            else if (found.Key != spec.PartitionKeyPath)
-                violations.Add($"container {spec.Name}: partition key {found.Key} in infra, {spec.PartitionKeyPath} in code");
-            else if (!found.Excluded.Order().SequenceEqual(spec.ExcludedPaths.Order()))
-                violations.Add($"container {spec.Name}: excluded index paths differ from the code's");
+            else if (found.PartitionKeyPath != spec.PartitionKeyPath)
+                violations.Add($"container {spec.Name}: partition key {found.PartitionKeyPath} in infra, {spec.PartitionKeyPath} in code");
+            else if (!found.ExcludedPaths.Order().SequenceEqual(spec.ExcludedPaths.Order()))
+                violations.Add($"container {spec.Name}: excluded index paths differ from the code's ([{string.Join(", ", found.ExcludedPaths)}] in infra)");
         }
+        // Whatever the code says, Azure refuses a container with a malformed index path.
+        foreach (var container in declared)
+            foreach (var path in container.IncludedPaths.Concat(container.ExcludedPaths))
+                if (IndexPath.Problem(path) is { } problem)
+                    violations.Add($"container {container.Name}: index path {path} {problem}");
         return violations;
     }
 
     /// <summary>
-    /// Every queue a function listens on is declared in servicebus.bicep. A queue name given as %Setting% is
-    /// resolved with the sample settings (local.settings.sample.json), the value ops deploy by default.
+    /// Every queue a function listens on is declared on the Service Bus namespace. A queue name given as
+    /// %Setting% is resolved with the sample settings (local.settings.sample.json), the value ops deploy by default.
     /// </summary>
-    public static List<string> CheckQueues(string infraDir, IEnumerable<JsonObject> functionJsons, IReadOnlyDictionary<string, string> sampleSettings)
+    public static List<string> CheckQueues(ArmDeployment infra, IEnumerable<JsonObject> functionJsons, IReadOnlyDictionary<string, string> sampleSettings)
     {
-        var text = File.ReadAllText(Path.Combine(infraDir, "modules/servicebus.bicep"));
-        var queues = QueueResource().Matches(text).Select(m => m.Groups["name"].Value).ToHashSet();
+        // A child resource's name is "namespace/queue".
+        var queues = infra.OfType("Microsoft.ServiceBus/namespaces/queues").Select(q => q.Name.Split('/')[^1]).ToHashSet();
         var named = functionJsons.SelectMany(f => f["bindings"]!.AsArray())
             .Select(b => (string?)b!["queueName"]).OfType<string>()
             .Select(q => PercentSetting().Match(q) is { Success: true } m ? sampleSettings.GetValueOrDefault(m.Groups[1].Value, q) : q)
             .Concat(DeclaredQueues).Distinct();
-        return named.Where(q => !queues.Contains(q)).Select(q => $"queue {q} is not declared in servicebus.bicep").ToList();
+        return named.Where(q => !queues.Contains(q)).Select(q => $"queue {q} is not declared on the Service Bus namespace").ToList();
     }
 
-    public static List<string> CheckRoles(string infraDir)
+    /// <summary>
+    /// The app runs as the user-assigned identity that infra creates, and that identity (its principal id, the
+    /// identity module's output) holds each required role through an unconditional role assignment.
+    /// </summary>
+    public static List<string> CheckRoles(ArmDeployment infra)
     {
+        var identityModule = infra.All.FirstOrDefault(d => d.Resources.Any(r => r.Type == "Microsoft.ManagedIdentity/userAssignedIdentities"));
+        if (identityModule is null) return ["no user-assigned identity module in infra"];
         var violations = new List<string>();
-        foreach (var (file, role, name) in RequiredRoles)
-        {
-            var text = File.ReadAllText(Path.Combine(infraDir, file));
-            // The role may be referenced through a variable holding its GUID.
-            var names = new HashSet<string> { $"'{role}'" };
-            foreach (Match v in Variable().Matches(text))
-                if (v.Groups["value"].Value == role) names.Add(v.Groups["name"].Value);
-            // A role assignment resource whose principal is the app's identity and whose role definition names the role.
-            var assigned = Resources(text).Any(r => r.Type.Contains("roleAssignments", StringComparison.OrdinalIgnoreCase)
-                && Regex.IsMatch(r.Body, @"principalId:\s*appPrincipalId\b")
-                && names.Any(n => Regex.IsMatch(r.Body, $@"roleDefinitionId:[^\n]*(?<![\w']){Regex.Escape(n)}(?![\w'])")));
-            if (!assigned) violations.Add($"{file}: no role assignment of {name} to the app's identity");
-        }
+        var identityId = $"<{identityModule.Name}.outputs.id>";
+        if (FunctionApp(infra)?.At("identity.userAssignedIdentities") is not JsonObject assigned || !assigned.ContainsKey(identityId))
+            violations.Add($"the function app does not run as the identity of module {identityModule.Name}");
+        var principal = $"<{identityModule.Name}.outputs.principalId>";
+        var assignments = infra.AllResources.Where(r => r.Type.EndsWith("/roleAssignments", StringComparison.OrdinalIgnoreCase)
+            || r.Type.EndsWith("/sqlRoleAssignments", StringComparison.OrdinalIgnoreCase)).ToList();
+        foreach (var (role, name) in RequiredRoles)
+            if (!assignments.Any(a => !a.Conditional && a.Text("properties.principalId") == principal
+                    && a.Text("properties.roleDefinitionId")?.EndsWith("/" + role, StringComparison.OrdinalIgnoreCase) == true))
+                violations.Add($"no role assignment of {name} to the app's identity");
         return violations;
     }
 
-    public static List<string> CheckNoSecrets(string infraDir)
+    /// <summary>No keys, connection strings or local (key) auth anywhere: in the compiled template or infra's JSON files.</summary>
+    public static List<string> CheckNoSecrets(Compiled compiled)
     {
-        var violations = new List<string>();
-        foreach (var path in Directory.EnumerateFiles(infraDir, "*.*", SearchOption.AllDirectories).Where(p => p.EndsWith(".bicep") || p.EndsWith(".json")))
-        {
-            var text = File.ReadAllText(path);
-            foreach (var pattern in SecretPatterns)
-                if (Regex.IsMatch(text, pattern, RegexOptions.IgnoreCase))
-                    violations.Add($"{Path.GetRelativePath(infraDir, path)}: uses a key or connection string ({pattern})");
-        }
+        var (infraDir, json, infra) = compiled;
+        var sources = Directory.EnumerateFiles(infraDir, "*.json", SearchOption.AllDirectories)
+            .Select(p => (Name: Path.GetRelativePath(infraDir, p), Text: File.ReadAllText(p)))
+            .Append((Name: "main.bicep (compiled)", Text: json));
+        var violations = (from source in sources
+                          from pattern in SecretPatterns
+                          where Regex.IsMatch(source.Text, pattern, RegexOptions.IgnoreCase)
+                          select $"{source.Name}: uses a key or connection string ({pattern})").ToList();
+        // Every switch that turns key-based access on must be set, and set to "off".
+        foreach (var resource in infra.AllResources)
+            foreach (var (property, safe) in (ReadOnlySpan<(string, bool)>)[("disableLocalAuth", true), ("allowSharedKeyAccess", false)])
+                foreach (var value in Find(resource.Body, property))
+                    if (!(value is JsonValue v && v.TryGetValue<bool>(out var b) && b == safe))
+                        violations.Add($"{resource.Type} {resource.Name}: uses a key ({property} is {value?.ToJsonString()}, must be {safe.ToString().ToLowerInvariant()})");
         return violations;
     }
+
+    private static IEnumerable<JsonNode?> Find(JsonNode? node, string property) => node switch
+    {
+        JsonObject o => o.SelectMany(p => string.Equals(p.Key, property, StringComparison.OrdinalIgnoreCase) ? [p.Value] : Find(p.Value, property)),
+        JsonArray a => a.SelectMany(item => Find(item, property)),
+        _ => [],
+    };
 
     private static readonly string[] SecretPatterns =
     [
-        @"listKeys\s*\(", @"listConnectionStrings\s*\(", @"AccountKey=", @"SharedAccessKey", @"primaryMasterKey",
-        @"DefaultEndpointsProtocol=", @"allowSharedKeyAccess:\s*true", @"disableLocalAuth:\s*false", @"Cosmos__Key",
+        @"listKeys\s*\(", @"listConnectionStrings\s*\(", @"listAccountSas\s*\(", @"listServiceSas\s*\(", @"AccountKey=",
+        @"SharedAccessKey", @"primaryMasterKey", @"DefaultEndpointsProtocol=", @"Cosmos__Key",
     ];
 
-    public static HashSet<string> AppSettingNames(string functionAppBicep)
-    {
-        var start = functionAppBicep.IndexOf("appSettings:", StringComparison.Ordinal);
-        if (start < 0) return [];
-        var open = functionAppBicep.IndexOf('[', start);
-        var depth = 0;
-        var end = open;
-        for (; end < functionAppBicep.Length; end++)
-        {
-            if (functionAppBicep[end] == '[') depth++;
-            else if (functionAppBicep[end] == ']' && --depth == 0) break;
-        }
-        return SettingName().Matches(functionAppBicep[open..end]).Select(m => m.Groups[1].Value).ToHashSet();
-    }
-
-    private static IEnumerable<(string Type, string Body)> Resources(string text)
-    {
-        var starts = ResourceStart().Matches(text).ToList();
-        for (var i = 0; i < starts.Count; i++)
-        {
-            var end = i + 1 < starts.Count ? starts[i + 1].Index : text.Length;
-            yield return (starts[i].Groups["type"].Value, text[starts[i].Index..end]);
-        }
-    }
-
-    private static List<string> QuotedStrings(string text) => Regex.Matches(text, "'([^']*)'").Select(m => m.Groups[1].Value).ToList();
-
     [GeneratedRegex(@"^%([A-Za-z0-9_]+)%$")] private static partial Regex PercentSetting();
-    [GeneratedRegex(@"\{\s*name:\s*'([^']+)'")] private static partial Regex SettingName();
-    [GeneratedRegex(@"name:\s*'(?<name>[^']+)'\s*partitionKeyPath:\s*'(?<pk>[^']+)'\s*excludedPaths:\s*\[(?<excluded>[^\]]*)\]")] private static partial Regex ContainerBlock();
-    [GeneratedRegex(@"resource\s+\w+\s+'Microsoft\.ServiceBus/namespaces/queues@[^']+'\s*=\s*\{[^}]*?name:\s*'(?<name>[^']+)'", RegexOptions.Singleline)] private static partial Regex QueueResource();
-    [GeneratedRegex(@"var\s+(?<name>\w+)\s*=\s*'(?<value>[^']+)'")] private static partial Regex Variable();
-    [GeneratedRegex(@"resource\s+\w+\s+'(?<type>[^'@]+)@")] private static partial Regex ResourceStart();
 }
