@@ -24,7 +24,7 @@ var containers = [
   {
     name: 'stock'
     partitionKeyPath: '/campaignId'
-    excludedPaths: ['/orders/*', '/topUps/*', '/topUpKeys/*', '/"_etag"/?']
+    excludedPaths: ['/orders/*', '/topUps/*', '/topUpKeys/*', '/givenBack/*', '/"_etag"/?']
   }
   {
     name: 'wallets'

@@ -215,12 +215,17 @@ public sealed class EmulatorFidelityTests(TestApp app) : IClassFixture<TestApp>
         var pk = Guid.NewGuid().ToString();
         var key = new PartitionKey(pk);
         const long largestExact = 9007199254740991; // 2^53 - 1
+        // The app's own serializer refuses such numbers before they leave (NumberLimitsTests); a client with the
+        // SDK's default serializer sends them, to show that the launcher refuses them too.
+        using var plain = new CosmosClient(Settings.Get("Cosmos__Endpoint"), Settings.Get("Cosmos__Key"),
+            new CosmosClientOptions { ConnectionMode = ConnectionMode.Gateway, LimitToEndpoint = true, CustomHandlers = { new AzureStrictness() } });
+        var container = plain.GetContainer(app.Database, "stock");
 
-        await AssertRefusedAsync(HttpStatusCode.BadRequest, () => Container.CreateItemAsync(new { id = "n", campaignId = pk, n = largestExact + 2 }, key));
-        await AssertRefusedAsync(HttpStatusCode.BadRequest, () => Container.CreateItemAsync(new { id = "n", campaignId = pk, n = -(largestExact + 2) }, key));
+        await AssertRefusedAsync(HttpStatusCode.BadRequest, () => container.CreateItemAsync(new { id = "n", campaignId = pk, n = largestExact + 2 }, key));
+        await AssertRefusedAsync(HttpStatusCode.BadRequest, () => container.CreateItemAsync(new { id = "n", campaignId = pk, n = -(largestExact + 2) }, key));
 
-        await Container.CreateItemAsync(new { id = "n", campaignId = pk, n = largestExact, label = "99999999999999999999" }, key);
-        await AssertRefusedAsync(HttpStatusCode.BadRequest, () => Container.PatchItemAsync<object>("n", key, [PatchOperation.Set("/m", long.MaxValue)]));
+        await container.CreateItemAsync(new { id = "n", campaignId = pk, n = largestExact, label = "99999999999999999999" }, key);
+        await AssertRefusedAsync(HttpStatusCode.BadRequest, () => container.PatchItemAsync<object>("n", key, [PatchOperation.Set("/m", long.MaxValue)]));
         var read = await Container.ReadItemAsync<JsonObject>("n", key);
         Assert.Equal(largestExact, (long)read.Resource["n"]!);
         Assert.False(read.Resource.ContainsKey("m"));

@@ -94,7 +94,8 @@ public sealed class StockStore(Database database)
     // Not indexed: the budget's per-order map (one property per order id: the index would grow with every
     // order) and its top-ups. The only query (ListSoldOutAsync) filters stock documents on id, open, remaining
     // and lastClaimAt; budget moves are patches filtered on the one document they change.
-    public static readonly ContainerSpec Spec = new("stock", "/campaignId", ["/orders/*", "/topUps/*", "/topUpKeys/*", "/\"_etag\"/?"]);
+    // The counter's recent give-backs are only read by the give-back patch's own filter.
+    public static readonly ContainerSpec Spec = new("stock", "/campaignId", ["/orders/*", "/topUps/*", "/topUpKeys/*", "/givenBack/*", "/\"_etag\"/?"]);
 
     private readonly Container container = database.GetContainer(Spec.Name);
 
@@ -242,7 +243,8 @@ public sealed class StockStore(Database database)
     /// </summary>
     public Task<bool> TryTopUpAsync(string campaignId, BudgetTopUp topUp, CancellationToken ct = default)
         // Keys are restricted to [A-Za-z0-9._:-] (see TopUpBudget), so the literal is safe.
-        => TryBudgetPatchAsync(campaignId, $"NOT ARRAY_CONTAINS(c.topUpKeys, \"{topUp.Key}\")",
+        // The cap is in the filter too, so top-ups racing past the handler's check cannot together overshoot it.
+        => TryBudgetPatchAsync(campaignId, $"NOT ARRAY_CONTAINS(c.topUpKeys, \"{topUp.Key}\") AND c.budget <= {Limits.MaxMoney - topUp.Amount}",
             [PatchOperation.Increment("/budget", topUp.Amount), PatchOperation.Increment("/left", topUp.Amount),
              PatchOperation.Add("/topUps/-", topUp), PatchOperation.Add("/topUpKeys/-", topUp.Key)], ct);
 

@@ -68,12 +68,10 @@ public static class TopUpBudget
                 "Its discounts are not limited by money; a budget can only be set before publishing.").ToResult();
 
         // The budget document's numbers must stay exact in Cosmos DB (see Limits): a top-up may take the budget
-        // up to the maximum, not past it. Checked against the budget as read (not inside the patch), so top-ups
-        // racing past this check together can overshoot by their own amounts; it would take thousands at the
-        // same instant to reach 2^53 (9007 × MaxMoney).
+        // up to the maximum, not past it. Checked here against the budget as read for a clear answer, and again
+        // inside the patch's filter, so top-ups racing past this check cannot together overshoot it.
         if (before is not null && before.Budget > Limits.MaxMoney - request.Amount)
-            return Problem.Validation("amount", $"A budget holds at most {Limits.MaxMoney} minor units: at most "
-                + $"{Math.Max(0, Limits.MaxMoney - before.Budget)} more can be added to this one.").ToResult();
+            return OverCap(before);
 
         var topUp = new BudgetTopUp(key, request.Amount, request.Reason, context.User.SubjectId(), time.GetUtcNow(), hash);
         var added = await stock.TryTopUpAsync(id, topUp, ct);
@@ -83,9 +81,13 @@ public static class TopUpBudget
         {
             // Refused: the same key got in first (a concurrent retry).
             if (after.TopUps.FirstOrDefault(t => t.Key == key) is { } raced) return Replay(raced, hash, after, context);
-            return Problem.Of(ProblemTypes.CampaignNotEditable, 409, "This campaign has no budget.").ToResult();
+            // Or other top-ups raised the budget meanwhile past what this one may add.
+            return OverCap(after);
         }
         return TypedResults.Ok(BudgetView.Of(after));
+
+        IResult OverCap(CampaignBudget budget) => Problem.Validation("amount", $"A budget holds at most {Limits.MaxMoney} minor units: at most "
+            + $"{Math.Max(0, Limits.MaxMoney - budget.Budget)} more can be added to this one.").ToResult();
     }
 
     private static IResult Replay(BudgetTopUp earlier, string hash, CampaignBudget budget, HttpContext context)
