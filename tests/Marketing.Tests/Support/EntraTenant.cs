@@ -35,7 +35,8 @@ public sealed class EntraTenant : IAsyncDisposable
 
     public string TenantId { get; } = Guid.NewGuid().ToString("D");
     public string ClientId { get; } = Guid.NewGuid().ToString("D");
-    public string AppIdUri => "api://marketing-platform";
+    /// <summary>The form docs/deploy.md sets (api://&lt;client id&gt;, allowed by every tenant's identifier-URI policy).</summary>
+    public string AppIdUri => $"api://{ClientId}";
     public string BaseAddress { get; private set; } = "";
 
     /// <summary>What Auth:Authority is in Azure (https://login.microsoftonline.com/&lt;tenant&gt;/v2.0), here on loopback.</summary>
