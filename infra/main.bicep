@@ -38,14 +38,17 @@ param maximumInstanceCount int = 100
 @description('Always-ready instances for HTTP functions (0 = scale to zero; >0 removes cold starts, billed while idle).')
 param alwaysReadyHttpInstances int = 0
 
-@description('OpenID Connect authority that issues the API tokens, e.g. https://login.microsoftonline.com/<tenant>/v2.0.')
-param authAuthority string
+// The API's Entra ID app registration (docs/deploy.md, "Entra ID"). The app accepts its v1 and v2 access tokens:
+// iss https://sts.windows.net/<tenant>/ or https://login.microsoftonline.com/<tenant>/v2.0, aud the Application ID
+// URI or the client id; signing keys come from the tenant's OpenID Connect metadata (authority derived below).
+@description('Directory (tenant) id of the API app registration (a GUID).')
+param authTenantId string
 
-@description('Expected token issuer (iss).')
-param authIssuer string
+@description('Application (client) id of the API app registration (a GUID): the audience of v2 tokens.')
+param authClientId string
 
-@description('Expected token audience (aud), e.g. api://marketing-platform.')
-param authAudience string
+@description('Application ID URI of the API app registration, e.g. api://marketing-platform: the audience of v1 tokens.')
+param authAppIdUri string
 
 @description('Object id of the order system principal that sends order events (Service Bus Data Sender). Empty = none.')
 param orderSystemPrincipalId string = ''
@@ -93,6 +96,8 @@ var abbrs = {
   functionApp: 'func-'
 }
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+// The tenant's v2.0 authority: its metadata lists the keys that sign both token versions.
+var authAuthority = '${environment().authentication.loginEndpoint}${authTenantId}/v2.0'
 var tags = { 'azd-env-name': environmentName }
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -179,8 +184,9 @@ module functionApp 'modules/functionapp.bicep' = {
     serviceBusNamespaceFqdn: serviceBus.outputs.fullyQualifiedNamespace
     orderEventsQueueName: serviceBus.outputs.queueName
     authAuthority: authAuthority
-    authIssuer: authIssuer
-    authAudience: authAudience
+    authTenantId: authTenantId
+    authClientId: authClientId
+    authAppIdUri: authAppIdUri
     reconcileStockSchedule: reconcileStockSchedule
     expireCouponsSchedule: expireCouponsSchedule
     redemptionLockMinutes: redemptionLockMinutes

@@ -17,8 +17,9 @@ param cosmosDatabaseName string
 param serviceBusNamespaceFqdn string
 param orderEventsQueueName string
 param authAuthority string
-param authIssuer string
-param authAudience string
+param authTenantId string
+param authClientId string
+param authAppIdUri string
 param reconcileStockSchedule string
 param expireCouponsSchedule string
 param redemptionLockMinutes int
@@ -92,9 +93,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'Cosmos__Database', value: cosmosDatabaseName }
         { name: 'Cosmos__ClientId', value: identityClientId }
         { name: 'Cosmos__CallTimeoutSeconds', value: '10' }
+        // The API's Entra ID registration; the accepted issuers and audiences follow from it (Identity/AuthOptions.cs).
         { name: 'Auth__Authority', value: authAuthority }
-        { name: 'Auth__Issuer', value: authIssuer }
-        { name: 'Auth__Audience', value: authAudience }
+        { name: 'Auth__TenantId', value: authTenantId }
+        { name: 'Auth__ClientId', value: authClientId }
+        { name: 'Auth__AppIdUri', value: authAppIdUri }
         { name: 'Campaigns__CacheSeconds', value: '5' }
         { name: 'Stock__QuietMinutes', value: '5' }
         { name: 'ReconcileStockSchedule', value: reconcileStockSchedule }

@@ -97,11 +97,11 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
     {
         var (azure, local) = InfraContract.SettingsTheAppReads(FunctionJsons);
         Assert.Contains("Cosmos__Endpoint", azure);
-        Assert.Contains("Auth__Audience", azure);
+        Assert.Contains("Auth__ClientId", azure);
         Assert.Contains("Stock__QuietMinutes", azure);
         Assert.Contains("ReconcileStockSchedule", azure);
         Assert.Contains("OrderEventsQueue", azure);
-        Assert.Equal(["Auth__DevSigningKey", "Cosmos__Key"], local);
+        Assert.Equal(["Auth__Audience", "Auth__DevSigningKey", "Auth__Issuer", "Cosmos__Key"], local);
     }
 
     /// <summary>Damage done to a copy of infra/ (file, text replaced, replacement) and the violation it must cause.</summary>
@@ -161,7 +161,7 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
             Assert.Contains($"`{setting}`", docs);
         }
         // Every value is an example, except the Azure-only ones, which are deliberately empty locally.
-        string[] azureOnly = ["Auth__Authority", "Cosmos__ClientId"];
+        string[] azureOnly = ["Auth__Authority", "Auth__TenantId", "Auth__ClientId", "Auth__AppIdUri", "Cosmos__ClientId"];
         foreach (var (name, value) in sample)
             Assert.True(azureOnly.Contains(name) != !string.IsNullOrWhiteSpace((string?)value), $"{name}: unexpected example value '{value}'");
     }

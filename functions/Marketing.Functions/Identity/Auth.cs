@@ -1,13 +1,8 @@
-using System.ComponentModel.DataAnnotations;
 using System.Security.Claims;
 using System.Text;
-using System.Text.Encodings.Web;
 using Marketing.Functions.Hosting;
-using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.Extensions.Options;
-using Microsoft.IdentityModel.JsonWebTokens;
-using Microsoft.IdentityModel.Protocols;
-using Microsoft.IdentityModel.Protocols.OpenIdConnect;
 using Microsoft.IdentityModel.Tokens;
 
 namespace Marketing.Functions.Identity;
@@ -38,135 +33,23 @@ public static class Policies
     public const string Promoter = "promoter";
 }
 
-/// <summary>
-/// JWT bearer settings. In Azure: Issuer, Audience and Authority (OpenID Connect metadata supplies the
-/// signing keys). Locally and in tests: a dev HS256 signing key instead of an authority, so any tool
-/// can mint tokens (scripts/token.mjs). Exactly one of Authority and DevSigningKey must be set.
-/// </summary>
-public sealed class AuthOptions : IValidatableObject
-{
-    public const string Section = "Auth";
-
-    [Required] public string Issuer { get; set; } = "";
-    [Required] public string Audience { get; set; } = "";
-    public string? Authority { get; set; }
-    [LocalOnly] public string? DevSigningKey { get; set; }
-
-    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
-    {
-        var hasAuthority = !string.IsNullOrWhiteSpace(Authority);
-        var hasDevKey = !string.IsNullOrWhiteSpace(DevSigningKey);
-        if (hasAuthority == hasDevKey)
-            yield return new ValidationResult("Set exactly one of Auth:Authority (Azure) and Auth:DevSigningKey (local).",
-                [nameof(Authority), nameof(DevSigningKey)]);
-        if (hasDevKey && Encoding.UTF8.GetByteCount(DevSigningKey!) < 32)
-            yield return new ValidationResult("Auth:DevSigningKey must be at least 32 bytes for HS256.", [nameof(DevSigningKey)]);
-        if (hasAuthority && !Uri.TryCreate(Authority, UriKind.Absolute, out _))
-            yield return new ValidationResult("Auth:Authority must be an absolute https URL.", [nameof(Authority)]);
-    }
-}
-
-/// <summary>
-/// Validates bearer tokens with Microsoft.IdentityModel directly. (The JwtBearer package needs a newer
-/// Microsoft.IdentityModel than our package source holds; see docs/decisions/0001-jwt-validation-without-jwtbearer.md.)
-/// Claims: "sub" is the caller's id (a customer's id is their wallet), "roles" their roles.
-/// 401 and 403 answers are problem+json like every other error.
-/// </summary>
-public sealed class BearerTokenHandler(
-    IOptionsMonitor<AuthenticationSchemeOptions> schemeOptions,
-    ILoggerFactory logger,
-    UrlEncoder encoder,
-    TokenValidation validation) : AuthenticationHandler<AuthenticationSchemeOptions>(schemeOptions, logger, encoder)
-{
-    public const string SchemeName = "Bearer";
-
-    protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
-    {
-        string? header = Request.Headers.Authorization;
-        if (string.IsNullOrEmpty(header) || !header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-            return AuthenticateResult.NoResult();
-
-        var result = await validation.ValidateAsync(header["Bearer ".Length..].Trim(), Context.RequestAborted);
-        if (!result.IsValid)
-            return AuthenticateResult.Fail(result.Exception?.Message ?? "invalid token");
-
-        // The subject becomes a partition key and part of document ids: insist on a sane one.
-        var subject = result.ClaimsIdentity.FindFirst("sub")?.Value;
-        if (subject is null || subject.Length is 0 or > 128 || subject.Any(c => char.IsControl(c) || c is '/' or '\\' or '?' or '#'))
-            return AuthenticateResult.Fail("token has no usable 'sub' claim");
-
-        var principal = new ClaimsPrincipal(result.ClaimsIdentity);
-        return AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName));
-    }
-
-    protected override Task HandleChallengeAsync(AuthenticationProperties properties)
-    {
-        Response.Headers.WWWAuthenticate = "Bearer";
-        return ProblemResult.WriteAsync(Context, Problem.Of(ProblemTypes.Unauthorized, 401,
-            "A valid bearer token is required."));
-    }
-
-    protected override Task HandleForbiddenAsync(AuthenticationProperties properties)
-        => ProblemResult.WriteAsync(Context, Problem.Of(ProblemTypes.Forbidden, 403,
-            "Your role does not allow this operation."));
-}
-
-/// <summary>Token validation parameters built once from <see cref="AuthOptions"/>.</summary>
-public sealed class TokenValidation
-{
-    private readonly JsonWebTokenHandler handler = new() { MapInboundClaims = false };
-    private readonly TokenValidationParameters parameters;
-
-    public TokenValidation(IOptions<AuthOptions> options, TimeProvider time)
-    {
-        var auth = options.Value;
-        parameters = new TokenValidationParameters
-        {
-            ValidIssuer = auth.Issuer,
-            ValidAudience = auth.Audience,
-            ValidateIssuer = true,
-            ValidateAudience = true,
-            ValidateLifetime = true,
-            RequireExpirationTime = true,
-            ValidateIssuerSigningKey = true,
-            NameClaimType = "sub",
-            RoleClaimType = "roles",
-            ClockSkew = TimeSpan.FromMinutes(1),
-            // Lifetime follows the app's clock, so tests that move time move token expiry with it.
-            LifetimeValidator = (notBefore, expires, _, p) =>
-            {
-                var now = time.GetUtcNow().UtcDateTime;
-                return (notBefore is null || notBefore.Value - p.ClockSkew <= now) &&
-                       expires is not null && now < expires.Value + p.ClockSkew;
-            },
-        };
-        if (!string.IsNullOrWhiteSpace(auth.DevSigningKey))
-        {
-            parameters.IssuerSigningKey = new SymmetricSecurityKey(Encoding.UTF8.GetBytes(auth.DevSigningKey));
-            parameters.ValidAlgorithms = [SecurityAlgorithms.HmacSha256];
-        }
-        else
-        {
-            var metadata = auth.Authority!.TrimEnd('/') + "/.well-known/openid-configuration";
-            parameters.ConfigurationManager = new ConfigurationManager<OpenIdConnectConfiguration>(
-                metadata, new OpenIdConnectConfigurationRetriever(), new HttpDocumentRetriever { RequireHttps = true });
-            parameters.ValidAlgorithms = [SecurityAlgorithms.RsaSha256, SecurityAlgorithms.EcdsaSha256];
-        }
-    }
-
-    public Task<TokenValidationResult> ValidateAsync(string token, CancellationToken cancellationToken)
-        => handler.ValidateTokenAsync(token, parameters);
-}
-
 public static class AuthExtensions
 {
+    /// <summary>
+    /// JWT bearer authentication with the standard JwtBearer handler (docs/decisions/0002), configured from
+    /// <see cref="AuthOptions"/> by <see cref="BearerTokenOptions"/>, and the role policies.
+    /// </summary>
     public static IServiceCollection AddBearerAuth(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<AuthOptions>().Bind(configuration.GetSection(AuthOptions.Section))
             .ValidateDataAnnotations().ValidateOnStart();
-        services.AddSingleton<TokenValidation>();
-        services.AddAuthentication(BearerTokenHandler.SchemeName)
-            .AddScheme<AuthenticationSchemeOptions, BearerTokenHandler>(BearerTokenHandler.SchemeName, null);
+        // Key rollover: by default IdentityModel refetches the authority's keys in the background, so the first
+        // tokens signed with a new key are refused until the fetch lands. Blocking mode fetches within the request
+        // that met the unknown key (at most once per RefreshInterval, 5 minutes) and then validates it again, so a
+        // rollover costs one request a metadata round trip instead of costing callers 401s. Read once per process.
+        AppContext.SetSwitch("Switch.Microsoft.IdentityModel.UpdateConfigAsBlocking", true);
+        services.AddSingleton<IConfigureOptions<JwtBearerOptions>, BearerTokenOptions>();
+        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
         services.AddAuthorizationBuilder()
             .AddPolicy(Policies.Customer, p => p.RequireAuthenticatedUser().RequireRole(Roles.Customer))
             .AddPolicy(Policies.Operator, p => p.RequireAuthenticatedUser().RequireRole(Roles.Operator, Roles.Admin))
@@ -179,4 +62,111 @@ public static class AuthExtensions
     /// <summary>The caller's id ("sub"). Endpoints behind a policy always have one.</summary>
     public static string SubjectId(this ClaimsPrincipal user)
         => user.FindFirstValue("sub") ?? throw new InvalidOperationException("Authenticated principal without 'sub'.");
+}
+
+/// <summary>
+/// What the JwtBearer handler accepts. Claims keep their JWT names: "sub" is the caller's id (a customer's id is
+/// their wallet), "roles" their roles (Entra app roles). Only the configured issuers and audiences, only RS256 from
+/// the authority's keys (HS256 only with the local dev key), only typ JWT / at+jwt, lifetime on the app's clock
+/// (tests move it). 401 and 403 answers are problem+json like every other error.
+/// </summary>
+public sealed class BearerTokenOptions(IOptions<AuthOptions> options, TimeProvider time) : IConfigureNamedOptions<JwtBearerOptions>
+{
+    /// <summary>Access tokens: Entra writes "JWT"; RFC 9068 profiles write "at+jwt". Anything else (an ID token
+    /// profile, a logout token, a DPoP proof) is not an access token for this API.</summary>
+    public static readonly string[] AcceptedTypes = ["JWT", "at+jwt"];
+
+    public void Configure(JwtBearerOptions bearer) => Configure(JwtBearerDefaults.AuthenticationScheme, bearer);
+
+    public void Configure(string? name, JwtBearerOptions bearer)
+    {
+        if (name != JwtBearerDefaults.AuthenticationScheme) return;
+        var auth = options.Value;
+        var issuers = auth.AcceptedIssuers();
+        bearer.MapInboundClaims = false;
+        bearer.RequireHttpsMetadata = true;
+        bearer.TokenValidationParameters = new TokenValidationParameters
+        {
+            ValidIssuers = issuers,
+            // Only the registration's issuers: the default validator would also accept whatever issuer the
+            // authority's metadata names.
+            IssuerValidator = (issuer, _, _) => issuers.Contains(issuer, StringComparer.Ordinal)
+                ? issuer
+                : throw new SecurityTokenInvalidIssuerException("The token's issuer is not accepted.") { InvalidIssuer = issuer },
+            ValidAudiences = auth.AcceptedAudiences(),
+            ValidateIssuer = true,
+            ValidateAudience = true,
+            ValidateLifetime = true,
+            RequireExpirationTime = true,
+            RequireSignedTokens = true,
+            ValidateIssuerSigningKey = true,
+            ValidTypes = AcceptedTypes,
+            NameClaimType = "sub",
+            RoleClaimType = "roles",
+            ClockSkew = TimeSpan.FromMinutes(1),
+            LifetimeValidator = (notBefore, expires, _, p) => ValidateLifetime(notBefore, expires, p.ClockSkew),
+        };
+        if (auth.UsesEntra)
+        {
+            // Keys from the authority's OpenID Connect metadata (cached, refreshed on an unknown kid); RS256 only,
+            // so a token "signed" with HS256 and the public key as the secret is refused.
+            bearer.Authority = auth.Authority;
+            bearer.TokenValidationParameters.ValidAlgorithms = [SecurityAlgorithms.RsaSha256];
+        }
+        else
+        {
+            bearer.TokenValidationParameters.IssuerSigningKey = new SymmetricSecurityKey(Encoding.UTF8.GetBytes(auth.DevSigningKey!));
+            bearer.TokenValidationParameters.ValidAlgorithms = [SecurityAlgorithms.HmacSha256];
+        }
+        bearer.Events = new JwtBearerEvents
+        {
+            OnTokenValidated = context =>
+            {
+                if (!UsableSubject(context.Principal?.FindFirstValue("sub")))
+                    context.Fail(new UnusableSubjectException());
+                return Task.CompletedTask;
+            },
+            OnChallenge = context =>
+            {
+                context.HandleResponse();
+                context.Response.Headers.WWWAuthenticate = context.AuthenticateFailure is null ? "Bearer" : "Bearer error=\"invalid_token\"";
+                return ProblemResult.WriteAsync(context.HttpContext, Problem.Of(ProblemTypes.Unauthorized, 401,
+                    "A valid bearer token is required.", Explain(context)));
+            },
+            OnForbidden = context => ProblemResult.WriteAsync(context.HttpContext, Problem.Of(ProblemTypes.Forbidden, 403,
+                "Your role does not allow this operation.")),
+        };
+    }
+
+    private bool ValidateLifetime(DateTime? notBefore, DateTime? expires, TimeSpan skew)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        if (expires is null)
+            throw new SecurityTokenNoExpirationException("The token has no expiry.");
+        if (now >= expires.Value + skew)
+            throw new SecurityTokenExpiredException("The token has expired.") { Expires = expires.Value };
+        if (notBefore is not null && now < notBefore.Value - skew)
+            throw new SecurityTokenNotYetValidException("The token is not valid yet.") { NotBefore = notBefore.Value };
+        return true;
+    }
+
+    /// <summary>The subject becomes a partition key and part of document ids: insist on a sane one. (Entra's
+    /// subjects are base64url strings for users and object id GUIDs for app identities.)</summary>
+    private static bool UsableSubject(string? subject)
+        => subject is { Length: > 0 and <= 128 } && !subject.Any(c => char.IsControl(c) || c is '/' or '\\' or '?' or '#');
+
+    /// <summary>Why the caller's own token was refused (what ops need when an identity setup is off); null when none was sent.</summary>
+    private static string? Explain(JwtBearerChallengeContext context) => context.AuthenticateFailure switch
+    {
+        null => null,
+        UnusableSubjectException e => e.Message,
+        SecurityTokenInvalidIssuerException e => $"The token's issuer (iss) '{e.InvalidIssuer}' is not one this API accepts.",
+        SecurityTokenInvalidAudienceException => "The token's audience (aud) is not this API.",
+        SecurityTokenInvalidTypeException => "The token's type (typ) is not an access token type this API accepts.",
+        SecurityTokenInvalidAlgorithmException => "The token's signing algorithm (alg) is not accepted.",
+        // JwtBearer's own descriptions: lifetime, signature and key failures.
+        _ => context.ErrorDescription is { Length: > 0 } description ? description + "." : "The token is not valid.",
+    };
+
+    private sealed class UnusableSubjectException() : Exception("The token has no usable subject (sub).");
 }

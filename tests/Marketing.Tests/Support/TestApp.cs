@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using System.Text;
 using Marketing.Functions.Hosting;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Azure.Cosmos;
@@ -29,6 +30,8 @@ public sealed class TestApp : WebApplicationFactory<Program>, IAsyncLifetime
 
     /// <summary>A test's own settings and services, applied after the common ones.</summary>
     private readonly Action<IWebHostBuilder>? customize;
+    private readonly EntraTenant? entra;
+    private readonly IReadOnlyDictionary<string, string> overrides = new Dictionary<string, string>();
 
     public TestApp() => Database = Settings.Get("Cosmos__Database");
 
@@ -41,21 +44,54 @@ public sealed class TestApp : WebApplicationFactory<Program>, IAsyncLifetime
         this.customize = customize;
     }
 
+    /// <summary>
+    /// An app in Azure mode: tokens come from <paramref name="tenant"/> (Auth:Authority, TenantId, ClientId, AppIdUri
+    /// as docs/deploy.md sets them), whose certificate it trusts through the JwtBearer backchannel alone.
+    /// <paramref name="overrides"/> ("Auth:..." = value) change settings after that, to test start-up validation.
+    /// </summary>
+    public static TestApp WithEntra(EntraTenant tenant, IReadOnlyDictionary<string, string>? overrides = null)
+        => new(Settings.Get("Cosmos__Database"), tenant, overrides ?? new Dictionary<string, string>());
+
+    private TestApp(string database, EntraTenant entra, IReadOnlyDictionary<string, string> overrides)
+        : this(database)
+    {
+        this.entra = entra;
+        this.overrides = overrides;
+    }
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Testing");
         builder.UseSetting("Cosmos:Endpoint", Settings.Get("Cosmos__Endpoint"));
         builder.UseSetting("Cosmos:Key", Settings.Get("Cosmos__Key"));
         builder.UseSetting("Cosmos:Database", Database);
-        builder.UseSetting("Auth:Issuer", Settings.Get("Auth__Issuer"));
-        builder.UseSetting("Auth:Audience", Settings.Get("Auth__Audience"));
-        builder.UseSetting("Auth:DevSigningKey", Settings.Get("Auth__DevSigningKey"));
+        if (entra is null)
+        {
+            builder.UseSetting("Auth:Issuer", Settings.Get("Auth__Issuer"));
+            builder.UseSetting("Auth:Audience", Settings.Get("Auth__Audience"));
+            builder.UseSetting("Auth:DevSigningKey", Settings.Get("Auth__DevSigningKey"));
+        }
+        else
+        {
+            // The dev issuer's settings are in the environment (scripts/test.sh exports the sample): blank them.
+            builder.UseSetting("Auth:Issuer", "");
+            builder.UseSetting("Auth:Audience", "");
+            builder.UseSetting("Auth:DevSigningKey", "");
+            builder.UseSetting("Auth:Authority", entra.Authority);
+            builder.UseSetting("Auth:TenantId", entra.TenantId);
+            builder.UseSetting("Auth:ClientId", entra.ClientId);
+            builder.UseSetting("Auth:AppIdUri", entra.AppIdUri);
+        }
+        foreach (var (key, value) in overrides)
+            builder.UseSetting(key, value);
         builder.ConfigureServices(services =>
         {
             services.RemoveAll<TimeProvider>();
             services.AddSingleton<TimeProvider>(Clock);
             // Every test app refuses what Azure Cosmos DB refuses (the app's client adds every RequestHandler).
             services.AddSingleton<RequestHandler>(_ => new AzureStrictness());
+            if (entra is not null)
+                services.Configure<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme, o => o.BackchannelHttpHandler = entra.Backchannel());
         });
         customize?.Invoke(builder);
     }
@@ -88,12 +124,16 @@ public sealed class TestApp : WebApplicationFactory<Program>, IAsyncLifetime
 
     public HttpClient Anonymous() => CreateClient();
 
-    public HttpClient As(string subject, params string[] roles)
+    /// <summary>A client presenting <paramref name="token"/> as its bearer token.</summary>
+    public HttpClient Bearer(string token)
     {
         var client = CreateClient();
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token(subject, roles));
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return client;
     }
+
+    public HttpClient As(string subject, params string[] roles)
+        => Bearer(Token(subject, roles));
 
     public HttpClient Customer(string id) => As(id, "customer");
     public HttpClient Operator(string id = "olivia") => As(id, "operator");
