@@ -131,7 +131,7 @@ public sealed class StockStore(Database database)
     /// </summary>
     public Task<bool> GiveBackAsync(string campaignId, string couponId, DateTimeOffset now, CancellationToken ct = default)
         // Coupon ids are ours ([a-z0-9_]), so the literal is safe.
-        => TryPatchAsync<Stock>(Stock.DocumentId, new PartitionKey(campaignId),
+        => PatchWhereAsync<Stock>(Stock.DocumentId, new PartitionKey(campaignId),
             [PatchOperation.Increment("/remaining", 1), PatchOperation.Increment("/issued", -1), PatchOperation.Set("/lastClaimAt", now),
              PatchOperation.Add("/givenBack/0", couponId), PatchOperation.Remove($"/givenBack/{Stock.GiveBackMemory}")],
             $"c.issued > 0 AND NOT ARRAY_CONTAINS(c.givenBack, \"{couponId}\")", ct);
@@ -162,12 +162,12 @@ public sealed class StockStore(Database database)
         var key = new PartitionKey(campaignId);
         if (!await container.TryCreateAsync(new Stock { CampaignId = campaignId, Total = total, Remaining = total, Issued = 0, Open = false },
                 campaignId, ct) &&
-            !await TryPatchAsync<Stock>(Stock.DocumentId, key, [PatchOperation.Set("/total", total), PatchOperation.Set("/remaining", total)],
+            !await PatchWhereAsync<Stock>(Stock.DocumentId, key, [PatchOperation.Set("/total", total), PatchOperation.Set("/remaining", total)],
                 "c.open = false AND c.issued = 0", ct))
             return; // in use: a concurrent publish won, and its counters stand
         if (budget is { } amount &&
             !await container.TryCreateAsync(new CampaignBudget { CampaignId = campaignId, Budget = amount, Left = amount }, campaignId, ct))
-            await TryPatchAsync<CampaignBudget>(CampaignBudget.DocumentId, key, [PatchOperation.Set("/budget", amount), PatchOperation.Set("/left", amount)],
+            await PatchWhereAsync<CampaignBudget>(CampaignBudget.DocumentId, key, [PatchOperation.Set("/budget", amount), PatchOperation.Set("/left", amount)],
                 "c.reserved = 0 AND c.spent = 0 AND ARRAY_LENGTH(c.topUpKeys) = 0", ct);
     }
 
@@ -220,10 +220,14 @@ public sealed class StockStore(Database database)
     }
 
     private Task<bool> TryBudgetPatchAsync(string campaignId, string filter, IReadOnlyList<PatchOperation> operations, CancellationToken ct)
-        => TryPatchAsync<CampaignBudget>(CampaignBudget.DocumentId, new PartitionKey(campaignId), operations, filter, ct);
+        => PatchWhereAsync<CampaignBudget>(CampaignBudget.DocumentId, new PartitionKey(campaignId), operations, filter, ct);
 
-    /// <summary>A patch filtered on <paramref name="filter"/>; false when the filter refused it or the document is missing.</summary>
-    private async Task<bool> TryPatchAsync<T>(string id, PartitionKey key, IReadOnlyList<PatchOperation> operations, string filter, CancellationToken ct)
+    /// <summary>
+    /// A patch filtered on <paramref name="filter"/>; false when the filter refused it or the document is missing.
+    /// Not stamped (unlike ContainerExtensions.TryPatchAsync): these documents are hot, so each filter itself makes
+    /// a repeat harmless (per-order entries, recent give-backs, top-up keys, or sets of the same values).
+    /// </summary>
+    private async Task<bool> PatchWhereAsync<T>(string id, PartitionKey key, IReadOnlyList<PatchOperation> operations, string filter, CancellationToken ct)
     {
         try
         {
