@@ -2,7 +2,8 @@
 // Starts the npm Cosmos DB emulator (@vercel/cosmosdb-server) on 127.0.0.1 over plain HTTP,
 // with load-time fixes for the gaps that matter to us (see docs/local-emulators.md):
 //   * reading a document that does not exist answers 404 (the stock server throws and answers 500,
-//     which the SDK would retry and then surface as an internal error instead of NotFound);
+//     which the SDK would retry and then surface as an internal error instead of NotFound), and so does a
+//     write into a container or database that does not exist;
 //   * a patch's filter predicate is evaluated against the target document only, as Cosmos DB does.
 //     The stock server matches it against every document with the same id in any partition, and
 //     lower-cases the whole predicate (string literals included), so "c.remaining > 0" could be
@@ -158,6 +159,11 @@ for (const name of ["create-document", "patch-document", "replace-document", "up
   const handler = require(`${lib}/handler/${name}`);
   const original = refuseWhatAzureRefuses(name, handler.default);
   handler.default = async (account, req, res, params) => {
+    // A write into a container (or database) that does not exist is 404 in Cosmos DB; the stock server throws (500).
+    if (!account.database(params.dbId).read() || !account.database(params.dbId).collection(params.collId).read()) {
+      res.statusCode = 404;
+      return { code: "NotFound", message: "Resource Not Found. Learn more: https://aka.ms/cosmosdb-tsg-not-found" };
+    }
     const body = await original(account, req, res, params);
     const minimal = String(req.headers.prefer || "").toLowerCase().includes("return=minimal");
     if (!(minimal && res.statusCode < 300 && body && body._etag)) return body;

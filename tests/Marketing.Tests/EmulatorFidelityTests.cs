@@ -27,6 +27,14 @@ public sealed class EmulatorFidelityTests(TestApp app) : IClassFixture<TestApp>
     }
 
     [Fact]
+    public async Task A_write_into_a_missing_container_is_404()
+    {
+        var missing = app.Services.GetRequiredService<CosmosClient>().GetContainer(app.Database, "no-such-container");
+        var error = await Assert.ThrowsAsync<CosmosException>(() => missing.CreateItemAsync(new { id = "x", pk = "p" }, new PartitionKey("p")));
+        Assert.Equal(HttpStatusCode.NotFound, error.StatusCode);
+    }
+
+    [Fact]
     public async Task A_patch_filter_sees_only_the_target_document_and_keeps_string_case()
     {
         // Two documents with the same id in two partitions (like every campaign's "stock" counter).

@@ -1,5 +1,6 @@
 using System.Net;
 using Marketing.Functions.Campaigns;
+using Marketing.Functions.Hosting;
 using Marketing.Tests.Support;
 using Microsoft.Azure.Cosmos;
 using Microsoft.Extensions.DependencyInjection;
@@ -41,6 +42,16 @@ public sealed class ResentWritesTests
         Assert.Equal((4, 1), (stock.Remaining, stock.Issued));
         Assert.Equal(Stock.GiveBackMemory, stock.GivenBack.Count);
         Assert.Equal("cpn_refused1", stock.GivenBack[0]);
+    }
+
+    [Fact]
+    public async Task A_write_refused_by_anything_but_another_write_is_an_error_not_a_lost_race()
+    {
+        await using var app = await TestApp.StartAsync();
+        // A missing container (infra and code drifted apart): a create-if-absent must not read as "someone else created it".
+        var missing = app.Services.GetRequiredService<CosmosClient>().GetContainer(app.Database, "no-such-container");
+        var error = await Assert.ThrowsAsync<CosmosException>(() => missing.TryCreateAsync(new { id = "x", pk = "p" }, "p", CancellationToken.None));
+        Assert.Equal(HttpStatusCode.NotFound, error.StatusCode);
     }
 
     [Fact]

@@ -103,7 +103,7 @@ public static class ReconcileStock
             {
                 await ReconcileAsync(id, campaigns, stocks, wallets, now, quiet, repairs, ct);
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception e) when (!ct.IsCancellationRequested) // our call deadline is an OperationCanceledException too: one failure, not the run's end
             {
                 // One campaign's trouble must not stop the others; it is retried on the next run.
                 repairs.Add($"{id}: failed ({e.GetType().Name}: {e.Message.Split('\n')[0]})");

@@ -161,7 +161,7 @@ public sealed class DueIndex(Database database)
                     await work(entry);
                     await MarkDoneAsync(entry, now, ct);
                 }
-                catch (Exception e) when (e is not OperationCanceledException)
+                catch (Exception e) when (!ct.IsCancellationRequested) // our call deadline is an OperationCanceledException too: one failure, not the run's end
                 {
                     // Left not done: the next run tries it again.
                     allDone = false;

@@ -78,7 +78,7 @@ public static class ExpireCoupons
             // Sold out and quiet: a claim that was refused after taking a unit has given it back by now, but units
             // lost to claims that died after taking one come back only from a recount. Recount first: a campaign
             // whose units were only lost is not sold out.
-            if (await ReturnLostUnitsAsync(id, stock, wallets, quiet, now, report, ct))
+            if (await StaysOpenAfterRecountAsync(id, stock, wallets, quiet, now, report, ct))
                 continue; // not sold out after all (or the recount failed: try again next run)
             if (await EndAsync(id, "sold_out", c => c.Status == CampaignStatus.Published, campaigns, stock, cache, report, now, ct))
                 report.CampaignsClosed++;
@@ -120,17 +120,22 @@ public static class ExpireCoupons
         if (outcome is { Refusal: null, Replayed: false }) report.LocksReleased++;
     }
 
-    private static async Task<bool> ReturnLostUnitsAsync(string id, StockStore stock, WalletStore wallets, TimeSpan quiet, DateTimeOffset now,
+    private static async Task<bool> StaysOpenAfterRecountAsync(string id, StockStore stock, WalletStore wallets, TimeSpan quiet, DateTimeOffset now,
         ExpiryReport report, CancellationToken ct)
     {
         try
         {
             if (await stock.FindAsync(id, ct) is not { } counter) return false;
-            if (!await ReconcileStock.ReturnLostUnitsAsync(counter, stock, wallets, now, quiet, [], ct)) return false;
-            report.CampaignsRecounted++;
-            return true;
+            if (await ReconcileStock.ReturnLostUnitsAsync(counter, stock, wallets, now, quiet, [], ct))
+            {
+                report.CampaignsRecounted++;
+                return true;
+            }
+            // No units came back here, but a repair may still have landed (a concurrent ReconcileStock, or ours
+            // refused on a changed etag): close only a counter that is still sold out.
+            return (await stock.FindAsync(id, ct))?.Remaining > 0;
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e) when (!ct.IsCancellationRequested) // our call deadline is an OperationCanceledException too: one failure, not the run's end
         {
             // Not closed on a failed recount: the next run tries again.
             report.Failures.Add($"{id}: could not recount stock ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
@@ -145,7 +150,7 @@ public static class ExpireCoupons
         {
             return await ChangeCampaignStatus.EndAsync(id, By, reason, stillDue, campaigns, stock, cache, now, ct) is not null;
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e) when (!ct.IsCancellationRequested) // our call deadline is an OperationCanceledException too: one failure, not the run's end
         {
             report.Failures.Add($"{id}: could not end ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
             return false;

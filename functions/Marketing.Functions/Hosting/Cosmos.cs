@@ -220,8 +220,12 @@ public static class ContainerExtensions
             ? await container.CreateItemStreamAsync(stream, key, options, ct)
             : await container.ReplaceItemStreamAsync(stream, id, key, options, ct);
         if (response.IsSuccessStatusCode) return response.Headers.ETag;
-        if (response.StatusCode is not (System.Net.HttpStatusCode.Conflict or System.Net.HttpStatusCode.PreconditionFailed or System.Net.HttpStatusCode.NotFound))
-            response.EnsureSuccessStatusCode(); // throws the CosmosException callers already handle
+        // Someone else's write refuses ours: 409 for a create, 412 (or 404, deleted) for a replace. Anything else,
+        // a missing container for one, is an error, never a race lost.
+        var refused = etag is null
+            ? response.StatusCode == System.Net.HttpStatusCode.Conflict
+            : response.StatusCode is System.Net.HttpStatusCode.PreconditionFailed or System.Net.HttpStatusCode.NotFound;
+        if (!refused) response.EnsureSuccessStatusCode(); // throws the CosmosException callers already handle
 
         return await container.ETagIfStampedAsync(id, key, stamp, ct);
     }
@@ -258,7 +262,8 @@ public static class ContainerExtensions
     private static async Task<string?> ETagIfStampedAsync(this Container container, string id, PartitionKey key, string stamp, CancellationToken ct)
     {
         using var stored = await container.ReadItemStreamAsync(id, key, cancellationToken: ct);
-        if (!stored.IsSuccessStatusCode) return null;
+        if (stored.StatusCode == System.Net.HttpStatusCode.NotFound) return null;
+        stored.EnsureSuccessStatusCode(); // a failed read says nothing about whose write landed: an error, not "not ours"
         using var json = await JsonDocument.ParseAsync(stored.Content, cancellationToken: ct);
         return json.RootElement.TryGetProperty(WriteStamp, out var found) && found.ValueKind == JsonValueKind.String && found.GetString() == stamp
             ? stored.Headers.ETag : null;

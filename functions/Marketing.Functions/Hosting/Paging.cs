@@ -72,10 +72,12 @@ public static class Paging
             {
                 response = await iterator.ReadNextAsync(ct);
             }
-            catch (Exception e) when (fromClient && e is ArgumentException or CosmosException { StatusCode: HttpStatusCode.BadRequest })
+            catch (Exception e) when (fromClient && !Platform.IsTransient(e, ct))
             {
                 // The SDK takes some well-formed but foreign continuations for another kind of query and fails
                 // building its pipeline (an ArgumentNullException), before any request: still the token's fault.
+                // The scope bytes can be copied from a real token, so whatever else a client-made continuation
+                // makes the SDK throw is the token's fault too (throttling and timeouts stay 503).
                 throw new InvalidPageTokenException("Cosmos DB cannot continue from this token.", e);
             }
             using (response)

@@ -160,7 +160,9 @@ public static class ClaimCoupon
     {
         try
         {
-            await stock.GiveBackAsync(campaignId, couponId, now, CancellationToken.None);
+            if (!await stock.GiveBackAsync(campaignId, couponId, now, CancellationToken.None))
+                logger.LogWarning("A give-back of campaign {CampaignId} for {CouponId} was refused (already given back?); reconciliation restores the count.",
+                    campaignId, couponId);
         }
         catch (Exception e)
         {
