@@ -10,10 +10,13 @@
 // - settle: SettleCommission (Service Bus payload protocol) on N paid order events of referred buyers vs the raw
 //   conditional patch; events/s, latency, Cosmos round trips per event and per redelivered duplicate; then
 //   ReleaseCommissions after the holding period: Cosmos operations per released ledger entry.
+// - flash: a flash sale: N customers (default 5,000) at once (--flash-concurrency, default 64) on a campaign of
+//   --flash-stock units (default 500), sharded (--flash-shards, default 16) and unsharded: exactly the stock in
+//   coupons, nothing but sold-out otherwise, every shard exact; p50/p99 latency and round trips per answer.
 //
 // Usage (emulators started by scripts/benchmark.sh): dotnet run -c Release --project tests/Marketing.LoadTest --
 //   [--claims N] [--concurrency C] [--rounds R] [--locks N] [--expire N] [--expire-campaigns K] [--events N]
-//   [--only claims|locks|expiry|settle[,...]]
+//   [--customers N] [--flash-stock S] [--flash-shards K] [--flash-concurrency C] [--only claims|locks|expiry|settle|flash[,...]]
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
@@ -34,9 +37,10 @@ using Microsoft.IdentityModel.Tokens;
 
 var claims = Arg("--claims", 2000);
 var concurrency = Arg("--concurrency", 16);
-var only = StringArg("--only", "claims,locks,expiry,settle").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-if (only.Except(["claims", "locks", "expiry", "settle"]).FirstOrDefault() is { } unknown)
-    throw new ArgumentException($"--only: unknown measurement '{unknown}' (claims, locks, expiry, settle, comma-separated)");
+var only = StringArg("--only", "claims,locks,expiry,settle,flash").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+if (only.Except(["claims", "locks", "expiry", "settle", "flash"]).FirstOrDefault() is { } unknown)
+    throw new ArgumentException($"--only: unknown measurement '{unknown}' (claims, locks, expiry, settle, flash, comma-separated)");
+var flashConcurrency = Arg("--flash-concurrency", 64);
 // The app's clock: real time plus an offset the expiry measurement moves forward (tokens follow it too).
 var clock = new BenchClock();
 string Setting(string name) => Environment.GetEnvironmentVariable(name) ?? throw new InvalidOperationException($"{name} not set: run scripts/benchmark.sh");
@@ -65,7 +69,7 @@ var client = app.Services.GetRequiredService<CosmosClient>();
 await CosmosExtensions.ProvisionAsync(client, "marketing-bench", Platform.Containers);
 var counter = app.Services.GetRequiredService<CosmosRequestCounter>();
 
-using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = concurrency * 2 }) { BaseAddress = baseAddress, Timeout = TimeSpan.FromMinutes(10) };
+using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Math.Max(concurrency, flashConcurrency) * 2 }) { BaseAddress = baseAddress, Timeout = TimeSpan.FromMinutes(10) };
 var operatorToken = Token("bench-operator", "operator");
 
 Console.WriteLine($"Handler at {baseAddress}, Cosmos at {Setting("Cosmos__Endpoint")}, {claims} claims, concurrency {concurrency}, {Environment.ProcessorCount} cores");
@@ -83,6 +87,7 @@ if (only.Contains("claims")) failed |= !await ClaimBenchmarkAsync();
 if (only.Contains("locks")) failed |= !await LockBenchmarkAsync();
 if (only.Contains("expiry")) failed |= !await ExpiryBenchmarkAsync();
 if (only.Contains("settle")) failed |= !await SettleBenchmarkAsync();
+if (only.Contains("flash")) failed |= !await FlashSaleBenchmarkAsync();
 return failed ? 1 : 0;
 
 // Settlement: 20 promoters (every other one invited by the previous, so half the orders also pay level 2), one
@@ -194,6 +199,63 @@ async Task<bool> SettleBenchmarkAsync()
         $"{releaseOps} Cosmos operations = {(entries > 0 ? releaseOps / (double)entries : 0):F3} per entry; report {report?.ToJsonString()}");
     errors.Print();
     return settled == n && duplicates == n && entries == n * 3 && errors.Count == 0;
+}
+
+// Flash sale (秒杀): every customer claims once, all at once, on a campaign with far less stock than customers: on a
+// sharded campaign and, for comparison, an unsharded one. Correctness first (exactly the stock in coupons, every
+// other answer 409 sold-out, every shard's issued + remaining = total and nothing negative), then latency of all
+// answers and Cosmos round trips. The emulator is one process on this machine: the figures say nothing about Azure
+// throughput (docs/claiming.md models that), only about round trips and the shape of the latency distribution.
+async Task<bool> FlashSaleBenchmarkAsync()
+{
+    var customers = Arg("--customers", 5000);
+    var stock = Arg("--flash-stock", 500);
+    var shards = Arg("--flash-shards", 16);
+    Console.WriteLine();
+    Console.WriteLine($"Flash sale: {customers} customers, one claim each, concurrency {flashConcurrency}, stock {stock}; sharded ({shards} shards) and unsharded");
+    Console.WriteLine();
+    Console.WriteLine("| campaign | coupons | sold-out | other | p50 ms | p99 ms | p99/p50 | p50 201 ms | p50 sold-out ms | Cosmos calls per answer | per coupon (if 2) → per sold-out | shards exact |");
+    Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    var ok = true;
+    foreach (var k in new[] { shards, 1 })
+    {
+        var campaign = await CreateCampaignAsync(stock, terms => { if (k > 1) terms["stockShards"] = k; });
+        var tokens = Enumerable.Range(0, customers).Select(_ => Token($"flash-{Guid.NewGuid():N}", "customer")).ToArray();
+        var statuses = new int[customers];
+        var errors = new ErrorLog();
+        var before = counter.Count;
+        var (_, latencies, _) = await RunAsync(customers, async i =>
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/campaigns/{campaign}/claims")
+            {
+                Content = new StringContent("""{"channel":"app"}""", Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", tokens[i]);
+            request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+            using var response = await http.SendAsync(request);
+            var body = await response.Content.ReadAsStringAsync();
+            statuses[i] = response.StatusCode == HttpStatusCode.Created ? 201
+                : response.StatusCode == HttpStatusCode.Conflict && body.Contains(":sold-out\"", StringComparison.Ordinal) ? 409 : (int)response.StatusCode;
+            if (statuses[i] is not (201 or 409)) errors.Add($"claim {i}: {(int)response.StatusCode} {Truncate(body)}");
+            return statuses[i] == 201;
+        }, flashConcurrency);
+        var calls = counter.Count - before;
+        var coupons = statuses.Count(s => s == 201);
+        var soldOut = statuses.Count(s => s == 409);
+        var other = customers - coupons - soldOut;
+        double[] created = [.. latencies.Where((_, i) => statuses[i] == 201)], refused = [.. latencies.Where((_, i) => statuses[i] == 409)];
+        var counters = await app.Services.GetRequiredService<Marketing.Functions.Campaigns.StockStore>().FindShardsAsync(campaign, k);
+        var exact = counters.Count == k && counters.All(c => c.Issued + c.Remaining == c.Total && c.Remaining == 0 && c.Issued >= 0)
+            && counters.Sum(c => c.Issued) == stock;
+        var p50 = P(latencies, 50);
+        var p99 = P(latencies, 99);
+        Console.WriteLine($"| {(k > 1 ? $"sharded ({k})" : "unsharded")} | {coupons} | {soldOut} | {other} | {p50:F1} | {p99:F1} | {p99 / p50:F2} | " +
+            $"{(created.Length > 0 ? P(created, 50) : 0):F1} | {(refused.Length > 0 ? P(refused, 50) : 0):F1} | {(double)calls / customers:F2} | " +
+            $"{(soldOut > 0 ? (calls - 2.0 * coupons) / soldOut : 0):F2} | {(exact ? "yes" : "NO")} |");
+        errors.Print();
+        ok &= coupons == stock && other == 0 && exact;
+    }
+    return ok;
 }
 
 async Task<bool> ClaimBenchmarkAsync()
@@ -556,13 +618,13 @@ async Task<string> CreateCampaignAsync(int quantity, Action<JsonObject>? adjust 
     return id;
 }
 
-async Task<(TimeSpan Elapsed, double[] LatenciesMs, int Succeeded)> RunAsync(int count, Func<int, Task<bool>> operation)
+async Task<(TimeSpan Elapsed, double[] LatenciesMs, int Succeeded)> RunAsync(int count, Func<int, Task<bool>> operation, int? parallelism = null)
 {
     var latencies = new double[count];
     var next = -1;
     var succeeded = 0;
     var clock = Stopwatch.StartNew();
-    await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
+    await Task.WhenAll(Enumerable.Range(0, parallelism ?? concurrency).Select(async _ =>
     {
         int i;
         while ((i = Interlocked.Increment(ref next)) < count)

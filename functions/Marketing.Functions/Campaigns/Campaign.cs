@@ -58,6 +58,16 @@ public sealed record CampaignTerms
     public long? Budget { get; init; }
     /// <summary>Whether a refunded order gives its coupon back to the wallet (if the coupon is still valid).</summary>
     public bool ReturnOnRefund { get; init; }
+    /// <summary>
+    /// Hot campaigns (flash sales): the stock is split across this many shards, each in its own logical partition,
+    /// so claims are not capped by one counter document (docs/claiming.md, "Hot campaigns"). Null or 1 = one
+    /// counter, as for every campaign before sharding. Fixed once published (like every term but quantity and
+    /// claim end): claims route by it.
+    /// </summary>
+    public int? StockShards { get; init; }
+
+    /// <summary>How many stock shards the campaign has (1 when <see cref="StockShards"/> is not set).</summary>
+    [JsonIgnore] public int ShardCount => StockShards ?? 1;
 
     public const int MaxQuantity = 100_000_000;
     public const int MaxPerCustomerLimit = 100;
@@ -112,6 +122,9 @@ public sealed record CampaignTerms
             if (Validity.Days is not null) Error("validity.days", "Only for relative validity.");
         }
         if (TotalQuantity is < 1 or > MaxQuantity) Error("totalQuantity", $"1 to {MaxQuantity}.");
+        if (StockShards is < 1 or > StockSharding.Max) Error("stockShards", $"When set, 1 to {StockSharding.Max}.");
+        // Every shard starts with at least one unit, so an empty shard has always seen a claim (the sold-out query needs it).
+        else if (StockShards > TotalQuantity) Error("stockShards", "At most totalQuantity: every shard starts with at least one unit.");
         if (PerCustomerLimit is < 1 or > MaxPerCustomerLimit) Error("perCustomerLimit", $"1 to {MaxPerCustomerLimit}.");
         // Top-ups cannot take a budget past this either (TopUpBudget), so what a budget document sums stays exact.
         if (Budget is < 1 or > Limits.MaxMoney) Error("budget", $"When set, 1 to {Limits.MaxMoney} in minor units.");

@@ -76,10 +76,12 @@ public static class ChangeCampaignStatus
                     "The claim window is already over; extend claimEndsAt first."), false);
 
             var opens = transition.Target == CampaignStatus.Published;
+            // Every step opens or closes every stock shard (fixed once published, so the draft's count is the one used).
+            var shards = current.Terms.ShardCount;
             if (transition.Action == "publish" && !repeat)
-                await stock.PrepareForPublishAsync(id, current.Terms.TotalQuantity, current.Terms.Budget, ct);
+                await stock.PrepareForPublishAsync(id, current.Terms.TotalQuantity, current.Terms.Budget, shards, ct);
             else if (!opens)
-                await stock.SetOpenAsync(id, false, ct);
+                await stock.SetOpenAsync(id, shards, false, ct);
 
             var campaign = current;
             if (!repeat)
@@ -106,14 +108,14 @@ public static class ChangeCampaignStatus
             {
                 // Close again after the status write: a concurrent resume or the reconciliation job may have
                 // reopened the counter from a read taken before our status change.
-                await stock.SetOpenAsync(id, false, CancellationToken.None);
+                await stock.SetOpenAsync(id, shards, false, CancellationToken.None);
             }
             else
             {
-                await stock.SetOpenAsync(id, true, ct);
+                await stock.SetOpenAsync(id, shards, true, ct);
                 // A pause or end may have landed between our read and our open: if so, close again.
                 if ((await store.FindAsync(id, ct))?.Status is not CampaignStatus.Published)
-                    await stock.SetOpenAsync(id, false, CancellationToken.None);
+                    await stock.SetOpenAsync(id, shards, false, CancellationToken.None);
             }
             cache.Forget(id);
             return (campaign, null, !repeat);

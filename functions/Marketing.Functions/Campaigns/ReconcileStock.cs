@@ -51,22 +51,29 @@ public static class ReconcileStock
         // Fresh reads: the list above may be minutes old, and acting on a stale status could reopen a
         // campaign an operator has just paused.
         var campaign = await campaigns.FindAsync(campaignId, ct);
-        var stock = await stocks.FindAsync(campaignId, ct);
-        if (campaign is null || stock is null) return; // publish writes the counter before the status: nothing was ever claimable
+        if (campaign is null) return;
+        // Every shard of a sharded campaign is checked the same way as an unsharded campaign's one counter.
+        var shards = campaign.Terms.ShardCount;
+        var stock = await stocks.FindShardsAsync(campaignId, shards, ct);
+        if (stock.Count == 0) return; // publish writes the counters before the status: nothing was ever claimable
 
         // Lifecycle and quantity: only once no operator change can still be in flight.
         if (now - campaign.UpdatedAt >= quiet)
         {
             var shouldBeOpen = campaign.Status == CampaignStatus.Published;
-            if (stock.Open != shouldBeOpen)
+            foreach (var shard in stock)
             {
-                await stocks.SetOpenAsync(campaign.Id, shouldBeOpen, ct);
-                repairs.Add($"{campaign.Id}: open {stock.Open} -> {shouldBeOpen}");
+                if (shard.Open != shouldBeOpen)
+                {
+                    await stocks.SetShardOpenAsync(campaign.Id, shard.ShardNumber, shouldBeOpen, ct);
+                    repairs.Add($"{shard.CampaignId}: open {shard.Open} -> {shouldBeOpen}");
+                }
+                // Each shard's part of the quantity (parts only grow with it), conditional on the shard's current total.
+                var share = StockSharding.Share(campaign.Terms.TotalQuantity, shards, shard.ShardNumber);
+                if (share > shard.Total && await stocks.TryChangeShardTotalAsync(campaign.Id, shard.ShardNumber, shard.Total, share, ct))
+                    repairs.Add($"{shard.CampaignId}: total {shard.Total} -> {share}");
             }
-            if (campaign.Terms.TotalQuantity > stock.Total &&
-                await stocks.TryChangeTotalAsync(campaign.Id, stock.Total, campaign.Terms.TotalQuantity, ct))
-                repairs.Add($"{campaign.Id}: total {stock.Total} -> {campaign.Terms.TotalQuantity}");
-            stock = await stocks.FindAsync(campaign.Id, ct) ?? stock;
+            stock = await stocks.FindShardsAsync(campaign.Id, shards, ct);
         }
 
         await ReturnLostUnitsAsync(stock, stocks, wallets, now, quiet, repairs, ct);
@@ -77,18 +84,29 @@ public static class ReconcileStock
     /// taking stock and writing the coupon. Only when quiet (no claim can still be in flight), and only if
     /// something happened since the last check. True when units came back. The expiry timer calls it before it
     /// ends a sold-out campaign, so a campaign is never closed as sold out while units are only lost.
+    /// <paramref name="stock"/> is every shard of one campaign (one counter if unsharded), each as read before the
+    /// count: each shard is checked and repaired on its own (its own quiet period, its own etag), from one count of
+    /// the campaign's coupons by the shard they came from.
     /// </summary>
-    public static async Task<bool> ReturnLostUnitsAsync(Stock stock, StockStore stocks, WalletStore wallets, DateTimeOffset now, TimeSpan quiet,
-        List<string> repairs, CancellationToken ct)
+    public static async Task<bool> ReturnLostUnitsAsync(IReadOnlyList<Stock> stock, StockStore stocks, WalletStore wallets, DateTimeOffset now,
+        TimeSpan quiet, List<string> repairs, CancellationToken ct)
     {
-        var lastClaim = stock.LastClaimAt;
-        if (lastClaim is null || now - lastClaim < quiet || stock.ReconciledAt >= lastClaim)
+        var due = stock.Where(s => s.LastClaimAt is { } lastClaim && now - lastClaim >= quiet && !(s.ReconciledAt >= lastClaim)).ToList();
+        if (due.Count == 0)
             return false;
-        var issued = await wallets.CountIssuedAsync(stock.CampaignId, ct);
-        if (!await stocks.TryRepairAsync(stock, issued, now, ct) || issued == stock.Issued)
-            return false;
-        repairs.Add($"{stock.CampaignId}: issued {stock.Issued} -> {issued}, remaining {stock.Remaining} -> {stock.Total - issued}");
-        return issued < stock.Issued;
+        var campaignId = due[0].ForCampaign;
+        var shards = due.Max(s => s.Shards ?? 1);
+        var issuedByShard = shards == 1 ? [await wallets.CountIssuedAsync(campaignId, ct)] : await wallets.CountIssuedByShardAsync(campaignId, shards, ct);
+        var returned = false;
+        foreach (var shard in due)
+        {
+            var issued = issuedByShard[shard.ShardNumber];
+            if (!await stocks.TryRepairAsync(shard, issued, now, ct) || issued == shard.Issued)
+                continue;
+            repairs.Add($"{shard.CampaignId}: issued {shard.Issued} -> {issued}, remaining {shard.Remaining} -> {shard.Total - issued}");
+            returned |= issued < shard.Issued;
+        }
+        return returned;
     }
 
     public static async Task<ReconcileReport> RunAsync(CampaignStore campaigns, StockStore stocks, WalletStore wallets,

@@ -59,10 +59,10 @@ public static class UpdateCampaign
             }
 
             // Campaign first, stock second: if we stop in between, the counter is short (never over) and
-            // the reconciliation job finishes the change. The patch is conditional on the old total, so
-            // applying it twice is impossible.
+            // the reconciliation job finishes the change. The patch is conditional on the old total (each shard's
+            // on its old share of it), so applying it twice is impossible.
             if (current.Status != CampaignStatus.Draft && terms.TotalQuantity != current.Terms.TotalQuantity)
-                await stock.TryChangeTotalAsync(id, current.Terms.TotalQuantity, terms.TotalQuantity, context.RequestAborted);
+                await stock.TryChangeTotalAsync(id, current.Terms.ShardCount, current.Terms.TotalQuantity, terms.TotalQuantity, context.RequestAborted);
             cache.Forget(id);
             return CampaignResults.Campaign(updated, context);
         }
@@ -84,8 +84,9 @@ public static class UpdateCampaign
         if (terms.ClaimEndsAt < current.Terms.ClaimEndsAt)
             errors["claimEndsAt"] = ["A published campaign's claim end can only move later."];
         // Everything else must be exactly as published: compare the rest field by field.
-        var before = JsonSerializer.SerializeToElement(current.Terms with { TotalQuantity = 0, ClaimEndsAt = default }, Json.Options);
-        var after = JsonSerializer.SerializeToElement(terms with { TotalQuantity = 0, ClaimEndsAt = default }, Json.Options);
+        // stockShards absent and 1 mean the same (one counter).
+        var before = JsonSerializer.SerializeToElement(current.Terms with { TotalQuantity = 0, ClaimEndsAt = default, StockShards = current.Terms.ShardCount }, Json.Options);
+        var after = JsonSerializer.SerializeToElement(terms with { TotalQuantity = 0, ClaimEndsAt = default, StockShards = terms.ShardCount }, Json.Options);
         foreach (var property in after.EnumerateObject())
         {
             if (!before.TryGetProperty(property.Name, out var old) || !JsonElement.DeepEquals(old, property.Value))

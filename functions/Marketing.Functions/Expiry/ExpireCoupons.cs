@@ -73,12 +73,13 @@ public static class ExpireCoupons
                     campaigns, stock, cache, report, now, ct))
                 report.CampaignsEnded++;
         }
-        foreach (var id in await stock.ListSoldOutAsync(now - quiet, ct))
+        // A sharded campaign is listed only when every one of its shards is sold out and quiet.
+        foreach (var (id, shards) in await stock.ListSoldOutAsync(now - quiet, ct))
         {
             // Sold out and quiet: a claim that was refused after taking a unit has given it back by now, but units
             // lost to claims that died after taking one come back only from a recount. Recount first: a campaign
             // whose units were only lost is not sold out.
-            if (await StaysOpenAfterRecountAsync(id, stock, wallets, quiet, now, report, ct))
+            if (await StaysOpenAfterRecountAsync(id, shards, stock, wallets, quiet, now, report, ct))
                 continue; // not sold out after all (or the recount failed: try again next run)
             if (await EndAsync(id, "sold_out", c => c.Status == CampaignStatus.Published, campaigns, stock, cache, report, now, ct))
                 report.CampaignsClosed++;
@@ -120,20 +121,21 @@ public static class ExpireCoupons
         if (outcome is { Refusal: null, Replayed: false }) report.LocksReleased++;
     }
 
-    private static async Task<bool> StaysOpenAfterRecountAsync(string id, StockStore stock, WalletStore wallets, TimeSpan quiet, DateTimeOffset now,
-        ExpiryReport report, CancellationToken ct)
+    private static async Task<bool> StaysOpenAfterRecountAsync(string id, int shards, StockStore stock, WalletStore wallets, TimeSpan quiet,
+        DateTimeOffset now, ExpiryReport report, CancellationToken ct)
     {
         try
         {
-            if (await stock.FindAsync(id, ct) is not { } counter) return false;
-            if (await ReconcileStock.ReturnLostUnitsAsync(counter, stock, wallets, now, quiet, [], ct))
+            var counters = await stock.FindShardsAsync(id, shards, ct);
+            if (counters.Count == 0) return false;
+            if (await ReconcileStock.ReturnLostUnitsAsync(counters, stock, wallets, now, quiet, [], ct))
             {
                 report.CampaignsRecounted++;
                 return true;
             }
             // No units came back here, but a repair may still have landed (a concurrent ReconcileStock, or ours
-            // refused on a changed etag): close only a counter that is still sold out.
-            return (await stock.FindAsync(id, ct))?.Remaining > 0;
+            // refused on a changed etag): close only a campaign still sold out in every shard.
+            return (await stock.FindShardsAsync(id, shards, ct)).Any(s => s.Remaining > 0);
         }
         catch (Exception e) when (!ct.IsCancellationRequested) // our call deadline is an OperationCanceledException too: one failure, not the run's end
         {

@@ -115,35 +115,37 @@ public static class ClaimCoupon
         // until reconciliation. Instead every later call is bounded by the claim deadline, which the
         // reconciliation quiet period is sized against (docs/claiming.md).
         using var deadline = new CancellationTokenSource(ClaimDeadline);
-        TakeOutcome taken;
+        // Hot campaigns split their stock across shards: a random shard first, the others only if it is empty.
+        var shards = campaign.Terms.ShardCount;
+        StockTake taken;
         try
         {
-            taken = await stock.TryTakeAsync(claim.CampaignId, now, deadline.Token);
+            taken = await stock.TryTakeAsync(claim.CampaignId, shards, now, deadline.Token);
         }
         catch when (newcomerMarker is not null)
         {
             await wallets.ReleaseNewcomerStatusAsync(claim.CustomerId, newcomerMarker, CancellationToken.None);
             throw;
         }
-        if (taken != TakeOutcome.Taken)
+        if (taken.Outcome != TakeOutcome.Taken)
         {
             // Got nothing: do not let a sold-out newcomer campaign use up the customer's newcomer status.
             if (newcomerMarker is not null)
                 await wallets.ReleaseNewcomerStatusAsync(claim.CustomerId, newcomerMarker, CancellationToken.None);
-            return await Refuse(taken == TakeOutcome.SoldOut
+            return await Refuse(taken.Outcome == TakeOutcome.SoldOut
                 ? Problem.Of(ProblemTypes.SoldOut, 409, "All coupons of this campaign have been claimed.")
                 : Problem.Of(ProblemTypes.CampaignNotActive, 409, "This campaign cannot be claimed now.", "The campaign is paused or ended."));
         }
 
         // From here one unit is ours. Past this point we never give it back on an unknown outcome
         // (a timeout may hide a write that succeeded): only on a definite refusal from the wallet.
-        var coupon = NewCoupon(claim, campaign, channel, now, validFrom, validTo);
+        var coupon = NewCoupon(claim, campaign, channel, now, validFrom, validTo) with { StockShard = shards > 1 ? taken.Shard : null };
         var outcome = await wallets.AddAsync(claim.CustomerId, coupon, campaign.Terms.PerCustomerLimit, deadline.Token);
         // A retried write that had in fact committed finds its own coupon: that is success, not a duplicate.
         if (outcome is AddOutcome.KeyExists { Coupon.Id: var foundId } && foundId == coupon.Id)
             outcome = new AddOutcome.Added();
         if (outcome is not AddOutcome.Added)
-            await GiveBackAsync(stock, claim.CampaignId, coupon.Id, now, logger);
+            await GiveBackAsync(stock, claim.CampaignId, taken.Shard, coupon.Id, now, logger);
 
         return outcome switch
         {
@@ -156,11 +158,12 @@ public static class ClaimCoupon
 
     private static Problem NotNewcomer() => Problem.Of(ProblemTypes.NotEligible, 403, "This campaign is for new customers only.");
 
-    private static async Task GiveBackAsync(StockStore stock, string campaignId, string couponId, DateTimeOffset now, ILogger logger)
+    private static async Task GiveBackAsync(StockStore stock, string campaignId, int shard, string couponId, DateTimeOffset now, ILogger logger)
     {
         try
         {
-            if (!await stock.GiveBackAsync(campaignId, couponId, now, CancellationToken.None))
+            // To the shard the unit came from: each shard's issued + remaining = its total.
+            if (!await stock.GiveBackAsync(campaignId, shard, couponId, now, CancellationToken.None))
                 logger.LogWarning("A give-back of campaign {CampaignId} for {CouponId} was refused (already given back?); reconciliation restores the count.",
                     campaignId, couponId);
         }

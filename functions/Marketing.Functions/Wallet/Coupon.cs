@@ -39,6 +39,11 @@ public sealed record Coupon
     public bool Budgeted { get; init; }
     /// <summary>Whether a refunded order gives the coupon back (while it is still valid).</summary>
     public bool ReturnOnRefund { get; init; }
+    /// <summary>
+    /// Sharded campaigns only: the stock shard this coupon's unit was taken from, so a give-back returns it there and
+    /// the stock recount counts issued coupons per shard. Null for a campaign with one counter.
+    /// </summary>
+    public int? StockShard { get; init; }
 
     /// <summary>Stored state (see <see cref="CouponStatus"/>); what it means now is <see cref="StatusAt"/>.</summary>
     public CouponStatus State { get; init; } = CouponStatus.Available;
