@@ -317,28 +317,27 @@ public sealed class WalletStore(Database database, ILogger<WalletStore>? logger 
 
     /// <summary>
     /// Coupons of a sharded campaign issued from each stock shard (index = shard number), counted from every wallet:
-    /// one small row per coupon (its shard), summed here. Cross-partition: for the stock recount only, never on a
-    /// request path. A coupon without a shard (none should exist on a sharded campaign) counts for shard 0.
+    /// one small row per wallet (its coupons' shards, as many as <see cref="CountIssuedAsync"/> reads), summed here.
+    /// Cross-partition: for the stock recount only, never on a request path. Every coupon of a sharded campaign
+    /// names its shard (ClaimCoupon), so each is counted once.
     /// </summary>
     public async Task<int[]> CountIssuedByShardAsync(string campaignId, int shards, CancellationToken ct = default)
     {
-        var query = new QueryDefinition("SELECT x.stockShard FROM c JOIN x IN c.coupons WHERE c.type = @type AND c.campaignId = @campaign")
+        var query = new QueryDefinition("SELECT VALUE ARRAY(SELECT VALUE x.stockShard FROM x IN c.coupons) FROM c WHERE c.type = @type AND c.campaignId = @campaign")
             .WithParameter("@type", CampaignWallet.Kind).WithParameter("@campaign", campaignId);
         var counts = new int[shards];
-        using var iterator = container.GetItemQueryIterator<IssuedFrom>(query,
+        using var iterator = container.GetItemQueryIterator<int[]>(query,
             requestOptions: new QueryRequestOptions { EnableOptimisticDirectExecution = true });
         while (iterator.HasMoreResults)
         {
-            foreach (var coupon in await iterator.ReadNextAsync(ct))
+            foreach (var wallet in await iterator.ReadNextAsync(ct))
             {
-                if (coupon.StockShard is not { } shard) shard = 0;
-                if (shard >= 0 && shard < shards) counts[shard]++;
+                foreach (var shard in wallet)
+                    if (shard >= 0 && shard < shards) counts[shard]++;
             }
         }
         return counts;
     }
-
-    private sealed record IssuedFrom(int? StockShard);
 
     private async Task<List<T>> ReadAllAsync<T>(QueryDefinition query, string customerId, CancellationToken ct)
     {
