@@ -13,7 +13,9 @@
 //   * writes Azure Cosmos DB refuses are refused here too, so a test finds them before Azure does: an item over
 //     2 MB (413, also when a patch would grow it past 2 MB), a patch of more than 10 operations (400), an id
 //     longer than 255 characters or with / \ ? # (400), and an integer beyond ±2^53 anywhere in the body
-//     (400: Cosmos DB stores numbers as IEEE 754 doubles and would silently round it).
+//     (400: Cosmos DB stores numbers as IEEE 754 doubles and would silently round it), and an item "ttl" that is
+//     not a nonzero positive integer up to 2^31 - 1 or -1 (400; also when a patch sets it).
+// It does not implement time to live itself: an item past its "ttl" stays readable here (docs/local-emulators.md).
 // Usage: node scripts/cosmos-emulator.js --port 8081
 "use strict";
 
@@ -28,6 +30,11 @@ const limits = {
   safeInteger: 9007199254740991n, // 2^53 - 1: beyond it an IEEE 754 double cannot hold every integer
 };
 const invalidIdCharacter = /[\/\\?#]/;
+
+// An item's time to live, as Cosmos DB accepts it: -1 (never expires) or 1 to 2^31 - 1 seconds; null, 0, a fraction,
+// a string... are refused with 400 (to use the container's default, an item leaves "ttl" out).
+const validTtl = value => value === -1 || (Number.isInteger(value) && value >= 1 && value <= 2147483647);
+const invalidTtl = value => badRequest(`The input ttl '${JSON.stringify(value)}' is invalid. Ensure to provide a nonzero positive integer less than or equal to '2147483647', or '-1' which means never expire.`);
 
 const tooLarge = detail => ({ code: "RequestEntityTooLarge", message: `Request size is too large. ${detail}` });
 const badRequest = message => ({ code: "BadRequest", message });
@@ -86,10 +93,14 @@ function refuseWhatAzureRefuses(name, handler) {
       const operations = Array.isArray(body) ? body : body && body.operations;
       if (Array.isArray(operations) && operations.length > limits.patchOperations)
         return refuse(400, badRequest(`A patch may have at most ${limits.patchOperations} operations; this one has ${operations.length}.`));
+      const ttl = (Array.isArray(operations) ? operations : []).find(o => o && o.path === "/ttl" && ["add", "set", "replace"].includes(o.op) && !validTtl(o.value));
+      if (ttl) return refuse(400, invalidTtl(ttl.value));
     } else if (body && typeof body.id === "string") {
       if (body.id.length > limits.idLength || invalidIdCharacter.test(body.id))
         return refuse(400, badRequest(`The input name '${body.id}' is invalid. Ensure to provide a unique non-empty string less than '${limits.idLength + 1}' characters. Ensure to not use any of the following: '/', '\\\\', '?', '#'.`));
     }
+    if (name !== "patch-document" && body && typeof body === "object" && "ttl" in body && !validTtl(body.ttl))
+      return refuse(400, invalidTtl(body.ttl));
     return handler(account, req, res, params);
   };
 }

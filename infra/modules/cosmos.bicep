@@ -5,6 +5,9 @@
 // cheaper. Index path grammar (Azure refuses anything else; the emulator does not): start at /, name
 // properties (quoted with "..." unless letters, digits and _), address array elements with [] (never *),
 // end with /? (a scalar) or /* (everything below). See infra/README.md.
+// defaultTtl -1 turns time to live on with no default: only items that carry their own "ttl" (finished due
+// entries, finished redemptions, quarantined events) expire. Without it Cosmos ignores those "ttl"s. Containers
+// without defaultTtl have TTL off (docs/scale.md).
 param name string
 param location string
 param tags object
@@ -15,7 +18,16 @@ param appPrincipalId string
 param deployerPrincipalId string
 
 var databaseName = 'marketing'
-var containers = [
+
+type containerSpec = {
+  name: string
+  partitionKeyPath: string
+  excludedPaths: string[]
+  @description('-1: time to live on, no default (items with their own "ttl" expire); absent: off.')
+  defaultTtl: int?
+}
+
+var containers containerSpec[] = [
   {
     name: 'campaigns'
     partitionKeyPath: '/catalog'
@@ -32,15 +44,19 @@ var containers = [
     excludedPaths: ['/coupons/[]/response/?', '/coupons/[]/requestHash/?', '/coupons/[]/categories/*', '/keys/*', '/"_etag"/?']
   }
   {
+    // One record per order; cancelled and refunded ones expire (their "ttl"), used ones never do.
     name: 'redemptions'
     partitionKeyPath: '/orderId'
     excludedPaths: ['/history/*', '/requestHash/?', '/"_etag"/?']
+    defaultTtl: -1
   }
   {
-    // The timers' time-bucket index (coupon expiry, commission release): one partition per track and UTC hour.
+    // The timers' time-bucket index (coupon expiry, commission release): 16 partitions per track and UTC hour;
+    // done entries expire (their "ttl").
     name: 'due'
     partitionKeyPath: '/bucket'
     excludedPaths: ['/items/*', '/"_etag"/?']
+    defaultTtl: -1
   }
   {
     // Promoters (one partition each) and their referral codes (one "codes" partition).
@@ -72,10 +88,11 @@ var containers = [
     excludedPaths: ['/"_etag"/?']
   }
   {
-    // Order events that could not be settled, by UTC day.
+    // Order events that could not be settled, by UTC day; each expires after the retention (its "ttl").
     name: 'quarantine'
     partitionKeyPath: '/day'
     excludedPaths: ['/body/?', '/"_etag"/?']
+    defaultTtl: -1
   }
   {
     name: 'payouts'
@@ -126,6 +143,7 @@ resource sqlContainers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/conta
         includedPaths: [{ path: '/*' }]
         excludedPaths: [for p in c.excludedPaths: { path: p }]
       }
+      defaultTtl: c.?defaultTtl
     }
   }
 }]

@@ -108,6 +108,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'Referrals__Attribution', value: referralAttribution }
         { name: 'Commissions__HoldingDays', value: string(commissionHoldingDays) }
         { name: 'Commissions__Currency', value: commissionCurrency }
+        // Retention of finished data, in days (Cosmos per-item TTL; docs/configuration.md, docs/scale.md).
+        { name: 'DueIndex__DoneRetentionDays', value: '3' }
+        { name: 'Redemption__FinishedRetentionDays', value: '180' }
+        { name: 'Quarantine__RetentionDays', value: '30' }
       ]
     }
   }

@@ -240,6 +240,31 @@ public sealed class EmulatorFidelityTests(TestApp app) : IClassFixture<TestApp>
     }
 
     [Fact]
+    public async Task An_item_ttl_Azure_refuses_is_refused_on_write_and_in_a_patch_and_valid_ones_are_kept()
+    {
+        var pk = Guid.NewGuid().ToString();
+        var key = new PartitionKey(pk);
+        // The app's serializer never writes a null; the SDK's default one does, as another client could.
+        using var plain = new CosmosClient(Settings.Get("Cosmos__Endpoint"), Settings.Get("Cosmos__Key"),
+            new CosmosClientOptions { ConnectionMode = ConnectionMode.Gateway, LimitToEndpoint = true, CustomHandlers = { new AzureStrictness() } });
+        var container = plain.GetContainer(app.Database, "due");
+
+        // Cosmos DB takes -1 or 1 to 2^31 - 1 seconds; anything else is 400, null included (leave "ttl" out instead).
+        object?[] refused = [0, -2, 1.5, "60", null, 2147483648L, true];
+        foreach (var ttl in refused)
+            await AssertRefusedAsync(HttpStatusCode.BadRequest, () => container.UpsertItemAsync(new { id = "t", bucket = pk, ttl }, key));
+        foreach (var ttl in new[] { -1, 1, 2147483647 })
+            Assert.Equal(ttl, (int)(await container.UpsertItemAsync(new { id = "t", bucket = pk, ttl }, key)).Resource.ttl);
+
+        await AssertRefusedAsync(HttpStatusCode.BadRequest, () => container.PatchItemAsync<object>("t", key, [PatchOperation.Set("/ttl", 0)]));
+        await AssertRefusedAsync(HttpStatusCode.BadRequest, () => container.PatchItemAsync<object>("t", key, [PatchOperation.Set<int?>("/ttl", null)]));
+        await container.PatchItemAsync<object>("t", key, [PatchOperation.Set("/done", true), PatchOperation.Set("/ttl", 60)]);
+        var read = await Container.Database.GetContainer("due").ReadItemAsync<JsonObject>("t", key);
+        Assert.Equal(60, (int)read.Resource["ttl"]!);
+        // The emulator has no time to live: the item stays readable after its ttl (docs/local-emulators.md).
+    }
+
+    [Fact]
     public async Task A_budgeted_coupon_lock_reserves_its_discount_under_the_strict_rig()
     {
         // The budget patch once filtered on c.left: LEFT is reserved, so Azure answered 400 and every budgeted lock failed.

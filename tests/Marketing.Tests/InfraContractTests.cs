@@ -86,6 +86,8 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
         var wallets = Assert.Single(InfraContract.Containers(infra), c => c.Name == "wallets");
         Assert.Equal("/customerId", wallets.PartitionKeyPath);
         Assert.Contains("/coupons/[]/response/?", wallets.ExcludedPaths);
+        Assert.Null(wallets.DefaultTtl); // no defaultTtl: time to live off
+        Assert.Equal("-1", Assert.Single(InfraContract.Containers(infra), c => c.Name == "due").DefaultTtl);
         Assert.Equal(Platform.Containers.Count(), InfraContract.Containers(infra).Count);
         Assert.Equal(["order-events"], infra.OfType("Microsoft.ServiceBus/namespaces/queues").Select(q => q.Name.Split('/')[^1]));
         Assert.Equal(InfraContract.RequiredRoles.Length,
@@ -117,6 +119,9 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
         ("modules/cosmos.bicep", "'/coupons/[]/response/?'", "'/coupons/*/response/?'", "container wallets: index path /coupons/*/response/? * may only end a path"),
         ("modules/cosmos.bicep", "'/orders/*'", "'/orders'", "container stock: index path /orders must end with"),
         ("modules/cosmos.bicep", "'/items/*', ", "", "container due: excluded index paths differ"),
+        ("modules/cosmos.bicep", "excludedPaths: ['/items/*', '/\"_etag\"/?']\n    defaultTtl: -1", "excludedPaths: ['/items/*', '/\"_etag\"/?']", "container due: defaultTtl absent (TTL off) in infra, -1 in code"),
+        ("modules/cosmos.bicep", "defaultTtl: c.?defaultTtl", "", "container quarantine: defaultTtl absent"),
+        ("modules/functionapp.bicep", "{ name: 'DueIndex__DoneRetentionDays', value: '3' }", "", "setting DueIndex__DoneRetentionDays"),
         ("modules/servicebus.bicep", "name: 'order-events'", "name: 'orders'", "queue order-events"),
         ("modules/storage.bicep", "principalId: appPrincipalId", "principalId: 'someone'", "Storage Blob Data Owner"),
         ("modules/cosmos.bicep", "principalId: appPrincipalId", "principalId: deployerPrincipalId", "Cosmos DB Built-in Data Contributor"),

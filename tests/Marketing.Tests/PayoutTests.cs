@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json.Nodes;
 using Marketing.Functions.Commissions;
+using Marketing.Functions.Expiry;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Payouts;
 using Marketing.Functions.Promoters;
@@ -41,8 +42,12 @@ public sealed class PayoutTests
         var paidAt = app.Clock.GetUtcNow();
         // Two orders paid at the same instant: six ledger entries (three lines, two levels), filed as two due
         // entries (one per order event).
-        await PaidAsync(app, promoter.Buyer, Api.NewId("o"), paidAt, Distribution.Line("l1", "books", 12345), Distribution.Line("l2", "toys", 9999));
-        await PaidAsync(app, secondBuyer, Api.NewId("o"), paidAt, Distribution.Line("l1", "food", 2500));
+        // Their hour's shards: one or two buckets, as the entries' ids hash.
+        var buckets = new[]
+        {
+            await PaidAsync(app, promoter.Buyer, Api.NewId("o"), paidAt, Distribution.Line("l1", "books", 12345), Distribution.Line("l2", "toys", 9999)),
+            await PaidAsync(app, secondBuyer, Api.NewId("o"), paidAt, Distribution.Line("l1", "food", 2500)),
+        }.Distinct().Count();
         const long level1 = 1234 + 999 + 250; // floor(amount × 1000 / 10000) per line
         const long level2 = 617 + 499 + 125;  // floor(amount × 500 / 10000) per line
         var availableAt = paidAt + Holding;
@@ -58,20 +63,20 @@ public sealed class PayoutTests
         Assert.Equal(new Release(0, 0, 0), await ReleaseAsync(app));
         // One millisecond early the hour is read, but no entry in it is due yet.
         app.Clock.Set(availableAt.AddMilliseconds(-1));
-        Assert.Equal(new Release(0, 1, 0), await ReleaseAsync(app));
+        Assert.Equal(new Release(0, buckets, 0), await ReleaseAsync(app));
         Assert.Equal(new Money(level1, 0, 0), await BalanceOfAsync(app, promoter.Id));
         Assert.Equal(new Money(level2, 0, 0), await BalanceOfAsync(app, parent));
 
         // At availableAt itself, one run releases all six.
         app.Clock.Set(availableAt);
-        Assert.Equal(new Release(6, 1, 2), await ReleaseAsync(app));
+        Assert.Equal(new Release(6, buckets, 2), await ReleaseAsync(app));
         Assert.Equal(new Money(0, level1, 0), await BalanceOfAsync(app, promoter.Id));
         Assert.Equal(new Money(0, level2, 0), await BalanceOfAsync(app, parent));
         var released = (await app.CommissionsAsync(promoter.Id)).Concat(await app.CommissionsAsync(parent)).ToList();
         Assert.Equal(6, released.Count);
         Assert.All(released, e => Assert.Equal("available", (string?)e["status"]));
         // Done entries are not read (or released) again.
-        Assert.Equal(new Release(0, 1, 0), await ReleaseAsync(app));
+        Assert.Equal(new Release(0, buckets, 0), await ReleaseAsync(app));
     }
 
     [Fact]
@@ -117,14 +122,18 @@ public sealed class PayoutTests
         await app.SetRulesAsync(1000, 0);
         var promoter = await ReferrerAsync(app);
         var day = new DateTimeOffset(2026, 11, 21, 0, 0, 0, TimeSpan.Zero);
-        async Task PaidAtAsync(TimeSpan time, long books, long toys)
+        async Task<string> PaidAtAsync(TimeSpan time, long books, long toys)
         {
             app.Clock.Set(day + time);
-            await PaidAsync(app, promoter.Buyer, Api.NewId("o"), day + time, Distribution.Line("l1", "books", books), Distribution.Line("l2", "toys", toys));
+            return await PaidAsync(app, promoter.Buyer, Api.NewId("o"), day + time, Distribution.Line("l1", "books", books), Distribution.Line("l2", "toys", toys));
         }
-        // Two entries per order; due a week later at 02:05 and 02:50 (one hour bucket) and 05:05 (another).
-        await PaidAtAsync(new TimeSpan(2, 5, 0), 1000, 2000);  // 100 + 200
-        await PaidAtAsync(new TimeSpan(2, 50, 0), 3000, 4000); // 300 + 400
+        // Two entries per order; due a week later at 02:05 and 02:50 (one hour: one or two of its shards, as their
+        // ids hash) and 05:05 (another hour).
+        var two = new[]
+        {
+            await PaidAtAsync(new TimeSpan(2, 5, 0), 1000, 2000),  // 100 + 200
+            await PaidAtAsync(new TimeSpan(2, 50, 0), 3000, 4000), // 300 + 400
+        }.Distinct().Count();
         await PaidAtAsync(new TimeSpan(5, 5, 0), 5000, 6000);  // 500 + 600
         var due = day + Holding;
         async Task<Release> RunAtAsync(TimeSpan time)
@@ -134,12 +143,12 @@ public sealed class PayoutTests
         }
 
         // 02:30: only the 02:00 hour is read, and in it only the 02:05 event; 02:50 is not due, 05:00 has not begun.
-        Assert.Equal(new Release(2, 1, 1), await RunAtAsync(new TimeSpan(2, 30, 0)));
+        Assert.Equal(new Release(2, two, 1), await RunAtAsync(new TimeSpan(2, 30, 0)));
         Assert.Equal(new Money(700 + 1100, 300, 0), await BalanceOfAsync(app, promoter.Id));
         // The hour is not over, so it is read again, but its done entry is not.
-        Assert.Equal(new Release(0, 1, 0), await RunAtAsync(new TimeSpan(0, 2, 49, 59, 999)));
+        Assert.Equal(new Release(0, two, 0), await RunAtAsync(new TimeSpan(0, 2, 49, 59, 999)));
         // 03:00: the 02:50 event is due, and the hour, over and done, is closed.
-        Assert.Equal(new Release(2, 1, 1), await RunAtAsync(new TimeSpan(3, 0, 0)));
+        Assert.Equal(new Release(2, two, 1), await RunAtAsync(new TimeSpan(3, 0, 0)));
         // 04:59: the closed hour is not read again and 05:00 has not begun: nothing is read.
         Assert.Equal(new Release(0, 0, 0), await RunAtAsync(new TimeSpan(4, 59, 0)));
         // 05:04:59.999: the 05:00 hour is read; its event is not due.
@@ -616,8 +625,13 @@ public sealed class PayoutTests
         return new(id, code, buyer);
     }
 
-    private static async Task PaidAsync(TestApp app, string buyer, string orderId, DateTimeOffset at, params JsonObject[] lines)
-        => Assert.Equal("applied", await app.SettleAsync(Distribution.OrderEvent("paid", orderId, buyer, at, lines)));
+    /// <summary>Settles a payment; returns the due-index bucket its release is filed in (its hour's shard).</summary>
+    private static async Task<string> PaidAsync(TestApp app, string buyer, string orderId, DateTimeOffset at, params JsonObject[] lines)
+    {
+        var paid = Distribution.OrderEvent("paid", orderId, buyer, at, lines);
+        Assert.Equal("applied", await app.SettleAsync(paid));
+        return DueIndex.BucketOf(DueIndex.Release, at + Holding, $"{DueEntry.Commissions}:{orderId}:{(string)paid["eventId"]!}");
+    }
 
     private sealed record Money(long Pending, long Available, long Paid);
 

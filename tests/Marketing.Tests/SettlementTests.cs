@@ -760,7 +760,7 @@ public sealed class SettlementTests
 
         // The release was filed (so the entries were written pending) ...
         var due = s.GetRequiredService<Database>().GetContainer("due");
-        var bucket = DueIndex.BucketOf(DueIndex.Release, paidAt + holding);
+        var bucket = DueIndex.BucketOf(DueIndex.Release, paidAt + holding, "commissions:o-due:ev-1");
         Assert.True((await due.ReadItemStreamAsync("commissions:o-due:ev-1", new PartitionKey(bucket))).IsSuccessStatusCode);
         // ... and yet, with no timer run, nothing is left pending.
         var entries = await EntriesAsync(app, promoter);

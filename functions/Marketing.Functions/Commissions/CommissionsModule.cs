@@ -13,6 +13,8 @@ public static class CommissionsModule
         services.AddSingleton<CommissionRulesStore>();
         services.AddSingleton<SettlementStore>();
         services.AddSingleton<LedgerStore>();
+        services.AddOptions<QuarantineOptions>().Bind(configuration.GetSection(QuarantineOptions.Section))
+            .ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<QuarantineStore>();
         return services;
     }

@@ -1,6 +1,9 @@
+using System.ComponentModel.DataAnnotations;
 using System.Globalization;
+using System.Text.Json;
 using Marketing.Functions.Hosting;
 using Microsoft.Azure.Cosmos;
+using Microsoft.Extensions.Options;
 
 namespace Marketing.Functions.Commissions;
 
@@ -20,14 +23,33 @@ public sealed record QuarantinedEvent
     public required DateTimeOffset ReceivedAt { get; init; }
 }
 
-/// <summary>Container "quarantine", partitioned by /day. The list skips (and logs) a record it cannot read (see <see cref="Paging"/>).</summary>
-public sealed class QuarantineStore(Database database, ILogger<QuarantineStore>? logger = null)
+public sealed class QuarantineOptions
 {
-    public static readonly ContainerSpec Spec = new("quarantine", "/day", ["/body/?", "/\"_etag\"/?"]);
+    public const string Section = "Quarantine";
+
+    /// <summary>
+    /// Days a quarantined event is kept for operators before Cosmos deletes it (its "ttl", set when it is recorded).
+    /// The message itself was completed: this is the only trace, so long enough to be looked at and replayed by hand.
+    /// </summary>
+    [Range(1, 3650)]
+    public int RetentionDays { get; set; } = 30;
+}
+
+/// <summary>
+/// Container "quarantine", partitioned by /day. The list skips (and logs) a record it cannot read (see <see cref="Paging"/>).
+/// Every record expires <see cref="QuarantineOptions.RetentionDays"/> after it was written (per-item "ttl").
+/// </summary>
+public sealed class QuarantineStore(Database database, ILogger<QuarantineStore>? logger = null, IOptions<QuarantineOptions>? options = null)
+{
+    // TTL on with no default: each record carries its own "ttl" (the retention when it was recorded).
+    public static readonly ContainerSpec Spec = new("quarantine", "/day", ["/body/?", "/\"_etag\"/?"], DefaultTtl: -1);
     public const int MaxBody = 4096;
 
     private readonly Container container = database.GetContainer(Spec.Name);
     private readonly ILogger log = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger<QuarantineStore>.Instance;
+
+    /// <summary>Seconds a record stays (Cosmos "ttl": a nonzero positive integer).</summary>
+    public int TtlSeconds { get; } = checked((options?.Value ?? new QuarantineOptions()).RetentionDays * 86_400);
 
     public static string DayOf(DateTimeOffset instant) => instant.UtcDateTime.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
 
@@ -42,7 +64,10 @@ public sealed class QuarantineStore(Database database, ILogger<QuarantineStore>?
             Id = id, Day = DayOf(now), MessageId = messageId, DeliveryCount = deliveryCount, Reason = reason,
             Body = body.Length > MaxBody ? body[..MaxBody] : body, ReceivedAt = now,
         };
-        await container.TryCreateAsync(entry, entry.Day, ct);
+        // "ttl" is storage only, not part of what operators see: added to the document, not to the record.
+        var document = JsonSerializer.SerializeToNode(entry, Json.Storage)!.AsObject();
+        document["ttl"] = TtlSeconds;
+        await container.TryCreateAsync(document, entry.Day, ct);
     }
 
     public async Task<List<QuarantinedEvent>> ListAsync(string day, CancellationToken ct)

@@ -1,23 +1,29 @@
 using System.Collections.Concurrent;
+using System.ComponentModel.DataAnnotations;
 using System.Globalization;
+using System.Text;
 using Marketing.Functions.Hosting;
 using Microsoft.Azure.Cosmos;
+using Microsoft.Extensions.Options;
 
 namespace Marketing.Functions.Expiry;
 
 /// <summary>
-/// Something that falls due at <see cref="DueAt"/>, filed under the UTC hour it falls in (<see cref="Bucket"/>,
-/// the partition key), so a timer reads only the hours that have come, never the whole database.
+/// Something that falls due at <see cref="DueAt"/>, filed under the UTC hour it falls in and one of that hour's
+/// shards (<see cref="Bucket"/>, the partition key), so a timer reads only the hours that have come, never the
+/// whole database, and no hour is one partition for the whole platform.
 /// Each timer has its own track (<see cref="DueIndex.Expiry"/>, <see cref="DueIndex.Release"/>): the bucket of an
-/// entry is "track:hour", e.g. "expiry:2026-11-22T10", and the track's table of contents is "track:buckets".
+/// entry is "track:hour:shard", e.g. "expiry:2026-11-22T10:7", and the track's table of contents is "track:buckets".
 /// Kinds:
 /// - "coupons" (expiry): the coupons of campaign <see cref="CampaignId"/> that expire at <see cref="DueAt"/>. Coupons of
 ///   a campaign claimed on the same local day (relative validity) or at all (absolute) expire at the same
 ///   instant, so one entry stands for all of them and a claim writes it once per instance, not per coupon.
 /// - "lock" (expiry): the lock of order <see cref="OrderId"/>, which lapses at <see cref="DueAt"/> unless confirmed.
 /// - "commissions" (release): ledger entries (<see cref="Items"/>) of one order event that become available at <see cref="DueAt"/>.
-/// - "bucket": in the track's "buckets" partition, one per hour that holds entries; the timer's table of
-///   contents. Its id is the hour's partition ("expiry:2026-11-22T10").
+/// - "bucket": in the track's "buckets" partition, one per bucket (hour and shard) that holds entries; the timer's
+///   table of contents. Its id is the bucket's partition ("expiry:2026-11-22T10:7").
+/// Done entries and closed buckets carry a Cosmos "ttl" (<see cref="DueIndexOptions.DoneRetentionDays"/>): Cosmos
+/// deletes them that long after they were finished. Open ones never carry one.
 /// </summary>
 public sealed record DueEntry
 {
@@ -37,28 +43,67 @@ public sealed record DueEntry
     public DateTimeOffset? DoneAt { get; init; }
 }
 
-/// <summary>What a timer's run through its track read, and what it must leave for the next run.</summary>
+/// <summary>
+/// What a timer's run through its track read, and what it must leave for the next run. Buckets are worked in
+/// parallel: change the counts (here and in derived reports) only under <c>lock (run)</c>.
+/// </summary>
 public record DueRun
 {
     public int BucketsRead { get; set; }
     public int EntriesRead { get; set; }
     public List<string> Failures { get; } = [];
+
+    public void Failed(string failure)
+    {
+        lock (this) Failures.Add(failure);
+    }
 }
 
 /// <summary>A document an entry stands for: its partition key and id.</summary>
 public sealed record DueItem(string PartitionKey, string Id);
 
+public sealed class DueIndexOptions
+{
+    public const string Section = "DueIndex";
+
+    /// <summary>
+    /// Days a done entry (or a closed bucket) is kept before Cosmos deletes it (its "ttl"). Nothing reads a done
+    /// entry again; this is for operators looking into a run after a weekend, and far longer than two runs overlap.
+    /// </summary>
+    [Range(1, 90)]
+    public int DoneRetentionDays { get; set; } = 3;
+}
+
 /// <summary>
-/// Container "due", partitioned by /bucket (a track and UTC hour such as "expiry:2026-11-22T10", or
-/// "expiry:buckets" for the list of hours). Writers file an entry before the thing it points to exists, so a crash can leave an entry
-/// with nothing behind it (the timer shrugs) but never a coupon or lock the timer cannot find.
+/// Container "due", partitioned by /bucket: a track, UTC hour and shard such as "expiry:2026-11-22T10:7", or
+/// "expiry:buckets" for the track's list of buckets. Writers file an entry before the thing it points to exists,
+/// so a crash can leave an entry with nothing behind it (the timer shrugs) but never a coupon or lock the timer
+/// cannot find.
+/// Each hour is spread over <see cref="Shards"/> logical partitions (the shard is a stable hash of the entry's id),
+/// so the writes of one hour, every lock and paid order event of the platform, are not capped by one partition.
+/// The timer reads whatever buckets the list names, so buckets of the unsharded shape ("expiry:2026-11-22T10",
+/// written before sharding) are read and closed the same way, with no migration.
 /// </summary>
-public sealed class DueIndex(Database database)
+public sealed class DueIndex(Database database, IOptions<DueIndexOptions>? options = null)
 {
     // Not indexed: the ledger entry ids a "commissions" entry carries. Timers query on bucket, done and dueAt only.
-    public static readonly ContainerSpec Spec = new("due", "/bucket", ["/items/*", "/\"_etag\"/?"]);
+    // TTL on with no default: only done entries and closed buckets expire (their own "ttl").
+    public static readonly ContainerSpec Spec = new("due", "/bucket", ["/items/*", "/\"_etag\"/?"], DefaultTtl: -1);
+
+    /// <summary>
+    /// Shards per hour and track. 16 partitions of ~1,000 writes/s each: far beyond the lock and payment rates this
+    /// platform is sized for (docs/scale.md). Changing it is safe at any time: readers follow the bucket list, and a
+    /// write repeated under another count lands as a second entry whose effects are all filtered (done once).
+    /// </summary>
+    public const int Shards = 16;
+
+    /// <summary>Buckets a run works at once: enough to overlap round trips, few enough to leave the instance room.</summary>
+    public const int BucketParallelism = 4;
 
     private readonly Container container = database.GetContainer(Spec.Name);
+
+    /// <summary>Seconds a done entry or closed bucket stays (Cosmos "ttl": a nonzero positive integer).</summary>
+    public int DoneTtlSeconds { get; } = checked((options?.Value ?? new DueIndexOptions()).DoneRetentionDays * 86_400);
 
     /// <summary>Entries this instance has already written (writes are create-if-absent, so this only saves round trips).</summary>
     private readonly ConcurrentDictionary<string, Lazy<Task>> written = new();
@@ -68,8 +113,25 @@ public sealed class DueIndex(Database database)
     /// <summary>The track of ReleaseCommissions: commissions whose holding period ends.</summary>
     public const string Release = "release";
 
-    public static string BucketOf(string track, DateTimeOffset instant)
+    /// <summary>The track's hour of <paramref name="instant"/>, e.g. "expiry:2026-11-22T10": also the bucket of the unsharded shape.</summary>
+    public static string HourOf(string track, DateTimeOffset instant)
         => track + ":" + instant.UtcDateTime.ToString("yyyy-MM-dd'T'HH", CultureInfo.InvariantCulture);
+
+    /// <summary>The bucket (partition) of the entry <paramref name="entryId"/> due at <paramref name="instant"/>: "track:hour:shard".</summary>
+    public static string BucketOf(string track, DateTimeOffset instant, string entryId)
+        => HourOf(track, instant) + ":" + ShardOf(entryId).ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The entry's shard: FNV-1a of its id's UTF-8 bytes, mod <see cref="Shards"/>. Stable across processes and
+    /// releases (never string.GetHashCode), so a repeated write of an entry lands where the first one did.
+    /// </summary>
+    public static int ShardOf(string entryId)
+    {
+        var hash = 2166136261u;
+        foreach (var b in Encoding.UTF8.GetBytes(entryId))
+            hash = unchecked((hash ^ b) * 16777619u);
+        return (int)(hash % Shards);
+    }
 
     private static string BucketsOf(string track) => track + ":buckets";
 
@@ -79,15 +141,14 @@ public sealed class DueIndex(Database database)
     /// <summary>Files "the coupons of this campaign expiring at this instant" (once per instance).</summary>
     public Task EnsureCouponExpiryAsync(string campaignId, DateTimeOffset validTo)
     {
-        var bucket = BucketOf(Expiry, validTo);
+        var id = $"{DueEntry.Coupons}:{campaignId}:{UtcInstantConverter.Text(validTo)}";
         var entry = new DueEntry
         {
-            Id = $"{DueEntry.Coupons}:{campaignId}:{UtcInstantConverter.Text(validTo)}",
-            Bucket = bucket, Type = DueEntry.Coupons, DueAt = validTo, CampaignId = campaignId,
+            Id = id, Bucket = BucketOf(Expiry, validTo, id), Type = DueEntry.Coupons, DueAt = validTo, CampaignId = campaignId,
         };
         return Once(entry.Id, async () =>
         {
-            await EnsureBucketAsync(Expiry, validTo);
+            await EnsureBucketAsync(Expiry, entry);
             await CreateIfAbsentAsync(entry);
         });
     }
@@ -95,32 +156,30 @@ public sealed class DueIndex(Database database)
     /// <summary>Files the lapse of an order's lock (one entry per lock).</summary>
     public async Task AddLockExpiryAsync(string orderId, DateTimeOffset lockedUntil)
     {
-        await EnsureBucketAsync(Expiry, lockedUntil);
-        await CreateIfAbsentAsync(new DueEntry
-        {
-            Id = $"{DueEntry.Lock}:{orderId}", Bucket = BucketOf(Expiry, lockedUntil), Type = DueEntry.Lock, DueAt = lockedUntil, OrderId = orderId,
-        });
+        var id = $"{DueEntry.Lock}:{orderId}";
+        var entry = new DueEntry { Id = id, Bucket = BucketOf(Expiry, lockedUntil, id), Type = DueEntry.Lock, DueAt = lockedUntil, OrderId = orderId };
+        await EnsureBucketAsync(Expiry, entry);
+        await CreateIfAbsentAsync(entry);
     }
 
     /// <summary>Files ledger entries that become available at <paramref name="availableAt"/> (one entry per order event).</summary>
     public async Task AddCommissionReleaseAsync(string key, DateTimeOffset availableAt, IReadOnlyList<DueItem> items)
     {
-        await EnsureBucketAsync(Release, availableAt);
-        await CreateIfAbsentAsync(new DueEntry
+        var id = $"{DueEntry.Commissions}:{key}";
+        var entry = new DueEntry
         {
-            Id = $"{DueEntry.Commissions}:{key}", Bucket = BucketOf(Release, availableAt), Type = DueEntry.Commissions,
-            DueAt = availableAt, Items = items,
-        });
+            Id = id, Bucket = BucketOf(Release, availableAt, id), Type = DueEntry.Commissions, DueAt = availableAt, Items = items,
+        };
+        await EnsureBucketAsync(Release, entry);
+        await CreateIfAbsentAsync(entry);
     }
 
-    private Task EnsureBucketAsync(string track, DateTimeOffset instant)
-    {
-        var bucket = BucketOf(track, instant);
-        return Once("bucket:" + bucket, () => CreateIfAbsentAsync(new DueEntry
+    /// <summary>Lists the entry's bucket in the track's table of contents (once per instance and bucket).</summary>
+    private Task EnsureBucketAsync(string track, DueEntry entry)
+        => Once("bucket:" + entry.Bucket, () => CreateIfAbsentAsync(new DueEntry
         {
-            Id = bucket, Bucket = BucketsOf(track), Type = DueEntry.BucketKind, DueAt = HourStart(instant),
+            Id = entry.Bucket, Bucket = BucketsOf(track), Type = DueEntry.BucketKind, DueAt = HourStart(entry.DueAt),
         }));
-    }
 
     private async Task Once(string key, Func<Task> write)
     {
@@ -142,38 +201,46 @@ public sealed class DueIndex(Database database)
 
     /// <summary>
     /// Does <paramref name="work"/> for every entry of <paramref name="track"/> that is due by <paramref name="now"/>,
-    /// reading only the hours that have begun and still hold open entries. An entry is marked done only after
-    /// its work, so an interrupted run is finished by the next one; an hour that is over and fully done is
+    /// reading only the buckets whose hour has begun and that still hold open entries, <see cref="BucketParallelism"/>
+    /// buckets at once (each bucket's entries one after the other). An entry is marked done only after its work, so
+    /// an interrupted run is finished by the next one; a bucket whose hour is over and whose entries are all done is
     /// closed, so later runs do not read it again. One entry's failure is reported and does not stop the rest.
     /// </summary>
     public async Task RunAsync(string track, DateTimeOffset now, DueRun run, Func<DueEntry, Task> work, CancellationToken ct)
     {
-        foreach (var bucket in await ListOpenBucketsAsync(track, now, ct))
-        {
-            run.BucketsRead++;
-            var entries = await ListDueAsync(bucket.Id, now, ct);
-            run.EntriesRead += entries.Count;
-            var allDone = true;
-            foreach (var entry in entries)
-            {
-                try
-                {
-                    await work(entry);
-                    await MarkDoneAsync(entry, now, ct);
-                }
-                catch (Exception e) when (!ct.IsCancellationRequested) // our call deadline is an OperationCanceledException too: one failure, not the run's end
-                {
-                    // Left not done: the next run tries it again.
-                    allDone = false;
-                    run.Failures.Add($"{entry.Id}: failed ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
-                }
-            }
-            if (allDone && bucket.DueAt.AddHours(1) <= now)
-                await MarkDoneAsync(bucket, now, ct);
-        }
+        var buckets = await ListOpenBucketsAsync(track, now, ct);
+        await Parallel.ForEachAsync(buckets, new ParallelOptions { MaxDegreeOfParallelism = BucketParallelism, CancellationToken = ct },
+            (bucket, token) => new ValueTask(RunBucketAsync(bucket, now, run, work, token)));
     }
 
-    /// <summary>Hours of a track that hold entries not yet done and have begun by <paramref name="now"/> (one single-partition query).</summary>
+    private async Task RunBucketAsync(DueEntry bucket, DateTimeOffset now, DueRun run, Func<DueEntry, Task> work, CancellationToken ct)
+    {
+        var entries = await ListDueAsync(bucket.Id, now, ct);
+        lock (run)
+        {
+            run.BucketsRead++;
+            run.EntriesRead += entries.Count;
+        }
+        var allDone = true;
+        foreach (var entry in entries)
+        {
+            try
+            {
+                await work(entry);
+                await MarkDoneAsync(entry, now, ct);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested) // our call deadline is an OperationCanceledException too: one failure, not the run's end
+            {
+                // Left not done: the next run tries it again.
+                allDone = false;
+                run.Failed($"{entry.Id}: failed ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
+            }
+        }
+        if (allDone && bucket.DueAt.AddHours(1) <= now)
+            await MarkDoneAsync(bucket, now, ct);
+    }
+
+    /// <summary>Buckets of a track whose hour has begun by <paramref name="now"/> and that hold entries not yet done (one single-partition query).</summary>
     public Task<List<DueEntry>> ListOpenBucketsAsync(string track, DateTimeOffset now, CancellationToken ct)
         => QueryAsync(BucketsOf(track), now, ct);
 
@@ -181,6 +248,8 @@ public sealed class DueIndex(Database database)
     public Task<List<DueEntry>> ListDueAsync(string bucket, DateTimeOffset now, CancellationToken ct)
         => QueryAsync(bucket, now, ct);
 
+    // "done = false": a done entry is never read as due again, also while it waits for its ttl to delete it
+    // (and on the local emulator, which does not delete expired items at all).
     private async Task<List<DueEntry>> QueryAsync(string bucket, DateTimeOffset now, CancellationToken ct)
     {
         var query = new QueryDefinition("SELECT * FROM c WHERE c.bucket = @bucket AND c.done = false AND c.dueAt <= @now")
@@ -196,9 +265,12 @@ public sealed class DueIndex(Database database)
         return results;
     }
 
-    /// <summary>Marks an entry (or a bucket) done; doing it twice is harmless.</summary>
+    /// <summary>
+    /// Marks an entry (or a bucket) done, in the same patch as its "ttl": from now on it is only kept for
+    /// <see cref="DueIndexOptions.DoneRetentionDays"/>. Doing it twice is harmless (it only moves the deletion on).
+    /// </summary>
     public Task MarkDoneAsync(DueEntry entry, DateTimeOffset now, CancellationToken ct)
         => container.PatchItemAsync<DueEntry>(entry.Id, new PartitionKey(entry.Bucket),
-            [PatchOperation.Set("/done", true), PatchOperation.Set("/doneAt", now)],
+            [PatchOperation.Set("/done", true), PatchOperation.Set("/doneAt", now), PatchOperation.Set("/ttl", DoneTtlSeconds)],
             new PatchItemRequestOptions { EnableContentResponseOnWrite = false }, ct);
 }

@@ -21,8 +21,8 @@ public sealed record ExpiryReport : DueRun
 /// <summary>
 /// Timer function ExpireCoupons (schedule: app setting ExpireCouponsSchedule, every 5 minutes by default).
 /// - Coupons past their validity are marked expired, locks past their time are cancelled ("expire"): both
-///   found through the due index (<see cref="DueIndex"/>), which is read hour by hour only for hours that
-///   have come, so the run reads what is due and nothing else.
+///   found through the due index (<see cref="DueIndex"/>), which is read bucket by bucket (an hour's shard), only
+///   for hours that have come, so the run reads what is due and nothing else.
 /// - Campaigns whose claim window is over are ended; sold-out campaigns (nothing left, no claim for the
 ///   stock quiet period) are ended as sold out.
 /// Every effect is a conditional write, so two runs at once, or a rerun after a crash halfway, change each
@@ -95,7 +95,7 @@ public static class ExpireCoupons
         {
             var due = await wallets.NextWithCouponsDueAsync(entry.CampaignId!, entry.DueAt, batch, ct);
             if (due.Count == 0) return;
-            report.WalletsRead += due.Count;
+            lock (report) report.WalletsRead += due.Count; // buckets are worked in parallel (DueRun)
             var expired = 0;
             await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = ct },
                 async (wallet, token) =>
@@ -103,7 +103,7 @@ public static class ExpireCoupons
                     var count = await wallets.ExpireAsync(wallet, now, token);
                     Interlocked.Add(ref expired, count);
                 });
-            report.CouponsExpired += expired;
+            lock (report) report.CouponsExpired += expired;
             // No progress twice in a row (an overlapping run got there first, or a wallet keeps changing): leave the
             // entry open for the next run rather than loop.
             if (expired == 0 && ++stalled >= 2)
@@ -118,7 +118,8 @@ public static class ExpireCoupons
         if (outcome.Refusal?.Type == ProblemTypes.Prefix + ProblemTypes.ConcurrentUpdate)
             throw new InvalidOperationException($"Order {entry.OrderId} kept changing; its lock is retried on the next run.");
         // Otherwise: not found (a lock refused before its record), already settled, or done by an overlapping run.
-        if (outcome is { Refusal: null, Replayed: false }) report.LocksReleased++;
+        if (outcome is { Refusal: null, Replayed: false })
+            lock (report) report.LocksReleased++;
     }
 
     private static async Task<bool> StaysOpenAfterRecountAsync(string id, int shards, StockStore stock, WalletStore wallets, TimeSpan quiet,

@@ -34,8 +34,11 @@ public sealed class CosmosOptions : IValidatableObject
 /// <summary>
 /// A container the app uses, with its partition key path. Stores declare theirs here; provisioning
 /// (scripts, tests) and the infra contract tests read this list, so it is the single source of truth.
+/// <paramref name="DefaultTtl"/> is the container's Cosmos "defaultTtl": null = time to live off (an item's
+/// "ttl" is ignored), -1 = on with no default (only items that carry a "ttl" expire, that many seconds after
+/// their last write). A store that writes "ttl" on its items must declare -1, or they never expire.
 /// </summary>
-public sealed record ContainerSpec(string Name, string PartitionKeyPath, string[] ExcludedPaths);
+public sealed record ContainerSpec(string Name, string PartitionKeyPath, string[] ExcludedPaths, int? DefaultTtl = null);
 
 /// <summary>Counts Cosmos requests; the load tool reports round trips per claim from it.</summary>
 public sealed class CosmosRequestCounter : RequestHandler
@@ -160,6 +163,7 @@ public static class CosmosExtensions
             var properties = new ContainerProperties(spec.Name, spec.PartitionKeyPath);
             foreach (var path in spec.ExcludedPaths)
                 properties.IndexingPolicy.ExcludedPaths.Add(new ExcludedPath { Path = path });
+            properties.DefaultTimeToLive = spec.DefaultTtl;
             await db.CreateContainerIfNotExistsAsync(properties, cancellationToken: cancellationToken);
         }
     }

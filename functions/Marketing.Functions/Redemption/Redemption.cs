@@ -79,6 +79,14 @@ public sealed class RedemptionOptions
     /// <summary>How long a lock holds a coupon for an unpaid order.</summary>
     [Range(1, 1440)]
     public int LockMinutes { get; set; } = 30;
+
+    /// <summary>
+    /// Days a redemption that can no longer change (cancelled, refunded) is kept before Cosmos deletes it (its
+    /// "ttl", written with that final step). A used (paid) redemption never expires: a refund may come at any time,
+    /// and it is the only record a refund can be applied from. See docs/scale.md.
+    /// </summary>
+    [Range(30, 3650)]
+    public int FinishedRetentionDays { get; set; } = 180;
 }
 
 /// <summary>The optional body of confirm, cancel and refund: why, for the history.</summary>

@@ -1,17 +1,31 @@
 using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Marketing.Functions.Hosting;
 using Microsoft.Azure.Cosmos;
+using Microsoft.Extensions.Options;
 
 namespace Marketing.Functions.Redemption;
 
-/// <summary>Container "redemptions", partitioned by /orderId: one record per order, found by a point read.</summary>
-public sealed class RedemptionStore(Database database)
+/// <summary>
+/// Container "redemptions", partitioned by /orderId: one record per order, found by a point read. A record written
+/// in a state it can never leave (cancelled, refunded) carries a "ttl" of <see cref="RedemptionOptions.FinishedRetentionDays"/>:
+/// Cosmos deletes it that long after its last step. Pending, locked and used records carry none.
+/// </summary>
+public sealed class RedemptionStore(Database database, IOptions<RedemptionOptions>? options = null)
 {
-    public static readonly ContainerSpec Spec = new("redemptions", "/orderId", ["/history/*", "/requestHash/?", "/\"_etag\"/?"]);
+    // TTL on with no default: only finished records carry a "ttl".
+    public static readonly ContainerSpec Spec = new("redemptions", "/orderId", ["/history/*", "/requestHash/?", "/\"_etag\"/?"], DefaultTtl: -1);
 
     public const int MaxOrderIdLength = 64;
 
     private readonly Container container = database.GetContainer(Spec.Name);
+
+    /// <summary>Seconds a finished record stays (Cosmos "ttl": a nonzero positive integer).</summary>
+    public int FinishedTtlSeconds { get; } = checked((options?.Value ?? new RedemptionOptions()).FinishedRetentionDays * 86_400);
+
+    /// <summary>No step leaves these states: cancel and refund answer them as replays, confirm refuses or replays.</summary>
+    public static bool IsFinished(RedemptionState state) => state is RedemptionState.Cancelled or RedemptionState.Refunded;
 
     /// <summary>Order ids are the order system's: 1 to 64 of A-Z a-z 0-9 . _ : - (safe in URLs, ids and filters).</summary>
     public static bool IsValidOrderId(string? id)
@@ -33,11 +47,22 @@ public sealed class RedemptionStore(Database database)
 
     /// <summary>Creates the record; null when the order already has one.</summary>
     public async Task<Redemption?> TryCreateAsync(Redemption redemption, CancellationToken ct = default)
-        => await container.TryWriteAsync(redemption, redemption.OrderId, etag: null, ct) is { } etag ? redemption with { ETag = etag } : null;
+        => await container.TryWriteAsync(Stored(redemption), redemption.OrderId, etag: null, ct) is { } etag ? redemption with { ETag = etag } : null;
 
     /// <summary>Replaces the record if unchanged since it was read (its etag); null when someone else changed it.</summary>
     public async Task<Redemption?> TryReplaceAsync(Redemption redemption, CancellationToken ct = default)
-        => await container.TryWriteAsync(redemption, redemption.OrderId, redemption.ETag, ct) is { } etag ? redemption with { ETag = etag } : null;
+        => await container.TryWriteAsync(Stored(redemption), redemption.OrderId, redemption.ETag, ct) is { } etag ? redemption with { ETag = etag } : null;
+
+    /// <summary>
+    /// The document as stored: the record, plus its "ttl" when it is finished. The ttl is written with the step that
+    /// finishes the record (never before: a used record must outlive any refund), and is not part of the record.
+    /// </summary>
+    private JsonObject Stored(Redemption redemption)
+    {
+        var document = JsonSerializer.SerializeToNode(redemption, Json.Storage)!.AsObject();
+        if (IsFinished(redemption.State)) document["ttl"] = FinishedTtlSeconds;
+        return document;
+    }
 
     /// <summary>Removes a pending record whose lock was refused, if unchanged since read.</summary>
     public async Task TryDeleteAsync(Redemption redemption, CancellationToken ct = default)

@@ -307,6 +307,13 @@ public sealed class ArmDeployment
                     var created = new JsonObject();
                     for (var i = 0; i + 1 < args.Count; i += 2) created[Str(i)] = args[i + 1];
                     return created;
+                case "tryget": // Bicep's safe dereference (c.?name): the member, or null when it is absent
+                    return args[0] switch
+                    {
+                        JsonObject ob => ArmResource.Property(ob, Str(1))?.DeepClone(),
+                        JsonArray a when args[1] is JsonValue iv && iv.TryGetValue<long>(out var i) => i >= 0 && i < a.Count ? a[(int)i]?.DeepClone() : null,
+                        _ => null,
+                    };
                 case "union" when args.All(a => a is JsonObject):
                     var merged = new JsonObject();
                     foreach (var a in args) foreach (var (k, v) in a!.AsObject()) merged[k] = v?.DeepClone();

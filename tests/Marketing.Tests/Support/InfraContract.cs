@@ -73,15 +73,20 @@ public static partial class InfraContract
         return violations;
     }
 
-    /// <summary>A Cosmos container as infra declares it.</summary>
-    public sealed record DeclaredContainer(string Name, string? PartitionKeyPath, List<string> IncludedPaths, List<string> ExcludedPaths);
+    /// <summary>
+    /// A Cosmos container as infra declares it. <paramref name="DefaultTtl"/>: the JSON of its defaultTtl ("-1"),
+    /// null when absent or null (time to live off), or an expression the reader could not evaluate, as written.
+    /// </summary>
+    public sealed record DeclaredContainer(string Name, string? PartitionKeyPath, List<string> IncludedPaths, List<string> ExcludedPaths,
+        string? DefaultTtl = null);
 
     public static List<DeclaredContainer> Containers(ArmDeployment infra)
         => infra.OfType("Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers").Select(c => new DeclaredContainer(
                 c.Text("properties.resource.id") ?? c.Name,
                 (c.At("properties.resource.partitionKey.paths") as JsonArray)?.SingleOrDefault()?.GetValue<string>(),
                 Paths(c.At("properties.resource.indexingPolicy.includedPaths")),
-                Paths(c.At("properties.resource.indexingPolicy.excludedPaths"))))
+                Paths(c.At("properties.resource.indexingPolicy.excludedPaths")),
+                c.At("properties.resource.defaultTtl")?.ToJsonString()))
             .ToList();
 
     private static List<string> Paths(JsonNode? paths) => (paths as JsonArray ?? []).Select(p => p?["path"]?.GetValue<string>() ?? "").ToList();
@@ -98,6 +103,9 @@ public static partial class InfraContract
                 violations.Add($"container {spec.Name}: partition key {found.PartitionKeyPath} in infra, {spec.PartitionKeyPath} in code");
             else if (!found.ExcludedPaths.Order().SequenceEqual(spec.ExcludedPaths.Order()))
                 violations.Add($"container {spec.Name}: excluded index paths differ from the code's ([{string.Join(", ", found.ExcludedPaths)}] in infra)");
+            // Without the container's defaultTtl Cosmos ignores every item's "ttl": finished data would never go.
+            else if (found.DefaultTtl != spec.DefaultTtl?.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                violations.Add($"container {spec.Name}: defaultTtl {found.DefaultTtl ?? "absent (TTL off)"} in infra, {spec.DefaultTtl?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none (TTL off)"} in code");
         }
         // Whatever the code says, Azure refuses a container with a malformed index path.
         foreach (var container in declared)
