@@ -65,6 +65,10 @@ public sealed class TestApp : WebApplicationFactory<Program>, IAsyncLifetime
         builder.UseSetting("Cosmos:Endpoint", Settings.Get("Cosmos__Endpoint"));
         builder.UseSetting("Cosmos:Key", Settings.Get("Cosmos__Key"));
         builder.UseSetting("Cosmos:Database", Database);
+        // The per-call deadline is a production safety net (10 s); on a 2-core machine running many tests against
+        // one emulator process a call can legitimately take longer, and a test must not fail on machine load.
+        // Tests of the deadline itself set their own.
+        builder.UseSetting("Cosmos:CallTimeoutSeconds", "30");
         if (entra is null)
         {
             builder.UseSetting("Auth:Issuer", Settings.Get("Auth__Issuer"));
