@@ -127,6 +127,22 @@ public sealed class LedgerStore(Database database, ILogger<LedgerStore>? logger 
     }
 
     /// <summary>
+    /// Which of <paramref name="ids"/> (at most a payout part's worth) are still available: a resumed batch pays
+    /// only those, so that repeating an interrupted batch gets further each time instead of re-trying every entry
+    /// it already paid (each such try is a refused patch and a read).
+    /// </summary>
+    public async Task<List<string>> StillAvailableAsync(string promoterId, IReadOnlyList<string> ids, CancellationToken ct)
+    {
+        var query = new QueryDefinition("SELECT VALUE c.id FROM c WHERE c.promoterId = @p AND c.status = @status AND ARRAY_CONTAINS(@ids, c.id)")
+            .WithParameter("@p", promoterId).WithParameter("@status", Wire(LedgerStatus.Available)).WithParameter("@ids", ids);
+        var results = new List<string>();
+        using var iterator = container.GetItemQueryIterator<string>(query, requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(promoterId) });
+        while (iterator.HasMoreResults)
+            results.AddRange(await iterator.ReadNextAsync(ct));
+        return results;
+    }
+
+    /// <summary>
     /// What the ledger says a payout batch paid the promoter: the sum and number of entries paid in it, counted by
     /// Cosmos inside the partition. The batch's line must say the same (the reconciliation checks it).
     /// </summary>

@@ -99,6 +99,7 @@ public static class CreatePayoutBatch
         var line = resuming ? await payouts.FindLineAsync(batch.BatchId, promoterId, ct) : null;
         if (line is { State: PayoutLine.Paid }) return true;
         IReadOnlyList<string>? onlyPart = null; // the plan's ids when they fit in one part: no need to read it back
+        var fresh = false; // this run made the line's plan: every entry in it is still available
         if (line is null)
         {
             // Cheap test first: most promoters are under the minimum and need no hold.
@@ -112,17 +113,24 @@ public static class CreatePayoutBatch
                 return true;
             }
             if (await payouts.TryCreateLineAsync(planned, ct))
-                (line, onlyPart) = (planned, planned.Parts == 1 ? firstPart : null);
+                (line, onlyPart, fresh) = (planned, planned.Parts == 1 ? firstPart : null, true);
             else
                 line = await payouts.FindLineAsync(batch.BatchId, promoterId, ct) ?? planned; // a concurrent run of the same batch wrote it
         }
         var now = time.GetUtcNow();
-        // An entry that is no longer available was paid by an earlier run of this batch (only the holder pays).
-        async Task PayEntriesAsync(IReadOnlyList<string> ids) =>
-            await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = ct },
+        // An entry that is no longer available was paid by an earlier run of this batch (only the holder pays): a
+        // resumed line pays only what is still available, a part at a time, so each repeat gets further. (A replica
+        // behind the latest write can only show an entry as still available, never the reverse: the patch's filter
+        // then refuses it.)
+        async Task PayEntriesAsync(IReadOnlyList<string> ids)
+        {
+            var unpaid = fresh ? ids : await ledger.StillAvailableAsync(promoterId, ids, ct);
+            await Parallel.ForEachAsync(unpaid, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = ct },
                 async (id, token) => await ledger.TryPayAsync(promoterId, id, batch.BatchId, now, token));
+        }
         if (line.EntryIds is { } legacy && line.Parts == 0)
-            await PayEntriesAsync(legacy);
+            foreach (var chunk in legacy.Chunk(PayoutPart.MaxEntries))
+                await PayEntriesAsync(chunk);
         for (var part = 0; part < line.Parts; part++)
             await PayEntriesAsync(onlyPart ?? (await payouts.ReadPartAsync(batch.BatchId, promoterId, line.PlanId!, part, ct)).EntryIds);
         await promoters.ReleasePayoutHoldAsync(promoterId, batch.BatchId, ct);
