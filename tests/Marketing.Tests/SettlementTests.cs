@@ -1002,4 +1002,41 @@ public sealed class SettlementTests
         Assert.Equal("line l9 was not paid", (string?)events[1]!["note"]);
         await AssertBooksReconcileAsync(app);
     }
+
+    // ---- 13. Round trips.
+
+    [Fact]
+    public async Task A_payment_creates_its_record_without_reading_it_first_and_a_service_bus_redelivery_costs_one_read()
+    {
+        await using var app = await StartAsync("round-trips");
+        await app.SetRulesAsync(1000, 300);
+        var parent = Api.NewId("p0");
+        var promoter = Api.NewId("p1");
+        var code = await app.RegisterPromoterAsync(promoter, await app.RegisterPromoterAsync(parent));
+        var buyer = Api.NewId("b");
+        await BindAsync(app, buyer, code);
+        var now = app.Clock.GetUtcNow();
+        // Another order of the same hour first: the hour's release bucket is filed once per instance.
+        Assert.Equal("applied", await app.SettleAsync(Distribution.OrderEvent("paid", "o-warm", buyer, now, Distribution.Line("l1", "books", 1000))));
+        var counter = app.Services.GetRequiredService<Marketing.Functions.Hosting.CosmosRequestCounter>();
+
+        var paid = Distribution.OrderEvent("paid", "o-1", buyer, now, Distribution.Line("l1", "books", 10000), Distribution.Line("l2", "toys", 20000));
+        var before = counter.Count;
+        Assert.Equal("applied", await app.SettleAsync(paid, "m-1"));
+        // The buyer's bindings, the rules (unless a copy is kept), the record created, the release filed, 4 entries,
+        // the event marked written: the record is not read first (it was 10 with that read).
+        Assert.InRange(counter.Count - before, 8, 9);
+        Assert.Equal(4, (await EntriesAsync(app, promoter)).Concat(await EntriesAsync(app, parent)).Count(e => e.OrderId == "o-1"));
+
+        // Service Bus delivers the message again: one read finds it decided and written.
+        before = counter.Count;
+        Assert.Equal("duplicate", await app.SettleAsync(paid, "m-1", deliveryCount: 2));
+        Assert.Equal(1, counter.Count - before);
+        // The same event in a new message (the order system's outbox sent it twice) looks like a first delivery: the
+        // refused create answers the record (bindings, rules, create, read), and nothing is written.
+        before = counter.Count;
+        Assert.Equal("duplicate", await app.SettleAsync(paid, "m-2"));
+        Assert.InRange(counter.Count - before, 3, 4);
+        Assert.Equal(4, (await EntriesAsync(app, promoter)).Concat(await EntriesAsync(app, parent)).Count(e => e.OrderId == "o-1"));
+    }
 }

@@ -60,7 +60,7 @@ public static class SettleCommission
                 var outcome = await SettleAsync(orderEvent, s.GetRequiredService<SettlementStore>(), s.GetRequiredService<ReferralStore>(),
                     s.GetRequiredService<CommissionRulesStore>(), s.GetRequiredService<LedgerStore>(), s.GetRequiredService<DueIndex>(),
                     TimeSpan.FromDays(options.HoldingDays), s.GetRequiredService<TimeProvider>(),
-                    context.RequestAborted);
+                    context.RequestAborted, redelivered: deliveryCount > 1);
                 if (outcome.Outcome == "quarantined")
                     await s.GetRequiredService<QuarantineStore>().RecordAsync(messageId, deliveryCount, outcome.Note!, body!, now, context.RequestAborted);
                 result.ReturnValue = outcome;
@@ -81,10 +81,12 @@ public static class SettleCommission
     /// Decides the event in the order's record, then writes what the record promises. A payment usually opens its
     /// order's record, so it is decided as the first event and the record created without being read first; a
     /// record that is already there (a parked refund, a redelivery, a second payment) sends it down the common
-    /// path: read, decide, write with the etag.
+    /// path: read, decide, write with the etag. A message Service Bus delivers again (<paramref name="redelivered"/>)
+    /// was most likely decided already, so it takes the common path at once.
     /// </summary>
     public static async Task<SettlementOutcome> SettleAsync(OrderEvent e, SettlementStore settlements, ReferralStore referrals,
-        CommissionRulesStore rules, LedgerStore ledger, DueIndex due, TimeSpan holding, TimeProvider time, CancellationToken ct)
+        CommissionRulesStore rules, LedgerStore ledger, DueIndex due, TimeSpan holding, TimeProvider time, CancellationToken ct,
+        bool redelivered = false)
     {
         (ReferralBinding? Binding, RuleVersion? Rules)? earners = null;
         async Task<(ReferralBinding?, RuleVersion?)> EarnersAsync()
@@ -95,7 +97,7 @@ public static class SettleCommission
         }
         SettlementRecord? before = null;
         var known = false; // whether `before` is what the record was a moment ago (no need to read it again)
-        if (e.Type == OrderEvent.Paid)
+        if (e.Type == OrderEvent.Paid && !redelivered)
         {
             earners = await EarnersAsync();
             var opened = Settlement.Pay(new SettlementRecord { Id = e.OrderId, Events = [] }, e, earners.Value.Binding, earners.Value.Rules, holding, time.GetUtcNow());
