@@ -23,7 +23,9 @@ public sealed record SettlementOutcome(string Outcome, int EntriesWritten = 0, s
 ///   arrives before its payment is parked in the record and applied when the payment arrives; it is never
 ///   dead-lettered, since the payment may legitimately come late;
 /// - a malformed message, or one in a currency the programme does not settle, is recorded in the quarantine
-///   container and completed (2xx): retrying cannot make it valid.
+///   container and completed (2xx): retrying cannot make it valid. So is an event its order has no room for
+///   (<see cref="Settlement.MaxEvents"/>, <see cref="Settlement.MaxBytes"/>): the record stays bounded, and the
+///   order's messages never loop to the dead-letter queue.
 /// Non-2xx only for failures worth retrying (the database busy or unreachable); Service Bus then delivers
 /// again, and dead-letters after the queue's maxDeliveryCount.
 /// </summary>

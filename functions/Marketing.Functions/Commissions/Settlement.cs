@@ -133,9 +133,10 @@ public static class Settlement
     /// <summary>Events one order may have; a further refund or payment event is quarantined (its payment never is).</summary>
     public const int MaxEvents = 1000;
     /// <summary>
-    /// The largest a record may grow by refunds and ignored events (its JSON, UTF-8); an event that would take it
-    /// beyond is quarantined. The payment may add its paid lines on top (at most 500, ~260 KB at the longest ids
-    /// and categories), so a record stays well under Cosmos DB's 2 MB (docs/scale.md).
+    /// The largest a record may be (its JSON, UTF-8) with a new refund or ignored payment in it; such an event
+    /// that would take it beyond is quarantined. The payment may go beyond: it adds its paid lines (at most 500,
+    /// ~325 KB at the longest ids and widest categories) and the notes of the parked refunds it applies (at most
+    /// 1,000 × 250 bytes), so a record stays under ~1.1 MB, well under Cosmos DB's 2 MB (docs/distribution.md).
     /// </summary>
     public const int MaxBytes = 512 * 1024;
     private const int MaxNote = 240;
