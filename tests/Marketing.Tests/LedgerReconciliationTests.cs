@@ -101,6 +101,42 @@ public sealed class LedgerReconciliationTests
     }
 
     [Fact]
+    public async Task A_payout_line_that_disagrees_with_the_ledger_or_with_its_parts_is_found()
+    {
+        var (app, level1, _) = await BooksAsync();
+        await using var __ = app;
+        var payouts = app.Services.GetRequiredService<Database>().GetContainer("payouts");
+        var key = new PartitionKey("batch-1");
+        var line = (await app.Services.GetRequiredService<PayoutStore>().FindLineAsync("batch-1", level1, CancellationToken.None))!;
+        Assert.Equal((PayoutLine.Paid, 1), (line.State, line.Parts));
+        var (amount, count) = await app.Services.GetRequiredService<LedgerStore>().PaidInBatchAsync(level1, "batch-1", CancellationToken.None);
+        Assert.Equal((line.Amount, (long)line.Entries), (amount, count)); // the ledger's sum and count for the batch are the line's
+
+        // The line says more than the ledger paid in the batch.
+        await payouts.PatchItemAsync<PayoutLine>(line.Id, key, [PatchOperation.Set("/amount", line.Amount + 1)]);
+        Assert.Contains(await CheckAsync(app), v => v.Contains("batch batch-1") && v.Contains("the ledger has"));
+        await payouts.PatchItemAsync<PayoutLine>(line.Id, key, [PatchOperation.Set("/amount", line.Amount)]);
+        Assert.Empty(await CheckAsync(app));
+
+        // An entry marked paid in the batch that its line never listed (o-3, still pending, made "paid in batch-1").
+        var stray = (await app.Services.GetRequiredService<LedgerStore>().ListAllAsync(level1, LedgerStatus.Pending, CancellationToken.None)).First();
+        await Ledger(app).PatchItemAsync<LedgerEntry>(stray.Id, new PartitionKey(level1),
+            [PatchOperation.Set("/status", "paid"), PatchOperation.Set("/payoutBatchId", "batch-1")]);
+        Assert.Contains(await CheckAsync(app), v => v.Contains("batch batch-1") && v.Contains($"{line.Entries + 1} paid in it"));
+        await Ledger(app).PatchItemAsync<LedgerEntry>(stray.Id, new PartitionKey(level1),
+            [PatchOperation.Set("/status", "pending"), PatchOperation.Remove("/payoutBatchId")]);
+        Assert.Empty(await CheckAsync(app));
+
+        // A part that lost an id: the parts no longer add up to the line.
+        var partId = PayoutPart.PartId(level1, line.PlanId!, 0);
+        var part = (await payouts.ReadItemAsync<PayoutPart>(partId, key)).Resource;
+        await payouts.PatchItemAsync<PayoutPart>(partId, key, [PatchOperation.Remove("/entryIds/0")]);
+        Assert.Contains(await CheckAsync(app), v => v.Contains("the line's parts list") && v.Contains($"{line.Entries - 1} entries"));
+        await payouts.PatchItemAsync<PayoutPart>(partId, key, [PatchOperation.Set("/entryIds", part.EntryIds)]);
+        Assert.Empty(await CheckAsync(app));
+    }
+
+    [Fact]
     public async Task An_entry_left_pending_after_its_time_is_found()
     {
         var (app, level1, _) = await BooksAsync();

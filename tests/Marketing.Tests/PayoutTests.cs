@@ -453,6 +453,86 @@ public sealed class PayoutTests
     }
 
     [Fact]
+    public async Task A_promoter_with_two_thousand_entries_is_paid_exactly_once_in_a_batch_killed_part_way_and_no_payout_document_grows_with_them()
+    {
+        await using var app = await StartAsync("many");
+        await app.SetRulesAsync(1000, 0);
+        var promoter = await ReferrerAsync(app);
+        var other = await ReferrerAsync(app);
+        var start = app.Clock.GetUtcNow().AddMinutes(5);
+        app.Clock.Set(start);
+        // 2,000 entries for one promoter: four orders of 500 lines (the most an order event may have), each line its own amount.
+        const int Orders = 4, PerOrder = 500;
+        long total = 0;
+        for (var o = 0; o < Orders; o++)
+        {
+            var lines = Enumerable.Range(0, PerOrder).Select(l => Distribution.Line($"l{l}", "books", 1000 + 7 * l + o)).ToArray();
+            total += lines.Sum(l => (long)l["amount"]! * 1000 / 10000);
+            await PaidAsync(app, promoter.Buyer, Api.NewId("o"), start, lines);
+        }
+        await PaidAsync(app, other.Buyer, Api.NewId("o"), start, Distribution.Line("l1", "books", 5000)); // 500
+        // One more order a day later: pending when the batch starts, released while it lies interrupted.
+        await PaidAsync(app, promoter.Buyer, Api.NewId("o"), start.AddDays(1), Distribution.Line("l1", "toys", 9000)); // 900
+        app.Clock.Set(start + Holding);
+        Assert.Equal(Orders * PerOrder + 1, (await ReleaseAsync(app)).EntriesReleased);
+        Assert.Equal(new Money(900, total, 0), await BalanceOfAsync(app, promoter.Id));
+
+        // The batch dies while paying the promoter's entries (after its line, and part of its entries, are written).
+        var crash = new Crash();
+        await using var crashing = app.WithWebHostBuilder(b => b.ConfigureServices(services =>
+        {
+            services.RemoveAll<CosmosClient>();
+            services.AddSingleton(_ => TestCosmos.Client(crash));
+        }));
+        var client = crashing.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", app.Token("olivia", ["operator"]));
+        await (await client.GetAsync("/api/payouts/none")).AssertProblemAsync(HttpStatusCode.NotFound, "not-found"); // warm up
+        crash.Arm(1500);
+        var killed = await client.PostAsync("/api/payouts", Api.JsonContent(new { batchId = "many-1", minimum = 1 }));
+        crash.Disarm();
+        Assert.True((int)killed.StatusCode >= 500, $"{(int)killed.StatusCode} {await killed.Content.ReadAsStringAsync()}");
+        var interrupted = Lines(await BatchViewAsync(app, "many-1")).Single(l => l.Promoter == promoter.Id);
+        Assert.Equal((total, Orders * PerOrder, "paying"), (interrupted.Amount, interrupted.Entries, interrupted.State));
+        var paidSoFar = await BalanceOfAsync(app, promoter.Id);
+        Assert.True(paidSoFar.Paid > 0 && paidSoFar.Available > 0, $"not interrupted while paying: {paidSoFar}");
+        app.Clock.Set(start.AddDays(1) + Holding);
+        Assert.Equal(1, (await ReleaseAsync(app)).EntriesReleased);
+
+        // Repeated on a healthy instance: the line pays what it fixed, all of it, once; the later entry waits.
+        var done = await RunBatchAsync(app, "many-1", 1);
+        Assert.Equal((HttpStatusCode.OK, true), (done.Status, done.Replayed));
+        Assert.Equal([(other.Id, new CsvLine(500, 1)), (promoter.Id, new CsvLine(total, Orders * PerOrder))],
+            Rows("many-1", done.Csv).OrderBy(r => r.Promoter == promoter.Id));
+        Assert.Equal(new Money(0, 900, total), await BalanceOfAsync(app, promoter.Id));
+        var entries = await app.CommissionsAsync(promoter.Id);
+        Assert.Equal(Orders * PerOrder, entries.Count(e => (string?)e["payoutBatchId"] == "many-1" && (string?)e["status"] == "paid"));
+        await AssertBooksReconcileAsync(app);
+
+        // No document of the batch grows with the entries: the line is a few hundred bytes, and each part of it
+        // lists at most 500 ids (2,000 ids in one document, as lines used to hold them, are ~80 KB here, and
+        // reach Cosmos DB's 2 MB at ~10k-40k entries).
+        var documents = await BatchDocumentsAsync(app, "many-1");
+        var line = documents.Single(d => d.Id == PayoutLine.LineId(promoter.Id));
+        Assert.True(line.Bytes < 1024, $"line: {line.Bytes} bytes");
+        var parts = documents.Where(d => d.Id.StartsWith("part:" + promoter.Id + ":", StringComparison.Ordinal)).ToList();
+        Assert.True(parts.Count >= Orders * PerOrder / PayoutPart.MaxEntries, $"{parts.Count} parts");
+        Assert.All(documents, d => Assert.True(d.Bytes <= 32 * 1024, $"{d.Id}: {d.Bytes} bytes"));
+    }
+
+    /// <summary>Every document of a payout batch (header, lines, parts) as stored: its id and its size in bytes (UTF-8 JSON).</summary>
+    private static async Task<List<(string Id, int Bytes)>> BatchDocumentsAsync(TestApp app, string batchId)
+    {
+        var results = new List<(string, int)>();
+        using var iterator = app.Services.GetRequiredService<Database>().GetContainer("payouts").GetItemQueryIterator<System.Text.Json.JsonElement>(
+            new QueryDefinition("SELECT * FROM c WHERE c.batchId = @b").WithParameter("@b", batchId),
+            requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(batchId) });
+        while (iterator.HasMoreResults)
+            foreach (var document in await iterator.ReadNextAsync())
+                results.Add((document.GetProperty("id").GetString()!, System.Text.Encoding.UTF8.GetByteCount(document.GetRawText())));
+        return results;
+    }
+
+    [Fact]
     public async Task A_promoter_reads_only_their_own_ledger_and_nobody_but_operators_reaches_operator_routes()
     {
         await using var app = await StartAsync("bola");

@@ -768,4 +768,275 @@ public sealed class SettlementTests
         Assert.All(entries, e => Assert.Equal("available", e.Status));
         Assert.Equal(new Money(0, 500 + 700, 0, 1200), await MoneyAsync(app, promoter));
     }
+
+    // ---- 12. Orders with many events: the record stays small, and an order that would outgrow it is quarantined.
+
+    /// <summary>The order's settlement record as stored: its JSON and size in bytes.</summary>
+    private static async Task<(JsonNode Json, int Bytes)> StoredRecordAsync(TestApp app, string orderId)
+    {
+        using var response = await app.Services.GetRequiredService<Database>().GetContainer("settlements").ReadItemStreamAsync(orderId, new PartitionKey(orderId));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var reader = new StreamReader(response.Content);
+        var text = await reader.ReadToEndAsync();
+        return (JsonNode.Parse(text)!, System.Text.Encoding.UTF8.GetByteCount(text));
+    }
+
+    private static async Task AssertBooksReconcileAsync(TestApp app)
+    {
+        var s = app.Services;
+        Assert.Empty(await LedgerReconciliation.CheckAsync(s.GetRequiredService<PromoterStore>(), s.GetRequiredService<LedgerStore>(),
+            s.GetRequiredService<SettlementStore>(), s.GetRequiredService<Marketing.Functions.Payouts.PayoutStore>(), app.Clock.GetUtcNow(),
+            TimeSpan.FromHours(1), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task An_order_with_two_hundred_partial_refunds_settles_each_once_to_the_cent_and_its_record_stays_small()
+    {
+        await using var app = await StartAsync("many-refunds");
+        await app.SetRulesAsync(1000, 300);
+        var parent = Api.NewId("p0");
+        var promoter = Api.NewId("p1");
+        var code = await app.RegisterPromoterAsync(promoter, await app.RegisterPromoterAsync(parent));
+        var buyer = Api.NewId("b");
+        await BindAsync(app, buyer, code);
+        var now = app.Clock.GetUtcNow();
+        var paid = Distribution.OrderEvent("paid", "o-many", buyer, now.AddMinutes(1),
+            Distribution.Line("l1", "books", 100_000), Distribution.Line("l2", "toys", 50_000));
+        // 100 refunds of 9.00 on l1 (90.00 of its 1,000.00) and 100 of 6.00 on l2 (60.00 asked of its 500.00: the later
+        // ones are capped, and l2 ends fully refunded). Each 9.00 of l1 takes exactly 90 off level 1 and 27 off level 2.
+        var refunds = Enumerable.Range(0, 200).Select(i => Distribution.OrderEvent("refunded", "o-many", buyer, now.AddMinutes(2 + i),
+            i % 2 == 0 ? Distribution.Line("l1", "books", 900) : Distribution.Line("l2", "toys", 600))).ToList();
+
+        // 20 arrive before the payment (parked), then the payment, then the other 180, each twice, 4 at a time.
+        foreach (var refund in refunds.Take(20)) Assert.Equal("parked", await app.SettleAsync(refund));
+        Assert.Equal("applied", await app.SettleAsync(paid));
+        var deliveries = refunds.Skip(20).SelectMany(r => new[] { r, r }).Concat(refunds.Take(20)).ToArray();
+        new Random(11).Shuffle(deliveries);
+        var messageIds = refunds.ToDictionary(EventId, _ => Guid.NewGuid().ToString("N"));
+        var outcomes = new ConcurrentBag<(string Event, string Outcome)>();
+        await Parallel.ForEachAsync(deliveries, new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (refund, _) =>
+        {
+            for (var count = 1; ; count++)
+            {
+                var response = await app.DeliverAsync(refund.ToJsonString(), messageIds[EventId(refund)], count);
+                if (response.StatusCode == HttpStatusCode.ServiceUnavailable && count < 10) continue;
+                var answer = await response.AssertStatusAsync(HttpStatusCode.OK);
+                outcomes.Add((EventId(refund), (string)answer["ReturnValue"]!["Outcome"]!));
+                return;
+            }
+        });
+        // Each of the 180 was applied by one delivery; every other delivery found it decided.
+        var byEvent = outcomes.GroupBy(o => o.Event).ToDictionary(g => g.Key, g => g.Select(o => o.Outcome).Order().ToList());
+        foreach (var refund in refunds.Skip(20)) Assert.Equal(["applied", "duplicate"], byEvent[EventId(refund)]);
+        foreach (var refund in refunds.Take(20)) Assert.Equal(["duplicate"], byEvent[EventId(refund)]);
+
+        // To the cent, per promoter: what is kept of each line after everything refunded.
+        Assert.Equal(Kept(Commission(100_000, 1000), 100_000, 90_000) + 0, (await MoneyAsync(app, promoter)).Net);
+        Assert.Equal(Kept(Commission(100_000, 300), 100_000, 90_000) + 0, (await MoneyAsync(app, parent)).Net);
+        var level1 = await EntriesAsync(app, promoter);
+        Assert.Equal(100, level1.Count(e => e.LineId == "l1" && e.Amount == -90));
+        Assert.Equal(-Commission(50_000, 1000), level1.Where(e => e.LineId == "l2" && e.Kind == "reversal").Sum(e => e.Amount));
+        Assert.Equal(100, (await EntriesAsync(app, parent)).Count(e => e.LineId == "l1" && e.Amount == -27));
+        await AssertBooksReconcileAsync(app);
+
+        // 201 events in a record of well under 64 KB: about 200 bytes per refund, nothing per ledger entry (the
+        // record used to keep each event's lines and planned entries: ~105 KB here, 2 MB after ~6 refunds of 500 lines).
+        var (record, bytes) = await StoredRecordAsync(app, "o-many");
+        Assert.Equal(201, record["events"]!.AsArray().Count);
+        Assert.True(bytes < 64 * 1024, $"{bytes} bytes");
+        Assert.DoesNotContain("entries", record["events"]![0]!.AsObject().Select(p => p.Key));
+    }
+
+    [Fact]
+    public async Task A_refund_that_would_take_the_record_past_its_limit_is_quarantined_once_and_never_dead_lettered()
+    {
+        await using var app = await StartAsync("record-limit");
+        await app.SetRulesAsync(1000, 0);
+        var promoter = Api.NewId("p1");
+        var buyer = Api.NewId("b");
+        await BindAsync(app, buyer, await app.RegisterPromoterAsync(promoter));
+        var now = app.Clock.GetUtcNow();
+        // Refunds ahead of their payment keep what they ask for until it arrives: 500 lines (l1 and 499 lines the
+        // order will not have, with the longest ids) are ~45 KB each, so about a dozen reach the record's limit.
+        JsonObject BigRefund(int i) => Distribution.OrderEvent("refunded", "o-big", buyer, now.AddMinutes(2 + i),
+            [Distribution.Line("l1", "books", 100), .. Enumerable.Range(1, 499).Select(l => Distribution.Line($"{i:D3}-{l:D4}-".PadRight(64, 'x'), "books", 100))]);
+        var parked = new List<JsonObject>();
+        JsonNode? refused = null;
+        JsonObject? over = null;
+        for (var i = 0; refused is null && i < 30; i++)
+        {
+            var refund = BigRefund(i);
+            var answer = await SettleForResultAsync(app, refund, $"m-{i}");
+            if ((string?)answer["Outcome"] == "parked") parked.Add(refund);
+            else (refused, over) = (answer, refund);
+            Assert.True((await StoredRecordAsync(app, "o-big")).Bytes <= Settlement.MaxBytes + 512); // + what Cosmos DB adds (_rid, _ts, ...)
+        }
+        Assert.NotNull(refused);
+        Assert.Equal("quarantined", (string?)refused["Outcome"]);
+        Assert.Contains($"over the {Settlement.MaxBytes} an order may have", (string?)refused["Note"]);
+        Assert.InRange(parked.Count, 8, 16);
+        // Delivered again: quarantined again (completed, 200), recorded once, and the record did not take it.
+        var again = await SettleForResultAsync(app, over!, $"m-{parked.Count}", deliveryCount: 2);
+        Assert.Equal("quarantined", (string?)again["Outcome"]);
+        var day = now.UtcDateTime.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+        var listed = await (await app.Operator().GetAsync("/api/order-events/quarantine?day=" + day)).AssertStatusAsync(HttpStatusCode.OK);
+        var item = Assert.Single(listed["items"]!.AsArray());
+        Assert.Contains("o-big", (string?)item!["reason"]);
+        Assert.Equal(parked.Count, (await StoredRecordAsync(app, "o-big")).Json["events"]!.AsArray().Count);
+
+        // The payment is always taken; it applies the parked refunds, whose requests shrink to a pair of numbers each.
+        var paid = Distribution.OrderEvent("paid", "o-big", buyer, now.AddMinutes(1), Distribution.Line("l1", "books", 100_000));
+        Assert.Equal("applied", await app.SettleAsync(paid));
+        var (record, bytes) = await StoredRecordAsync(app, "o-big");
+        Assert.True(bytes < 16 * 1024, $"{bytes} bytes");
+        // Notes stay short: each refund named 499 lines the order never had.
+        Assert.All(record["events"]!.AsArray().Take(parked.Count), e => Assert.EndsWith("; and 497 more", (string?)e!["note"]));
+        // Later refunds are taken again: the record is small once more. The quarantined one had no effect.
+        Assert.Equal("applied", await app.SettleAsync(Distribution.OrderEvent("refunded", "o-big", buyer, now.AddHours(1), Distribution.Line("l1", "books", 1000))));
+        var refunded = 100L * parked.Count + 1000;
+        Assert.Equal(Kept(Commission(100_000, 1000), 100_000, refunded), (await MoneyAsync(app, promoter)).Net);
+        await AssertBooksReconcileAsync(app);
+    }
+
+    [Fact]
+    public void The_largest_record_the_limits_allow_stays_far_below_two_megabytes_and_the_event_after_the_last_is_refused()
+    {
+        var t = new DateTimeOffset(2026, 11, 22, 9, 30, 0, TimeSpan.Zero);
+        string Id(string prefix, int i) => $"{prefix}{i}".PadRight(64, '9');
+        // The longest ids, the widest categories (64 characters that JSON escapes to 6 bytes each), the largest amounts.
+        var category = string.Concat(Enumerable.Repeat(char.ConvertFromUtf32(0x1F600), 32));
+        var orderId = Id("o", 0);
+        var record = new SettlementRecord { Id = orderId, Events = [] };
+        // Parked refunds until the record refuses one, each naming a line the payment will have and two it will not:
+        // when the payment applies them, each keeps a pair and gains a note (the most a parked refund can gain).
+        for (var i = 0; ; i++)
+        {
+            var refund = new OrderEvent(Id("ev", i), OrderEvent.Refunded, orderId, Id("b", 0), t, "CNY",
+                [new(Id("m", i % OrderEvent.MaxLines), category, OrderEvent.MaxAmount), new(Id("x", 2 * i), category, 1), new(Id("x", 2 * i + 1), category, 1)]);
+            var next = Settlement.Refund(record, refund, t);
+            if (Settlement.OverLimit(record, next) is not null) break; // its events or its bytes
+            record = next;
+        }
+        // Then the payment of 500 of the widest lines, at the highest rates: always taken, whatever the limits.
+        var paid = new OrderEvent(Id("ev-paid", 0), OrderEvent.Paid, orderId, Id("b", 0), t, "CNY",
+            [.. Enumerable.Range(0, OrderEvent.MaxLines).Select(l => new OrderEventLine(Id("m", l), category, OrderEvent.MaxAmount))]);
+        var rules = new RuleVersion(t, new RateTable(9000, new Dictionary<string, int>()), new RateTable(1000, new Dictionary<string, int>()), "op", t);
+        var settled = Settlement.Pay(record, paid, new ReferralBinding(Id("p", 1), Id("p", 2), "CODE0000", t.AddDays(-1), t.AddDays(29)), rules,
+            TimeSpan.FromDays(7), t);
+        Assert.Null(Settlement.OverLimit(record, settled));
+        var bytes = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(settled, Marketing.Functions.Hosting.Json.Storage).Length;
+        // Past the refunds' limit (the payment may add its lines on top) and far below Cosmos DB's 2 MB: the bound in
+        // docs/distribution.md#limits-per-order is 512 KiB + 1,000 notes + 500 paid lines, about 1.1 MB.
+        Assert.InRange(bytes, Settlement.MaxBytes, 1_100_000);
+        // And every one of its (up to 1,500) ledger entries is derived from it.
+        Assert.Equal(2 * OrderEvent.MaxLines, Settlement.Plans(settled)[^1].Count);
+
+        // The number of events is capped too: small refunds of a paid order, up to the last one allowed.
+        var small = Settlement.Pay(new SettlementRecord { Id = "o-1", Events = [] },
+            new OrderEvent("ev-paid", OrderEvent.Paid, "o-1", "b", t, "CNY", [new("l1", "books", 10_000_000)]), null, null, TimeSpan.FromDays(7), t);
+        for (var i = 1; i < Settlement.MaxEvents; i++)
+            small = Settlement.Refund(small, new OrderEvent($"ev-{i}", OrderEvent.Refunded, "o-1", "b", t, "CNY", [new("l1", "books", 1)]), t);
+        Assert.Equal(Settlement.MaxEvents, small.Events.Count);
+        var one = Settlement.Refund(small, new OrderEvent("ev-one-more", OrderEvent.Refunded, "o-1", "b", t, "CNY", [new("l1", "books", 1)]), t);
+        Assert.Contains($"already has {Settlement.MaxEvents} events", Settlement.OverLimit(small, one));
+        var ignored = Settlement.Ignore(small, new OrderEvent("ev-paid-again", OrderEvent.Paid, "o-1", "b", t, "CNY", [new("l1", "books", 1)]), t, "again");
+        Assert.NotNull(Settlement.OverLimit(small, ignored));
+    }
+
+    [Fact]
+    public async Task A_record_written_in_the_old_shape_is_finished_and_extended_with_the_same_entries_and_then_stored_in_the_new_shape()
+    {
+        await using var app = await StartAsync("old-shape");
+        await app.SetRulesAsync(1000, 0);
+        var promoter = Api.NewId("p1");
+        var buyer = Api.NewId("b");
+        await BindAsync(app, buyer, await app.RegisterPromoterAsync(promoter));
+        var t = app.Clock.GetUtcNow().AddMinutes(1);
+        string At(DateTimeOffset instant) => Api.Instant(instant);
+        // As the code before issue 11 wrote it: every event with its lines and planned entries. The payment is written
+        // to the ledger; a partial refund (and a line that was not paid) is decided but its entry not yet written.
+        var old = JsonNode.Parse($$"""
+            {"id":"o-old","orderId":"o-old",
+             "paid":{"eventId":"ev-p","paidAt":"{{At(t)}}","buyerId":"{{buyer}}","currency":"CNY","level1":"{{promoter}}","rulesEffectiveFrom":"{{At(t)}}",
+                     "availableAt":"{{At(t.AddDays(7))}}","lines":[{"lineId":"l1","category":"books","amount":5999,"commission1":599,"commission2":0,
+                     "refunded":2999,"reversed1":300,"reversed2":0}]},
+             "events":[
+              {"eventId":"ev-p","type":"paid","state":"applied","occurredAt":"{{At(t)}}","receivedAt":"{{At(t)}}","lines":[],
+               "entries":[{"id":"o-old:ev-p:l1:1","promoterId":"{{promoter}}","level":1,"lineId":"l1","category":"books","amount":599}],"written":true},
+              {"eventId":"ev-r1","type":"refunded","state":"applied","occurredAt":"{{At(t.AddMinutes(1))}}","receivedAt":"{{At(t.AddMinutes(1))}}",
+               "lines":[{"lineId":"l1","category":"books","amount":2999},{"lineId":"l9","category":"toys","amount":5}],
+               "entries":[{"id":"o-old:ev-r1:l1:1","promoterId":"{{promoter}}","level":1,"lineId":"l1","category":"books","amount":-300}],
+               "written":false,"note":"line l9 was not paid"}]}
+            """)!;
+        var s = app.Services;
+        await s.GetRequiredService<Database>().GetContainer("settlements").CreateItemAsync(old, new PartitionKey("o-old"));
+        await s.GetRequiredService<LedgerStore>().CreateIfAbsentAsync(new LedgerEntry
+        {
+            Id = "o-old:ev-p:l1:1", PromoterId = promoter, OrderId = "o-old", EventId = "ev-p", LineId = "l1", Category = "books", Level = 1,
+            Kind = LedgerEntry.Commission, Amount = 599, Currency = "CNY", Status = LedgerStatus.Pending, AvailableAt = t.AddDays(7), CreatedAt = t,
+        }, CancellationToken.None);
+
+        // A redelivery of the unfinished refund writes the entry the old record planned (−300), derived again.
+        var r1 = Distribution.OrderEvent("refunded", "o-old", buyer, t.AddMinutes(1), Distribution.Line("l1", "books", 2999), Distribution.Line("l9", "toys", 5));
+        r1["eventId"] = "ev-r1";
+        var duplicate = await SettleForResultAsync(app, r1);
+        Assert.Equal(("duplicate", 1), ((string?)duplicate["Outcome"], (int)duplicate["EntriesWritten"]!));
+        Assert.Equal(new SortedDictionary<string, long>(StringComparer.Ordinal) { ["o-old:ev-p:l1:1"] = 599, ["o-old:ev-r1:l1:1"] = -300 },
+            await LedgerAsync(app, promoter));
+        await AssertBooksReconcileAsync(app); // the old record, read in the new shape, promises exactly these
+
+        // A new refund of everything left: measured against the old refund (capped at the 30.00 left), and the record
+        // is written in the new shape: no planned entries, the old refund as [line, amount].
+        var r2 = Distribution.OrderEvent("refunded", "o-old", buyer, t.AddMinutes(2), Distribution.Line("l1", "books", 5000));
+        var applied = await SettleForResultAsync(app, r2);
+        Assert.Equal("applied", (string?)applied["Outcome"]);
+        Assert.Contains("capped at 3000", (string?)applied["Note"]);
+        Assert.Equal(-(599 - 300), (await LedgerAsync(app, promoter))[EntryId("o-old", EventId(r2), "l1", 1)]);
+        Assert.Equal(0, (await MoneyAsync(app, promoter)).Net);
+        var (stored, _) = await StoredRecordAsync(app, "o-old");
+        var events = stored["events"]!.AsArray();
+        Assert.All(events, e => Assert.Null(e!["entries"]));
+        Assert.Equal("[[0,2999]]", events[1]!["refunds"]!.ToJsonString());
+        Assert.Null(events[1]!["lines"]);
+        Assert.Equal("[[0,3000]]", events[2]!["refunds"]!.ToJsonString());
+        Assert.Equal("line l9 was not paid", (string?)events[1]!["note"]);
+        await AssertBooksReconcileAsync(app);
+    }
+
+    // ---- 13. Round trips.
+
+    [Fact]
+    public async Task A_payment_creates_its_record_without_reading_it_first_and_a_service_bus_redelivery_costs_one_read()
+    {
+        await using var app = await StartAsync("round-trips");
+        await app.SetRulesAsync(1000, 300);
+        var parent = Api.NewId("p0");
+        var promoter = Api.NewId("p1");
+        var code = await app.RegisterPromoterAsync(promoter, await app.RegisterPromoterAsync(parent));
+        var buyer = Api.NewId("b");
+        await BindAsync(app, buyer, code);
+        var now = app.Clock.GetUtcNow();
+        // Another order of the same hour first: the hour's release bucket is filed once per instance.
+        Assert.Equal("applied", await app.SettleAsync(Distribution.OrderEvent("paid", "o-warm", buyer, now, Distribution.Line("l1", "books", 1000))));
+        var counter = app.Services.GetRequiredService<Marketing.Functions.Hosting.CosmosRequestCounter>();
+
+        var paid = Distribution.OrderEvent("paid", "o-1", buyer, now, Distribution.Line("l1", "books", 10000), Distribution.Line("l2", "toys", 20000));
+        var before = counter.Count;
+        Assert.Equal("applied", await app.SettleAsync(paid, "m-1"));
+        // The buyer's bindings, the rules (unless a copy is kept), the record created, the release filed, 4 entries,
+        // the event marked written: the record is not read first (it was 10 with that read).
+        Assert.InRange(counter.Count - before, 8, 9);
+        Assert.Equal(4, (await EntriesAsync(app, promoter)).Concat(await EntriesAsync(app, parent)).Count(e => e.OrderId == "o-1"));
+
+        // Service Bus delivers the message again: one read finds it decided and written.
+        before = counter.Count;
+        Assert.Equal("duplicate", await app.SettleAsync(paid, "m-1", deliveryCount: 2));
+        Assert.Equal(1, counter.Count - before);
+        // The same event in a new message (the order system's outbox sent it twice) looks like a first delivery: the
+        // refused create answers the record (bindings, rules, create, read), and nothing is written.
+        before = counter.Count;
+        Assert.Equal("duplicate", await app.SettleAsync(paid, "m-2"));
+        Assert.InRange(counter.Count - before, 3, 4);
+        Assert.Equal(4, (await EntriesAsync(app, promoter)).Concat(await EntriesAsync(app, parent)).Count(e => e.OrderId == "o-1"));
+    }
 }

@@ -39,6 +39,9 @@ public sealed record LedgerEntry
     public const string Reversal = "reversal";
 }
 
+/// <summary>A ledger entry's id and amount: all a payout plan needs of it.</summary>
+public sealed record EntryAmount(string Id, long Amount);
+
 public sealed record Balance(long Pending, long Available, long Paid)
 {
     /// <summary>Everything earned, net of reversals, whatever its status.</summary>
@@ -105,6 +108,63 @@ public sealed class LedgerStore(Database database, ILogger<LedgerStore>? logger 
         while (iterator.HasMoreResults)
             results.AddRange(await iterator.ReadNextAsync(ct));
         return results;
+    }
+
+    /// <summary>
+    /// One page (at most <paramref name="pageSize"/>) of the promoter's available entries, id and amount only:
+    /// what a payout batch plans to pay, a page at a time, so a promoter with any number of entries is planned in
+    /// bounded memory. <paramref name="continuationToken"/> is the previous page's (null for the first).
+    /// </summary>
+    public async Task<(List<EntryAmount> Entries, string? ContinuationToken)> ListAvailableAsync(string promoterId, int pageSize,
+        string? continuationToken, CancellationToken ct)
+    {
+        var query = new QueryDefinition("SELECT c.id, c.amount FROM c WHERE c.promoterId = @p AND c.status = @status")
+            .WithParameter("@p", promoterId).WithParameter("@status", Wire(LedgerStatus.Available));
+        using var iterator = container.GetItemQueryIterator<EntryAmount>(query, continuationToken,
+            new QueryRequestOptions { PartitionKey = new PartitionKey(promoterId), MaxItemCount = pageSize });
+        var page = await iterator.ReadNextAsync(ct);
+        return (page.Resource.ToList(), page.ContinuationToken);
+    }
+
+    /// <summary>
+    /// Which of <paramref name="ids"/> (at most a payout part's worth) are still available: a resumed batch pays
+    /// only those, so that repeating an interrupted batch gets further each time instead of re-trying every entry
+    /// it already paid (each such try is a refused patch and a read).
+    /// </summary>
+    public async Task<List<string>> StillAvailableAsync(string promoterId, IReadOnlyList<string> ids, CancellationToken ct)
+    {
+        var query = new QueryDefinition("SELECT VALUE c.id FROM c WHERE c.promoterId = @p AND c.status = @status AND ARRAY_CONTAINS(@ids, c.id)")
+            .WithParameter("@p", promoterId).WithParameter("@status", Wire(LedgerStatus.Available)).WithParameter("@ids", ids);
+        var results = new List<string>();
+        using var iterator = container.GetItemQueryIterator<string>(query, requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(promoterId) });
+        while (iterator.HasMoreResults)
+            results.AddRange(await iterator.ReadNextAsync(ct));
+        return results;
+    }
+
+    /// <summary>
+    /// What the ledger says a payout batch paid the promoter: the sum and number of entries paid in it, counted by
+    /// Cosmos inside the partition. The batch's line must say the same (the reconciliation checks it).
+    /// </summary>
+    public async Task<(long Amount, long Entries)> PaidInBatchAsync(string promoterId, string batchId, CancellationToken ct)
+    {
+        const string Where = " FROM c WHERE c.promoterId = @p AND c.status = @status AND c.payoutBatchId = @batch";
+        async Task<long> ScalarAsync(string select)
+        {
+            var query = new QueryDefinition(select + Where).WithParameter("@p", promoterId)
+                .WithParameter("@status", Wire(LedgerStatus.Paid)).WithParameter("@batch", batchId);
+            using var iterator = container.GetItemQueryIterator<long?>(query, requestOptions: new QueryRequestOptions
+            {
+                PartitionKey = new PartitionKey(promoterId),
+                EnableOptimisticDirectExecution = true,
+            });
+            long total = 0;
+            while (iterator.HasMoreResults)
+                foreach (var value in await iterator.ReadNextAsync(ct))
+                    total += value ?? 0;
+            return total;
+        }
+        return (await ScalarAsync("SELECT VALUE SUM(c.amount)"), await ScalarAsync("SELECT VALUE COUNT(1)"));
     }
 
     /// <summary>The promoter's balance: sums by status, computed by Cosmos inside the partition.</summary>

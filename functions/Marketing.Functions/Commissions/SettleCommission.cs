@@ -23,7 +23,9 @@ public sealed record SettlementOutcome(string Outcome, int EntriesWritten = 0, s
 ///   arrives before its payment is parked in the record and applied when the payment arrives; it is never
 ///   dead-lettered, since the payment may legitimately come late;
 /// - a malformed message, or one in a currency the programme does not settle, is recorded in the quarantine
-///   container and completed (2xx): retrying cannot make it valid.
+///   container and completed (2xx): retrying cannot make it valid. So is an event its order has no room for
+///   (<see cref="Settlement.MaxEvents"/>, <see cref="Settlement.MaxBytes"/>): the record stays bounded, and the
+///   order's messages never loop to the dead-letter queue.
 /// Non-2xx only for failures worth retrying (the database busy or unreachable); Service Bus then delivers
 /// again, and dead-letters after the queue's maxDeliveryCount.
 /// </summary>
@@ -60,7 +62,9 @@ public static class SettleCommission
                 var outcome = await SettleAsync(orderEvent, s.GetRequiredService<SettlementStore>(), s.GetRequiredService<ReferralStore>(),
                     s.GetRequiredService<CommissionRulesStore>(), s.GetRequiredService<LedgerStore>(), s.GetRequiredService<DueIndex>(),
                     TimeSpan.FromDays(options.HoldingDays), s.GetRequiredService<TimeProvider>(),
-                    context.RequestAborted);
+                    context.RequestAborted, redelivered: deliveryCount > 1);
+                if (outcome.Outcome == "quarantined")
+                    await s.GetRequiredService<QuarantineStore>().RecordAsync(messageId, deliveryCount, outcome.Note!, body!, now, context.RequestAborted);
                 result.ReturnValue = outcome;
                 result.Log($"Event {orderEvent.EventId} ({orderEvent.Type}) of order {orderEvent.OrderId}: {outcome.Outcome}, {outcome.EntriesWritten} entries written{(outcome.Note is null ? "" : "; " + outcome.Note)}.");
                 if (outcome.Outcome == "retry") result.Status = StatusCodes.Status503ServiceUnavailable;
@@ -75,19 +79,44 @@ public static class SettleCommission
             }
         });
 
-    /// <summary>Decides the event in the order's record, then writes what the record promises.</summary>
+    /// <summary>
+    /// Decides the event in the order's record, then writes what the record promises. A payment usually opens its
+    /// order's record, so it is decided as the first event and the record created without being read first; a
+    /// record that is already there (a parked refund, a redelivery, a second payment) sends it down the common
+    /// path: read, decide, write with the etag. A message Service Bus delivers again (<paramref name="redelivered"/>)
+    /// was most likely decided already, so it takes the common path at once.
+    /// </summary>
     public static async Task<SettlementOutcome> SettleAsync(OrderEvent e, SettlementStore settlements, ReferralStore referrals,
-        CommissionRulesStore rules, LedgerStore ledger, DueIndex due, TimeSpan holding, TimeProvider time, CancellationToken ct)
+        CommissionRulesStore rules, LedgerStore ledger, DueIndex due, TimeSpan holding, TimeProvider time, CancellationToken ct,
+        bool redelivered = false)
     {
+        (ReferralBinding? Binding, RuleVersion? Rules)? earners = null;
+        async Task<(ReferralBinding?, RuleVersion?)> EarnersAsync()
+        {
+            var binding = (await referrals.FindAsync(e.BuyerId, ct))?.At(e.OccurredAt);
+            var version = binding is null ? null : (await rules.FindAsync(ct))?.InForceAt(e.OccurredAt);
+            return (binding, version);
+        }
+        SettlementRecord? before = null;
+        var known = false; // whether `before` is what the record was a moment ago (no need to read it again)
+        if (e.Type == OrderEvent.Paid && !redelivered)
+        {
+            earners = await EarnersAsync();
+            var opened = Settlement.Pay(new SettlementRecord { Id = e.OrderId, Events = [] }, e, earners.Value.Binding, earners.Value.Rules, holding, time.GetUtcNow());
+            var (created, stored) = await settlements.TryCreateAsync(opened, ct);
+            if (created) return new SettlementOutcome("applied", await WriteEntriesAsync(opened, ledger, due, settlements, time, ct));
+            (before, known) = (stored, stored is not null);
+        }
         for (var attempt = 0; attempt < Attempts; attempt++)
         {
             var now = time.GetUtcNow();
-            var before = await settlements.FindAsync(e.OrderId, ct);
-            if (before?.Events.FirstOrDefault(x => x.EventId == e.EventId) is { } known)
+            if (!known) before = await settlements.FindAsync(e.OrderId, ct);
+            known = false;
+            if (before?.Events.FirstOrDefault(x => x.EventId == e.EventId) is { } decided)
             {
                 // A redelivery: finish what an interrupted delivery may have left, nothing more.
                 var finished = await WriteEntriesAsync(before, ledger, due, settlements, time, ct);
-                return new SettlementOutcome("duplicate", finished, known.Type == e.Type ? null : $"event id already used for a {known.Type} event");
+                return new SettlementOutcome("duplicate", finished, decided.Type == e.Type ? null : $"event id already used for a {decided.Type} event");
             }
             var record = before ?? new SettlementRecord { Id = e.OrderId, Events = [] };
             string outcome;
@@ -98,15 +127,20 @@ public static class SettleCommission
             }
             else if (e.Type == OrderEvent.Paid)
             {
-                var binding = (await referrals.FindAsync(e.BuyerId, ct))?.At(e.OccurredAt);
-                var version = binding is null ? null : (await rules.FindAsync(ct))?.InForceAt(e.OccurredAt);
-                record = Settlement.Pay(record, e, binding, version, holding, now);
+                earners ??= await EarnersAsync();
+                record = Settlement.Pay(record, e, earners.Value.Binding, earners.Value.Rules, holding, now);
                 outcome = "applied";
             }
             else
             {
                 record = Settlement.Refund(record, e, now);
                 outcome = record.Paid is null ? "parked" : "applied";
+            }
+            if (Settlement.OverLimit(before, record) is { } full)
+            {
+                // Beyond what one order may hold: kept for operators (the caller quarantines it), never retried.
+                if (before is not null) await WriteEntriesAsync(before, ledger, due, settlements, time, ct);
+                return new SettlementOutcome("quarantined", Note: full);
             }
             if (!await settlements.TrySaveAsync(before, record, ct)) continue;
             var written = await WriteEntriesAsync(record, ledger, due, settlements, time, ct);
@@ -121,22 +155,26 @@ public static class SettleCommission
     /// already come is written available, and needs no release. If the time comes while the entries are being
     /// written, the release timer may have visited (and closed) the release before they existed: so once they
     /// are written, a delivery that finds their time has come releases them itself (each release happens once).
+    /// The entries are derived from the record (<see cref="Settlement.Plans"/>), the same on every delivery.
     /// </summary>
     private static async Task<int> WriteEntriesAsync(SettlementRecord record, LedgerStore ledger, DueIndex due, SettlementStore settlements,
         TimeProvider time, CancellationToken ct)
     {
+        if (record.Events.All(e => e.State != SettledEvent.Applied || e.Written)) return 0;
+        var plans = Settlement.Plans(record);
         var written = 0;
         for (var i = 0; i < record.Events.Count; i++)
         {
             var e = record.Events[i];
             if (e.State != SettledEvent.Applied || e.Written) continue;
+            var entries = plans[i];
             var paid = record.Paid!;
             var now = time.GetUtcNow();
             var pending = paid.AvailableAt > now;
             if (pending)
                 await due.AddCommissionReleaseAsync($"{record.Id}:{e.EventId}", paid.AvailableAt,
-                    e.Entries.Select(x => new DueItem(x.PromoterId, x.Id)).ToList());
-            await Parallel.ForEachAsync(e.Entries, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (x, token) =>
+                    entries.Select(x => new DueItem(x.PromoterId, x.Id)).ToList());
+            await Parallel.ForEachAsync(entries, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (x, token) =>
             {
                 var created = await ledger.CreateIfAbsentAsync(new LedgerEntry
                 {
@@ -148,7 +186,7 @@ public static class SettleCommission
                 if (created) Interlocked.Increment(ref written);
             });
             if (pending && time.GetUtcNow() is var after && after >= paid.AvailableAt)
-                foreach (var x in e.Entries)
+                foreach (var x in entries)
                     await ledger.TryReleaseAsync(x.PromoterId, x.Id, after, ct);
             await settlements.MarkWrittenAsync(record.Id, i, ct);
         }

@@ -20,7 +20,7 @@ public static class GetPayoutBatch
                 if (context.Request.Headers.Accept.ToString().Contains(PayoutCsv.ContentType, StringComparison.OrdinalIgnoreCase))
                     return PayoutCsv.Result(id, lines, StatusCodes.Status200OK, context);
                 var views = lines.OrderBy(l => l.PromoterId, StringComparer.Ordinal)
-                    .Select(l => new PayoutLineView(l.PromoterId, l.Amount, l.EntryIds.Count, l.State)).ToList();
+                    .Select(l => new PayoutLineView(l.PromoterId, l.Amount, l.Entries, l.State)).ToList();
                 return TypedResults.Ok(new PayoutBatchView(batch.BatchId, batch.State, batch.Minimum, batch.Currency, views.Sum(l => l.Amount),
                     views.Count, views, batch.Skipped, batch.CreatedBy, batch.CreatedAt, batch.CompletedAt));
             })

@@ -18,7 +18,7 @@ public static class PayoutCsv
         foreach (var line in lines.OrderBy(l => l.PromoterId, StringComparer.Ordinal))
             csv.Append(Cell(batchId)).Append(',').Append(Cell(line.PromoterId)).Append(',').Append(Cell(line.Currency)).Append(',')
                .Append(line.Amount.ToString(CultureInfo.InvariantCulture)).Append(',')
-               .Append(line.EntryIds.Count.ToString(CultureInfo.InvariantCulture)).Append("\r\n");
+               .Append(line.Entries.ToString(CultureInfo.InvariantCulture)).Append("\r\n");
         return csv.ToString();
     }
 

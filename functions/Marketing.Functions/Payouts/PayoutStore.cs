@@ -23,8 +23,11 @@ public sealed record PayoutBatch
 }
 
 /// <summary>
-/// One promoter in a batch: the amount and exactly which ledger entries it pays. Written before the entries
-/// are marked paid, so a resumed batch pays the same entries, never a recomputed set.
+/// One promoter in a batch: the amount and how many ledger entries it pays. Which entries is fixed before any
+/// is paid, in the line's parts (<see cref="PayoutPart"/>, written first; the line's creation commits them), so a
+/// resumed batch pays the same entries, never a recomputed set. The line itself does not grow with the entries:
+/// the parts hold at most <see cref="PayoutPart.MaxEntries"/> ids each, and the ledger names the batch of every
+/// entry it paid (the reconciliation checks that the ledger's sum and count for the batch are the line's).
 /// </summary>
 public sealed record PayoutLine
 {
@@ -36,13 +39,42 @@ public sealed record PayoutLine
     public required string PromoterId { get; init; }
     public required long Amount { get; init; }
     public required string Currency { get; init; }
-    public required IReadOnlyList<string> EntryIds { get; init; }
     public required string State { get; init; }
+    /// <summary>How many ledger entries the line pays.</summary>
+    public int Entries { get; init; }
+    /// <summary>How many parts list them (parts 0 to Parts − 1 of <see cref="PlanId"/>).</summary>
+    public int Parts { get; init; }
+    /// <summary>Names this line's parts: a plan that lost to a concurrent run of the same batch left parts under another id, never read.</summary>
+    public string? PlanId { get; init; }
+    /// <summary>Lines written before parts existed listed their entries here; still read (and paid, if resumed), never written.</summary>
+    public IReadOnlyList<string>? EntryIds { get; init; }
 
     public static string LineId(string promoterId) => "line:" + promoterId;
 }
 
-/// <summary>Container "payouts", partitioned by /batchId: a batch's header and its lines, read together with one query.</summary>
+/// <summary>
+/// Up to <see cref="MaxEntries"/> of the entries a line pays, with their sum: a bounded piece of the line's fixed
+/// set (at most ~100 KB at the longest entry ids, ~25 KB typically).
+/// </summary>
+public sealed record PayoutPart
+{
+    public const int MaxEntries = 500;
+
+    public string Id => PartId(PromoterId, PlanId, Index);
+    public required string BatchId { get; init; }
+    public required string PromoterId { get; init; }
+    public required string PlanId { get; init; }
+    public required int Index { get; init; }
+    public required long Amount { get; init; }
+    public required IReadOnlyList<string> EntryIds { get; init; }
+
+    public static string PartId(string promoterId, string planId, int index) => $"part:{promoterId}:{planId}:{index}";
+}
+
+/// <summary>
+/// Container "payouts", partitioned by /batchId: a batch's header, its lines (read together with one query) and
+/// the lines' parts (read one by one, only to pay them).
+/// </summary>
 public sealed class PayoutStore(Database database)
 {
     public static readonly ContainerSpec Spec = new("payouts", "/batchId", ["/entryIds/*", "/skipped/*", "/\"_etag\"/?"]);
@@ -55,11 +87,17 @@ public sealed class PayoutStore(Database database)
     /// <summary>Creates the batch; false when a batch with this id exists.</summary>
     public Task<bool> TryCreateAsync(PayoutBatch batch, CancellationToken ct) => container.TryCreateAsync(batch, batch.BatchId, ct);
 
-    /// <summary>Creates the line; false when the batch already has one for this promoter (a resumed batch).</summary>
+    /// <summary>Creates the line; false when the batch already has one for this promoter (a resumed or concurrent run of the batch).</summary>
     public Task<bool> TryCreateLineAsync(PayoutLine line, CancellationToken ct) => container.TryCreateAsync(line, line.BatchId, ct);
 
+    /// <summary>Writes a part of a line not created yet (its plan id is new, so nothing else writes this id).</summary>
+    public Task WritePartAsync(PayoutPart part, CancellationToken ct) => container.TryCreateAsync(part, part.BatchId, ct);
+
+    public async Task<PayoutPart> ReadPartAsync(string batchId, string promoterId, string planId, int index, CancellationToken ct)
+        => (await container.ReadItemAsync<PayoutPart>(PayoutPart.PartId(promoterId, planId, index), new PartitionKey(batchId), cancellationToken: ct)).Resource;
+
     public async Task<PayoutLine?> FindLineAsync(string batchId, string promoterId, CancellationToken ct)
-        => (await container.ReadOrNullAsync<PayoutLine>(PayoutLine.LineId(promoterId), batchId, ct))?.Resource;
+        => (await container.ReadOrNullAsync<PayoutLine>(PayoutLine.LineId(promoterId), batchId, ct))?.Resource is { } line ? Normalized(line) : null;
 
     public Task MarkLinePaidAsync(string batchId, string promoterId, CancellationToken ct)
         => container.PatchItemAsync<PayoutLine>(PayoutLine.LineId(promoterId), new PartitionKey(batchId), [PatchOperation.Set("/state", PayoutLine.Paid)],
@@ -76,7 +114,10 @@ public sealed class PayoutStore(Database database)
         var results = new List<PayoutLine>();
         using var iterator = container.GetItemQueryIterator<PayoutLine>(query, requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(batchId) });
         while (iterator.HasMoreResults)
-            results.AddRange(await iterator.ReadNextAsync(ct));
+            results.AddRange((await iterator.ReadNextAsync(ct)).Select(Normalized));
         return results;
     }
+
+    /// <summary>A line in the shape before parts counts the entries it lists.</summary>
+    private static PayoutLine Normalized(PayoutLine line) => line.EntryIds is { } legacy && line.Parts == 0 ? line with { Entries = legacy.Count } : line;
 }
