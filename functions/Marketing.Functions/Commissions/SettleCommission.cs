@@ -99,7 +99,7 @@ public static class SettleCommission
             else if (e.Type == OrderEvent.Paid)
             {
                 var binding = (await referrals.FindAsync(e.BuyerId, ct))?.At(e.OccurredAt);
-                var version = binding is null ? null : (await rules.FindAsync(ct))?.InForceAt(e.OccurredAt);
+                var version = binding is null ? null : await rules.InForceAtAsync(e.OccurredAt, ct); // usually no round trip: held per instance
                 record = Settlement.Pay(record, e, binding, version, holding, now);
                 outcome = "applied";
             }
