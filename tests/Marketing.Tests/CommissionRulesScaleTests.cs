@@ -19,7 +19,11 @@ public sealed class CommissionRulesScaleTests
 {
     private const string Container = "commission-rule-versions";
 
-    private static string NewDatabase(string name) => $"{Settings.Get("Cosmos__Database")}-rules-{name}-{Guid.NewGuid():N}"[..60];
+    private static string NewDatabase(string name)
+    {
+        var database = $"{Settings.Get("Cosmos__Database")}-rules-{name}-{Guid.NewGuid():N}";
+        return database[..Math.Min(60, database.Length)];
+    }
 
     private static Task<TestApp> StartAsync(string database, RequestHandler? handler = null)
         => TestApp.StartAsync(database, handler is null ? null : b => b.ConfigureServices(s => s.AddSingleton(handler)));
