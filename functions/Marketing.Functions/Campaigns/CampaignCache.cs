@@ -52,7 +52,7 @@ public sealed class CampaignCache(CampaignStore store, TimeProvider time, IOptio
         public DateTimeOffset Until { get; } = until;
         public DateTimeOffset LookBy { get; } = lookBy;
         public bool MustLook { get; } = mustLook;
-        public List<Campaign> Published { get; } = held.Values.Where(c => c.Status == CampaignStatus.Published).ToList();
+        public IReadOnlyList<Campaign> Published { get; } = held.Values.Where(c => c.Status == CampaignStatus.Published).ToList();
 
         public Snapshot Trusted(DateTimeOffset until) => new(Held, Ended, Since, Marker, until, LookBy, MustLook);
         public Snapshot Distrusted() => new(Held, Ended, Since, Marker, DateTimeOffset.MinValue, LookBy, mustLook: true);
@@ -68,7 +68,8 @@ public sealed class CampaignCache(CampaignStore store, TimeProvider time, IOptio
         return found?.Campaign;
     }
 
-    public async Task<List<Campaign>> ListPublishedAsync(CancellationToken ct) => (await CurrentAsync(ct)).Published;
+    /// <summary>Every published campaign as of the instance's last look (shared: never modify it).</summary>
+    public async Task<IReadOnlyList<Campaign>> ListPublishedAsync(CancellationToken ct) => (await CurrentAsync(ct)).Published;
 
     /// <summary>This instance just changed a campaign: the next request reads what changed, so the change shows here at once.</summary>
     public void Forget(string id)
