@@ -71,9 +71,12 @@ var containers containerSpec[] = [
     excludedPaths: ['/bindings/*', '/"_etag"/?']
   }
   {
-    name: 'commission-rules'
-    partitionKeyPath: '/id'
-    excludedPaths: ['/versions/*', '/"_etag"/?']
+    // One document per commission rule version, all in the programme's partition (a few KB each, never
+    // growing). Replaces 'commission-rules' (/id, one document with every version): environments deployed
+    // before keep that container (deployments are incremental); the app copies its versions over once.
+    name: 'commission-rule-versions'
+    partitionKeyPath: '/programme'
+    excludedPaths: ['/level1/*', '/level2/*', '/"_etag"/?']
   }
   {
     // One settlement record per order: the arbiter of its order events.

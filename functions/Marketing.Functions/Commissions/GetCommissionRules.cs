@@ -8,7 +8,7 @@ public static class GetCommissionRules
 {
     public static RouteHandlerBuilder MapGetCommissionRules(this IEndpointRouteBuilder group) =>
         group.MapGet("", async (HttpContext context, CommissionRulesStore store, TimeProvider time) =>
-                TypedResults.Ok(CommissionRulesView.Of(await store.FindAsync(context.RequestAborted), time.GetUtcNow())))
+                TypedResults.Ok(CommissionRulesView.Of(await store.ListAsync(context.RequestAborted), time.GetUtcNow())))
             .AsFunction("GetCommissionRules")
             .RequireAuthorization(Policies.Operator)
             .Produces<CommissionRulesView>()

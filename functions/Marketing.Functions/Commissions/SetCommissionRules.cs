@@ -9,21 +9,21 @@ public sealed record SetCommissionRulesRequest(RateTableRequest Level1, RateTabl
 
 public sealed record CommissionRulesView(RuleVersion? InForce, IReadOnlyList<RuleVersion> Versions)
 {
-    public static CommissionRulesView Of(CommissionRules? rules, DateTimeOffset now)
-        => new(rules?.InForceAt(now), rules?.Versions ?? []);
+    public static CommissionRulesView Of(IReadOnlyList<RuleVersion> versions, DateTimeOffset now)
+        => new(RuleVersion.InForceAt(versions, now), versions);
 }
 
 /// <summary>
 /// PUT /api/commission-rules — an operator sets the level-1 and level-2 rates (basis points, a default and
 /// per-category overrides) in force from <c>effectiveFrom</c> (now when left out; never in the past, so a
-/// payment's rates are fixed once it happened). A version with the same effectiveFrom is replaced; earlier
-/// versions stay, because late order events still need them.
+/// payment's rates are fixed once it happened). A version with the same effectiveFrom is replaced (it has not
+/// taken effect yet, or only this very instant); earlier versions stay, because late order events still need
+/// them. Each version is its own document named by its instant, so a retried PUT writes the same document.
 /// </summary>
 public static class SetCommissionRules
 {
     public const int MaxBps = 10_000;
     public const int MaxCategories = 200;
-    private const int Attempts = 5;
 
     public static RouteHandlerBuilder MapSetCommissionRules(this IEndpointRouteBuilder group) =>
         group.MapPut("", HandleAsync)
@@ -41,18 +41,10 @@ public static class SetCommissionRules
         var errors = Validate(request!, now);
         if (errors.Count > 0) return Problem.Validation(errors).ToResult();
 
-        var version = new RuleVersion(request!.EffectiveFrom ?? now, Table(request.Level1), Table(request.Level2),
+        var version = new RuleVersion(RuleVersion.Stored(request!.EffectiveFrom ?? now), Table(request.Level1), Table(request.Level2),
             context.User.SubjectId(), now);
-        for (var attempt = 0; attempt < Attempts; attempt++)
-        {
-            var before = await store.FindAsync(context.RequestAborted);
-            var versions = (before?.Versions ?? []).Where(v => v.EffectiveFrom != version.EffectiveFrom).Append(version)
-                .OrderBy(v => v.EffectiveFrom).ToList();
-            var after = new CommissionRules { Versions = versions };
-            if (await store.TrySaveAsync(before, after, context.RequestAborted))
-                return TypedResults.Ok(CommissionRulesView.Of(after, now));
-        }
-        return Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The rules kept changing; retry.").ToResult();
+        await store.SaveAsync(version, context.RequestAborted);
+        return TypedResults.Ok(CommissionRulesView.Of(await store.ListAsync(context.RequestAborted), now));
     }
 
     private static RateTable Table(RateTableRequest r) => new(r.DefaultBps, new Dictionary<string, int>(r.CategoryBps ?? [], StringComparer.Ordinal));

@@ -94,7 +94,7 @@ public static class SettleCommission
         async Task<(ReferralBinding?, RuleVersion?)> EarnersAsync()
         {
             var binding = (await referrals.FindAsync(e.BuyerId, ct))?.At(e.OccurredAt);
-            var version = binding is null ? null : (await rules.FindAsync(ct))?.InForceAt(e.OccurredAt);
+            var version = binding is null ? null : await rules.InForceAtAsync(e.OccurredAt, ct); // usually no round trip: held per instance
             return (binding, version);
         }
         SettlementRecord? before = null;
