@@ -1,6 +1,8 @@
 using Marketing.Tests.Support;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Xunit;
 
 namespace Marketing.Tests;
@@ -26,5 +28,18 @@ public sealed class StartupTests(TestApp app) : IClassFixture<TestApp>
             .Select(e => $"{e.DisplayName} ({e.RequestDelegate?.Method.DeclaringType?.FullName})")
             .ToList();
         Assert.True(generatedAtRunTime.Count == 0, "built by RequestDelegateFactory at run time: " + string.Join(", ", generatedAtRunTime));
+    }
+
+    /// <summary>
+    /// Authentication brings ASP.NET Core Data Protection along, whose hosted service loads (or creates and writes)
+    /// a key ring before the app listens. Bearer tokens need no key ring, so nothing may load one at start.
+    /// </summary>
+    [Fact]
+    public void No_hosted_service_loads_a_data_protection_key_ring_at_start()
+    {
+        var dataProtection = typeof(DataProtectionOptions).Assembly;
+        var hosted = app.Services.GetServices<IHostedService>().Select(s => s.GetType()).ToList();
+        Assert.NotEmpty(hosted); // the web host's own service at least: the list is real
+        Assert.DoesNotContain(hosted, type => type.Assembly == dataProtection);
     }
 }

@@ -2,6 +2,7 @@ using System.Security.Claims;
 using System.Text;
 using Marketing.Functions.Hosting;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.Tokens;
 
@@ -50,6 +51,13 @@ public static class AuthExtensions
         AppContext.SetSwitch("Switch.Microsoft.IdentityModel.UpdateConfigAsBlocking", true);
         services.AddSingleton<IConfigureOptions<JwtBearerOptions>, BearerTokenOptions>();
         services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+        // AddAuthentication also registers ASP.NET Core Data Protection (for cookie and remote sign-in schemes), whose
+        // hosted service loads or creates a key ring before the app listens (in Azure: files on the site's shared
+        // storage), costing every cold start ~10% of the bare start (docs/benchmarks.md). Nothing here protects data:
+        // bearer tokens are signed by their issuer. The services stay registered and would load the ring on first use.
+        foreach (var eager in services.Where(d => d.ServiceType == typeof(IHostedService)
+                     && d.ImplementationType?.Assembly == typeof(DataProtectionOptions).Assembly).ToList())
+            services.Remove(eager);
         services.AddAuthorizationBuilder()
             .AddPolicy(Policies.Customer, p => p.RequireAuthenticatedUser().RequireRole(Roles.Customer))
             .AddPolicy(Policies.Operator, p => p.RequireAuthenticatedUser().RequireRole(Roles.Operator, Roles.Admin))
