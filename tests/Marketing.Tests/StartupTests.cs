@@ -1,5 +1,9 @@
+using System.Net;
 using Marketing.Tests.Support;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -41,5 +45,56 @@ public sealed class StartupTests(TestApp app) : IClassFixture<TestApp>
         var hosted = app.Services.GetServices<IHostedService>().Select(s => s.GetType()).ToList();
         Assert.NotEmpty(hosted); // the web host's own service at least: the list is real
         Assert.DoesNotContain(hosted, type => type.Assembly == dataProtection);
+    }
+
+    /// <summary>
+    /// Tokens are validated by the authorization step, for endpoints that authorize, and only there: every policy an
+    /// endpoint uses names the bearer scheme (there is no default scheme that would do it for them).
+    /// </summary>
+    [Fact]
+    public async Task Every_endpoint_that_authorizes_validates_the_bearer_token()
+    {
+        var policies = app.Services.GetRequiredService<IAuthorizationPolicyProvider>();
+        var endpoints = app.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Where(e => e.Metadata.GetOrderedMetadata<IAuthorizeData>().Count > 0 && e.Metadata.GetMetadata<IAllowAnonymous>() is null)
+            .ToList();
+        Assert.True(endpoints.Count > 20, $"only {endpoints.Count} endpoints authorize");
+        foreach (var endpoint in endpoints)
+        {
+            var policy = await AuthorizationPolicy.CombineAsync(policies, endpoint.Metadata.GetOrderedMetadata<IAuthorizeData>(),
+                endpoint.Metadata.GetOrderedMetadata<AuthorizationPolicy>());
+            Assert.True(policy?.AuthenticationSchemes.Contains(JwtBearerDefaults.AuthenticationScheme) == true,
+                $"{endpoint.DisplayName}: its policy does not authenticate the bearer token, so it would refuse every caller");
+        }
+    }
+
+    /// <summary>
+    /// Health, the OpenAPI document and the host's invocations read no caller, so a token sent to them is not even
+    /// looked at (on a cold start the JwtBearer handler's set-up is the largest single cost of the first answer).
+    /// </summary>
+    [Fact]
+    public async Task Endpoints_that_authorize_nobody_never_validate_a_token()
+    {
+        var looked = 0;
+        await using var counted = await TestApp.StartAsync(customize: builder => builder.ConfigureServices(services =>
+            services.PostConfigure<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme, o =>
+            {
+                var received = o.Events.OnMessageReceived;
+                o.Events.OnMessageReceived = context =>
+                {
+                    Interlocked.Increment(ref looked);
+                    return received(context);
+                };
+            })));
+        var customer = counted.Customer("startup-" + Guid.NewGuid().ToString("N")[..8]);
+
+        Assert.Equal(HttpStatusCode.OK, (await customer.GetAsync("/api/health")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await customer.GetAsync("/api/openapi.json")).StatusCode);
+        Assert.Equal(0, Volatile.Read(ref looked));
+
+        Assert.Equal(HttpStatusCode.OK, (await customer.GetAsync("/api/campaigns/claimable")).StatusCode);
+        Assert.Equal(1, Volatile.Read(ref looked));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await counted.Bearer("not-a-token").GetAsync("/api/campaigns/claimable")).StatusCode);
+        Assert.Equal(2, Volatile.Read(ref looked));
     }
 }
