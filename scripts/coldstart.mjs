@@ -107,10 +107,11 @@ for (let r = 1; r <= runs; r++) {
 }
 
 const base = median(cases[0].first);
+const width = Math.max(4, ...cases.map((c) => c.name.length));
 console.log(`\nProcess start → first 200, median of ${runs} alternating runs (ms; "listening" = the port first accepted a connection):`);
-console.log(`${"case".padEnd(28)} ${"first 200".padStart(9)} ${"min".padStart(6)} ${"max".padStart(6)} ${"listening".padStart(9)}  ratio`);
+console.log(`${"case".padEnd(width)} ${"first 200".padStart(9)} ${"min".padStart(6)} ${"max".padStart(6)} ${"listening".padStart(9)}  ratio`);
 for (const c of cases) {
   const m = median(c.first);
-  console.log(`${c.name.padEnd(28)} ${ms(m).padStart(9)} ${ms(Math.min(...c.first))} ${ms(Math.max(...c.first))} ${ms(median(c.ready)).padStart(9)}  ${(m / base).toFixed(2)}`);
+  console.log(`${c.name.padEnd(width)} ${ms(m).padStart(9)} ${ms(Math.min(...c.first))} ${ms(Math.max(...c.first))} ${ms(median(c.ready)).padStart(9)}  ${(m / base).toFixed(2)}`);
 }
 console.log(`all runs (ms): ${cases.map((c) => `${c.name}: ${c.first.map((x) => x.toFixed(0)).join(" ")}`).join("; ")}`);
