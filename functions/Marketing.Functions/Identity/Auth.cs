@@ -54,7 +54,7 @@ public static class AuthExtensions
         // No default authenticate scheme: nothing validates a token up front. Each policy names the bearer scheme
         // (BearerUser below), so the authorization step validates the token of requests to endpoints that authorize,
         // and only those. Health, the OpenAPI document and the host's timer and queue invocations never read a caller,
-        // so they no longer pay for it: on a cold start that is the JwtBearer handler's set-up (~15% of the bare app's
+        // so they no longer pay for it: on a cold start that is the JwtBearer handler's set-up (~10-20% of a bare app's
         // whole start: docs/benchmarks.md). Challenges and refusals still go to the bearer handler (401/403 problem+json).
         // (With one scheme registered, ASP.NET Core would make it the default by itself; the documented switch stops that.)
         AppContext.SetSwitch("Microsoft.AspNetCore.Authentication.SuppressAutoDefaultScheme", true);
@@ -64,8 +64,8 @@ public static class AuthExtensions
             o.DefaultForbidScheme = JwtBearerDefaults.AuthenticationScheme;
         }).AddJwtBearer();
         // AddAuthentication also registers ASP.NET Core Data Protection (for cookie and remote sign-in schemes), whose
-        // hosted service loads or creates a key ring before the app listens (in Azure: files on the site's shared
-        // storage), costing every cold start ~10% of the bare start (docs/benchmarks.md). Nothing here protects data:
+        // hosted service loads, or creates and writes, a key ring from disk before the app listens: ~15% of a bare app's
+        // whole start on every cold start (docs/benchmarks.md). Nothing here protects data:
         // bearer tokens are signed by their issuer. The services stay registered and would load the ring on first use.
         foreach (var eager in services.Where(d => d.ServiceType == typeof(IHostedService)
                      && d.ImplementationType?.Assembly == typeof(DataProtectionOptions).Assembly).ToList())
