@@ -3,7 +3,8 @@
 # declared function (generated from the code at publish), and the handler published self-contained for
 # linux-x64 with ReadyToRun; plus the same folder as a zip with the executable bit preserved.
 # Usage: bash scripts/publish.sh [output-dir]   (default: artifacts/publish, zip: <output-dir>.zip)
-# Called by the README, by azd (prepackage hook) and by the tests.
+# Called by the README, by azd (prepackage hook), by the tests and by scripts/coldstart.sh (which publishes its
+# bare yardstick with the same flags: change both together).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="$(realpath -m "${1:-$ROOT/artifacts/publish}")"

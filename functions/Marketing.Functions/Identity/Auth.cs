@@ -2,6 +2,8 @@ using System.Security.Claims;
 using System.Text;
 using Marketing.Functions.Hosting;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.Tokens;
 
@@ -49,15 +51,41 @@ public static class AuthExtensions
         // rollover costs one request a metadata round trip instead of costing callers 401s. Read once per process.
         AppContext.SetSwitch("Switch.Microsoft.IdentityModel.UpdateConfigAsBlocking", true);
         services.AddSingleton<IConfigureOptions<JwtBearerOptions>, BearerTokenOptions>();
-        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+        // No default authenticate scheme: nothing validates a token up front. Each policy names the bearer scheme
+        // (BearerUser below), so the authorization step validates the token of requests to endpoints that authorize,
+        // and only those. Health, the OpenAPI document and the host's timer and queue invocations never read a caller,
+        // so they no longer pay for it: on a cold start that is the JwtBearer handler's set-up (~10-20% of a bare app's
+        // whole start: docs/benchmarks.md). Challenges and refusals still go to the bearer handler (401/403 problem+json).
+        // (With one scheme registered, ASP.NET Core would make it the default by itself; the documented switch stops that.)
+        AppContext.SetSwitch("Microsoft.AspNetCore.Authentication.SuppressAutoDefaultScheme", true);
+        services.AddAuthentication(o =>
+        {
+            o.DefaultChallengeScheme = JwtBearerDefaults.AuthenticationScheme;
+            o.DefaultForbidScheme = JwtBearerDefaults.AuthenticationScheme;
+        }).AddJwtBearer();
+        // AddAuthentication also registers ASP.NET Core Data Protection (for cookie and remote sign-in schemes), whose
+        // hosted service loads, or creates and writes, a key ring from disk before the app listens: ~15% of a bare app's
+        // whole start on every cold start (docs/benchmarks.md). Nothing here protects data:
+        // bearer tokens are signed by their issuer. The services stay registered and would load the ring on first use.
+        foreach (var eager in services.Where(d => d.ServiceType == typeof(IHostedService)
+                     && d.ImplementationType?.Assembly == typeof(DataProtectionOptions).Assembly).ToList())
+            services.Remove(eager);
         services.AddAuthorizationBuilder()
-            .AddPolicy(Policies.Customer, p => p.RequireAuthenticatedUser().RequireRole(Roles.Customer))
-            .AddPolicy(Policies.Operator, p => p.RequireAuthenticatedUser().RequireRole(Roles.Operator, Roles.Admin))
-            .AddPolicy(Policies.CustomerOrOrderSystem, p => p.RequireAuthenticatedUser().RequireRole(Roles.Customer, Roles.OrderSystem))
-            .AddPolicy(Policies.OrderSystem, p => p.RequireAuthenticatedUser().RequireRole(Roles.OrderSystem))
-            .AddPolicy(Policies.OrderSystemOrOperator, p => p.RequireAuthenticatedUser().RequireRole(Roles.OrderSystem, Roles.Operator, Roles.Admin));
+            .SetDefaultPolicy(new AuthorizationPolicyBuilder().BearerUser().Build())
+            .AddPolicy(Policies.Customer, p => p.BearerUser().RequireRole(Roles.Customer))
+            .AddPolicy(Policies.Operator, p => p.BearerUser().RequireRole(Roles.Operator, Roles.Admin))
+            .AddPolicy(Policies.CustomerOrOrderSystem, p => p.BearerUser().RequireRole(Roles.Customer, Roles.OrderSystem))
+            .AddPolicy(Policies.OrderSystem, p => p.BearerUser().RequireRole(Roles.OrderSystem))
+            .AddPolicy(Policies.OrderSystemOrOperator, p => p.BearerUser().RequireRole(Roles.OrderSystem, Roles.Operator, Roles.Admin));
         return services;
     }
+
+    /// <summary>
+    /// The start of every policy: the caller is the user of a valid bearer token. The policy names the scheme because
+    /// there is no default one (see <see cref="AddBearerAuth"/>); a policy without it would see no user and refuse all.
+    /// </summary>
+    public static AuthorizationPolicyBuilder BearerUser(this AuthorizationPolicyBuilder policy)
+        => policy.AddAuthenticationSchemes(JwtBearerDefaults.AuthenticationScheme).RequireAuthenticatedUser();
 
     /// <summary>The caller's id ("sub"). Endpoints behind a policy always have one.</summary>
     public static string SubjectId(this ClaimsPrincipal user)

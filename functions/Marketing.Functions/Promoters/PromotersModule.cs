@@ -16,7 +16,7 @@ public static class PromotersModule
         services.AddSingleton<ReferralStore>();
         services.AddSingleton<IAuthorizationHandler, PromoterAccess>();
         services.AddAuthorizationBuilder()
-            .AddPolicy(Policies.Promoter, p => p.RequireAuthenticatedUser().AddRequirements(new PromoterRequirement()));
+            .AddPolicy(Policies.Promoter, p => p.BearerUser().AddRequirements(new PromoterRequirement()));
         return services;
     }
 
