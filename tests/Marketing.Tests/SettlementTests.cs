@@ -68,6 +68,18 @@ public sealed class SettlementTests
         return body["ReturnValue"]!;
     }
 
+    /// <summary>Rules of 10 % / 3 %, a promoter invited by a parent, and a buyer bound to the promoter.</summary>
+    private static async Task<(string Parent, string Promoter, string Buyer)> ReferredBuyerAsync(TestApp app)
+    {
+        await app.SetRulesAsync(1000, 300);
+        var parent = Api.NewId("p0");
+        var promoter = Api.NewId("p1");
+        var code = await app.RegisterPromoterAsync(promoter, await app.RegisterPromoterAsync(parent));
+        var buyer = Api.NewId("b");
+        await BindAsync(app, buyer, code);
+        return (parent, promoter, buyer);
+    }
+
     private static async Task BindAsync(TestApp app, string buyer, string code)
     {
         var bound = await (await app.VisitAsync(buyer, code)).AssertStatusAsync(HttpStatusCode.OK);
@@ -277,12 +289,7 @@ public sealed class SettlementTests
     public async Task A_refund_that_arrives_before_its_payment_is_parked_then_applied_when_the_payment_arrives_and_redeliveries_change_nothing()
     {
         await using var app = await StartAsync("parked");
-        await app.SetRulesAsync(1000, 300);
-        var parent = Api.NewId("p0");
-        var promoter = Api.NewId("p1");
-        var code = await app.RegisterPromoterAsync(promoter, await app.RegisterPromoterAsync(parent));
-        var buyer = Api.NewId("b");
-        await BindAsync(app, buyer, code);
+        var (parent, promoter, buyer) = await ReferredBuyerAsync(app);
         var now = app.Clock.GetUtcNow();
         var paid = Distribution.OrderEvent("paid", "o-1", buyer, now.AddMinutes(1),
             Distribution.Line("l1", "toys", 5999), Distribution.Line("l2", "books", 12000));
@@ -344,12 +351,7 @@ public sealed class SettlementTests
     public async Task Partial_refunds_add_up_to_the_same_reversal_in_either_order_are_capped_at_what_is_left_and_a_full_refund_reverses_exactly()
     {
         await using var app = await StartAsync("partial");
-        await app.SetRulesAsync(1000, 300);
-        var parent = Api.NewId("p0");
-        var promoter = Api.NewId("p1");
-        var code = await app.RegisterPromoterAsync(promoter, await app.RegisterPromoterAsync(parent));
-        var buyer = Api.NewId("b");
-        await BindAsync(app, buyer, code);
+        var (parent, promoter, buyer) = await ReferredBuyerAsync(app);
         var now = app.Clock.GetUtcNow();
         // Two identical orders: a 59.99 line that gets refunded, and a 100.00 line that is never touched.
         const long amount = 5999;
@@ -793,12 +795,7 @@ public sealed class SettlementTests
     public async Task An_order_with_two_hundred_partial_refunds_settles_each_once_to_the_cent_and_its_record_stays_small()
     {
         await using var app = await StartAsync("many-refunds");
-        await app.SetRulesAsync(1000, 300);
-        var parent = Api.NewId("p0");
-        var promoter = Api.NewId("p1");
-        var code = await app.RegisterPromoterAsync(promoter, await app.RegisterPromoterAsync(parent));
-        var buyer = Api.NewId("b");
-        await BindAsync(app, buyer, code);
+        var (parent, promoter, buyer) = await ReferredBuyerAsync(app);
         var now = app.Clock.GetUtcNow();
         var paid = Distribution.OrderEvent("paid", "o-many", buyer, now.AddMinutes(1),
             Distribution.Line("l1", "books", 100_000), Distribution.Line("l2", "toys", 50_000));
@@ -1009,12 +1006,7 @@ public sealed class SettlementTests
     public async Task A_payment_creates_its_record_without_reading_it_first_and_a_service_bus_redelivery_costs_one_read()
     {
         await using var app = await StartAsync("round-trips");
-        await app.SetRulesAsync(1000, 300);
-        var parent = Api.NewId("p0");
-        var promoter = Api.NewId("p1");
-        var code = await app.RegisterPromoterAsync(promoter, await app.RegisterPromoterAsync(parent));
-        var buyer = Api.NewId("b");
-        await BindAsync(app, buyer, code);
+        var (parent, promoter, buyer) = await ReferredBuyerAsync(app);
         var now = app.Clock.GetUtcNow();
         // Another order of the same hour first: the hour's release bucket is filed once per instance.
         Assert.Equal("applied", await app.SettleAsync(Distribution.OrderEvent("paid", "o-warm", buyer, now, Distribution.Line("l1", "books", 1000))));
