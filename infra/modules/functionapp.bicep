@@ -112,6 +112,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'DueIndex__DoneRetentionDays', value: '3' }
         { name: 'Redemption__FinishedRetentionDays', value: '180' }
         { name: 'Quarantine__RetentionDays', value: '30' }
+        // What one timer run may take on (Hosting/TimerRun.cs): below the 5-minute schedules and host.json's functionTimeout.
+        { name: 'Timers__RunSeconds', value: '240' }
+        { name: 'Timers__Parallelism', value: '8' }
+        { name: 'Timers__PageSize', value: '100' }
       ]
     }
   }

@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+using System.Globalization;
 using System.Diagnostics;
 using System.IO.Compression;
 using System.Text.Json.Nodes;
@@ -37,6 +39,12 @@ public sealed class PublishTests(TestApp app) : IClassFixture<TestApp>
             var executable = Path.Combine(output, (string)host["customHandler"]!["description"]!["defaultExecutablePath"]!);
             Assert.True(File.Exists(executable), executable);
             Assert.True(File.GetUnixFileMode(executable).HasFlag(UnixFileMode.UserExecute));
+            // A timer run stops taking work at Timers:RunSeconds; the host kills it at functionTimeout. The longest
+            // allowed run must leave room for the work in hand (a page of items, each a few bounded Cosmos calls).
+            Assert.Equal(TimerOptions.FunctionTimeout, TimeSpan.Parse((string)host["functionTimeout"]!, CultureInfo.InvariantCulture));
+            var longestRun = typeof(TimerOptions).GetProperty(nameof(TimerOptions.RunSeconds))!
+                .GetCustomAttributes(typeof(RangeAttribute), false).Cast<RangeAttribute>().Single().Maximum;
+            Assert.True(TimeSpan.FromSeconds((int)longestRun) <= TimerOptions.FunctionTimeout - TimeSpan.FromMinutes(1));
 
             // One folder per declared function, each function.json exactly the declaration.
             var declared = FunctionJson.Build(app.Services.GetRequiredService<EndpointDataSource>());

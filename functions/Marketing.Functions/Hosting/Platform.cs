@@ -32,6 +32,7 @@ public static class Platform
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.ConfigureHttpJsonOptions(o => Json.Configure(o.SerializerOptions, strict: true));
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddOptions<TimerOptions>().BindConfiguration(TimerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((document, _, _) =>
         {
             document.Info = new() { Title = "Marketing platform", Version = "v1",
