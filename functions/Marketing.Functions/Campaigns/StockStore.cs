@@ -322,33 +322,41 @@ public sealed class StockStore(Database database)
     }
 
     /// <summary>
-    /// Reserves <paramref name="amount"/> for the order in one filtered patch: only while what is left covers it
-    /// and the order has no reservation yet. True when the order's discount is reserved (now or by an earlier
-    /// attempt); false when the budget cannot cover it.
+    /// Reserves <paramref name="amount"/> for the order's coupon in one filtered patch: only while what is left covers
+    /// it and the order has no reservation yet. The entry names the coupon ("reserved:&lt;coupon&gt;"), so of two locks of
+    /// one order with different coupons racing, the one that loses can never release or spend the winner's
+    /// reservation. The budget shard that holds the reservation (0: one budget document per campaign), or null when
+    /// the budget cannot cover it. A reservation this coupon already holds (an earlier attempt) counts as made.
     /// </summary>
-    public async Task<bool> TryReserveBudgetAsync(string campaignId, string orderId, long amount, CancellationToken ct = default)
+    public async Task<int?> TryReserveBudgetAsync(string campaignId, string orderId, string couponId, long amount, CancellationToken ct = default)
     {
-        // Order ids are restricted to [A-Za-z0-9._:-] (see RedemptionStore): safe in paths and literals.
-        // LEFT is a reserved word of Cosmos DB SQL: c.left is a syntax error (400) in Azure, c["left"] is not.
+        // Order ids are restricted to [A-Za-z0-9._:-] (see RedemptionStore) and coupon ids to [a-z0-9_-]: safe in
+        // paths and literals. LEFT is a reserved word of Cosmos DB SQL: c.left is a syntax error (400) in Azure, c["left"] is not.
         if (await TryBudgetPatchAsync(campaignId, $"c[\"left\"] >= {amount} AND NOT IS_DEFINED(c.orders[\"{orderId}\"])",
-                [PatchOperation.Increment("/left", -amount), PatchOperation.Increment("/reserved", amount), PatchOperation.Set($"/orders/{orderId}", "reserved")], ct))
-            return true;
-        return (await FindBudgetAsync(campaignId, ct))?.Orders.GetValueOrDefault(orderId) == "reserved";
+                [PatchOperation.Increment("/left", -amount), PatchOperation.Increment("/reserved", amount), PatchOperation.Set($"/orders/{orderId}", Reserved(couponId))], ct))
+            return 0;
+        return (await FindBudgetAsync(campaignId, ct))?.Orders.GetValueOrDefault(orderId) == Reserved(couponId) ? 0 : null;
     }
 
+    /// <summary>The budget entry of an order whose discount is reserved for <paramref name="couponId"/>.</summary>
+    public static string Reserved(string couponId) => "reserved:" + couponId;
+
     /// <summary>
-    /// Moves the order's discount (see <see cref="BudgetMove"/>), at most once per order: each move is filtered on
-    /// the order's entry being where the move starts. A repeat changes nothing.
+    /// Moves the order's discount (see <see cref="BudgetMove"/>) in budget shard <paramref name="shard"/>, at most once
+    /// per order: each move is filtered on the order's entry being where the move starts. A repeat changes nothing.
+    /// Entries written before they named their coupon ("reserved") are moved as the order's.
     /// </summary>
-    public Task<bool> MoveBudgetAsync(string campaignId, string orderId, BudgetMove move, long amount, CancellationToken ct = default)
+    public Task<bool> MoveBudgetAsync(string campaignId, int shard, string orderId, string couponId, BudgetMove move, long amount, CancellationToken ct = default)
     {
+        _ = shard; // one budget document per campaign for now: shard 0
         var entry = $"c.orders[\"{orderId}\"]";
         var path = $"/orders/{orderId}";
+        var reserved = $"({entry} = \"{Reserved(couponId)}\" OR {entry} = \"reserved\")";
         return move switch
         {
-            BudgetMove.Spend => TryBudgetPatchAsync(campaignId, $"{entry} = \"reserved\"",
+            BudgetMove.Spend => TryBudgetPatchAsync(campaignId, reserved,
                 [PatchOperation.Increment("/reserved", -amount), PatchOperation.Increment("/spent", amount), PatchOperation.Remove(path)], ct),
-            BudgetMove.Release => TryBudgetPatchAsync(campaignId, $"{entry} = \"reserved\"",
+            BudgetMove.Release => TryBudgetPatchAsync(campaignId, reserved,
                 [PatchOperation.Increment("/reserved", -amount), PatchOperation.Increment("/left", amount), PatchOperation.Remove(path)], ct),
             // A spent discount has no entry (it was removed when spent); "refunded" marks it so it is given back once.
             BudgetMove.Refund => TryBudgetPatchAsync(campaignId, $"NOT IS_DEFINED({entry})",

@@ -113,7 +113,7 @@ public static class LockCoupon
                 }
             }
             if (record.Budgeted && record.Discount > 0 &&
-                !await stock.TryReserveBudgetAsync(record.CampaignId, orderId, record.Discount, CancellationToken.None))
+                await stock.TryReserveBudgetAsync(record.CampaignId, orderId, record.CouponId, record.Discount, CancellationToken.None) is null)
             {
                 await LetGoAsync(record, redemptions, wallets, stock, now);
                 return Problem.Of(ProblemTypes.BudgetExhausted, 409, "The campaign's budget cannot cover this discount.",

@@ -42,6 +42,8 @@ public sealed record Redemption
     public required string RequestHash { get; init; }
     public required DateTimeOffset CreatedAt { get; init; }
     public bool CouponReturned { get; init; }
+    /// <summary>The budget shard holding this order's reservation (0 for a campaign with one budget document, and for records written before shards).</summary>
+    public int BudgetShard { get; init; }
     public required List<RedemptionStep> History { get; init; }
 
     [JsonPropertyName("_etag")]
@@ -110,7 +112,7 @@ public static class RedemptionBudget
     public static async Task MoveBudgetAsync(this StockStore stock, Redemption record, BudgetMove move)
     {
         if (record.Budgeted && record.Discount > 0)
-            await stock.MoveBudgetAsync(record.CampaignId, record.OrderId, move, record.Discount, CancellationToken.None);
+            await stock.MoveBudgetAsync(record.CampaignId, record.BudgetShard, record.OrderId, record.CouponId, move, record.Discount, CancellationToken.None);
     }
 }
 
