@@ -359,8 +359,21 @@ public sealed partial class StockStore
         var capped = shards > 1 ? "c.whole" : "c.budget";
         List<PatchOperation> first = [.. Adding(0)];
         if (shards > 1) first.Add(PatchOperation.Increment("/whole", amount));
-        if (!await TryBudgetPatchAsync(campaignId, 0, $"{absent} AND {capped} <= {Limits.MaxMoney - amount}", first, ct)
-            && (await FindBudgetShardAsync(campaignId, 0, ct))?.Applying.ContainsKey(key) != true)
+        var filter = $"{absent} AND {capped} <= {Limits.MaxMoney - amount}";
+        bool added;
+        try
+        {
+            added = await TryBudgetPatchAsync(campaignId, 0, filter, first, ct);
+        }
+        catch (CosmosException e) when (e.StatusCode == HttpStatusCode.BadRequest)
+        {
+            // A document of the old shape has no "applying" map, and a patch cannot create a path's parent (Azure refuses
+            // it with 400, as the emulator does). Give it an empty one (only where it has none: a repeat changes nothing), then again.
+            await PatchWhereAsync<CampaignBudget>(CampaignBudget.DocumentId, new PartitionKey(campaignId),
+                [PatchOperation.Set("/applying", new Dictionary<string, long>())], "NOT IS_DEFINED(c.applying)", ct);
+            added = await TryBudgetPatchAsync(campaignId, 0, filter, first, ct);
+        }
+        if (!added && (await FindBudgetShardAsync(campaignId, 0, ct))?.Applying.ContainsKey(key) != true)
             return false;
         await Task.WhenAll(Enumerable.Range(1, shards - 1).Select(k => TryBudgetPatchAsync(campaignId, k, absent, Adding(k), ct)));
         return true;
