@@ -105,15 +105,15 @@ public static class TopUpBudget
                 RequestHash = hash, LeaseUntil = now + StockStore.Lease,
             };
             if (await stock.TryCreateTopUpAsync(topUp, CancellationToken.None) is { } created)
-                return await ApplyAsync(created);
+                return await ApplyAsync(created, before.ShardCount);
             // The same key got in first (a concurrent retry): answer as it does.
         }
-        return RedemptionConflict();
+        return KeptChanging();
 
         // From here the money moves even if the client goes away; every call ends with the lease.
-        async Task<IResult> ApplyAsync(TopUp leased)
+        async Task<IResult> ApplyAsync(TopUp leased, int? knownShards = null)
         {
-            var shards = await ShardsAsync();
+            var shards = knownShards ?? await ShardsAsync();
             using (var lease = new CancellationTokenSource(StockStore.Lease))
             {
                 if (!await stock.ApplyTopUpAsync(id, shards, key, leased.Amount, lease.Token))
@@ -151,6 +151,6 @@ public static class TopUpBudget
         static IResult KeyReused() => Problem.Of(ProblemTypes.IdempotencyKeyReused, 422, "This Idempotency-Key was used for a different top-up.",
             "Use a new key for a new top-up.").ToResult();
 
-        static IResult RedemptionConflict() => Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The top-up is being changed by someone else; try again.").ToResult();
+        static IResult KeptChanging() => Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The top-up is being changed by someone else; try again.").ToResult();
     }
 }
