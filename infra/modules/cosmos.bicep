@@ -36,7 +36,7 @@ var containers containerSpec[] = [
   {
     name: 'stock'
     partitionKeyPath: '/campaignId'
-    excludedPaths: ['/orders/*', '/topUps/*', '/topUpKeys/*', '/givenBack/*', '/"_etag"/?']
+    excludedPaths: ['/orders/*', '/applying/*', '/topUps/*', '/topUpKeys/*', '/givenBack/*', '/"_etag"/?']
   }
   {
     name: 'wallets'

@@ -100,6 +100,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'Auth__AppIdUri', value: authAppIdUri }
         { name: 'Campaigns__CacheSeconds', value: '5' }
         { name: 'Stock__QuietMinutes', value: '5' }
+        { name: 'Stock__BudgetHoldsPerShard', value: '5000' }
         { name: 'ReconcileStockSchedule', value: reconcileStockSchedule }
         { name: 'ExpireCouponsSchedule', value: expireCouponsSchedule }
         { name: 'Redemption__LockMinutes', value: string(redemptionLockMinutes) }

@@ -13,10 +13,14 @@
 // - flash: a flash sale: N customers (default 5,000) at once (--flash-concurrency, default 64) on a campaign of
 //   --flash-stock units (default 500), sharded (--flash-shards, default 16) and unsharded: exactly the stock in
 //   coupons, nothing but sold-out otherwise, every shard exact; p50/p99 latency and round trips per answer.
+// - budget: the size of a campaign's budget document after --budget-orders orders (default 10,000: lock + confirm,
+//   every tenth refunded) and --budget-top-ups top-ups (default 100), measured at 0/25/50/75/100 %, with Cosmos round
+//   trips per top-up and per refund. Only HTTP and a raw read of the document: the same code measures older builds.
 //
 // Usage (emulators started by scripts/benchmark.sh): dotnet run -c Release --project tests/Marketing.LoadTest --
 //   [--claims N] [--concurrency C] [--rounds R] [--locks N] [--expire N] [--expire-campaigns K] [--events N]
-//   [--customers N] [--flash-stock S] [--flash-shards K] [--flash-concurrency C] [--only claims|locks|expiry|settle|flash[,...]]
+//   [--customers N] [--flash-stock S] [--flash-shards K] [--flash-concurrency C] [--budget-orders N] [--budget-top-ups N]
+//   [--only claims|locks|expiry|settle|flash|budget[,...]]
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
@@ -37,9 +41,9 @@ using Microsoft.IdentityModel.Tokens;
 
 var claims = Arg("--claims", 2000);
 var concurrency = Arg("--concurrency", 16);
-var only = StringArg("--only", "claims,locks,expiry,settle,flash").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-if (only.Except(["claims", "locks", "expiry", "settle", "flash"]).FirstOrDefault() is { } unknown)
-    throw new ArgumentException($"--only: unknown measurement '{unknown}' (claims, locks, expiry, settle, flash, comma-separated)");
+var only = StringArg("--only", "claims,locks,expiry,settle,flash,budget").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+if (only.Except(["claims", "locks", "expiry", "settle", "flash", "budget"]).FirstOrDefault() is { } unknown)
+    throw new ArgumentException($"--only: unknown measurement '{unknown}' (claims, locks, expiry, settle, flash, budget, comma-separated)");
 var flashConcurrency = Arg("--flash-concurrency", 64);
 // The app's clock: real time plus an offset the expiry measurement moves forward (tokens follow it too).
 var clock = new BenchClock();
@@ -88,7 +92,100 @@ if (only.Contains("locks")) failed |= !await LockBenchmarkAsync();
 if (only.Contains("expiry")) failed |= !await ExpiryBenchmarkAsync();
 if (only.Contains("settle")) failed |= !await SettleBenchmarkAsync();
 if (only.Contains("flash")) failed |= !await FlashSaleBenchmarkAsync();
+if (only.Contains("budget")) failed |= !await BudgetBenchmarkAsync();
 return failed ? 1 : 0;
+
+// Budget document size: one unsharded budgeted campaign, N customers each claim a coupon and place one order (lock,
+// confirm); every tenth order is refunded; top-ups are spread over the run. The budget document (and every shard, if
+// any) is read raw after each quarter; the largest size is what the issue asks about. Round trips per top-up and per
+// refund are counted over separate phases of each (nothing else runs then).
+async Task<bool> BudgetBenchmarkAsync()
+{
+    var n = Arg("--budget-orders", 10_000);
+    var topUps = Arg("--budget-top-ups", 100);
+    var campaign = await CreateCampaignAsync(n, terms => terms["budget"] = (long)n * 1000 * 2);
+    Console.WriteLine();
+    Console.WriteLine($"Budget document: {n} orders (lock + confirm), every tenth refunded, {topUps} top-ups; campaign {campaign}, concurrency {concurrency}");
+    var customers = Enumerable.Range(0, n).Select(_ => $"bench-{Guid.NewGuid():N}").ToArray();
+    var orders = Enumerable.Range(0, n).Select(_ => $"bench-{Guid.NewGuid():N}").ToArray();
+    var couponIds = new string?[n];
+    var orderSystem = Token("bench-order-system", "order_system");
+    var errors = new ErrorLog();
+    var stock = client.GetContainer("marketing-bench", "stock");
+    var sizes = new List<string>();
+    long refundTrips = 0, topUpTrips = 0;
+    int refunds = 0, toppedUp = 0;
+
+    async Task<int> LargestAsync()
+    {
+        var largest = 0;
+        for (var k = 0; k < 64; k++)
+        {
+            using var response = await stock.ReadItemStreamAsync("budget", new PartitionKey(k == 0 ? campaign : $"{campaign}~{k}"));
+            if (!response.IsSuccessStatusCode) break;
+            using var buffer = new MemoryStream();
+            await response.Content.CopyToAsync(buffer);
+            largest = Math.Max(largest, (int)buffer.Length);
+        }
+        return largest;
+    }
+
+    sizes.Add($"0: {await LargestAsync()} B");
+    const int quarters = 4;
+    for (var q = 0; q < quarters; q++)
+    {
+        var (from, to) = (n * q / quarters, n * (q + 1) / quarters);
+        await RunAsync(to - from, async j =>
+        {
+            var i = from + j;
+            return (couponIds[i] = await ClaimCouponAsync(campaign, Token(customers[i], "customer"))) is not null;
+        });
+        await RunAsync(to - from, async j =>
+        {
+            var i = from + j;
+            var body = new JsonObject
+            {
+                ["orderId"] = orders[i], ["customerId"] = customers[i], ["couponId"] = couponIds[i],
+                ["order"] = new JsonObject
+                {
+                    ["channel"] = "app", ["currency"] = "CNY",
+                    ["lines"] = new JsonArray(new JsonObject { ["sku"] = "s1", ["category"] = "shoes", ["unitPrice"] = 30000, ["quantity"] = 1 }),
+                },
+            };
+            return await SendAsync(HttpMethod.Post, "/api/redemptions", body.ToJsonString(), orderSystem, HttpStatusCode.Created, "lock", errors)
+                && await SendAsync(HttpMethod.Post, $"/api/redemptions/{orders[i]}/confirm", null, orderSystem, HttpStatusCode.OK, "confirm", errors);
+        });
+        var refunding = Enumerable.Range(from, to - from).Where(i => i % 10 == 0).ToArray();
+        var before = counter.Count;
+        var (_, _, refunded) = await RunAsync(refunding.Length, j =>
+            SendAsync(HttpMethod.Post, $"/api/redemptions/{orders[refunding[j]]}/refund", null, orderSystem, HttpStatusCode.OK, "refund", errors));
+        refundTrips += counter.Count - before;
+        refunds += refunded;
+        var share = topUps * (q + 1) / quarters - topUps * q / quarters;
+        before = counter.Count;
+        var (_, _, added) = await RunAsync(share, async _ =>
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/campaigns/{campaign}/budget")
+            {
+                Content = new StringContent("""{"amount":1000,"reason":"benchmark top-up"}""", Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", operatorToken);
+            request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+            using var response = await http.SendAsync(request);
+            if (response.StatusCode == HttpStatusCode.OK) return true;
+            errors.Add($"top-up: {(int)response.StatusCode} {Truncate(await response.Content.ReadAsStringAsync())}");
+            return false;
+        });
+        topUpTrips += counter.Count - before;
+        toppedUp += added;
+        sizes.Add($"{to}: {await LargestAsync()} B");
+    }
+    Console.WriteLine($"largest budget document after orders: {string.Join(", ", sizes)}");
+    Console.WriteLine($"refunds: {refunds}, Cosmos round trips per refund {(double)refundTrips / Math.Max(1, refunds):F2}; " +
+        $"top-ups: {toppedUp}, per top-up {(double)topUpTrips / Math.Max(1, toppedUp):F2}");
+    errors.Print("status other than 201 for claim/lock, 200 for confirm, refund and top-up");
+    return errors.Count == 0;
+}
 
 // Settlement: 20 promoters (every other one invited by the previous, so half the orders also pay level 2), one
 // buyer per event bound by a referral visit (not measured), rules of 10 % / 3 %. Each event is a paid order of

@@ -8,6 +8,7 @@ using Marketing.Functions.Wallet;
 using Marketing.Tests.Support;
 using Microsoft.Azure.Cosmos;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Xunit;
 
 namespace Marketing.Tests;
@@ -261,7 +262,7 @@ public sealed class ExpireCouponsTests
         {
             var campaigns = new CampaignStore(database);
             return ExpireCoupons.RunAsync(new DueIndex(database), new WalletStore(database), new RedemptionStore(database), campaigns,
-                new StockStore(database), app.Services.GetRequiredService<CampaignCache>(), TimeSpan.FromMinutes(5), app.Clock.GetUtcNow(), CancellationToken.None, walletBatch: 7); // several batches per entry
+                new StockStore(database, app.Services.GetRequiredService<CampaignCache>(), Options.Create(new StockOptions())), app.Services.GetRequiredService<CampaignCache>(), TimeSpan.FromMinutes(5), app.Clock.GetUtcNow(), CancellationToken.None, walletBatch: 7); // several batches per entry
         }
 
         public void Dispose() => client.Dispose();

@@ -16,6 +16,15 @@ public sealed class StockOptions
     /// </summary>
     [Range(2, 1440)]
     public int QuietMinutes { get; set; } = 5;
+
+    /// <summary>
+    /// Most open entries (reservations of open locks) one budget shard holds; a lock that finds every shard that could
+    /// cover its discount at this cap is answered 503 (retry). Bounds a budget document's size by construction: each
+    /// entry is at most ~120 bytes (a 64-character order id and "reserved:" + a 37-character coupon id), so 5,000 ≈
+    /// 0.6 MB at the longest ids, under Cosmos DB's 2 MB item limit (docs/redemption.md, "Budgets").
+    /// </summary>
+    [Range(1, 10_000)]
+    public int BudgetHoldsPerShard { get; set; } = 5_000;
 }
 
 public sealed record ReconcileReport(int Campaigns, List<string> Repairs);

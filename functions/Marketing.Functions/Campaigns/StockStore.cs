@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json.Serialization;
 using Marketing.Functions.Hosting;
 using Microsoft.Azure.Cosmos;
+using Microsoft.Extensions.Options;
 
 namespace Marketing.Functions.Campaigns;
 
@@ -79,34 +80,6 @@ public readonly record struct StockTake(TakeOutcome Outcome, int Shard);
 /// <summary>A campaign whose every shard is open, empty and quiet (the expiry timer's sold-out candidates).</summary>
 public sealed record SoldOutCampaign(string CampaignId, int Shards);
 
-/// <summary>
-/// A campaign's money budget (minor units), next to its stock counter in the campaign's partition but in
-/// its own document, so claims never carry it. Budget = Left + Reserved + Spent holds inside the document
-/// because every change moves two of them in one atomic patch, and a lock reserves only while Left
-/// covers its discount: exact under any concurrency.
-/// <see cref="Orders"/> makes every move happen once per order however often it is retried: it maps each
-/// order whose discount is reserved to "reserved" (removed when spent or released) and each refunded
-/// order to "refunded", and every move is filtered on that entry.
-/// </summary>
-public sealed record CampaignBudget
-{
-    public const string DocumentId = "budget";
-
-    public string Id { get; init; } = DocumentId;
-    public required string CampaignId { get; init; }
-    public required long Budget { get; init; }
-    public required long Left { get; init; }
-    public long Reserved { get; init; }
-    public long Spent { get; init; }
-    public Dictionary<string, string> Orders { get; init; } = [];
-    public List<BudgetTopUp> TopUps { get; init; } = [];
-    /// <summary>The idempotency keys of <see cref="TopUps"/>, so the patch filter can refuse a repeat.</summary>
-    public List<string> TopUpKeys { get; init; } = [];
-}
-
-/// <summary>One top-up of a campaign's budget: who added how much, when and why.</summary>
-public sealed record BudgetTopUp(string Key, long Amount, string Reason, string By, DateTimeOffset At, string RequestHash);
-
 public enum TakeOutcome { Taken, SoldOut, Closed, Missing }
 
 /// <summary>How a redemption step moves an order's discount between the budget's buckets.</summary>
@@ -122,15 +95,17 @@ public enum BudgetMove
 
 /// <summary>
 /// Container "stock", partitioned by /campaignId: each campaign's counter lives in its own logical
-/// partition, so hot campaigns do not compete with each other or with the catalog.
+/// partition, so hot campaigns do not compete with each other or with the catalog. The campaign's budget
+/// (its shards and top-ups) lives here too: see StockStore.Budget.cs.
 /// </summary>
-public sealed class StockStore(Database database)
+public sealed partial class StockStore(Database database, CampaignCache campaigns, IOptions<StockOptions> options)
 {
-    // Not indexed: the budget's per-order map (one property per order id: the index would grow with every
-    // order) and its top-ups. The queries (ListSoldOutAsync, and a sharded claim's refusal path) filter stock
-    // documents on id, open, remaining, lastClaimAt and campaignId; budget moves are patches filtered on the one document they change.
-    // The counter's recent give-backs are only read by the give-back patch's own filter.
-    public static readonly ContainerSpec Spec = new("stock", "/campaignId", ["/orders/*", "/topUps/*", "/topUpKeys/*", "/givenBack/*", "/\"_etag\"/?"]);
+    // Not indexed: the budget's per-order map (one property per order id: the index would churn with every
+    // order) and its in-flight top-ups, the old shape's top-up lists, and the counter's recent give-backs (only
+    // read by the give-back patch's own filter). The queries (ListSoldOutAsync, a sharded claim's or reservation's
+    // refusal path, the top-up list) filter on id, open, remaining, lastClaimAt, campaignId and appliedAt.
+    public static readonly ContainerSpec Spec = new("stock", "/campaignId",
+        ["/orders/*", "/applying/*", "/topUps/*", "/topUpKeys/*", "/givenBack/*", "/\"_etag\"/?"]);
 
     private readonly Container container = database.GetContainer(Spec.Name);
 
@@ -281,14 +256,11 @@ public sealed class StockStore(Database database)
     /// </summary>
     public async Task PrepareForPublishAsync(string campaignId, int total, long? budget, int shards = 1, CancellationToken ct = default)
     {
-        var key = new PartitionKey(campaignId);
         var prepared = await Task.WhenAll(Enumerable.Range(0, shards).Select(k => PrepareShardAsync(campaignId, k, shards, total, ct)));
         if (!prepared.All(p => p))
             return; // in use: a concurrent publish won, and its counters stand
-        if (budget is { } amount &&
-            !await container.TryCreateAsync(new CampaignBudget { CampaignId = campaignId, Budget = amount, Left = amount }, campaignId, ct))
-            await PatchWhereAsync<CampaignBudget>(CampaignBudget.DocumentId, key, [PatchOperation.Set("/budget", amount), PatchOperation.Set("/left", amount)],
-                "c.reserved = 0 AND c.spent = 0 AND ARRAY_LENGTH(c.topUpKeys) = 0", ct);
+        if (budget is { } amount)
+            await Task.WhenAll(Enumerable.Range(0, shards).Select(k => PrepareBudgetShardAsync(campaignId, k, shards, amount, ct)));
     }
 
     private async Task<bool> PrepareShardAsync(string campaignId, int shard, int shards, int total, CancellationToken ct)
@@ -309,65 +281,6 @@ public sealed class StockStore(Database database)
             "c.open = false AND c.issued = 0", ct);
     }
 
-    public async Task<CampaignBudget?> FindBudgetAsync(string campaignId, CancellationToken ct = default)
-    {
-        try
-        {
-            return (await container.ReadItemAsync<CampaignBudget>(CampaignBudget.DocumentId, new PartitionKey(campaignId), cancellationToken: ct)).Resource;
-        }
-        catch (CosmosException e) when (e.StatusCode == HttpStatusCode.NotFound)
-        {
-            return null;
-        }
-    }
-
-    /// <summary>
-    /// Reserves <paramref name="amount"/> for the order's coupon in one filtered patch: only while what is left covers
-    /// it and the order has no reservation yet. The entry names the coupon ("reserved:&lt;coupon&gt;"), so of two locks of
-    /// one order with different coupons racing, the one that loses can never release or spend the winner's
-    /// reservation. The budget shard that holds the reservation (0: one budget document per campaign), or null when
-    /// the budget cannot cover it. A reservation this coupon already holds (an earlier attempt) counts as made.
-    /// </summary>
-    public async Task<int?> TryReserveBudgetAsync(string campaignId, string orderId, string couponId, long amount, CancellationToken ct = default)
-    {
-        // Order ids are restricted to [A-Za-z0-9._:-] (see RedemptionStore) and coupon ids to [a-z0-9_-]: safe in
-        // paths and literals. LEFT is a reserved word of Cosmos DB SQL: c.left is a syntax error (400) in Azure, c["left"] is not.
-        if (await TryBudgetPatchAsync(campaignId, $"c[\"left\"] >= {amount} AND NOT IS_DEFINED(c.orders[\"{orderId}\"])",
-                [PatchOperation.Increment("/left", -amount), PatchOperation.Increment("/reserved", amount), PatchOperation.Set($"/orders/{orderId}", Reserved(couponId))], ct))
-            return 0;
-        return (await FindBudgetAsync(campaignId, ct))?.Orders.GetValueOrDefault(orderId) == Reserved(couponId) ? 0 : null;
-    }
-
-    /// <summary>The budget entry of an order whose discount is reserved for <paramref name="couponId"/>.</summary>
-    public static string Reserved(string couponId) => "reserved:" + couponId;
-
-    /// <summary>
-    /// Moves the order's discount (see <see cref="BudgetMove"/>) in budget shard <paramref name="shard"/>, at most once
-    /// per order: each move is filtered on the order's entry being where the move starts. A repeat changes nothing.
-    /// Entries written before they named their coupon ("reserved") are moved as the order's.
-    /// </summary>
-    public Task<bool> MoveBudgetAsync(string campaignId, int shard, string orderId, string couponId, BudgetMove move, long amount, CancellationToken ct = default)
-    {
-        _ = shard; // one budget document per campaign for now: shard 0
-        var entry = $"c.orders[\"{orderId}\"]";
-        var path = $"/orders/{orderId}";
-        var reserved = $"({entry} = \"{Reserved(couponId)}\" OR {entry} = \"reserved\")";
-        return move switch
-        {
-            BudgetMove.Spend => TryBudgetPatchAsync(campaignId, reserved,
-                [PatchOperation.Increment("/reserved", -amount), PatchOperation.Increment("/spent", amount), PatchOperation.Remove(path)], ct),
-            BudgetMove.Release => TryBudgetPatchAsync(campaignId, reserved,
-                [PatchOperation.Increment("/reserved", -amount), PatchOperation.Increment("/left", amount), PatchOperation.Remove(path)], ct),
-            // A spent discount has no entry (it was removed when spent); "refunded" marks it so it is given back once.
-            BudgetMove.Refund => TryBudgetPatchAsync(campaignId, $"NOT IS_DEFINED({entry})",
-                [PatchOperation.Increment("/spent", -amount), PatchOperation.Increment("/left", amount), PatchOperation.Set(path, "refunded")], ct),
-            _ => throw new ArgumentOutOfRangeException(nameof(move)),
-        };
-    }
-
-    private Task<bool> TryBudgetPatchAsync(string campaignId, string filter, IReadOnlyList<PatchOperation> operations, CancellationToken ct)
-        => PatchWhereAsync<CampaignBudget>(CampaignBudget.DocumentId, new PartitionKey(campaignId), operations, filter, ct);
-
     /// <summary>
     /// A patch filtered on <paramref name="filter"/>; false when the filter refused it or the document is missing.
     /// Not stamped (unlike ContainerExtensions.TryPatchAsync): these documents are hot, so each filter itself makes
@@ -386,17 +299,6 @@ public sealed class StockStore(Database database)
             return false;
         }
     }
-
-    /// <summary>
-    /// Adds a top-up to the budget and records it, in one patch that is refused when the key was already
-    /// used (so a retried request adds nothing). False when refused or the campaign has no budget.
-    /// </summary>
-    public Task<bool> TryTopUpAsync(string campaignId, BudgetTopUp topUp, CancellationToken ct = default)
-        // Keys are restricted to [A-Za-z0-9._:-] (see TopUpBudget), so the literal is safe.
-        // The cap is in the filter too, so top-ups racing past the handler's check cannot together overshoot it.
-        => TryBudgetPatchAsync(campaignId, $"NOT ARRAY_CONTAINS(c.topUpKeys, \"{topUp.Key}\") AND c.budget <= {Limits.MaxMoney - topUp.Amount}",
-            [PatchOperation.Increment("/budget", topUp.Amount), PatchOperation.Increment("/left", topUp.Amount),
-             PatchOperation.Add("/topUps/-", topUp), PatchOperation.Add("/topUpKeys/-", topUp.Key)], ct);
 
     /// <summary>
     /// Open counters with nothing left and no claim for <paramref name="quietSince"/>: sold-out campaigns the

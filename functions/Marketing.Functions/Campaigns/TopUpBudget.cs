@@ -11,16 +11,20 @@ public sealed record TopUpRequest(long Amount, string Reason);
 
 public sealed record BudgetView(long Budget, long Left, long Reserved, long Spent, IReadOnlyList<TopUpView> TopUps)
 {
-    public static BudgetView Of(CampaignBudget budget) => new(budget.Budget, budget.Left, budget.Reserved, budget.Spent,
-        [.. budget.TopUps.Select(t => new TopUpView(t.Key, t.Amount, t.Reason, t.By, t.At))]);
+    /// <summary>The budget's sums and its top-ups: those recorded inside the document by the old shape, then the applied top-up documents.</summary>
+    public static BudgetView Of(CampaignBudget budget, IEnumerable<TopUp> topUps) => new(budget.Budget, budget.Left, budget.Reserved, budget.Spent,
+        [.. (budget.TopUps ?? []).Select(t => new TopUpView(t.Key, t.Amount, t.Reason, t.By, t.At)),
+         .. topUps.Select(t => new TopUpView(t.Key, t.Amount, t.Reason, t.By, t.At))]);
 }
 
 public sealed record TopUpView(string Key, long Amount, string Reason, string By, DateTimeOffset At);
 
 /// <summary>
 /// POST /api/campaigns/{id}/budget — an operator adds money to a published or paused campaign's budget
-/// (Idempotency-Key header required). One patch adds to the budget and appends the top-up (who, how much,
-/// when, why) to the budget document, refused if the key was used before, so a retry never adds twice.
+/// (Idempotency-Key header required). The top-up is its own document (who, how much, when, why), created if its key is
+/// free, so a retry never adds twice; its money is then added to every budget shard, each at most once (a per-key entry
+/// in the shard), under a lease; then it is marked applied and the per-key entries are removed. No document grows with
+/// the number of top-ups (docs/redemption.md, "Budgets").
 /// </summary>
 public static class TopUpBudget
 {
@@ -50,52 +54,103 @@ public static class TopUpBudget
         var campaign = await campaigns.FindAsync(id, ct);
         if (campaign is null) return Problem.NotFound("The campaign").ToResult();
         var hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(id + "\n" + JsonSerializer.Serialize(request, Json.Options))));
+        var now = time.GetUtcNow();
 
-        // A replay first: it must get its answer even after the campaign ended.
-        var before = await stock.FindBudgetAsync(id, ct);
-        if (before?.TopUps.FirstOrDefault(t => t.Key == key) is { } earlier)
-            return Replay(earlier, hash, before, context);
-        switch (campaign.Status)
+        for (var attempt = 0; attempt < 5; attempt++)
         {
-            case CampaignStatus.Draft:
-                return Problem.Of(ProblemTypes.CampaignNotEditable, 409, "A draft has no budget to top up yet.",
-                    "Set the draft's budget with PUT /api/campaigns/{id}.").ToResult();
-            case CampaignStatus.Ended:
-                return Problem.Of(ProblemTypes.CampaignNotActive, 409, "The campaign has ended.").ToResult();
+            // A replay first: it must get its answer even after the campaign ended.
+            if (await stock.FindTopUpAsync(id, key, ct) is { } recorded)
+            {
+                if (recorded.RequestHash != hash) return KeyReused();
+                if (recorded.AppliedAt is not null)
+                {
+                    // Applied: its per-key entries may still be there if a crash came before their removal.
+                    await stock.ClearTopUpAsync(id, await ShardsAsync(), key, CancellationToken.None);
+                    return await ViewAsync(replayed: true);
+                }
+                if (now < recorded.LeaseUntil + StockStore.LeaseMargin)
+                    return InFlight();
+                // Its request stopped (a crash, a timeout) before marking it applied: take the lease over and finish it.
+                if (await stock.TryReplaceTopUpAsync(recorded with { LeaseUntil = now + StockStore.Lease }, CancellationToken.None) is not { } taken)
+                    continue;
+                return await ApplyAsync(taken);
+            }
+
+            var before = await stock.FindBudgetAsync(id, ct);
+            // A key used before top-ups had their own documents is in the old shape's list (never appended again).
+            if (before?.TopUps?.FirstOrDefault(t => t.Key == key) is { } earlier)
+                return earlier.RequestHash != hash ? KeyReused() : await ViewAsync(replayed: true);
+            switch (campaign.Status)
+            {
+                case CampaignStatus.Draft:
+                    return Problem.Of(ProblemTypes.CampaignNotEditable, 409, "A draft has no budget to top up yet.",
+                        "Set the draft's budget with PUT /api/campaigns/{id}.").ToResult();
+                case CampaignStatus.Ended:
+                    return Problem.Of(ProblemTypes.CampaignNotActive, 409, "The campaign has ended.").ToResult();
+            }
+            if (campaign.Terms.Budget is null)
+                return Problem.Of(ProblemTypes.CampaignNotEditable, 409, "This campaign has no budget.",
+                    "Its discounts are not limited by money; a budget can only be set before publishing.").ToResult();
+            if (before is null) return Problem.NotFound("The campaign's budget").ToResult();
+
+            // The budget's numbers must stay exact in Cosmos DB (see Limits): a top-up may take the budget up to the
+            // maximum, not past it. Checked here against the budget as read for a clear answer, and again inside the
+            // first shard's patch filter, so top-ups racing past this check cannot together overshoot it.
+            if (before.Budget > Limits.MaxMoney - request.Amount)
+                return OverCap(before.Budget);
+
+            var topUp = new TopUp
+            {
+                CampaignId = id, Key = key, Amount = request.Amount, Reason = request.Reason, By = context.User.SubjectId(), At = now,
+                RequestHash = hash, LeaseUntil = now + StockStore.Lease,
+            };
+            if (await stock.TryCreateTopUpAsync(topUp, CancellationToken.None) is { } created)
+                return await ApplyAsync(created, before.ShardCount);
+            // The same key got in first (a concurrent retry): answer as it does.
         }
-        if (campaign.Terms.Budget is null)
-            return Problem.Of(ProblemTypes.CampaignNotEditable, 409, "This campaign has no budget.",
-                "Its discounts are not limited by money; a budget can only be set before publishing.").ToResult();
+        return KeptChanging();
 
-        // The budget document's numbers must stay exact in Cosmos DB (see Limits): a top-up may take the budget
-        // up to the maximum, not past it. Checked here against the budget as read for a clear answer, and again
-        // inside the patch's filter, so top-ups racing past this check cannot together overshoot it.
-        if (before is not null && before.Budget > Limits.MaxMoney - request.Amount)
-            return OverCap(before);
-
-        var topUp = new BudgetTopUp(key, request.Amount, request.Reason, context.User.SubjectId(), time.GetUtcNow(), hash);
-        var added = await stock.TryTopUpAsync(id, topUp, ct);
-        var after = await stock.FindBudgetAsync(id, ct);
-        if (after is null) return Problem.NotFound("The campaign's budget").ToResult();
-        if (!added)
+        // From here the money moves even if the client goes away; every call ends with the lease.
+        async Task<IResult> ApplyAsync(TopUp leased, int? knownShards = null)
         {
-            // Refused: the same key got in first (a concurrent retry).
-            if (after.TopUps.FirstOrDefault(t => t.Key == key) is { } raced) return Replay(raced, hash, after, context);
-            // Or other top-ups raised the budget meanwhile past what this one may add.
-            return OverCap(after);
+            var shards = knownShards ?? await ShardsAsync();
+            using (var lease = new CancellationTokenSource(StockStore.Lease))
+            {
+                if (!await stock.ApplyTopUpAsync(id, shards, key, leased.Amount, lease.Token))
+                {
+                    // Refused for the cap by the first shard: nothing was added anywhere, so the key is free again.
+                    await stock.TryDeleteTopUpAsync(leased, CancellationToken.None);
+                    return OverCap((await stock.FindBudgetAsync(id, CancellationToken.None))?.Budget ?? 0);
+                }
+            }
+            if (await stock.TryReplaceTopUpAsync(leased with { LeaseUntil = null, AppliedAt = time.GetUtcNow() }, CancellationToken.None) is null)
+                return InFlight(); // our lease ran out and another request took it over: it finishes the top-up
+            await stock.ClearTopUpAsync(id, shards, key, CancellationToken.None);
+            return await ViewAsync(replayed: false);
         }
-        return TypedResults.Ok(BudgetView.Of(after));
 
-        IResult OverCap(CampaignBudget budget) => Problem.Validation("amount", $"A budget holds at most {Limits.MaxMoney} minor units: at most "
-            + $"{Math.Max(0, Limits.MaxMoney - budget.Budget)} more can be added to this one.").ToResult();
-    }
+        async Task<int> ShardsAsync() => (await stock.FindBudgetShardAsync(id, 0, CancellationToken.None))?.ShardCount ?? 1;
 
-    private static IResult Replay(BudgetTopUp earlier, string hash, CampaignBudget budget, HttpContext context)
-    {
-        if (earlier.RequestHash != hash)
-            return Problem.Of(ProblemTypes.IdempotencyKeyReused, 422, "This Idempotency-Key was used for a different top-up.",
-                "Use a new key for a new top-up.").ToResult();
-        context.Response.Headers["Idempotent-Replayed"] = "true";
-        return TypedResults.Ok(BudgetView.Of(budget));
+        async Task<IResult> ViewAsync(bool replayed)
+        {
+            var budget = await stock.FindBudgetAsync(id, CancellationToken.None);
+            if (budget is null) return Problem.NotFound("The campaign's budget").ToResult();
+            if (replayed) context.Response.Headers["Idempotent-Replayed"] = "true";
+            return TypedResults.Ok(BudgetView.Of(budget, await stock.ListTopUpsAsync(id, CancellationToken.None)));
+        }
+
+        IResult OverCap(long budget) => Problem.Validation("amount", $"A budget holds at most {Limits.MaxMoney} minor units: at most "
+            + $"{Math.Max(0, Limits.MaxMoney - budget)} more can be added to this one.").ToResult();
+
+        IResult InFlight()
+        {
+            context.Response.Headers.RetryAfter = "1";
+            return Problem.Of(ProblemTypes.IdempotencyInFlight, 409, "A top-up with this Idempotency-Key is still in progress.", "Retry shortly.").ToResult();
+        }
+
+        static IResult KeyReused() => Problem.Of(ProblemTypes.IdempotencyKeyReused, 422, "This Idempotency-Key was used for a different top-up.",
+            "Use a new key for a new top-up.").ToResult();
+
+        static IResult KeptChanging() => Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The top-up is being changed by someone else; try again.").ToResult();
     }
 }

@@ -110,6 +110,7 @@ public static class Platform
         CosmosException { StatusCode: HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable or HttpStatusCode.RequestTimeout or HttpStatusCode.Gone } => true,
         HttpRequestException or CosmosException { InnerException: HttpRequestException } => true,
         OperationCanceledException => !aborted.IsCancellationRequested,
+        RetryLaterException => true,
         _ => false,
     };
 
@@ -119,3 +120,9 @@ public static class Platform
         return Problem.Of(ProblemTypes.Busy, 503, "The platform is busy; retry shortly.");
     }
 }
+
+/// <summary>
+/// Nothing is wrong with the request and nothing was changed, but it cannot be served right now (e.g. every budget
+/// shard that could cover a discount is at its cap of open reservations): answered 503 busy, to be retried as it is.
+/// </summary>
+public class RetryLaterException(string message) : Exception(message);

@@ -80,10 +80,12 @@ public static class LockCoupon
         }
 
         // From here on, undo on refusal even if the client goes away.
-        var failed = await ReserveAsync(record, slot, request, redemptions, wallets, stock, now);
+        var (failed, budgetShard) = await ReserveAsync(record, slot, request, redemptions, wallets, stock, now);
         if (failed is not null) return failed.ToResult();
 
-        var locked = await redemptions.TryReplaceAsync(record.Then("lock", RedemptionState.Locked, now, context.User.SubjectId()), CancellationToken.None);
+        // The record names the budget shard holding the reservation, so confirm, cancel and refund move it there.
+        var locked = await redemptions.TryReplaceAsync(record.Then("lock", RedemptionState.Locked, now, context.User.SubjectId()) with { BudgetShard = budgetShard },
+            CancellationToken.None);
         if (locked is null)
             return await redemptions.FindAsync(request.OrderId, ct) is { } changed ? Replay(changed, hash, context) : InFlight().ToResult();
         return RedemptionResults.Created(locked, context, replayed: false);
@@ -94,7 +96,7 @@ public static class LockCoupon
     /// order, so resuming an interrupted lock repeats them harmlessly. On a refusal or an error, everything
     /// this order holds is let go and its pending record removed: a rejected lock leaves nothing behind.
     /// </summary>
-    private static async Task<Problem?> ReserveAsync(Redemption record, CouponSlot slot, LockRequest request,
+    private static async Task<(Problem? Refusal, int BudgetShard)> ReserveAsync(Redemption record, CouponSlot slot, LockRequest request,
         RedemptionStore redemptions, WalletStore wallets, StockStore stock, DateTimeOffset now)
     {
         var orderId = request.OrderId;
@@ -108,18 +110,19 @@ public static class LockCoupon
                 {
                     await redemptions.TryDeleteAsync(record, CancellationToken.None);
                     // Null: the coupon was locked and released again between our read and our write.
-                    return Check(current, request, now).Refusal
-                        ?? Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The coupon changed while it was being locked; try again.");
+                    return (Check(current, request, now).Refusal
+                        ?? Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The coupon changed while it was being locked; try again."), 0);
                 }
             }
-            if (record.Budgeted && record.Discount > 0 &&
-                await stock.TryReserveBudgetAsync(record.CampaignId, orderId, record.CouponId, record.Discount, CancellationToken.None) is null)
-            {
-                await LetGoAsync(record, redemptions, wallets, stock, now);
-                return Problem.Of(ProblemTypes.BudgetExhausted, 409, "The campaign's budget cannot cover this discount.",
-                    "The order can go ahead without this coupon.");
-            }
-            return null;
+            if (!(record.Budgeted && record.Discount > 0))
+                return (null, 0);
+            // A resumed lock's earlier attempt may have reserved in any budget shard: the reservation looks there first.
+            var resuming = now - record.CreatedAt >= LockDeadline;
+            if (await stock.TryReserveBudgetAsync(record.CampaignId, orderId, record.CouponId, record.Discount, CancellationToken.None, resuming) is { } shard)
+                return (null, shard);
+            await LetGoAsync(record, redemptions, wallets, stock, now);
+            return (Problem.Of(ProblemTypes.BudgetExhausted, 409, "The campaign's budget cannot cover this discount.",
+                "The order can go ahead without this coupon."), 0);
         }
         catch (Exception) when (record.State == RedemptionState.Pending)
         {

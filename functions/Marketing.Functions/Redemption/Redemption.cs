@@ -44,6 +44,12 @@ public sealed record Redemption
     public bool CouponReturned { get; init; }
     /// <summary>The budget shard holding this order's reservation (0 for a campaign with one budget document, and for records written before shards).</summary>
     public int BudgetShard { get; init; }
+    /// <summary>
+    /// A used record being refunded: until when the request that took this lease may still move the refund's money
+    /// (its calls are cancelled by then). Nobody else refunds it before this plus StockStore.LeaseMargin; the commit
+    /// clears it. This is what lets the budget's refund entry be removed right after the commit (docs/redemption.md).
+    /// </summary>
+    public DateTimeOffset? RefundingUntil { get; init; }
     public required List<RedemptionStep> History { get; init; }
 
     [JsonPropertyName("_etag")]
@@ -108,11 +114,25 @@ public sealed record StepRequest(string? Reason)
 
 public static class RedemptionBudget
 {
-    /// <summary>Moves the order's discount in its campaign's budget, if it has one (once per order: see StockStore).</summary>
-    public static async Task MoveBudgetAsync(this StockStore stock, Redemption record, BudgetMove move)
+    /// <summary>
+    /// Moves the order's discount in its campaign's budget, if it has one (once per order: see StockStore), in the shard
+    /// the record names. A pending record never recorded one (its lock was interrupted or refused): its release looks
+    /// for the reservation in every shard.
+    /// </summary>
+    public static async Task MoveBudgetAsync(this StockStore stock, Redemption record, BudgetMove move, CancellationToken ct = default)
     {
         if (record.Budgeted && record.Discount > 0)
-            await stock.MoveBudgetAsync(record.CampaignId, record.BudgetShard, record.OrderId, record.CouponId, move, record.Discount, CancellationToken.None);
+        {
+            var shard = record.State == RedemptionState.Pending && move == BudgetMove.Release ? StockStore.AnyShard : record.BudgetShard;
+            await stock.MoveBudgetAsync(record.CampaignId, shard, record.OrderId, record.CouponId, move, record.Discount, ct);
+        }
+    }
+
+    /// <summary>Removes a refunded order's entry from its budget shard (see StockStore.ClearRefundAsync).</summary>
+    public static async Task ClearRefundAsync(this StockStore stock, Redemption record)
+    {
+        if (record.Budgeted && record.Discount > 0)
+            await stock.ClearRefundAsync(record.CampaignId, record.BudgetShard, record.OrderId, CancellationToken.None);
     }
 }
 

@@ -9,6 +9,13 @@ namespace Marketing.Functions.Redemption;
 /// POST /api/redemptions/{orderId}/refund — a paid order was refunded: the discount goes back to the budget,
 /// and the coupon goes back to the wallet if the campaign says so (returnOnRefund) and the coupon is still
 /// valid; otherwise it stays used. Appended to the history as its own step; nothing is erased.
+///
+/// Writes, in this order: (1) the record takes the refund's lease (etag: of concurrent attempts one goes on, the
+/// others answer in-flight until the lease ends); (2) the coupon and (3) the budget's refund with its per-order entry,
+/// both cancelled when the lease ends; (4) the record commits refunded (etag); (5) the entry is removed. Committed ⇒
+/// (2) and (3) happened, and nobody can move this refund's money any more: a replay of the committed record moves
+/// nothing, and every other attempt either never got the lease or held an earlier one whose calls ended before it could
+/// be taken over. So the budget keeps no entry per refunded order (docs/redemption.md, "Budgets").
 /// </summary>
 public static class RefundRedemption
 {
@@ -34,29 +41,45 @@ public static class RefundRedemption
                 case null:
                     return RedemptionResults.NotFound().ToResult();
                 case RedemptionState.Refunded:
-                    // Converge after a crash, then answer as before.
-                    if (record.CouponReturned) await ReturnCouponAsync(wallets, record);
-                    await stock.MoveBudgetAsync(record, BudgetMove.Refund);
+                    // Committed, so its effects are done: converge after a crash (the coupon's return is filtered on it still
+                    // being used by this order; the budget's entry, if the crash came before its removal, goes), never move
+                    // the money again.
+                    if (record.CouponReturned) await ReturnCouponAsync(wallets, record, CancellationToken.None);
+                    await stock.ClearRefundAsync(record);
                     return RedemptionResults.Ok(record, context, replayed: true);
                 case RedemptionState.Pending or RedemptionState.Locked or RedemptionState.Cancelled:
                     return RedemptionResults.Impossible($"Only a paid order can be refunded; this one is {RedemptionResults.Wire(record.State)}.").ToResult();
             }
 
+            if (record.RefundingUntil is { } until && now < until + StockStore.LeaseMargin)
+                return InFlight(context).ToResult();
+            var leased = await redemptions.TryReplaceAsync(record with { RefundingUntil = now + StockStore.Lease }, CancellationToken.None);
+            if (leased is null) continue; // another attempt took it, or committed: read it again
+            // Every move of this attempt ends with its lease (a client that goes away does not stop it earlier).
+            using var lease = new CancellationTokenSource(StockStore.Lease);
+
             var giveBack = record.ReturnOnRefund && now < record.CouponValidTo;
             // If this fails the coupon was already given back by an earlier attempt (and may even be locked by
             // a new order by now): either way it is back in the wallet.
-            if (giveBack) await ReturnCouponAsync(wallets, record);
-            await stock.MoveBudgetAsync(record, BudgetMove.Refund);
+            if (giveBack) await ReturnCouponAsync(wallets, record, lease.Token);
+            await stock.MoveBudgetAsync(record, BudgetMove.Refund, lease.Token);
 
             var refunded = await redemptions.TryReplaceAsync(
-                record.Then("refund", RedemptionState.Refunded, now, context.User.SubjectId(), reason) with { CouponReturned = giveBack },
+                leased.Then("refund", RedemptionState.Refunded, now, context.User.SubjectId(), reason) with { CouponReturned = giveBack, RefundingUntil = null },
                 CancellationToken.None);
-            if (refunded is null) continue;
+            if (refunded is null) continue; // our lease ran out and another attempt took it over: read it again
+            await stock.ClearRefundAsync(refunded);
             return RedemptionResults.Ok(refunded, context, replayed: false);
         }
         return RedemptionResults.KeptChanging().ToResult();
     }
 
-    private static Task<bool> ReturnCouponAsync(WalletStore wallets, Redemption record)
-        => wallets.TryChangeCouponAsync(record.Coupon, CouponStatus.Used, record.OrderId, CouponStatus.Available, null, null, CancellationToken.None);
+    private static Problem InFlight(HttpContext context)
+    {
+        context.Response.Headers.RetryAfter = "1";
+        return Problem.Of(ProblemTypes.IdempotencyInFlight, 409, "A refund of this order is still in progress.", "Retry shortly.");
+    }
+
+    private static Task<bool> ReturnCouponAsync(WalletStore wallets, Redemption record, CancellationToken ct)
+        => wallets.TryChangeCouponAsync(record.Coupon, CouponStatus.Used, record.OrderId, CouponStatus.Available, null, null, ct);
 }
