@@ -37,34 +37,36 @@ public static class SettlementReleases
     private static async Task ReleasePageAsync(List<SettlementRecord> records, SettlementStore settlements, LedgerStore ledger,
         DateTimeOffset now, TimerOptions options, ReleaseReport report, CancellationToken ct)
     {
+        // Every entry of every applied event, written or not (one not written yet is not there: refused, nothing to
+        // do), across the page, so that a record of 500 lines and a page of small ones both keep the run busy. A
+        // record is closed by whichever worker finishes its last entry, so closing overlaps releasing. A record is
+        // due only once its holding period is over; one that says otherwise is left alone.
+        var plans = records.Select(record => record.Paid is { } paid && paid.AvailableAt <= now
+            ? Settlement.Plans(record).SelectMany(plan => plan).ToList()
+            : null).ToList();
+        var left = plans.Select(plan => plan?.Count ?? 0).ToArray();
         var failed = new bool[records.Count];
-        // Every entry of every applied event, written or not (one not written yet is not there: refused, nothing
-        // to do), across the page, so a record of 500 lines and a page of small ones both keep the run busy.
-        // A record is due only once its holding period is over; one that says otherwise is left alone.
-        var entries = records
-            .SelectMany((record, i) => record.Paid is { } paid && paid.AvailableAt <= now
-                ? Settlement.Plans(record).SelectMany(plan => plan).Select(entry => (Record: i, Entry: entry))
-                : [])
-            .ToList();
-        var parallel = new ParallelOptions { MaxDegreeOfParallelism = options.Parallelism, CancellationToken = ct };
-        await Parallel.ForEachAsync(entries, parallel, async (work, token) =>
+        var work = plans.SelectMany((plan, i) => plan is null ? [] : plan.Count == 0 ? [(Record: i, Entry: (PlannedEntry?)null)]
+            : plan.Select(entry => (Record: i, Entry: (PlannedEntry?)entry))).ToList();
+        await Parallel.ForEachAsync(work, new ParallelOptions { MaxDegreeOfParallelism = options.Parallelism, CancellationToken = ct }, async (item, token) =>
         {
-            try
+            var record = records[item.Record];
+            if (item.Entry is { } entry)
             {
-                if (await ledger.TryReleaseAsync(work.Entry.PromoterId, work.Entry.Id, now, token))
-                    lock (report) report.EntriesReleased++;
+                try
+                {
+                    if (await ledger.TryReleaseAsync(entry.PromoterId, entry.Id, now, token))
+                        lock (report) report.EntriesReleased++;
+                }
+                catch (Exception e) when (!ct.IsCancellationRequested)
+                {
+                    // The record stays open: the next run tries again.
+                    Volatile.Write(ref failed[item.Record], true);
+                    report.Failed($"{record.Id}: release of {entry.Id} failed ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
+                }
+                if (Interlocked.Decrement(ref left[item.Record]) > 0) return;
             }
-            catch (Exception e) when (!ct.IsCancellationRequested)
-            {
-                // The record stays open: the next run tries again.
-                failed[work.Record] = true;
-                report.Failed($"{records[work.Record].Id}: release of {work.Entry.Id} failed ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
-            }
-        });
-        var finished = records.Where((record, i) => !failed[i] && record.Paid is { } paid && paid.AvailableAt <= now
-            && record.Events.All(e => e.State != SettledEvent.Applied || e.Written));
-        await Parallel.ForEachAsync(finished, parallel, async (record, token) =>
-        {
+            if (Volatile.Read(ref failed[item.Record]) || record.Events.Any(e => e.State == SettledEvent.Applied && !e.Written)) return;
             try
             {
                 if (await settlements.TryCloseReleaseAsync(record, token))
