@@ -15,6 +15,9 @@
 //     longer than 255 characters or with / \ ? # (400), and an integer beyond ±2^53 anywhere in the body
 //     (400: Cosmos DB stores numbers as IEEE 754 doubles and would silently round it), and an item "ttl" that is
 //     not a nonzero positive integer up to 2^31 - 1 or -1 (400; also when a patch sets it).
+//   * resource ids (_rid) are written in Cosmos DB's alphabet, base64 with "-" for "/": the stock server writes
+//     plain base64, so every 64th database's id held a "/" and the SDK's id-based requests for it (a query's
+//     partition key ranges) went to a path that does not exist (404), failing whichever test got that database.
 // It does not implement time to live itself: an item past its "ttl" stays readable here (docs/local-emulators.md).
 // Usage: node scripts/cosmos-emulator.js --port 8081
 "use strict";
@@ -103,6 +106,13 @@ function refuseWhatAzureRefuses(name, handler) {
       return refuse(400, invalidTtl(body.ttl));
     return handler(account, req, res, params);
   };
+}
+
+// Resource ids as Cosmos DB writes them: base64 with "/" as "-" (they go into request paths), read back either way.
+{
+  const ResourceId = require(`${lib}/account/resource-id`).default;
+  ResourceId.toBase64String = buffer => buffer.toString("base64").replace(/\//g, "-");
+  ResourceId.fromBase64String = text => Buffer.from(text.replace(/-/g, "/"), "base64");
 }
 
 // Patch handlers before routes.js captures them (it builds its route table at load time).

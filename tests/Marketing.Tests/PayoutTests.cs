@@ -21,7 +21,7 @@ namespace Marketing.Tests;
 /// From commission to money: the holding period and the ReleaseCommissions timer, payout batches (idempotent,
 /// exclusive per promoter, netting refunds, resumable), and who may read and pay what. Each test has its own
 /// database: the commission rules are one document per database, a payout batch walks every promoter in the
-/// database, and the release timer reads the whole due index, so nothing may leak between tests.
+/// database, and the release timer reads every settlement record with a release due, so nothing may leak between tests.
 /// </summary>
 public sealed class PayoutTests
 {
@@ -40,14 +40,10 @@ public sealed class PayoutTests
         await (await app.VisitAsync(secondBuyer, promoter.Code)).AssertStatusAsync(HttpStatusCode.OK);
         app.Clock.Advance(TimeSpan.FromMinutes(5));
         var paidAt = app.Clock.GetUtcNow();
-        // Two orders paid at the same instant: six ledger entries (three lines, two levels), filed as two due
-        // entries (one per order event).
-        // Their hour's shards: one or two buckets, as the entries' ids hash.
-        var buckets = new[]
-        {
-            await PaidAsync(app, promoter.Buyer, Api.NewId("o"), paidAt, Distribution.Line("l1", "books", 12345), Distribution.Line("l2", "toys", 9999)),
-            await PaidAsync(app, secondBuyer, Api.NewId("o"), paidAt, Distribution.Line("l1", "food", 2500)),
-        }.Distinct().Count();
+        // Two orders paid at the same instant: six ledger entries (three lines, two levels), found through the two
+        // orders' settlement records, which promise their release at availableAt.
+        await PaidAsync(app, promoter.Buyer, Api.NewId("o"), paidAt, Distribution.Line("l1", "books", 12345), Distribution.Line("l2", "toys", 9999));
+        await PaidAsync(app, secondBuyer, Api.NewId("o"), paidAt, Distribution.Line("l1", "food", 2500));
         const long level1 = 1234 + 999 + 250; // floor(amount × 1000 / 10000) per line
         const long level2 = 617 + 499 + 125;  // floor(amount × 500 / 10000) per line
         var availableAt = paidAt + Holding;
@@ -58,25 +54,24 @@ public sealed class PayoutTests
         Assert.Equal(6, entries.Count);
         Assert.All(entries, e => Assert.Equal(("pending", Api.Instant(availableAt)), ((string?)e["status"], (string?)e["availableAt"])));
 
-        // A day early the entries' hour has not begun: the run reads nothing at all.
+        // A day early, and one millisecond early, the run reads nothing at all.
         app.Clock.Set(availableAt.AddDays(-1));
-        Assert.Equal(new Release(0, 0, 0), await ReleaseAsync(app));
-        // One millisecond early the hour is read, but no entry in it is due yet.
+        Assert.Equal(new Release(0, 0), await ReleaseAsync(app));
         app.Clock.Set(availableAt.AddMilliseconds(-1));
-        Assert.Equal(new Release(0, buckets, 0), await ReleaseAsync(app));
+        Assert.Equal(new Release(0, 0), await ReleaseAsync(app));
         Assert.Equal(new Money(level1, 0, 0), await BalanceOfAsync(app, promoter.Id));
         Assert.Equal(new Money(level2, 0, 0), await BalanceOfAsync(app, parent));
 
-        // At availableAt itself, one run releases all six.
+        // At availableAt itself, one run releases all six, reading the two records.
         app.Clock.Set(availableAt);
-        Assert.Equal(new Release(6, buckets, 2), await ReleaseAsync(app));
+        Assert.Equal(new Release(6, 2), await ReleaseAsync(app));
         Assert.Equal(new Money(0, level1, 0), await BalanceOfAsync(app, promoter.Id));
         Assert.Equal(new Money(0, level2, 0), await BalanceOfAsync(app, parent));
         var released = (await app.CommissionsAsync(promoter.Id)).Concat(await app.CommissionsAsync(parent)).ToList();
         Assert.Equal(6, released.Count);
         Assert.All(released, e => Assert.Equal("available", (string?)e["status"]));
-        // Done entries are not read (or released) again.
-        Assert.Equal(new Release(0, buckets, 0), await ReleaseAsync(app));
+        // Records whose release is done are not read (or released) again.
+        Assert.Equal(new Release(0, 0), await ReleaseAsync(app));
     }
 
     [Fact]
@@ -116,24 +111,20 @@ public sealed class PayoutTests
     }
 
     [Fact]
-    public async Task A_release_run_reads_only_what_is_due_and_a_finished_hour_is_not_read_again()
+    public async Task A_release_run_reads_only_the_records_that_are_due_and_a_released_record_is_not_read_again()
     {
         await using var app = await StartAsync("reads");
         await app.SetRulesAsync(1000, 0);
         var promoter = await ReferrerAsync(app);
         var day = new DateTimeOffset(2026, 11, 21, 0, 0, 0, TimeSpan.Zero);
-        async Task<string> PaidAtAsync(TimeSpan time, long books, long toys)
+        async Task PaidAtAsync(TimeSpan time, long books, long toys)
         {
             app.Clock.Set(day + time);
-            return await PaidAsync(app, promoter.Buyer, Api.NewId("o"), day + time, Distribution.Line("l1", "books", books), Distribution.Line("l2", "toys", toys));
+            await PaidAsync(app, promoter.Buyer, Api.NewId("o"), day + time, Distribution.Line("l1", "books", books), Distribution.Line("l2", "toys", toys));
         }
-        // Two entries per order; due a week later at 02:05 and 02:50 (one hour: one or two of its shards, as their
-        // ids hash) and 05:05 (another hour).
-        var two = new[]
-        {
-            await PaidAtAsync(new TimeSpan(2, 5, 0), 1000, 2000),  // 100 + 200
-            await PaidAtAsync(new TimeSpan(2, 50, 0), 3000, 4000), // 300 + 400
-        }.Distinct().Count();
+        // Two entries per order; due a week later at 02:05, 02:50 and 05:05.
+        await PaidAtAsync(new TimeSpan(2, 5, 0), 1000, 2000);  // 100 + 200
+        await PaidAtAsync(new TimeSpan(2, 50, 0), 3000, 4000); // 300 + 400
         await PaidAtAsync(new TimeSpan(5, 5, 0), 5000, 6000);  // 500 + 600
         var due = day + Holding;
         async Task<Release> RunAtAsync(TimeSpan time)
@@ -142,20 +133,16 @@ public sealed class PayoutTests
             return await ReleaseAsync(app);
         }
 
-        // 02:30: only the 02:00 hour is read, and in it only the 02:05 event; 02:50 is not due, 05:00 has not begun.
-        Assert.Equal(new Release(2, two, 1), await RunAtAsync(new TimeSpan(2, 30, 0)));
+        // 02:30: only the 02:05 order is read; 02:50 and 05:05 are not due.
+        Assert.Equal(new Release(2, 1), await RunAtAsync(new TimeSpan(2, 30, 0)));
         Assert.Equal(new Money(700 + 1100, 300, 0), await BalanceOfAsync(app, promoter.Id));
-        // The hour is not over, so it is read again, but its done entry is not.
-        Assert.Equal(new Release(0, two, 0), await RunAtAsync(new TimeSpan(0, 2, 49, 59, 999)));
-        // 03:00: the 02:50 event is due, and the hour, over and done, is closed.
-        Assert.Equal(new Release(2, two, 1), await RunAtAsync(new TimeSpan(3, 0, 0)));
-        // 04:59: the closed hour is not read again and 05:00 has not begun: nothing is read.
-        Assert.Equal(new Release(0, 0, 0), await RunAtAsync(new TimeSpan(4, 59, 0)));
-        // 05:04:59.999: the 05:00 hour is read; its event is not due.
-        Assert.Equal(new Release(0, 1, 0), await RunAtAsync(new TimeSpan(0, 5, 4, 59, 999)));
-        Assert.Equal(new Release(2, 1, 1), await RunAtAsync(new TimeSpan(5, 5, 0)));
-        Assert.Equal(new Release(0, 1, 0), await RunAtAsync(new TimeSpan(6, 0, 0))); // read once more, and closed
-        Assert.Equal(new Release(0, 0, 0), await RunAtAsync(new TimeSpan(6, 1, 0)));
+        // Its release is closed: it is not read again, and 02:50 is not due a millisecond before.
+        Assert.Equal(new Release(0, 0), await RunAtAsync(new TimeSpan(0, 2, 49, 59, 999)));
+        Assert.Equal(new Release(2, 1), await RunAtAsync(new TimeSpan(3, 0, 0)));
+        Assert.Equal(new Release(0, 0), await RunAtAsync(new TimeSpan(4, 59, 0)));
+        Assert.Equal(new Release(0, 0), await RunAtAsync(new TimeSpan(0, 5, 4, 59, 999)));
+        Assert.Equal(new Release(2, 1), await RunAtAsync(new TimeSpan(5, 5, 0)));
+        Assert.Equal(new Release(0, 0), await RunAtAsync(new TimeSpan(6, 0, 0)));
         Assert.Equal(new Money(0, 2100, 0), await BalanceOfAsync(app, promoter.Id));
     }
 
@@ -705,13 +692,8 @@ public sealed class PayoutTests
         return new(id, code, buyer);
     }
 
-    /// <summary>Settles a payment; returns the due-index bucket its release is filed in (its hour's shard).</summary>
-    private static async Task<string> PaidAsync(TestApp app, string buyer, string orderId, DateTimeOffset at, params JsonObject[] lines)
-    {
-        var paid = Distribution.OrderEvent("paid", orderId, buyer, at, lines);
-        Assert.Equal("applied", await app.SettleAsync(paid));
-        return DueIndex.BucketOf(DueIndex.Release, at + Holding, $"{DueEntry.Commissions}:{orderId}:{(string)paid["eventId"]!}");
-    }
+    private static async Task PaidAsync(TestApp app, string buyer, string orderId, DateTimeOffset at, params JsonObject[] lines)
+        => Assert.Equal("applied", await app.SettleAsync(Distribution.OrderEvent("paid", orderId, buyer, at, lines)));
 
     private sealed record Money(long Pending, long Available, long Paid);
 
@@ -724,14 +706,18 @@ public sealed class PayoutTests
         return money;
     }
 
-    /// <summary>What a ReleaseCommissions run reports (it must report no failures).</summary>
-    private sealed record Release(int EntriesReleased, int BucketsRead, int EntriesRead);
+    /// <summary>
+    /// What a ReleaseCommissions run reports: entries released and settlement records read (it must report no failures,
+    /// and read no due-index entry: payments settled now promise their release in their record, never in the due index).
+    /// </summary>
+    private sealed record Release(int EntriesReleased, int RecordsRead);
 
     private static async Task<Release> ReleaseAsync(TestApp app)
     {
         var report = (await app.InvokeTimerAsync("ReleaseCommissions"))["ReturnValue"]!;
         Assert.Empty(report["Failures"]!.AsArray());
-        return new((int)report["EntriesReleased"]!, (int)report["BucketsRead"]!, (int)report["EntriesRead"]!);
+        Assert.Equal(0, (int)report["EntriesRead"]!);
+        return new((int)report["EntriesReleased"]!, (int)report["RecordsRead"]!);
     }
 
     private sealed record BatchAnswer(HttpStatusCode Status, string Csv, bool Replayed, string? Location);

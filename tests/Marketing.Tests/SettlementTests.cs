@@ -748,22 +748,22 @@ public sealed class SettlementTests
         var paid = new OrderEvent("ev-1", "paid", "o-due", buyer, paidAt, "CNY",
             [new("l1", "books", 5000), new("l2", "toys", 7000)]);
 
-        // The delivery starts 2 ms before the commissions' availableAt: it decides "pending" and files the release;
-        // by the time its entries are written the time has come, and the release timer may already have been by.
+        // The delivery starts 2 ms before the commissions' availableAt: it decides "pending" and promises the release
+        // in the record; by the time its entries are written the time has come, and the release timer may already
+        // have been by.
         var s = app.Services;
         var holding = TimeSpan.FromDays(7);
         var outcome = await SettleCommission.SettleAsync(paid,
             s.GetRequiredService<SettlementStore>(), s.GetRequiredService<ReferralStore>(),
             s.GetRequiredService<CommissionRulesStore>(), s.GetRequiredService<LedgerStore>(),
-            s.GetRequiredService<DueIndex>(), holding, new TickingClock(paidAt + holding - TimeSpan.FromMilliseconds(2)),
+            holding, new TickingClock(paidAt + holding - TimeSpan.FromMilliseconds(2)),
             CancellationToken.None);
         Assert.Equal("applied", outcome.Outcome);
         Assert.Equal(2, outcome.EntriesWritten);
 
-        // The release was filed (so the entries were written pending) ...
-        var due = s.GetRequiredService<Database>().GetContainer("due");
-        var bucket = DueIndex.BucketOf(DueIndex.Release, paidAt + holding, "commissions:o-due:ev-1");
-        Assert.True((await due.ReadItemStreamAsync("commissions:o-due:ev-1", new PartitionKey(bucket))).IsSuccessStatusCode);
+        // The record promised the release (so the entries were written pending) ...
+        var (record, _) = await StoredRecordAsync(app, "o-due");
+        Assert.Equal(Api.Instant(paidAt + holding), (string?)record["releaseAt"]);
         // ... and yet, with no timer run, nothing is left pending.
         var entries = await EntriesAsync(app, promoter);
         Assert.Equal(2, entries.Count);
@@ -1003,34 +1003,44 @@ public sealed class SettlementTests
     // ---- 13. Round trips.
 
     [Fact]
-    public async Task A_payment_creates_its_record_without_reading_it_first_and_a_service_bus_redelivery_costs_one_read()
+    public async Task A_paid_event_costs_its_entries_plus_three_round_trips_and_a_service_bus_redelivery_costs_one_read()
     {
         await using var app = await StartAsync("round-trips");
         var (parent, promoter, buyer) = await ReferredBuyerAsync(app);
-        var now = app.Clock.GetUtcNow();
-        // Another order of the same hour first: the hour's release bucket is filed once per instance.
-        Assert.Equal("applied", await app.SettleAsync(Distribution.OrderEvent("paid", "o-warm", buyer, now, Distribution.Line("l1", "books", 1000))));
+        app.Clock.Advance(TimeSpan.FromMinutes(1));
+        var look = app.Clock.GetUtcNow();
+        // This instance's first payment looks up the rules; it then holds them for every payment made before that look.
+        Assert.Equal("applied", await app.SettleAsync(Distribution.OrderEvent("paid", "o-warm", buyer, look, Distribution.Line("l1", "books", 1000))));
         var counter = app.Services.GetRequiredService<Marketing.Functions.Hosting.CosmosRequestCounter>();
+        async Task<long> CountAsync(Func<Task> deliver)
+        {
+            var before = counter.Count;
+            await deliver();
+            return counter.Count - before;
+        }
+        async Task<int> EntriesOfAsync(string orderId)
+            => (await EntriesAsync(app, promoter)).Concat(await EntriesAsync(app, parent)).Count(e => e.OrderId == orderId);
 
-        var paid = Distribution.OrderEvent("paid", "o-1", buyer, now, Distribution.Line("l1", "books", 10000), Distribution.Line("l2", "toys", 20000));
-        var before = counter.Count;
-        Assert.Equal("applied", await app.SettleAsync(paid, "m-1"));
-        // The buyer's bindings, the rules (unless a copy is kept), the record created, the release filed, 4 entries,
-        // the event marked written: the record is not read first (it was 10 with that read). Plus one when the
-        // release lands in a shard of the hour this instance has not filed yet (the due index spreads an hour over
-        // 16 shards, so the warm-up order above may have filed another).
-        Assert.InRange(counter.Count - before, 8, 10);
-        Assert.Equal(4, (await EntriesAsync(app, promoter)).Concat(await EntriesAsync(app, parent)).Count(e => e.OrderId == "o-1"));
+        // Exactly: the buyer's bindings, the record created (its release promised in it: nothing filed elsewhere, and it
+        // is not read first), the 4 entries (2 lines, 2 levels), the event marked written. It was 10 with the read
+        // first, 8 to 10 with the release filed in the due index and the rules read per payment.
+        var paid = Distribution.OrderEvent("paid", "o-1", buyer, look.AddSeconds(-30), Distribution.Line("l1", "books", 10000), Distribution.Line("l2", "toys", 20000));
+        Assert.Equal(1 + 1 + 4 + 1, await CountAsync(async () => Assert.Equal("applied", await app.SettleAsync(paid, "m-1"))));
+        Assert.Equal(4, await EntriesOfAsync("o-1"));
 
         // Service Bus delivers the message again: one read finds it decided and written.
-        before = counter.Count;
-        Assert.Equal("duplicate", await app.SettleAsync(paid, "m-1", deliveryCount: 2));
-        Assert.Equal(1, counter.Count - before);
+        Assert.Equal(1, await CountAsync(async () => Assert.Equal("duplicate", await app.SettleAsync(paid, "m-1", deliveryCount: 2))));
         // The same event in a new message (the order system's outbox sent it twice) looks like a first delivery: the
-        // refused create answers the record (bindings, rules, create, read), and nothing is written.
-        before = counter.Count;
-        Assert.Equal("duplicate", await app.SettleAsync(paid, "m-2"));
-        Assert.InRange(counter.Count - before, 3, 4);
-        Assert.Equal(4, (await EntriesAsync(app, promoter)).Concat(await EntriesAsync(app, parent)).Count(e => e.OrderId == "o-1"));
+        // refused create answers the record (bindings, create, read), and nothing is written.
+        Assert.Equal(3, await CountAsync(async () => Assert.Equal("duplicate", await app.SettleAsync(paid, "m-2"))));
+        Assert.Equal(4, await EntriesOfAsync("o-1"));
+
+        // A payment made after the instance last looked at the rules: one more, the versions taking effect since.
+        app.Clock.Advance(TimeSpan.FromMinutes(1));
+        var later = Distribution.OrderEvent("paid", "o-2", buyer, app.Clock.GetUtcNow(), Distribution.Line("l1", "books", 10000), Distribution.Line("l2", "toys", 20000));
+        Assert.Equal(1 + 1 + 1 + 4 + 1, await CountAsync(async () => Assert.Equal("applied", await app.SettleAsync(later))));
+        // Everything a later release needs is in the record: it promises the release at the end of the holding period.
+        var (record, _) = await StoredRecordAsync(app, "o-2");
+        Assert.Equal(Api.Instant(app.Clock.GetUtcNow().AddDays(7)), (string?)record["releaseAt"]);
     }
 }

@@ -1,17 +1,23 @@
 using Marketing.Functions.Expiry;
 using Marketing.Functions.Hosting;
+using Microsoft.Extensions.Options;
 
 namespace Marketing.Functions.Commissions;
 
 public sealed record ReleaseReport : DueRun
 {
     public int EntriesReleased { get; set; }
+    /// <summary>Settlement records read with their release due (<see cref="SettlementReleases"/>).</summary>
+    public int RecordsRead { get; set; }
+    /// <summary>Of those, records whose release is finished and closed (the others are read again by the next run).</summary>
+    public int RecordsClosed { get; set; }
 }
 
 /// <summary>
 /// Timer function ReleaseCommissions (schedule: app setting ReleaseCommissionsSchedule, every 5 minutes by
 /// default): pending ledger entries whose holding period is over become available. They are found through
-/// the release track of the due index, filed by SettleCommission, so a run reads only what is due. Each
+/// their settlement records (<see cref="SettlementReleases"/>: records whose release is due), and, for events
+/// settled before issue 11, through the release track of the due index, so a run reads only what is due. Each
 /// move is a patch filtered on status = pending: two runs at once, or a rerun after a crash, release each
 /// entry once. An entry that is not there (its settlement was interrupted before writing it) needs nothing:
 /// when it is written after its time it is written available.
@@ -25,17 +31,23 @@ public static class ReleaseCommissions
         routes.MapTimerFunction(FunctionName, $"%{ScheduleSetting}%", async (_, context) =>
         {
             var s = context.RequestServices;
+            var time = s.GetRequiredService<TimeProvider>();
+            var options = s.GetRequiredService<IOptions<TimerOptions>>().Value;
             var report = await RunAsync(s.GetRequiredService<DueIndex>(), s.GetRequiredService<LedgerStore>(),
-                s.GetRequiredService<TimeProvider>().GetUtcNow(), context.RequestAborted);
+                s.GetRequiredService<SettlementStore>(), time.GetUtcNow(), options, RunDeadline.Start(time, options), context.RequestAborted);
             var result = new InvocationResult { ReturnValue = report };
-            result.Log($"Released {report.EntriesReleased} ledger entries; read {report.BucketsRead} buckets, {report.EntriesRead} due entries.");
+            result.Log($"Released {report.EntriesReleased} ledger entries; read {report.RecordsRead} settlement records ({report.RecordsClosed} closed), " +
+                $"{report.BucketsRead} buckets, {report.EntriesRead} due entries.");
             report.Failures.ForEach(f => result.Log(f));
             return result;
         });
 
-    public static async Task<ReleaseReport> RunAsync(DueIndex due, LedgerStore ledger, DateTimeOffset now, CancellationToken ct)
+    public static async Task<ReleaseReport> RunAsync(DueIndex due, LedgerStore ledger, SettlementStore settlements, DateTimeOffset now,
+        TimerOptions options, RunDeadline deadline, CancellationToken ct)
     {
         var report = new ReleaseReport();
+        await SettlementReleases.RunAsync(settlements, ledger, now, options, deadline, report, ct);
+        // Releases filed in the due index by paid events settled before issue 11, until none are left.
         await due.RunAsync(DueIndex.Release, now, report, async entry =>
         {
             await Parallel.ForEachAsync(entry.Items ?? [], new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (item, token) =>

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Marketing.Functions.Expiry;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Promoters;
 using Marketing.Functions.Redemption;
@@ -60,7 +59,7 @@ public static class SettleCommission
                     return result;
                 }
                 var outcome = await SettleAsync(orderEvent, s.GetRequiredService<SettlementStore>(), s.GetRequiredService<ReferralStore>(),
-                    s.GetRequiredService<CommissionRulesStore>(), s.GetRequiredService<LedgerStore>(), s.GetRequiredService<DueIndex>(),
+                    s.GetRequiredService<CommissionRulesStore>(), s.GetRequiredService<LedgerStore>(),
                     TimeSpan.FromDays(options.HoldingDays), s.GetRequiredService<TimeProvider>(),
                     context.RequestAborted, redelivered: deliveryCount > 1);
                 if (outcome.Outcome == "quarantined")
@@ -87,7 +86,7 @@ public static class SettleCommission
     /// was most likely decided already, so it takes the common path at once.
     /// </summary>
     public static async Task<SettlementOutcome> SettleAsync(OrderEvent e, SettlementStore settlements, ReferralStore referrals,
-        CommissionRulesStore rules, LedgerStore ledger, DueIndex due, TimeSpan holding, TimeProvider time, CancellationToken ct,
+        CommissionRulesStore rules, LedgerStore ledger, TimeSpan holding, TimeProvider time, CancellationToken ct,
         bool redelivered = false)
     {
         (ReferralBinding? Binding, RuleVersion? Rules)? earners = null;
@@ -102,9 +101,11 @@ public static class SettleCommission
         if (e.Type == OrderEvent.Paid && !redelivered)
         {
             earners = await EarnersAsync();
-            var opened = Settlement.Pay(new SettlementRecord { Id = e.OrderId, Events = [] }, e, earners.Value.Binding, earners.Value.Rules, holding, time.GetUtcNow());
+            var now = time.GetUtcNow();
+            var opened = Settlement.PromiseRelease(
+                Settlement.Pay(new SettlementRecord { Id = e.OrderId, Events = [] }, e, earners.Value.Binding, earners.Value.Rules, holding, now), now);
             var (created, stored) = await settlements.TryCreateAsync(opened, ct);
-            if (created) return new SettlementOutcome("applied", await WriteEntriesAsync(opened, ledger, due, settlements, time, ct));
+            if (created) return new SettlementOutcome("applied", await WriteEntriesAsync(opened, ledger, settlements, time, ct));
             (before, known) = (stored, stored is not null);
         }
         for (var attempt = 0; attempt < Attempts; attempt++)
@@ -115,7 +116,7 @@ public static class SettleCommission
             if (before?.Events.FirstOrDefault(x => x.EventId == e.EventId) is { } decided)
             {
                 // A redelivery: finish what an interrupted delivery may have left, nothing more.
-                var finished = await WriteEntriesAsync(before, ledger, due, settlements, time, ct);
+                var finished = await WriteEntriesAsync(before, ledger, settlements, time, ct);
                 return new SettlementOutcome("duplicate", finished, decided.Type == e.Type ? null : $"event id already used for a {decided.Type} event");
             }
             var record = before ?? new SettlementRecord { Id = e.OrderId, Events = [] };
@@ -136,32 +137,36 @@ public static class SettleCommission
                 record = Settlement.Refund(record, e, now);
                 outcome = record.Paid is null ? "parked" : "applied";
             }
+            record = Settlement.PromiseRelease(record, now);
             if (Settlement.OverLimit(before, record) is { } full)
             {
                 // Beyond what one order may hold: kept for operators (the caller quarantines it), never retried.
-                if (before is not null) await WriteEntriesAsync(before, ledger, due, settlements, time, ct);
+                if (before is not null) await WriteEntriesAsync(before, ledger, settlements, time, ct);
                 return new SettlementOutcome("quarantined", Note: full);
             }
             if (!await settlements.TrySaveAsync(before, record, ct)) continue;
-            var written = await WriteEntriesAsync(record, ledger, due, settlements, time, ct);
+            var written = await WriteEntriesAsync(record, ledger, settlements, time, ct);
             return new SettlementOutcome(outcome, written, record.Events[^1].Note);
         }
         return new SettlementOutcome("retry", Note: "the order's settlement record kept changing");
     }
 
     /// <summary>
-    /// Writes the entries of every applied event not yet marked written, then marks it. The release is filed
-    /// before the entries, so a pending entry is always findable by ReleaseCommissions; an entry whose time has
-    /// already come is written available, and needs no release. If the time comes while the entries are being
-    /// written, the release timer may have visited (and closed) the release before they existed: so once they
-    /// are written, a delivery that finds their time has come releases them itself (each release happens once).
-    /// The entries are derived from the record (<see cref="Settlement.Plans"/>), the same on every delivery.
+    /// Writes the entries of every applied event not yet marked written, then marks it. Entries are written pending
+    /// only under a record that promises their release (<see cref="SettlementRecord.ReleaseAt"/>, normally set by the
+    /// write that decided the event; else set here first), so ReleaseCommissions can always find a pending entry
+    /// through its record; an entry whose time has already come is written available, and needs no release. If the
+    /// time comes while the entries are being written, the release may have visited the record before they existed
+    /// (it leaves the record's release open then, as the event is not written yet), and the delivery releases them
+    /// itself once written (each release happens once). The entries are derived from the record
+    /// (<see cref="Settlement.Plans"/>), the same on every delivery.
     /// </summary>
-    private static async Task<int> WriteEntriesAsync(SettlementRecord record, LedgerStore ledger, DueIndex due, SettlementStore settlements,
+    private static async Task<int> WriteEntriesAsync(SettlementRecord record, LedgerStore ledger, SettlementStore settlements,
         TimeProvider time, CancellationToken ct)
     {
         if (record.Events.All(e => e.State != SettledEvent.Applied || e.Written)) return 0;
         var plans = Settlement.Plans(record);
+        var promised = record.ReleaseAt is not null;
         var written = 0;
         for (var i = 0; i < record.Events.Count; i++)
         {
@@ -171,9 +176,11 @@ public static class SettleCommission
             var paid = record.Paid!;
             var now = time.GetUtcNow();
             var pending = paid.AvailableAt > now;
-            if (pending)
-                await due.AddCommissionReleaseAsync($"{record.Id}:{e.EventId}", paid.AvailableAt,
-                    entries.Select(x => new DueItem(x.PromoterId, x.Id)).ToList());
+            if (pending && !promised)
+            {
+                await settlements.PromiseReleaseAsync(record.Id, paid.AvailableAt, ct);
+                promised = true;
+            }
             await Parallel.ForEachAsync(entries, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (x, token) =>
             {
                 var created = await ledger.CreateIfAbsentAsync(new LedgerEntry

@@ -115,6 +115,14 @@ public sealed record SettlementRecord
     public string OrderId => Id;
     public PaidOrder? Paid { get; init; }
     public required IReadOnlyList<SettledEvent> Events { get; init; }
+    /// <summary>
+    /// When ReleaseCommissions should visit the record (<see cref="PaidOrder.AvailableAt"/>): set in the same write
+    /// that decides an event whose entries will be written pending, before any of them exists, and removed by the
+    /// release once every entry the record promises is written and released. Absent: nothing to release (or a
+    /// record of the shape before issue 11, whose releases are in the due index). Indexed: the release finds due
+    /// records by a range query on it.
+    /// </summary>
+    public DateTimeOffset? ReleaseAt { get; init; }
     [JsonIgnore] public string? ETag { get; init; }
 }
 
@@ -180,6 +188,18 @@ public static class Settlement
         var settled = record with { Events = record.Events.Append(received).ToList() };
         return settled.Paid is null ? settled : ApplyRefund(settled, settled.Events.Count - 1);
     }
+
+    /// <summary>
+    /// The record with its release promised (<see cref="SettlementRecord.ReleaseAt"/>) when an applied event still
+    /// has entries to write and their holding period has not ended by <paramref name="now"/> (they will be written
+    /// pending). Called on the record about to be written, so the promise is in the write that decides the event:
+    /// no round trip of its own, and no pending entry can exist before the record that leads the release to it.
+    /// </summary>
+    public static SettlementRecord PromiseRelease(SettlementRecord record, DateTimeOffset now)
+        => record.Paid is { } paid && paid.AvailableAt > now && record.ReleaseAt is null
+           && record.Events.Any(e => e.State == SettledEvent.Applied && !e.Written)
+            ? record with { ReleaseAt = paid.AvailableAt }
+            : record;
 
     public static SettlementRecord Ignore(SettlementRecord record, OrderEvent e, DateTimeOffset now, string note)
         => record with { Events = record.Events.Append(new SettledEvent(e.EventId, e.Type, SettledEvent.Ignored, e.OccurredAt, now, true, note)).ToList() };
@@ -363,6 +383,65 @@ public sealed class SettlementStore(Database database)
             && found.GetString() == stamp)
             return (true, null);
         return (false, Settlement.Upgrade(json.RootElement.Deserialize<SettlementRecord>(Json.Storage)!) with { ETag = stored.Headers.ETag });
+    }
+
+    /// <summary>
+    /// Promises the release of a record that has none (<see cref="SettlementRecord.ReleaseAt"/>) before pending
+    /// entries are written for it: a record of the shape before issue 11 whose event was decided by the code before
+    /// and is finished now, or one decided when the holding period looked over and written by an instance whose
+    /// clock says otherwise. Setting the same instant twice is the same write.
+    /// </summary>
+    public Task PromiseReleaseAsync(string orderId, DateTimeOffset availableAt, CancellationToken ct)
+        => container.PatchItemAsync<SettlementRecord>(orderId, new PartitionKey(orderId), [PatchOperation.Set("/releaseAt", availableAt)],
+            new PatchItemRequestOptions { EnableContentResponseOnWrite = false }, ct);
+
+    /// <summary>
+    /// One page (at most <paramref name="pageSize"/>, and at most what Cosmos DB puts in one response, ~4 MB) of the
+    /// records whose release is due by <paramref name="now"/>, with their etags. Cross-partition, served by the range
+    /// index on releaseAt: it reads only records with a release due, never the orders settled long ago.
+    /// <paramref name="continuationToken"/> is the previous page's (null for the first); records whose release is
+    /// closed meanwhile simply drop out of the later pages.
+    /// </summary>
+    public async Task<(List<SettlementRecord> Records, string? ContinuationToken)> ListReleasesDueAsync(DateTimeOffset now, int pageSize,
+        string? continuationToken, CancellationToken ct)
+    {
+        var query = new QueryDefinition("SELECT * FROM c WHERE c.releaseAt <= @now").WithParameter("@now", UtcInstantConverter.Text(now));
+        using var iterator = container.GetItemQueryStreamIterator(query, continuationToken, new QueryRequestOptions
+        {
+            MaxItemCount = pageSize,
+            EnableOptimisticDirectExecution = true,
+        });
+        using var page = await iterator.ReadNextAsync(ct);
+        page.EnsureSuccessStatusCode();
+        using var json = await JsonDocument.ParseAsync(page.Content, cancellationToken: ct);
+        var records = new List<SettlementRecord>();
+        foreach (var document in json.RootElement.GetProperty("Documents").EnumerateArray())
+        {
+            // A record that cannot be read fails the page (and the run reports it): skipping it would leave its entries pending unseen.
+            var record = Settlement.Upgrade(document.Deserialize<SettlementRecord>(Json.Storage)!);
+            records.Add(record with { ETag = document.GetProperty("_etag").GetString() });
+        }
+        return (records, page.ContinuationToken);
+    }
+
+    /// <summary>
+    /// Ends the record's release (removes <see cref="SettlementRecord.ReleaseAt"/>) if the record is unchanged since
+    /// the release read it: an event decided or written meanwhile may have entries the release has not seen, so
+    /// then it stays for the next run. False when refused (also when the SDK re-sent our own removal: the next run
+    /// then finds nothing due and nothing to do).
+    /// </summary>
+    public async Task<bool> TryCloseReleaseAsync(SettlementRecord record, CancellationToken ct)
+    {
+        try
+        {
+            await container.PatchItemAsync<SettlementRecord>(record.Id, new PartitionKey(record.Id), [PatchOperation.Remove("/releaseAt")],
+                new PatchItemRequestOptions { IfMatchEtag = record.ETag, EnableContentResponseOnWrite = false }, ct);
+            return true;
+        }
+        catch (CosmosException e) when (e.StatusCode is HttpStatusCode.PreconditionFailed or HttpStatusCode.NotFound)
+        {
+            return false;
+        }
     }
 
     /// <summary>Marks event <paramref name="index"/> written (events are only appended, so the index is stable).</summary>
