@@ -196,14 +196,76 @@ for (const name of ["create-document", "patch-document", "replace-document", "up
 // The emulator has one partition range, so every query runs whole in it: say so (Cosmos DB sends this header for
 // optimistic direct execution), or the SDK drops to its full pipeline on the first continuation token and asks
 // for a query plan, which the emulator cannot give (ORDER BY pages then fail with a NullReferenceException).
+// A query sent with a partition key (QueryRequestOptions.PartitionKey) reads that logical partition only, as in
+// Cosmos DB; the emulator ignored the key and answered documents of every partition that matched the filter.
 {
   const handler = require(`${lib}/handler/query-documents`);
-  const original = handler.default;
-  handler.default = async (account, req, res, params) => {
-    const body = await original(account, req, res, params);
-    if (res.statusCode < 300 && !res.headersSent) res.setHeader("x-ms-cosmos-query-requiresdistribution", "false");
-    return body;
+  const Items = require(`${lib}/account/items`).default;
+  const readItems = require(`${lib}/handler/_read-items`).default;
+  const json = require(`${lib}/json`).default;
+  const trueHeader = require(`${lib}/true-header`).default;
+  const { default: partitionFromHeader } = require(`${lib}/utils/get-partition-from-header`);
+  const originalQuery = Items.prototype.query;
+  // Synchronous from start to end, so swapping the item map for the call cannot be seen by another request.
+  Items.prototype.query = function (params, options) {
+    if (!options || !("partition" in options)) return originalQuery.call(this, params, options);
+    const all = this._data;
+    this._data = new Map([...all].filter(([, item]) => {
+      const doc = item.read();
+      return doc && this._getPartition(doc) === options.partition;
+    }));
+    try {
+      return originalQuery.call(this, params, options);
+    } finally {
+      this._data = all;
+    }
   };
+  // The key's value when the header names exactly one plain value; undefined otherwise (no key, or one the
+  // emulator cannot compare: those queries run over every partition, as before).
+  const partitionOf = (req) => {
+    const header = partitionFromHeader(req);
+    if (!header) return undefined;
+    try {
+      const parsed = JSON.parse(header);
+      const value = Array.isArray(parsed) ? (parsed.length === 1 ? parsed[0] : undefined) : parsed;
+      return ["string", "number", "boolean"].includes(typeof value) ? value : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  handler.default = (account, req, res, { dbId, collId }) =>
+    readItems(req, res, "Documents", async ({ continuation, maxItemCount }) => {
+      const body = await json(req);
+      if (!body.query) {
+        res.statusCode = 400;
+        return { message: "missing query" };
+      }
+      const collection = account.database(dbId).collection(collId);
+      const partition = partitionOf(req);
+      // Cosmos DB needs a query to name its partition (the key header) or to allow crossing them; the emulator
+      // also insisted on the key in the filter even when the header names it.
+      if (partition === undefined && !trueHeader(req, "x-ms-documentdb-query-enablecrosspartition")) {
+        const { partitionKey } = collection.read() || {};
+        const paths = (partitionKey || {}).paths || [];
+        if (paths.length && !createQuery(body.query).containsPartitionKeys(paths)) {
+          res.statusCode = 400;
+          return { message: "missing partition keys" };
+        }
+      }
+      try {
+        const options = partition === undefined ? { continuation, maxItemCount } : { continuation, maxItemCount, partition };
+        return collection.documents.query(body, options);
+      } catch (err) {
+        if (err.badRequest) {
+          res.statusCode = 400;
+          return { message: err.message };
+        }
+        throw err;
+      }
+    }).then((result) => {
+      if (res.statusCode < 300 && !res.headersSent) res.setHeader("x-ms-cosmos-query-requiresdistribution", "false");
+      return result;
+    });
 }
 
 const { createHttpServer } = require(lib);

@@ -53,6 +53,34 @@ public sealed class EmulatorFidelityTests(TestApp app) : IClassFixture<TestApp>
     }
 
     [Fact]
+    public async Task A_query_with_a_partition_key_reads_that_partition_only()
+    {
+        // The npm emulator ignored the key and answered every partition's matches: a list scoped by its key alone
+        // (no filter on the key) would have shown other campaigns' documents locally and never in Azure.
+        var label = Guid.NewGuid().ToString("N");
+        var mine = Guid.NewGuid().ToString("N");
+        var theirs = Guid.NewGuid().ToString("N");
+        await Container.CreateItemAsync(new { id = "a", campaignId = mine, label }, new PartitionKey(mine));
+        await Container.CreateItemAsync(new { id = "a", campaignId = theirs, label }, new PartitionKey(theirs));
+        await Container.CreateItemAsync(new { id = "b", campaignId = theirs, label }, new PartitionKey(theirs));
+
+        async Task<List<string>> QueryAsync(QueryRequestOptions options)
+        {
+            using var iterator = Container.GetItemQueryIterator<JsonObject>(
+                new QueryDefinition("SELECT * FROM c WHERE c.label = @label").WithParameter("@label", label), requestOptions: options);
+            var found = new List<string>();
+            while (iterator.HasMoreResults)
+                found.AddRange((await iterator.ReadNextAsync()).Select(d => (string)d["campaignId"]! + "/" + (string)d["id"]!));
+            return found;
+        }
+
+        Assert.Equal([$"{mine}/a"], await QueryAsync(new QueryRequestOptions { PartitionKey = new PartitionKey(mine) }));
+        Assert.Equal([$"{theirs}/a", $"{theirs}/b"], (await QueryAsync(new QueryRequestOptions { PartitionKey = new PartitionKey(theirs), MaxItemCount = 1 })).Order());
+        // Across partitions (as the app asks for them: optimistic direct execution): every match.
+        Assert.Equal(3, (await QueryAsync(new QueryRequestOptions { EnableOptimisticDirectExecution = true })).Count);
+    }
+
+    [Fact]
     public async Task A_write_into_a_missing_container_is_404()
     {
         var missing = app.Services.GetRequiredService<CosmosClient>().GetContainer(app.Database, "no-such-container");
