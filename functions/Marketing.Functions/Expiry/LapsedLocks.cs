@@ -77,12 +77,15 @@ public static class LapsedLocks
         if (record.CouponId != coupon.Id || record.State is RedemptionState.Refunded)
         {
             // The order's record is another coupon's (two locks of one order raced and this one's attempt died before its
-            // undo), or long finished: this coupon lock and its reservation are nobody's. No lock of this order can write a
-            // record for it any more (there is one), so release them.
+            // undo), or refunded: this coupon lock and its reservation are nobody's. No lock of this order can write a
+            // record for it any more (there is one), so release them. (A refunded record whose coupon is still locked was
+            // refunded before its interrupted confirm was finished: the discount was never spent, so releasing it gives
+            // the refund's result, and the coupon ends where the refund said: back, or used.)
             if (coupon.Budgeted && coupon.LockedDiscount is > 0)
                 await stock.ReleaseWhereverAsync(at.CampaignId, orderId, coupon.Id, coupon.LockedDiscount.Value);
-            await wallets.TryChangeCouponAsync(at, CouponStatus.Locked, orderId,
-                now >= coupon.ValidTo ? CouponStatus.Expired : CouponStatus.Available, null, null, ct);
+            var to = record.CouponId == coupon.Id && !record.CouponReturned ? CouponStatus.Used
+                : now >= coupon.ValidTo ? CouponStatus.Expired : CouponStatus.Available;
+            await wallets.TryChangeCouponAsync(at, CouponStatus.Locked, orderId, to, to == CouponStatus.Used ? orderId : null, null, ct);
             lock (report) report.LocksReleased++;
             return;
         }
