@@ -10,6 +10,8 @@
 // - settle: SettleCommission (Service Bus payload protocol) on N paid order events of referred buyers vs the raw
 //   conditional patch; events/s, latency, Cosmos round trips per event and per redelivered duplicate; then
 //   ReleaseCommissions after the holding period: Cosmos operations per released ledger entry.
+// - lapse: N locks of a budgeted campaign that lapse unconfirmed, then one ExpireCoupons run after the app's clock
+//   passes their lockedUntil; locks released per second of the timer and Cosmos operations per released lock.
 // - flash: a flash sale: N customers (default 5,000) at once (--flash-concurrency, default 64) on a campaign of
 //   --flash-stock units (default 500), sharded (--flash-shards, default 16) and unsharded: exactly the stock in
 //   coupons, nothing but sold-out otherwise, every shard exact; p50/p99 latency and round trips per answer.
@@ -20,7 +22,7 @@
 // Usage (emulators started by scripts/benchmark.sh): dotnet run -c Release --project tests/Marketing.LoadTest --
 //   [--claims N] [--concurrency C] [--rounds R] [--locks N] [--expire N] [--expire-campaigns K] [--events N]
 //   [--customers N] [--flash-stock S] [--flash-shards K] [--flash-concurrency C] [--budget-orders N] [--budget-top-ups N]
-//   [--only claims|locks|expiry|settle|flash|budget[,...]]
+//   [--lapse N] [--only claims|locks|expiry|settle|flash|budget|lapse[,...]]
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
@@ -41,9 +43,9 @@ using Microsoft.IdentityModel.Tokens;
 
 var claims = Arg("--claims", 2000);
 var concurrency = Arg("--concurrency", 16);
-var only = StringArg("--only", "claims,locks,expiry,settle,flash,budget").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-if (only.Except(["claims", "locks", "expiry", "settle", "flash", "budget"]).FirstOrDefault() is { } unknown)
-    throw new ArgumentException($"--only: unknown measurement '{unknown}' (claims, locks, expiry, settle, flash, budget, comma-separated)");
+var only = StringArg("--only", "claims,locks,expiry,settle,flash,budget,lapse").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+if (only.Except(["claims", "locks", "expiry", "settle", "flash", "budget", "lapse"]).FirstOrDefault() is { } unknown)
+    throw new ArgumentException($"--only: unknown measurement '{unknown}' (claims, locks, expiry, settle, flash, budget, lapse, comma-separated)");
 var flashConcurrency = Arg("--flash-concurrency", 64);
 // The app's clock: real time plus an offset the expiry measurement moves forward (tokens follow it too).
 var clock = new BenchClock();
@@ -93,6 +95,7 @@ if (only.Contains("expiry")) failed |= !await ExpiryBenchmarkAsync();
 if (only.Contains("settle")) failed |= !await SettleBenchmarkAsync();
 if (only.Contains("flash")) failed |= !await FlashSaleBenchmarkAsync();
 if (only.Contains("budget")) failed |= !await BudgetBenchmarkAsync();
+if (only.Contains("lapse")) failed |= !await LapseBenchmarkAsync();
 return failed ? 1 : 0;
 
 // Budget document size: one unsharded budgeted campaign, N customers each claim a coupon and place one order (lock,
@@ -655,6 +658,100 @@ async Task<bool> ExpiryBenchmarkAsync()
         ok = false;
     }
     return ok;
+}
+
+// Lapsed locks: N coupons of a budgeted campaign locked (order_system, not measured) and never confirmed; the app's clock
+// then passes their lockedUntil (a day: Redemption:LockMinutes above) and ExpireCoupons runs once, as the host invokes it.
+// Reports locks released, Cosmos operations per released lock, the run's duration and locks released per second.
+async Task<bool> LapseBenchmarkAsync()
+{
+    var n = Arg("--lapse", 2000);
+    const long amountOff = 1000;
+    var campaign = await CreateCampaignAsync(n * 2, terms =>
+    {
+        terms["minimumSpend"] = 20000;
+        terms["budget"] = n * amountOff * 10;
+        terms["claimEndsAt"] = clock.GetUtcNow().AddDays(30).ToString("O"); // not ended by the run: that is not lock work
+        terms["validity"] = new JsonObject { ["type"] = "relative", ["days"] = 30 };
+    });
+    Console.WriteLine();
+    Console.WriteLine($"Lapsed locks: {n} locks of campaign {campaign} (budgeted), taken at concurrency {concurrency} and left to lapse");
+    var customers = Enumerable.Range(0, n).Select(_ => $"bench-{Guid.NewGuid():N}").ToArray();
+    var couponIds = new string?[n];
+    var (_, _, claimed) = await RunAsync(n, async i => (couponIds[i] = await ClaimCouponAsync(campaign, Token(customers[i], "customer"))) is not null);
+    var orderSystem = Token("bench-order-system", "order_system");
+    var errors = new ErrorLog();
+    var (lockElapsed, _, locked) = await RunAsync(n, i => SendAsync(HttpMethod.Post, "/api/redemptions", new JsonObject
+    {
+        ["orderId"] = $"lapse-{Guid.NewGuid():N}", ["customerId"] = customers[i], ["couponId"] = couponIds[i],
+        ["order"] = new JsonObject
+        {
+            ["channel"] = "app", ["currency"] = "CNY",
+            ["lines"] = new JsonArray(new JsonObject { ["sku"] = "s1", ["category"] = "shoes", ["unitPrice"] = 30000, ["quantity"] = 1 }),
+        },
+    }.ToJsonString(), orderSystem, HttpStatusCode.Created, "lock", errors));
+    Console.WriteLine($"claimed {claimed}/{n}, locked {locked}/{n} in {lockElapsed.TotalSeconds:F1} s (not measured)");
+    errors.Print("status other than 201 for lock");
+
+    clock.Advance(TimeSpan.FromMinutes(1441));
+    var (ok, report, operations, elapsed) = await InvokeTimerAsync("ExpireCoupons");
+    if (!ok) return false;
+    var released = report is JsonObject r && Field(r, "locksReleased") is { } value ? value.GetValue<long>() : 0;
+    Console.WriteLine();
+    Console.WriteLine("| measure | value |");
+    Console.WriteLine("|---|---|");
+    Console.WriteLine($"| locks released | {released} of {locked} locked |");
+    Console.WriteLine($"| Cosmos operations during the run | {operations} |");
+    Console.WriteLine($"| Cosmos operations per released lock | {(released > 0 ? (operations / (double)released).ToString("F2") : "n/a")} |");
+    Console.WriteLine($"| run duration s | {elapsed.TotalSeconds:F2} |");
+    Console.WriteLine($"| locks released/s | {released / elapsed.TotalSeconds:F0} |");
+    if (released != locked)
+    {
+        Console.WriteLine($"FAIL: locksReleased = {released}, expected {locked}");
+        return false;
+    }
+    return claimed == n && locked == n;
+}
+
+/// <summary>Invokes a timer function as the Functions host does; its ReturnValue, Cosmos requests during the run, duration.</summary>
+async Task<(bool Ok, JsonNode? ReturnValue, long Operations, TimeSpan Elapsed)> InvokeTimerAsync(string function)
+{
+    var at = clock.GetUtcNow();
+    var timer = new JsonObject
+    {
+        ["Schedule"] = new JsonObject { ["AdjustForDST"] = true },
+        ["ScheduleStatus"] = new JsonObject
+        {
+            ["Last"] = at.AddMinutes(-5).ToString("O"), ["Next"] = at.AddMinutes(5).ToString("O"), ["LastUpdated"] = at.AddMinutes(-5).ToString("O"),
+        },
+        ["IsPastDue"] = false,
+    }.ToJsonString();
+    var payload = new JsonObject
+    {
+        ["Data"] = new JsonObject { ["timer"] = timer },
+        ["Metadata"] = new JsonObject
+        {
+            ["timer"] = timer,
+            ["sys"] = new JsonObject { ["MethodName"] = function, ["UtcNow"] = at.ToString("O"), ["RandGuid"] = Guid.NewGuid().ToString() },
+        },
+    };
+    var before = counter.Count;
+    var started = Stopwatch.StartNew();
+    using var response = await http.PostAsync("/" + function, new StringContent(payload.ToJsonString(), Encoding.UTF8, "application/json"));
+    var elapsed = started.Elapsed;
+    var operations = counter.Count - before;
+    var text = await response.Content.ReadAsStringAsync();
+    if (response.StatusCode != HttpStatusCode.OK)
+    {
+        Console.WriteLine($"FAIL: POST /{function} answered {(int)response.StatusCode}: {Truncate(text)}");
+        return (false, null, operations, elapsed);
+    }
+    var body = JsonNode.Parse(text)!.AsObject();
+    var returned = Field(body, "ReturnValue");
+    Console.WriteLine($"ReturnValue: {Truncate(returned?.ToJsonString() ?? "(none)")}");
+    if (Field(body, "Logs") is JsonArray logs)
+        foreach (var line in logs) Console.WriteLine($"log: {line}");
+    return (true, returned, operations, elapsed);
 }
 
 static JsonNode? Field(JsonObject o, string name)

@@ -32,6 +32,8 @@ public sealed class ExpireCouponsTests
             WalletsRead = (int)report["WalletsRead"]!,
             CouponsExpired = (int)report["CouponsExpired"]!,
             LocksReleased = (int)report["LocksReleased"]!,
+            LapsedLocksRead = (int)report["LapsedLocksRead"]!,
+            LocksFinished = (int)report["LocksFinished"]!,
             CampaignsEnded = (int)report["CampaignsEnded"]!,
             CampaignsClosed = (int)report["CampaignsClosed"]!,
             CampaignsRecounted = (int)report["CampaignsRecounted"]!,
@@ -185,13 +187,14 @@ public sealed class ExpireCouponsTests
         app.Clock.Set(new DateTimeOffset(2026, 11, 21, 17, 0, 0, TimeSpan.Zero));
         var run = await RunAsync(app);
 
-        Assert.Equal(2, run.BucketsRead); // the lock's hour (02:00) and the coupons' hour (16:00)
-        Assert.Equal(2, run.EntriesRead); // one entry for the 12 coupons, one for the lock
+        Assert.Equal(1, run.BucketsRead); // the coupons' hour (16:00); locks have no due entries
+        Assert.Equal(1, run.EntriesRead); // one entry for the 12 coupons
         Assert.Equal(12, run.WalletsRead);
+        Assert.Equal(1, run.LapsedLocksRead); // the lock, found by the lapsed-lock query
         Assert.Equal((12, 1), (run.CouponsExpired, run.LocksReleased));
 
         var next = await RunAsync(app);
-        Assert.Equal((0, 0, 0), (next.BucketsRead, next.EntriesRead, next.WalletsRead));
+        Assert.Equal((0, 0, 0, 0), (next.BucketsRead, next.EntriesRead, next.WalletsRead, next.LapsedLocksRead));
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Net;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
+using Marketing.Functions.Wallet;
 using Marketing.Tests.Support;
 using Microsoft.Azure.Cosmos;
 using Microsoft.Extensions.DependencyInjection;
@@ -118,6 +119,53 @@ public sealed class ResentWritesTests
         Assert.Equal("used", await app.CouponStatusAsync(holders[0].Customer, holders[0].Coupon));
         Assert.Equal("available", await app.CouponStatusAsync(holders[1].Customer, holders[1].Coupon));
         Assert.Equal("available", await app.CouponStatusAsync(holders[2].Customer, holders[2].Coupon));
+    }
+
+    [Fact]
+    public async Task Lapsed_locks_a_dead_locks_takeover_and_its_release_by_the_timer_with_every_write_sent_twice_move_the_budget_once()
+    {
+        var (app, resend) = await StartAsync("lapse");
+        await using var _ = app;
+        var campaign = await app.Operator().PublishedCampaignAsync(Api.Terms(app.Clock.GetUtcNow(), t =>
+        {
+            t["amountOff"] = 1000;
+            t["budget"] = 100000;
+        }));
+        var wallets = app.Services.GetRequiredService<WalletStore>();
+        var stock = app.Services.GetRequiredService<StockStore>();
+        var now = app.Clock.GetUtcNow();
+        // Two locks whose attempts died after the coupon and the reservation, before the record (what a crash leaves).
+        async Task<(string Customer, string Coupon, string Order)> DeadLockAsync()
+        {
+            var (customer, coupon) = await app.CustomerWithCouponAsync(campaign);
+            var order = Api.NewId("o");
+            var slot = (await wallets.FindSlotAsync(customer, coupon))!;
+            Assert.True(await wallets.TryLockCouponAsync(slot.Ref, null, order, now.AddMinutes(30), now, 1000));
+            Assert.Equal(0, await stock.TryReserveBudgetAsync(campaign, order, coupon, 1000));
+            return (customer, coupon, order);
+        }
+        var retried = await DeadLockAsync();
+        var abandoned = await DeadLockAsync();
+        var (lapsing, lapsingCoupon) = await app.CustomerWithCouponAsync(campaign);
+        await (await app.OrderSystem().LockAsync(Api.NewId("o"), lapsing, lapsingCoupon)).AssertStatusAsync(HttpStatusCode.Created);
+
+        // A retry of the first, once its attempt can no longer write, takes it over and confirms.
+        app.Clock.Advance(TimeSpan.FromMinutes(1));
+        var orders = app.OrderSystem();
+        await (await orders.LockAsync(retried.Order, retried.Customer, retried.Coupon)).AssertStatusAsync(HttpStatusCode.Created);
+        await (await orders.StepAsync(retried.Order, "confirm")).AssertStatusAsync(HttpStatusCode.OK);
+        // The timer releases the other dead lock and the lapsed one.
+        app.Clock.Advance(TimeSpan.FromMinutes(31));
+        var report = (await app.InvokeTimerAsync("ExpireCoupons"))["ReturnValue"]!;
+        Assert.Equal(2, (int)report["LocksReleased"]!);
+        Assert.True(resend.Resent > 0);
+
+        var budget = (await stock.FindBudgetAsync(campaign))!;
+        Assert.Equal((100000, 99000, 0, 1000), (budget.Budget, budget.Left, budget.Reserved, budget.Spent));
+        Assert.Equal("used", await app.CouponStatusAsync(retried.Customer, retried.Coupon));
+        Assert.Equal("available", await app.CouponStatusAsync(abandoned.Customer, abandoned.Coupon));
+        Assert.Equal("available", await app.CouponStatusAsync(lapsing, lapsingCoupon));
+        Assert.Equal("cancelled", (string?)(await (await app.OrderSystem().GetAsync($"/api/redemptions/{abandoned.Order}")).ReadJsonAsync())["state"]);
     }
 
     [Fact]

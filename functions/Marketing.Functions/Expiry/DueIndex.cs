@@ -18,7 +18,8 @@ namespace Marketing.Functions.Expiry;
 /// - "coupons" (expiry): the coupons of campaign <see cref="CampaignId"/> that expire at <see cref="DueAt"/>. Coupons of
 ///   a campaign claimed on the same local day (relative validity) or at all (absolute) expire at the same
 ///   instant, so one entry stands for all of them and a claim writes it once per instance, not per coupon.
-/// - "lock" (expiry): the lock of order <see cref="OrderId"/>, which lapses at <see cref="DueAt"/> unless confirmed.
+/// - "lock" (expiry): the lock of order <see cref="OrderId"/>, which lapses at <see cref="DueAt"/> unless confirmed (written
+///   by the previous release only; still worked).
 /// - "commissions" (release): ledger entries (<see cref="Items"/>) of one order event that become available at <see cref="DueAt"/>.
 /// - "bucket": in the track's "buckets" partition, one per bucket (hour and shard) that holds entries; the timer's
 ///   table of contents. Its id is the bucket's partition ("expiry:2026-11-22T10:7").
@@ -153,7 +154,11 @@ public sealed class DueIndex(Database database, IOptions<DueIndexOptions>? optio
         });
     }
 
-    /// <summary>Files the lapse of an order's lock (one entry per lock).</summary>
+    /// <summary>
+    /// Files the lapse of an order's lock (one entry per lock), as the previous release did for every lock. Locks no
+    /// longer file one (the timer finds lapsed locks by a wallet query, Expiry/LapsedLocks.cs); entries already filed
+    /// are still worked until none are left, and tests file them to prove it.
+    /// </summary>
     public async Task AddLockExpiryAsync(string orderId, DateTimeOffset lockedUntil)
     {
         var id = $"{DueEntry.Lock}:{orderId}";

@@ -12,6 +12,10 @@ public sealed record ExpiryReport : DueRun
     public int WalletsRead { get; set; }
     public int CouponsExpired { get; set; }
     public int LocksReleased { get; set; }
+    /// <summary>Coupons found still locked past their lockedUntil (the lapsed-lock phase, <see cref="LapsedLocks"/>).</summary>
+    public int LapsedLocksRead { get; set; }
+    /// <summary>Confirms and cancels interrupted after their record, whose effects the lapsed-lock phase completed.</summary>
+    public int LocksFinished { get; set; }
     public int CampaignsEnded { get; set; }
     public int CampaignsClosed { get; set; }
     /// <summary>Sold-out campaigns left open because a recount found units lost to claims that died (they came back).</summary>
@@ -48,16 +52,18 @@ public static class ExpireCoupons
             var report = await RunAsync(s.GetRequiredService<DueIndex>(), s.GetRequiredService<WalletStore>(), s.GetRequiredService<RedemptionStore>(),
                 s.GetRequiredService<CampaignStore>(), s.GetRequiredService<StockStore>(), s.GetRequiredService<CampaignCache>(),
                 TimeSpan.FromMinutes(s.GetRequiredService<IOptions<StockOptions>>().Value.QuietMinutes),
-                s.GetRequiredService<TimeProvider>().GetUtcNow(), context.RequestAborted);
+                s.GetRequiredService<TimeProvider>().GetUtcNow(), context.RequestAborted,
+                timers: s.GetRequiredService<IOptions<TimerOptions>>().Value,
+                deadline: RunDeadline.Start(s.GetRequiredService<TimeProvider>(), s.GetRequiredService<IOptions<TimerOptions>>().Value));
             var result = new InvocationResult { ReturnValue = report };
-            result.Log($"Expired {report.CouponsExpired} coupons, released {report.LocksReleased} locks, ended {report.CampaignsEnded} and closed {report.CampaignsClosed} campaigns; read {report.BucketsRead} buckets, {report.EntriesRead} entries, {report.WalletsRead} wallets.");
+            result.Log($"Expired {report.CouponsExpired} coupons, released {report.LocksReleased} locks (read {report.LapsedLocksRead} lapsed, finished {report.LocksFinished} steps), ended {report.CampaignsEnded} and closed {report.CampaignsClosed} campaigns; read {report.BucketsRead} buckets, {report.EntriesRead} entries, {report.WalletsRead} wallets.");
             report.Failures.ForEach(f => result.Log(f));
             return result;
         });
 
     public static async Task<ExpiryReport> RunAsync(DueIndex due, WalletStore wallets, RedemptionStore redemptions, CampaignStore campaigns,
         StockStore stock, CampaignCache cache, TimeSpan quiet, DateTimeOffset now, CancellationToken ct,
-        int walletBatch = WalletBatch)
+        int walletBatch = WalletBatch, TimerOptions? timers = null, RunDeadline? deadline = null)
     {
         var report = new ExpiryReport();
         await due.RunAsync(DueIndex.Expiry, now, report, entry => entry.Type switch
@@ -66,6 +72,7 @@ public static class ExpireCoupons
             DueEntry.Lock => ExpireLockAsync(entry, redemptions, wallets, stock, report, now, ct),
             _ => Task.CompletedTask,
         }, ct);
+        await LapsedLocks.RunAsync(wallets, redemptions, stock, timers ?? new TimerOptions(), deadline ?? RunDeadline.None, now, report, ct);
 
         foreach (var id in await campaigns.ListClaimWindowOverAsync(now, ct))
         {

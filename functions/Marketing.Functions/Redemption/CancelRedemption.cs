@@ -33,51 +33,64 @@ public static class CancelRedemption
     public sealed record Outcome(Redemption? Record, Problem? Refusal, bool Replayed);
 
     /// <summary>
-    /// The cancel step, for the order system ("cancel") and for the expiry timer ("expire", which only acts
-    /// on locks that have lapsed). Record and budget change once however often it runs.
+    /// The cancel step, for the order system ("cancel") and for the expiry timer ("expire", which only acts on locks that
+    /// have lapsed). Three Cosmos round trips: (a) the record, locked → cancelled, by one filtered patch (for "expire" also
+    /// filtered on the lock having lapsed) — the record decides between this and a confirm; (b) release the reservation;
+    /// (c) the coupon back to the wallet (or expired past validity), last, so an interrupted cancel leaves a locked coupon
+    /// the timer's lapsed-lock phase finds and finishes. Record and budget change once however often it runs.
     /// </summary>
     public static async Task<Outcome> CancelAsync(string orderId, string step, string by, string? reason, RedemptionStore redemptions,
         WalletStore wallets, StockStore stock, DateTimeOffset now, CancellationToken ct)
     {
+        if (!RedemptionStore.IsValidOrderId(orderId)) return new(null, RedemptionResults.NotFound(), false);
         var expiring = step == "expire";
+        var change = new RedemptionStep(step, RedemptionState.Cancelled, now, by, reason);
+        var filter = $"c.state = \"{RedemptionResults.Wire(RedemptionState.Locked)}\"";
+        if (expiring) filter += $" AND c.lockedUntil <= \"{UtcInstantConverter.Text(now)}\"";
         for (var attempt = 0; attempt < 5; attempt++)
         {
-            var record = await redemptions.FindAsync(orderId, ct);
+            var (cancelled, record) = await redemptions.TryStepAsync(orderId, filter, change, ct);
+            if (cancelled is not null)
+            {
+                await FinishAsync(cancelled, wallets, stock, now);
+                return new(cancelled, null, false);
+            }
             switch (record?.State)
             {
                 case null:
                     return new(null, RedemptionResults.NotFound(), false);
                 case RedemptionState.Cancelled:
-                    await stock.MoveBudgetAsync(record, BudgetMove.Release); // converge after a crash, then answer as before
+                    await FinishAsync(record, wallets, stock, now); // converge after a crash, then answer as before
                     return new(record, null, true);
                 case RedemptionState.Used or RedemptionState.Refunded:
                     return new(record, RedemptionResults.Impossible("The order was paid: refund it instead."), false);
-                case RedemptionState.Pending when !expiring && now - record.CreatedAt < LockCoupon.LockDeadline:
-                    return new(record, RedemptionResults.InFlight(), false);
+                case RedemptionState.Locked when expiring && now < record.LockedUntil:
+                    return new(record, RedemptionResults.Impossible("The lock has not lapsed."), false);
+                case RedemptionState.Pending:
+                    if (!expiring && now - record.CreatedAt < LockCoupon.LockDeadline)
+                        return new(record, RedemptionResults.InFlight(), false);
+                    if (expiring && now < record.LockedUntil)
+                        return new(record, RedemptionResults.Impossible("The lock has not lapsed."), false);
+                    // A slot nobody holds any more (or the timer's own, for a lock whose record never came): the record
+                    // first, by its etag — so of this and a retry taking the lock over, one wins — then the effects.
+                    var ended = await redemptions.TryReplaceAsync(record.Then(step, RedemptionState.Cancelled, now, by, reason), CancellationToken.None);
+                    if (ended is null) continue;
+                    await FinishAsync(ended, wallets, stock, now);
+                    return new(ended, null, false);
             }
-            if (expiring && now < record.LockedUntil)
-                return new(record, RedemptionResults.Impossible("The lock has not lapsed."), false);
-
-            // The decisive write; if the coupon is already used by this order, a confirm won the race.
-            if (!await ReleaseCouponAsync(wallets, record, now))
-            {
-                var coupon = await wallets.ReadAsync(record.Coupon, CancellationToken.None);
-                if (coupon is { State: CouponStatus.Used } && coupon.OrderId == orderId)
-                    return new(record, RedemptionResults.Impossible("The order was just paid: refund it instead."), false);
-            }
-
-            // Idempotent per order: releases the reservation if there is one (an interrupted lock may have none).
-            await stock.MoveBudgetAsync(record, BudgetMove.Release);
-
-            var cancelled = await redemptions.TryReplaceAsync(record.Then(step, RedemptionState.Cancelled, now, by, reason), CancellationToken.None);
-            if (cancelled is null) continue;
-            return new(cancelled, null, false);
+            // Locked (and lapsed, for "expire"), yet refused: it changed between the patch and the read. Look again.
         }
         return new(null, RedemptionResults.KeptChanging(), false);
     }
 
-    /// <summary>Locked by this order → available (or expired past validity). False when the order did not hold it.</summary>
-    private static Task<bool> ReleaseCouponAsync(WalletStore wallets, Redemption record, DateTimeOffset now)
-        => wallets.TryChangeCouponAsync(record.Coupon, CouponStatus.Locked, record.OrderId,
-            now >= record.CouponValidTo ? CouponStatus.Expired : CouponStatus.Available, null, null, CancellationToken.None);
+    /// <summary>
+    /// The effects of a cancelled record: the reservation released, then the coupon back (locked by this order →
+    /// available, or expired past validity). Both filtered, so repeating them changes nothing.
+    /// </summary>
+    public static async Task FinishAsync(Redemption cancelled, WalletStore wallets, StockStore stock, DateTimeOffset now)
+    {
+        await stock.ReleaseAsync(cancelled);
+        await wallets.TryChangeCouponAsync(cancelled.Coupon, CouponStatus.Locked, cancelled.OrderId,
+            now >= cancelled.CouponValidTo ? CouponStatus.Expired : CouponStatus.Available, null, null, CancellationToken.None);
+    }
 }

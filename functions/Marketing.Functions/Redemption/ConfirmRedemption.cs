@@ -7,8 +7,12 @@ namespace Marketing.Functions.Redemption;
 
 /// <summary>
 /// POST /api/redemptions/{orderId}/confirm — the order was paid: locked → used, and the budget reservation
-/// becomes spent. Only while the lock holds: a lapsed lock is the expiry timer's to cancel, and the coupon
-/// document decides a race between the two (whoever changes the coupon first wins; the other is refused).
+/// becomes spent. Only while the lock holds: a lapsed lock is the expiry timer's to cancel.
+/// Three Cosmos round trips: (a) the record, locked and not lapsed → used, by one filtered patch that returns it — the
+/// record decides between a confirm, a cancel and the timer's expire (each is such a patch; exactly one matches);
+/// (b) spend the reservation; (c) the coupon, locked → used. The coupon is the last write: a confirm interrupted after
+/// (a) leaves its coupon locked, which the timer's lapsed-lock phase finds and finishes (spend, coupon used), as does
+/// a replay of the confirm.
 /// </summary>
 public static class ConfirmRedemption
 {
@@ -25,18 +29,27 @@ public static class ConfirmRedemption
     {
         var (reason, problem) = await StepRequest.ReadAsync(context.Request);
         if (problem is not null) return problem.ToResult();
+        if (!RedemptionStore.IsValidOrderId(orderId)) return RedemptionResults.NotFound().ToResult();
         var now = time.GetUtcNow();
+        var step = new RedemptionStep("confirm", RedemptionState.Used, now, context.User.SubjectId(), reason);
         for (var attempt = 0; attempt < 5; attempt++)
         {
-            var record = await redemptions.FindAsync(orderId, context.RequestAborted);
+            // (a) The record decides. Instants are stored in one fixed-width form, so they compare as strings.
+            var (confirmed, record) = await redemptions.TryStepAsync(orderId,
+                $"c.state = \"{RedemptionResults.Wire(RedemptionState.Locked)}\" AND c.lockedUntil > \"{UtcInstantConverter.Text(now)}\"", step,
+                context.RequestAborted);
+            if (confirmed is not null)
+            {
+                // From here on, finish even if the client goes away.
+                await FinishAsync(confirmed, stock, wallets);
+                return RedemptionResults.Ok(confirmed, context, replayed: false);
+            }
             switch (record?.State)
             {
                 case null:
                     return RedemptionResults.NotFound().ToResult();
                 case RedemptionState.Used:
-                    // Converge after a crash, then answer as before.
-                    await ChangeCouponAsync(record, wallets);
-                    await stock.MoveBudgetAsync(record, BudgetMove.Spend);
+                    await FinishAsync(record, stock, wallets); // converge after a crash, then answer as before
                     return RedemptionResults.Ok(record, context, replayed: true);
                 case RedemptionState.Refunded:
                     return RedemptionResults.Ok(record, context, replayed: true);
@@ -44,29 +57,31 @@ public static class ConfirmRedemption
                     return RedemptionResults.InFlight().ToResult();
                 case RedemptionState.Cancelled:
                     return RedemptionResults.Impossible("The redemption was cancelled; the order cannot use this coupon any more.").ToResult();
+                case RedemptionState.Locked when now >= record.LockedUntil:
+                    // A confirm of the previous release changed the coupon before its record; if it was interrupted there,
+                    // the coupon is already used by this order and only the record is left to follow.
+                    if (await wallets.ReadAsync(record.Coupon, CancellationToken.None) is { State: CouponStatus.Used } coupon && coupon.OrderId == orderId)
+                    {
+                        var (finished, _) = await redemptions.TryStepAsync(orderId,
+                            $"c.state = \"{RedemptionResults.Wire(RedemptionState.Locked)}\"", step, CancellationToken.None);
+                        if (finished is null) continue;
+                        await FinishAsync(finished, stock, wallets);
+                        return RedemptionResults.Ok(finished, context, replayed: false);
+                    }
+                    return RedemptionResults.Impossible($"The lock lapsed at {UtcInstantConverter.Text(record.LockedUntil)}; lock the coupon again.").ToResult();
             }
-
-            // The coupon decides: locked by this order → used. Past the lock's time that is the expiry timer's to
-            // undo, so then only a confirm that already changed the coupon (and was interrupted) may finish.
-            var lapsed = now >= record.LockedUntil;
-            if (lapsed || !await ChangeCouponAsync(record, wallets))
-            {
-                var coupon = await wallets.ReadAsync(record.Coupon, CancellationToken.None);
-                if (!(coupon is { State: CouponStatus.Used } && coupon.OrderId == orderId))
-                    return RedemptionResults.Impossible(lapsed
-                        ? $"The lock lapsed at {UtcInstantConverter.Text(record.LockedUntil)}; lock the coupon again."
-                        : "The order no longer holds the coupon (its lock lapsed).").ToResult();
-            }
-            await stock.MoveBudgetAsync(record, BudgetMove.Spend);
-
-            var used = await redemptions.TryReplaceAsync(record.Then("confirm", RedemptionState.Used, now, context.User.SubjectId(), reason),
-                CancellationToken.None);
-            if (used is null) continue; // a concurrent confirm committed first: read it and replay
-            return RedemptionResults.Ok(used, context, replayed: false);
+            // Locked and not lapsed, yet refused: it changed between the patch and the read. Look again.
         }
         return RedemptionResults.KeptChanging().ToResult();
     }
 
-    private static Task<bool> ChangeCouponAsync(Redemption record, WalletStore wallets)
-        => wallets.TryChangeCouponAsync(record.Coupon, CouponStatus.Locked, record.OrderId, CouponStatus.Used, record.OrderId, null, CancellationToken.None);
+    /// <summary>
+    /// The effects of a used record: spend the reservation, then the coupon locked → used. Both filtered, so repeating
+    /// them (a replay, the timer) changes nothing; the coupon last, so an interrupted confirm still shows as a locked coupon.
+    /// </summary>
+    public static async Task FinishAsync(Redemption used, StockStore stock, WalletStore wallets)
+    {
+        await stock.MoveBudgetAsync(used, BudgetMove.Spend);
+        await wallets.TryChangeCouponAsync(used.Coupon, CouponStatus.Locked, used.OrderId, CouponStatus.Used, used.OrderId, null, CancellationToken.None);
+    }
 }

@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Marketing.Functions.Campaigns;
-using Marketing.Functions.Expiry;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
 using Marketing.Functions.Wallet;
@@ -17,17 +16,31 @@ public sealed record LockRequest(string OrderId, string CustomerId, string Coupo
 /// order again, lock it for the order (it lapses after Redemption:LockMinutes unless confirmed) and reserve
 /// its discount against the campaign's budget. Idempotent per order id: a replay answers the same record.
 ///
-/// Writes, in this order: (1) the lock's due entry, then the order's record, pending — the per-order
-/// mutex; (2) the coupon, available → locked by this order — the decisive write, so of two
-/// orders racing for one coupon exactly one wins; (3) the budget, only while what is left covers the
-/// discount; (4) the record, pending → locked. A refusal at (2) or (3) undoes what was done, so nothing
-/// is left behind; a crash leaves a pending record that a retry resumes, or the expiry timer cancels
-/// when the lock lapses (docs/redemption.md).
+/// Four Cosmos round trips with a budget, three without (docs/redemption.md): (a) read the coupon's wallet document;
+/// (b) the coupon, available → locked by this order — the decisive write, so of two orders racing for one coupon
+/// exactly one wins; (c) reserve the discount, only while the budget covers it; (d) create the record, already
+/// locked (create-if-absent: of two locks of one order, one record). The record is written last, so a record that
+/// exists always has its coupon and reservation behind it. A refusal at (b) or (c) undoes what was done.
+///
+/// Only the attempt that took the coupon lock writes for it, and only within <see cref="SendWindow"/> of taking it
+/// (and well before the lock lapses): after that it stops and answers "in flight". So a retry that finds the coupon
+/// locked for its order with no record knows, once that window and one call's deadline have passed, that nobody
+/// else will write for it any more, and takes over (under a pending record: the per-order slot); the expiry timer,
+/// which acts only after lockedUntil, releases a lock whose record never came (under the same slot).
 /// </summary>
 public static class LockCoupon
 {
-    /// <summary>A pending record older than this belongs to an interrupted lock, which a retry may resume.</summary>
+    /// <summary>
+    /// A pending record older than this belongs to an interrupted lock: a cancel may then cancel it. (Pending records
+    /// are the per-order slot a takeover or the timer holds, and locks of the previous release.)
+    /// </summary>
     public static readonly TimeSpan LockDeadline = TimeSpan.FromSeconds(30);
+
+    /// <summary>An attempt sends its writes (lock, reservation, record, or their undo) only this long after taking the coupon lock.</summary>
+    public static readonly TimeSpan SendWindow = TimeSpan.FromSeconds(20);
+
+    /// <summary>How far apart two instances' clocks may be: a margin between a lock's last write and the timer's first look.</summary>
+    public static readonly TimeSpan ClockSkew = TimeSpan.FromSeconds(5);
 
     public static RouteHandlerBuilder MapLockCoupon(this IEndpointRouteBuilder group) =>
         group.MapPost("", HandleAsync)
@@ -38,106 +51,229 @@ public static class LockCoupon
             .WithSummary("Lock a coupon for an order and reserve its discount (idempotent per orderId).");
 
     private static async Task<IResult> HandleAsync(HttpContext context, RedemptionStore redemptions, WalletStore wallets, StockStore stock,
-        DueIndex due, IOptions<RedemptionOptions> options, TimeProvider time)
+        IOptions<RedemptionOptions> options, IOptions<CosmosOptions> cosmos, TimeProvider time)
     {
         var (request, problem) = await JsonBody.ReadAsync<LockRequest>(context.Request);
         if (problem is not null) return problem.ToResult();
         var errors = Validate(request!);
         if (errors.Count > 0) return Problem.Validation(errors).ToResult();
-
-        var ct = context.RequestAborted;
-        var now = time.GetUtcNow();
-        var hash = Fingerprint(request!);
-        var existing = await redemptions.FindAsync(request!.OrderId, ct);
-        if (existing is not null && !IsInterrupted(existing, now))
-            return Replay(existing, hash, context);
-        if (existing is not null && existing.RequestHash != hash)
-            return OtherCoupon(existing).ToResult();
-
-        var slot = await wallets.FindSlotAsync(request.CustomerId, request.CouponId, ct);
-        if (slot is null)
-            return Problem.Of(ProblemTypes.NotFound, 404, "Not found.", "The coupon is not in this customer's wallet.").ToResult();
-        var (discount, refusal) = Check(slot.Coupon, request, now);
-        if (refusal is not null)
-        {
-            if (existing is not null) await redemptions.TryDeleteAsync(existing, CancellationToken.None);
-            return refusal.ToResult();
-        }
-
-        var record = existing;
-        if (record is null)
-        {
-            var lockedUntil = now.AddMinutes(options.Value.LockMinutes);
-            // The due entry first: a lock the timer cannot find must never exist.
-            await due.AddLockExpiryAsync(request.OrderId, lockedUntil);
-            record = await redemptions.TryCreateAsync(NewRecord(request, slot, discount, lockedUntil, hash, now), ct);
-            if (record is null)
-                return await redemptions.FindAsync(request.OrderId, ct) is { } raced ? Replay(raced, hash, context) : InFlight().ToResult();
-        }
-        else
-        {
-            await due.AddLockExpiryAsync(record.OrderId, record.LockedUntil); // create-if-absent: resuming repeats it harmlessly
-        }
-
-        // From here on, undo on refusal even if the client goes away.
-        var (failed, budgetShard) = await ReserveAsync(record, slot, request, redemptions, wallets, stock, now);
-        if (failed is not null) return failed.ToResult();
-
-        // The record names the budget shard holding the reservation, so confirm, cancel and refund move it there.
-        var locked = await redemptions.TryReplaceAsync(record.Then("lock", RedemptionState.Locked, now, context.User.SubjectId()) with { BudgetShard = budgetShard },
-            CancellationToken.None);
-        if (locked is null)
-            return await redemptions.FindAsync(request.OrderId, ct) is { } changed ? Replay(changed, hash, context) : InFlight().ToResult();
-        return RedemptionResults.Created(locked, context, replayed: false);
+        var attempt = new Attempt(request!, Fingerprint(request!), context, redemptions, wallets, stock, time,
+            TimeSpan.FromMinutes(options.Value.LockMinutes), TimeSpan.FromSeconds(cosmos.Value.CallTimeoutSeconds));
+        return await attempt.RunAsync(context.RequestAborted);
     }
 
     /// <summary>
-    /// Locks the coupon for the order (the decisive write), then reserves the discount. Both are idempotent per
-    /// order, so resuming an interrupted lock repeats them harmlessly. On a refusal or an error, everything
-    /// this order holds is let go and its pending record removed: a rejected lock leaves nothing behind.
+    /// After this long, an attempt that locked a coupon sends nothing more for it: its window plus one call's deadline
+    /// (CosmosCallDeadline bounds a call, the SDK's retries included).
     /// </summary>
-    private static async Task<(Problem? Refusal, int BudgetShard)> ReserveAsync(Redemption record, CouponSlot slot, LockRequest request,
-        RedemptionStore redemptions, WalletStore wallets, StockStore stock, DateTimeOffset now)
+    public static TimeSpan WritesEndAfter(TimeSpan callTimeout) => SendWindow + callTimeout;
+
+    /// <summary>One lock request: the request, its fingerprint, and what it writes with.</summary>
+    private sealed class Attempt(LockRequest request, string hash, HttpContext context, RedemptionStore redemptions, WalletStore wallets,
+        StockStore stock, TimeProvider time, TimeSpan lockFor, TimeSpan callTimeout)
     {
-        var orderId = request.OrderId;
-        try
+        private readonly DateTimeOffset now = time.GetUtcNow();
+        private string OrderId => request.OrderId;
+
+        public async Task<IResult> RunAsync(CancellationToken ct)
         {
-            if (!await wallets.TryChangeCouponAsync(slot.Ref, CouponStatus.Available, null, CouponStatus.Locked, orderId, record.LockedUntil,
-                    CancellationToken.None))
+            // (a) The coupon: coupon ids name their campaign, so this is a point read of one wallet document.
+            var slot = await wallets.FindSlotAsync(request.CustomerId, request.CouponId, ct);
+            if (slot is null) return await RefusedAsync(NotInWallet(), ct);
+            if (slot.Coupon.State == CouponStatus.Locked && slot.Coupon.OrderId == OrderId)
+                return await ResumeAsync(slot, ct);
+            var (discount, refusal) = Check(slot.Coupon, request, now);
+            if (refusal is not null) return await RefusedAsync(refusal, ct);
+
+            // From here on, finish or undo even if the client goes away.
+            var lockedUntil = now + lockFor;
+            var window = Window(now, lockedUntil);
+            // (b) The decisive write.
+            if (!await wallets.TryLockCouponAsync(slot.Ref, null, OrderId, lockedUntil, now, discount, CancellationToken.None))
             {
-                var current = await wallets.ReadAsync(slot.Ref, CancellationToken.None) ?? slot.Coupon;
-                if (!(current.State == CouponStatus.Locked && current.OrderId == orderId)) // else: ours, from an interrupted attempt
-                {
-                    await redemptions.TryDeleteAsync(record, CancellationToken.None);
-                    // Null: the coupon was locked and released again between our read and our write.
-                    return (Check(current, request, now).Refusal
-                        ?? Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The coupon changed while it was being locked; try again."), 0);
-                }
+                var current = await wallets.ReadAsync(slot.Ref, CancellationToken.None);
+                if (current is { State: CouponStatus.Locked } && current.OrderId == OrderId)
+                    return await ResumeAsync(slot with { Coupon = current }, ct); // a duplicate of this lock got there first
+                return await RefusedAsync(current is null ? NotInWallet() : Check(current, request, now).Refusal
+                    ?? Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The coupon changed while it was being locked; try again."), ct);
             }
-            if (!(record.Budgeted && record.Discount > 0))
-                return (null, 0);
-            // A resumed lock's earlier attempt may have reserved in any budget shard: the reservation looks there first.
-            var resuming = now - record.CreatedAt >= LockDeadline;
-            if (await stock.TryReserveBudgetAsync(record.CampaignId, orderId, record.CouponId, record.Discount, CancellationToken.None, resuming) is { } shard)
-                return (null, shard);
-            await LetGoAsync(record, redemptions, wallets, stock, now);
-            return (Problem.Of(ProblemTypes.BudgetExhausted, 409, "The campaign's budget cannot cover this discount.",
-                "The order can go ahead without this coupon."), 0);
+            return await ReserveAndCommitAsync(NewRecord(slot, discount, RedemptionState.Locked, lockedUntil), slot, window, held: null);
         }
-        catch (Exception) when (record.State == RedemptionState.Pending)
+
+        /// <summary>
+        /// (c) and (d): reserve the discount, then write the record — create it, or, holding the order's slot, turn the
+        /// pending record into the locked one. A refusal undoes what this attempt holds, within its window only.
+        /// </summary>
+        private async Task<IResult> ReserveAndCommitAsync(Redemption record, CouponSlot slot, Func<bool> window, Redemption? held)
         {
-            await LetGoAsync(record, redemptions, wallets, stock, now);
-            throw;
+            if (record.Budgeted && record.Discount > 0)
+            {
+                if (!window()) return await StoppedAsync(held);
+                // A takeover (held) finishes a dead attempt that may have reserved in any budget shard: look there first.
+                var shard = await stock.TryReserveBudgetAsync(record.CampaignId, OrderId, record.CouponId, record.Discount, CancellationToken.None,
+                    resuming: held is not null);
+                if (shard is null)
+                {
+                    if (window())
+                    {
+                        // The slot first, then the coupon: a crash in between leaves a lock the timer finds and releases.
+                        if (held is not null) await redemptions.TryDeleteAsync(held, CancellationToken.None);
+                        await ReleaseCouponAsync(slot.Ref, record.CouponValidTo);
+                    }
+                    return await RefusedAsync(Problem.Of(ProblemTypes.BudgetExhausted, 409, "The campaign's budget cannot cover this discount.",
+                        "The order can go ahead without this coupon."), CancellationToken.None);
+                }
+                record = record with { BudgetShard = shard.Value };
+            }
+            if (!window()) return await StoppedAsync(held);
+            // (d) The record, last: one per order.
+            var written = held is null
+                ? await redemptions.TryCreateAsync(record, CancellationToken.None)
+                : await redemptions.TryReplaceAsync(record with { ETag = held.ETag, CreatedAt = held.CreatedAt }, CancellationToken.None);
+            if (written is not null) return RedemptionResults.Created(written, context, replayed: false);
+
+            var current = await redemptions.FindAsync(OrderId, CancellationToken.None);
+            if (current is null) return InFlight().ToResult();
+            if (held is null && IsAbandoned(current) && current.RequestHash == hash)
+            {
+                // A pending record of this same lock whose attempt died (the previous release wrote one before locking):
+                // the coupon and the reservation are in place now, so finish it.
+                var resumed = await redemptions.TryReplaceAsync(record with { ETag = current.ETag, CreatedAt = current.CreatedAt }, CancellationToken.None);
+                if (resumed is not null) return RedemptionResults.Created(resumed, context, replayed: false);
+                current = await redemptions.FindAsync(OrderId, CancellationToken.None) ?? current;
+            }
+            // Same order and coupon in a live state: the coupon lock and reservation are that record's; never undo them.
+            if (!IsTheRecords(current, record) && window())
+            {
+                if (record.Budgeted && record.Discount > 0) await stock.MoveBudgetAsync(record, BudgetMove.Release);
+                await ReleaseCouponAsync(slot.Ref, record.CouponValidTo);
+            }
+            return Replay(current);
         }
+
+        /// <summary>
+        /// The coupon is already locked for this order: a replay of a lock that succeeded, a duplicate still in flight, or
+        /// a lock whose attempt died before writing its record. The record says which.
+        /// </summary>
+        private async Task<IResult> ResumeAsync(CouponSlot slot, CancellationToken ct)
+        {
+            var current = await redemptions.FindAsync(OrderId, ct);
+            if (current is not null)
+                return current.State == RedemptionState.Pending && current.RequestHash == hash && IsAbandoned(current)
+                    ? await TakeOverAsync(slot, current)
+                    : Replay(current);
+            var lockedAt = slot.Coupon.LockedAt ?? (slot.Coupon.LockedUntil ?? now) - lockFor;
+            if (now < lockedAt + WritesEndAfter(callTimeout))
+                return InFlight().ToResult(); // the attempt that locked it may still write its record
+            return await TakeOverAsync(slot, held: null);
+        }
+
+        /// <summary>
+        /// Finishes a lock whose attempt died, holding the order's slot: a pending record this call creates (or an abandoned
+        /// one it claims, with an etag), so the timer or another retry cannot act on the same lock meanwhile. The coupon is
+        /// locked afresh (a new lockedUntil, from whichever state the dead attempt left it in), then (c) and (d) as usual.
+        /// </summary>
+        private async Task<IResult> TakeOverAsync(CouponSlot slot, Redemption? held)
+        {
+            var (discount, refusal) = Check(slot.Coupon, request, now);
+            if (refusal is not null) return await RefusedAsync(refusal, CancellationToken.None);
+            var lockedUntil = now + lockFor;
+            var window = Window(now, lockedUntil);
+            var pending = NewRecord(slot, discount, RedemptionState.Pending, lockedUntil);
+            held = held is null
+                ? await redemptions.TryCreateAsync(pending, CancellationToken.None)
+                : await redemptions.TryReplaceAsync(pending with { ETag = held.ETag }, CancellationToken.None);
+            if (held is null)
+                return await redemptions.FindAsync(OrderId, CancellationToken.None) is { } raced ? Replay(raced) : InFlight().ToResult();
+
+            if (!window()) return await StoppedAsync(held);
+            var heldBy = slot.Coupon.State == CouponStatus.Locked ? OrderId : null;
+            if (!await wallets.TryLockCouponAsync(slot.Ref, heldBy, OrderId, lockedUntil, now, discount, CancellationToken.None))
+            {
+                // Released meanwhile (a cancel of the dead attempt's record, the timer): give the slot back and answer as a new lock would.
+                await redemptions.TryDeleteAsync(held, CancellationToken.None);
+                var current = await wallets.ReadAsync(slot.Ref, CancellationToken.None);
+                return await RefusedAsync(current is null ? NotInWallet() : Check(current, request, now).Refusal
+                    ?? Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The coupon changed while it was being locked; try again."), CancellationToken.None);
+            }
+            return await ReserveAndCommitAsync(pending with { State = RedemptionState.Locked, History = [LockStep()] }, slot, window, held);
+        }
+
+        /// <summary>
+        /// Too slow to write any more: what is done stays for a retry (which takes over once this attempt's writes are
+        /// over) or for the timer (after lockedUntil). A pending record this attempt holds stays too, claimed the same way.
+        /// </summary>
+        private static Task<IResult> StoppedAsync(Redemption? held)
+        {
+            _ = held;
+            return Task.FromResult<IResult>(InFlight().ToResult());
+        }
+
+        /// <summary>A refusal: unless the order already has a record (then that record is the answer, as for any replay).</summary>
+        private async Task<IResult> RefusedAsync(Problem refusal, CancellationToken ct)
+            => await redemptions.FindAsync(OrderId, ct) is { } existing ? Replay(existing) : refusal.ToResult();
+
+        private IResult Replay(Redemption existing)
+        {
+            if (existing.RequestHash != hash) return OtherCoupon(existing).ToResult();
+            if (existing.State == RedemptionState.Pending) return InFlight().ToResult();
+            return RedemptionResults.Created(existing, context, replayed: true);
+        }
+
+        /// <summary>
+        /// Whether a coupon lock and reservation of this order and coupon belong to <paramref name="current"/>: it is live
+        /// (pending: someone holds the slot; locked or used: they are its). A cancelled or refunded record, or one of another
+        /// coupon, owns nothing of ours.
+        /// </summary>
+        private static bool IsTheRecords(Redemption current, Redemption ours)
+            => current.CouponId == ours.CouponId && current.State is RedemptionState.Pending or RedemptionState.Locked or RedemptionState.Used;
+
+        /// <summary>A pending record whose holder sends nothing more (its window and a call's deadline are over).</summary>
+        private bool IsAbandoned(Redemption record)
+            => record.State == RedemptionState.Pending && now - record.CreatedAt >= Max(LockDeadline, WritesEndAfter(callTimeout));
+
+        /// <summary>
+        /// While this attempt may still write: within <see cref="SendWindow"/> of taking the lock, and so long before the
+        /// lock lapses that its last call ends before the timer (which acts only after lockedUntil) could look.
+        /// </summary>
+        private Func<bool> Window(DateTimeOffset lockedAt, DateTimeOffset lockedUntil)
+        {
+            var deadline = Min(lockedAt + SendWindow, lockedUntil - callTimeout - ClockSkew);
+            return () => time.GetUtcNow() < deadline;
+        }
+
+        private Task<bool> ReleaseCouponAsync(CouponRef at, DateTimeOffset validTo)
+            => wallets.TryChangeCouponAsync(at, CouponStatus.Locked, OrderId, now >= validTo ? CouponStatus.Expired : CouponStatus.Available,
+                null, null, CancellationToken.None);
+
+        private RedemptionStep LockStep() => new("lock", RedemptionState.Locked, now, context.User.SubjectId());
+
+        private Redemption NewRecord(CouponSlot slot, long discount, RedemptionState state, DateTimeOffset lockedUntil) => new()
+        {
+            Id = OrderId,
+            OrderId = OrderId,
+            CustomerId = request.CustomerId,
+            CouponId = slot.Coupon.Id,
+            CouponCode = slot.Coupon.Code,
+            CampaignId = slot.Coupon.CampaignId,
+            CouponIndex = slot.Ref.Index,
+            CouponValidTo = slot.Coupon.ValidTo,
+            Discount = discount,
+            Currency = slot.Coupon.Currency,
+            Budgeted = slot.Coupon.Budgeted,
+            ReturnOnRefund = slot.Coupon.ReturnOnRefund,
+            State = state,
+            LockedUntil = lockedUntil,
+            RequestHash = hash,
+            CreatedAt = now,
+            History = state == RedemptionState.Locked ? [LockStep()] : [],
+        };
     }
 
-    private static async Task LetGoAsync(Redemption record, RedemptionStore redemptions, WalletStore wallets, StockStore stock, DateTimeOffset now)
-    {
-        await stock.MoveBudgetAsync(record, BudgetMove.Release);
-        await wallets.TryChangeCouponAsync(record.Coupon, CouponStatus.Locked, record.OrderId,
-            now >= record.CouponValidTo ? CouponStatus.Expired : CouponStatus.Available, null, null, CancellationToken.None);
-        await redemptions.TryDeleteAsync(record, CancellationToken.None);
-    }
+    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    private static Problem NotInWallet() => Problem.Of(ProblemTypes.NotFound, 404, "Not found.", "The coupon is not in this customer's wallet.");
 
     private static Dictionary<string, string[]> Validate(LockRequest request)
     {
@@ -182,42 +318,11 @@ public static class LockCoupon
         _ => "The coupon cannot be used.",
     };
 
-    private static bool IsInterrupted(Redemption record, DateTimeOffset now)
-        => record.State == RedemptionState.Pending && now - record.CreatedAt >= LockDeadline && now < record.LockedUntil;
-
-    private static IResult Replay(Redemption existing, string hash, HttpContext context)
-    {
-        if (existing.RequestHash != hash) return OtherCoupon(existing).ToResult();
-        if (existing.State == RedemptionState.Pending) return InFlight().ToResult();
-        return RedemptionResults.Created(existing, context, replayed: true);
-    }
-
     private static Problem OtherCoupon(Redemption existing)
         => Problem.Of(ProblemTypes.InvalidTransition, 409, "This order already has a redemption.",
             $"Order {existing.OrderId} redeems coupon {existing.CouponCode} ({RedemptionResults.Wire(existing.State)}); one coupon per order, locked once.");
 
     private static Problem InFlight() => RedemptionResults.InFlight();
-
-    private static Redemption NewRecord(LockRequest request, CouponSlot slot, long discount, DateTimeOffset lockedUntil, string hash, DateTimeOffset now) => new()
-    {
-        Id = request.OrderId,
-        OrderId = request.OrderId,
-        CustomerId = request.CustomerId,
-        CouponId = slot.Coupon.Id,
-        CouponCode = slot.Coupon.Code,
-        CampaignId = slot.Coupon.CampaignId,
-        CouponIndex = slot.Ref.Index,
-        CouponValidTo = slot.Coupon.ValidTo,
-        Discount = discount,
-        Currency = slot.Coupon.Currency,
-        Budgeted = slot.Coupon.Budgeted,
-        ReturnOnRefund = slot.Coupon.ReturnOnRefund,
-        State = RedemptionState.Pending,
-        LockedUntil = lockedUntil,
-        RequestHash = hash,
-        CreatedAt = now,
-        History = [],
-    };
 
     /// <summary>What makes two locks "the same request": customer, coupon and the order draft's meaning.</summary>
     private static string Fingerprint(LockRequest request)

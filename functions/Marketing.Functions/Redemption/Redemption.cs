@@ -8,8 +8,10 @@ using Marketing.Functions.Wallet;
 namespace Marketing.Functions.Redemption;
 
 /// <summary>
-/// pending → locked → used → refunded, and locked → cancelled (by the order system, or "expire" by the
-/// timer when the lock lapses). Pending only exists while a lock is being taken (docs/redemption.md).
+/// locked → used → refunded, and locked → cancelled (by the order system, or "expire" by the timer when the lock
+/// lapses). A lock writes its record directly as locked; pending is the per-order slot held while a retry takes over
+/// a lock whose attempt died, or while the timer releases one, and the state locks of the previous release were
+/// created in (docs/redemption.md).
 /// </summary>
 public enum RedemptionState { Pending, Locked, Used, Cancelled, Refunded }
 
@@ -18,8 +20,8 @@ public sealed record RedemptionStep(string Step, RedemptionState State, DateTime
 
 /// <summary>
 /// The redemption of one coupon on one order (container "redemptions", id = partition key = order id).
-/// Every step reads it, checks the transition, changes the coupon (the decisive write), then commits here
-/// with the etag; the budget moves last, only by whoever committed, so it never moves twice.
+/// A lock writes it last (after the coupon and the budget); confirm and cancel change it first, by a patch filtered
+/// on its state (the record decides which step wins), then complete their effects on the budget and the coupon.
 /// </summary>
 public sealed record Redemption
 {
@@ -114,6 +116,26 @@ public sealed record StepRequest(string? Reason)
 
 public static class RedemptionBudget
 {
+    /// <summary>
+    /// Releases the order's reservation for the record's coupon wherever it is: in the record's budget shard when the
+    /// record was locked (the lock that created it reserved there first), else — a pending record, whose lock may have
+    /// died after reserving, or a lock whose record never came — in the shard that holds it (<see cref="StockStore.AnyShard"/>).
+    /// </summary>
+    public static async Task ReleaseAsync(this StockStore stock, Redemption record)
+    {
+        if (!record.Budgeted || record.Discount <= 0) return;
+        if (record.History.Any(h => h.State == RedemptionState.Locked))
+        {
+            await stock.MoveBudgetAsync(record.CampaignId, record.BudgetShard, record.OrderId, record.CouponId, BudgetMove.Release, record.Discount, CancellationToken.None);
+            return;
+        }
+        await stock.ReleaseWhereverAsync(record.CampaignId, record.OrderId, record.CouponId, record.Discount);
+    }
+
+    /// <summary>Releases the order's reservation for <paramref name="couponId"/> in whichever budget shard holds it (none: nothing to do).</summary>
+    public static Task ReleaseWhereverAsync(this StockStore stock, string campaignId, string orderId, string couponId, long amount)
+        => stock.MoveBudgetAsync(campaignId, StockStore.AnyShard, orderId, couponId, BudgetMove.Release, amount, CancellationToken.None);
+
     /// <summary>
     /// Moves the order's discount in its campaign's budget, if it has one (once per order: see StockStore), in the shard
     /// the record names. A pending record never recorded one (its lock was interrupted or refused): its release looks

@@ -54,6 +54,44 @@ public sealed class RedemptionStore(Database database, IOptions<RedemptionOption
         => await container.TryWriteAsync(Stored(redemption), redemption.OrderId, redemption.ETag, ct) is { } etag ? redemption with { ETag = etag } : null;
 
     /// <summary>
+    /// One step of the record, decided by the record itself: a patch filtered on <paramref name="filter"/> (the part after
+    /// WHERE, e.g. the state it must be in) that sets the new state and appends the step to the history ("add /history/-"),
+    /// with the record's "ttl" when the step finishes it. Of two steps racing (a confirm and the timer's expire, a cancel
+    /// and a confirm), exactly one patch matches. Returns the record after the step when this call applied it (also when
+    /// the SDK re-sent it and the second attempt was refused by the first: the write stamp says so); otherwise the record
+    /// as it is now (null when there is none), so the caller can answer without another read.
+    /// </summary>
+    public async Task<(Redemption? Applied, Redemption? Current)> TryStepAsync(string orderId, string filter, RedemptionStep step,
+        CancellationToken ct = default)
+    {
+        var stamp = Guid.NewGuid().ToString("N");
+        var key = new PartitionKey(orderId);
+        List<PatchOperation> operations =
+        [
+            PatchOperation.Set("/state", step.State),
+            PatchOperation.Add("/history/-", step),
+            PatchOperation.Set("/" + ContainerExtensions.WriteStamp, stamp),
+        ];
+        if (IsFinished(step.State)) operations.Add(PatchOperation.Set("/ttl", FinishedTtlSeconds));
+        try
+        {
+            var response = await container.PatchItemAsync<Redemption>(orderId, key, operations,
+                new PatchItemRequestOptions { FilterPredicate = "FROM c WHERE " + filter }, ct);
+            return (response.Resource with { ETag = response.ETag }, null);
+        }
+        catch (CosmosException e) when (e.StatusCode is HttpStatusCode.PreconditionFailed or HttpStatusCode.NotFound)
+        {
+        }
+        using var stored = await container.ReadItemStreamAsync(orderId, key, cancellationToken: ct);
+        if (stored.StatusCode == HttpStatusCode.NotFound) return (null, null);
+        stored.EnsureSuccessStatusCode();
+        var document = (await JsonNode.ParseAsync(stored.Content, cancellationToken: ct))!.AsObject();
+        var current = document.Deserialize<Redemption>(Json.Storage)! with { ETag = stored.Headers.ETag };
+        var ours = document[ContainerExtensions.WriteStamp] is JsonValue value && value.TryGetValue<string>(out var found) && found == stamp;
+        return ours ? (current, null) : (null, current);
+    }
+
+    /// <summary>
     /// The document as stored: the record, plus its "ttl" when it is finished. The ttl is written with the step that
     /// finishes the record (never before: a used record must outlive any refund), and is not part of the record.
     /// </summary>
@@ -64,7 +102,7 @@ public sealed class RedemptionStore(Database database, IOptions<RedemptionOption
         return document;
     }
 
-    /// <summary>Removes a pending record whose lock was refused, if unchanged since read.</summary>
+    /// <summary>Removes a record (a pending one this caller holds), if unchanged since read.</summary>
     public async Task TryDeleteAsync(Redemption redemption, CancellationToken ct = default)
     {
         try

@@ -51,6 +51,13 @@ public sealed record Coupon
     public string? OrderId { get; init; }
     /// <summary>Locked: when the order's reservation lapses unless it is confirmed.</summary>
     public DateTimeOffset? LockedUntil { get; init; }
+    /// <summary>Locked: when the lock was taken, so a retry can tell an attempt still in flight from one that died (LockCoupon).</summary>
+    public DateTimeOffset? LockedAt { get; init; }
+    /// <summary>
+    /// Locked: the discount the lock reserves against the budget. Only the timer reads it, to release the reservation of
+    /// a lock whose record was never written (a crashed lock): nothing else knows the amount then.
+    /// </summary>
+    public long? LockedDiscount { get; init; }
 
     // Idempotency: the key this coupon was claimed with, a fingerprint of that request, and the exact
     // answer sent, so a replay of the key returns the same bytes.

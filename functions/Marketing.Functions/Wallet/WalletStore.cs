@@ -186,6 +186,46 @@ public sealed class WalletStore(Database database, ILogger<WalletStore>? logger 
             filter, ct);
     }
 
+    /// <summary>
+    /// Locks the coupon for <paramref name="orderId"/> until <paramref name="lockedUntil"/>, in one atomic patch: from available
+    /// (<paramref name="heldBy"/> null), or, to take over a lock whose attempt died, from locked by <paramref name="heldBy"/>.
+    /// Also records when the lock was taken and the discount it reserves (read by LockCoupon's retries and the timer).
+    /// False when the coupon is not in that state.
+    /// </summary>
+    public async Task<bool> TryLockCouponAsync(CouponRef at, string? heldBy, string orderId, DateTimeOffset lockedUntil, DateTimeOffset lockedAt,
+        long discount, CancellationToken ct = default)
+    {
+        var coupon = $"c.coupons[{at.Index}]";
+        var filter = $"{coupon}.id = \"{at.CouponId}\" AND {coupon}.state = \"{Wire(heldBy is null ? CouponStatus.Available : CouponStatus.Locked)}\"";
+        if (heldBy is not null) filter += $" AND {coupon}.orderId = \"{heldBy}\"";
+        var path = $"/coupons/{at.Index}";
+        return await container.TryPatchAsync<CampaignWallet>(at.CampaignId, at.CustomerId,
+            [PatchOperation.Set(path + "/state", CouponStatus.Locked), PatchOperation.Set(path + "/orderId", orderId),
+             PatchOperation.Set(path + "/lockedUntil", lockedUntil), PatchOperation.Set(path + "/lockedAt", lockedAt),
+             PatchOperation.Set(path + "/lockedDiscount", discount)],
+            filter, ct);
+    }
+
+    /// <summary>
+    /// Some wallets (at most <paramref name="top"/>) holding a coupon still locked whose lock lapsed by <paramref name="now"/>:
+    /// the expiry timer's lapsed-lock phase. Cross-partition, served by the index on the coupons' state and lockedUntil,
+    /// so it reads the lapsed locks and nothing else. Like <see cref="NextWithCouponsDueAsync"/>, the caller works the
+    /// answer and asks again (a coupon it finished is no longer locked), never carrying a continuation token.
+    /// </summary>
+    public async Task<List<CampaignWallet>> NextWithLapsedLocksAsync(DateTimeOffset now, int top, CancellationToken ct = default)
+    {
+        var query = new QueryDefinition(
+                "SELECT TOP @top VALUE c FROM c JOIN cp IN c.coupons WHERE c.type = @type AND cp.state = @state AND cp.lockedUntil <= @now")
+            .WithParameter("@top", top).WithParameter("@type", CampaignWallet.Kind).WithParameter("@state", Wire(CouponStatus.Locked))
+            .WithParameter("@now", UtcInstantConverter.Text(now));
+        var wallets = new List<CampaignWallet>();
+        using var iterator = container.GetItemQueryIterator<CampaignWallet>(query,
+            requestOptions: new QueryRequestOptions { EnableOptimisticDirectExecution = true });
+        while (iterator.HasMoreResults)
+            wallets.AddRange(await iterator.ReadNextAsync(ct));
+        return [.. wallets.DistinctBy(w => (w.CustomerId, w.Id))]; // a wallet with two lapsed locks comes back twice (JOIN)
+    }
+
     public static string Wire(CouponStatus status) => status switch
     {
         CouponStatus.Available => "available",
