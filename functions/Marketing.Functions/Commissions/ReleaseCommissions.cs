@@ -1,5 +1,6 @@
 using Marketing.Functions.Expiry;
 using Marketing.Functions.Hosting;
+using Microsoft.Extensions.Options;
 
 namespace Marketing.Functions.Commissions;
 
@@ -25,25 +26,33 @@ public static class ReleaseCommissions
         routes.MapTimerFunction(FunctionName, $"%{ScheduleSetting}%", async (_, context) =>
         {
             var s = context.RequestServices;
-            var report = await RunAsync(s.GetRequiredService<DueIndex>(), s.GetRequiredService<LedgerStore>(),
-                s.GetRequiredService<TimeProvider>().GetUtcNow(), context.RequestAborted);
+            var time = s.GetRequiredService<TimeProvider>();
+            var deadline = RunDeadline.Start(time, s.GetRequiredService<IOptions<TimerOptions>>().Value);
+            var report = await RunAsync(s.GetRequiredService<DueIndex>(), s.GetRequiredService<LedgerStore>(), time.GetUtcNow(), context.RequestAborted, deadline);
             var result = new InvocationResult { ReturnValue = report };
-            result.Log($"Released {report.EntriesReleased} ledger entries; read {report.BucketsRead} buckets, {report.EntriesRead} due entries.");
+            result.Log($"Released {report.EntriesReleased} ledger entries; read {report.BucketsRead} buckets, {report.EntriesRead} due entries in {report.PagesRead} pages.");
+            if (report.Stopped)
+                result.Log($"Stopped at the run's time limit ({deadline.StopAt:O}) with work left; the next run carries on from what is still due.");
             report.Failures.ForEach(f => result.Log(f));
             return result;
         });
 
-    public static async Task<ReleaseReport> RunAsync(DueIndex due, LedgerStore ledger, DateTimeOffset now, CancellationToken ct)
+    /// <summary>
+    /// One run at <paramref name="now"/>, taking new work only until <paramref name="deadline"/> (none: until done).
+    /// The ledger entries of every due entry in work share the run's parallelism (<see cref="DueWork"/>).
+    /// </summary>
+    public static async Task<ReleaseReport> RunAsync(DueIndex due, LedgerStore ledger, DateTimeOffset now, CancellationToken ct, RunDeadline? deadline = null)
     {
         var report = new ReleaseReport();
-        await due.RunAsync(DueIndex.Release, now, report, async entry =>
+        await due.RunAsync(DueIndex.Release, now, report, async (entry, work) =>
         {
-            await Parallel.ForEachAsync(entry.Items ?? [], new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (item, token) =>
+            await work.ForEachAsync(entry.Items ?? [], async (item, token) =>
             {
                 if (await ledger.TryReleaseAsync(item.PartitionKey, item.Id, now, token))
                     lock (report) report.EntriesReleased++;
             });
-        }, ct);
+            return true;
+        }, deadline ?? RunDeadline.None, ct);
         return report;
     }
 }
