@@ -271,14 +271,15 @@ public sealed class DueIndex(Database database, IOptions<DueIndexOptions>? optio
                 read = true;
                 foreach (var entry in page)
                 {
-                    // Taken only while the run has time, and only when fewer than Parallelism entries are in work;
+                    // Taken when fewer than Parallelism entries are in work, and only if the run still has time then;
                     // not awaited here, so the next page is read while this one is worked.
+                    await limits.Entries.WaitAsync(ct);
                     if (!limits.TakeMore())
                     {
+                        limits.Entries.Release();
                         complete = false;
                         break;
                     }
-                    await limits.Entries.WaitAsync(ct);
                     progress.Started();
                     _ = RunEntryAsync(entry, now, run, work, limits, progress);
                 }
