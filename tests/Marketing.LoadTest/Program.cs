@@ -21,7 +21,7 @@
 //
 // Usage (emulators started by scripts/benchmark.sh): dotnet run -c Release --project tests/Marketing.LoadTest --
 //   [--claims N] [--concurrency C] [--rounds R] [--locks N] [--expire N] [--expire-campaigns K] [--events N]
-//   [--customers N] [--flash-stock S] [--flash-shards K] [--flash-concurrency C] [--lapse N] [--releases N]
+//   [--customers N] [--flash-stock S] [--flash-shards K] [--flash-concurrency C] [--lapse N] [--lapse-campaigns K] [--releases N]
 //   [--only claims|lapse|locks|expiry|settle|release|flash[,...]]
 using System.Collections.Concurrent;
 using System.Diagnostics;
@@ -583,15 +583,21 @@ async Task<bool> ExpiryBenchmarkAsync()
 async Task<bool> LapseBenchmarkAsync()
 {
     var n = Arg("--lapse", 2000);
+    // Spread over K budgeted campaigns with --lapse-campaigns K (1 by default): every cancel patches its campaign's
+    // budget document, which holds the campaign's in-flight reservations, so one campaign measures that document too.
+    var campaignCount = Math.Max(1, Arg("--lapse-campaigns", 1));
     const long amountOff = 1000;
-    var campaign = await CreateCampaignAsync(n * 2, terms =>
-    {
-        terms["minimumSpend"] = 20000;
-        terms["budget"] = n * amountOff * 10;
-    });
+    var campaigns = new string[campaignCount];
+    for (var c = 0; c < campaignCount; c++)
+        campaigns[c] = await CreateCampaignAsync(n * 2, terms =>
+        {
+            terms["minimumSpend"] = 20000;
+            terms["budget"] = n * amountOff * 10;
+        });
+    var campaign = campaignCount == 1 ? campaigns[0] : $"{campaignCount} campaigns";
     var customers = Enumerable.Range(0, n).Select(_ => $"bench-lapse-{Guid.NewGuid():N}").ToArray();
     var couponIds = new string?[n];
-    var (_, _, claimed) = await RunAsync(n, async i => (couponIds[i] = await ClaimCouponAsync(campaign, Token(customers[i], "customer"))) is not null);
+    var (_, _, claimed) = await RunAsync(n, async i => (couponIds[i] = await ClaimCouponAsync(campaigns[i % campaignCount], Token(customers[i], "customer"))) is not null);
     var orderSystem = Token("bench-order-system", "order_system");
     var errors = new ErrorLog();
     var (lockElapsed, _, locked) = await RunAsync(n, i => SendAsync(HttpMethod.Post, "/api/redemptions", new JsonObject
