@@ -15,6 +15,7 @@
 //     longer than 255 characters or with / \ ? # (400), and an integer beyond ±2^53 anywhere in the body
 //     (400: Cosmos DB stores numbers as IEEE 754 doubles and would silently round it), and an item "ttl" that is
 //     not a nonzero positive integer up to 2^31 - 1 or -1 (400; also when a patch sets it).
+//   * database resource ids never hold "+" or "/" (some counts made the SDK's partition key range lookups 404).
 // It does not implement time to live itself: an item past its "ttl" stays readable here (docs/local-emulators.md).
 // Usage: node scripts/cosmos-emulator.js --port 8081
 "use strict";
@@ -180,6 +181,24 @@ for (const name of ["create-document", "patch-document", "replace-document", "up
     if (!(minimal && res.statusCode < 300 && body && body._etag)) return body;
     res.setHeader("etag", body._etag);
     return undefined; // an empty body, like Cosmos DB
+  };
+}
+
+// Database resource ids come from a counter (the stock server's Databases._rid); for some counts (62, 63, 126, 127,
+// 190, 191, ...: every 64th pair) the base64 id holds "+" or "/", and the SDK's partition key range lookups for that
+// database's containers then answer 404 (a query fails with "stale cache"), so whichever test happens to create the
+// 63rd database fails. Cosmos DB's own ids never break its routing: skip those counts.
+{
+  const Databases = require(`${lib}/account/databases`).default;
+  const original = Databases.prototype._rid;
+  const usable = [];
+  Databases.prototype._rid = function (count) {
+    while (usable.length < count) {
+      let next = (usable.length ? usable[usable.length - 1] : 0) + 1;
+      while (/[+/]/.test(original.call(this, next))) next += 1;
+      usable.push(next);
+    }
+    return original.call(this, usable[count - 1]);
   };
 }
 
