@@ -10,8 +10,11 @@
 // - settle: SettleCommission (Service Bus payload protocol) on N paid order events of referred buyers vs the raw
 //   conditional patch; events/s, latency, Cosmos round trips per event and per redelivered duplicate; then
 //   ReleaseCommissions after the holding period: Cosmos operations per released ledger entry.
-// - lapse: N locks of a budgeted campaign that lapse unconfirmed, then one ExpireCoupons run after the app's clock
-//   passes their lockedUntil; locks released per second of the timer and Cosmos operations per released lock.
+// - lapse: N locks of a budgeted campaign (order_system, not measured) that lapse; the clock moves past them and
+//   ExpireCoupons runs once: locks released/s, Cosmos operations per released lock, and the raw conditional patch
+//   at the timer's parallelism in the same run (ratio).
+// - release: N paid order events settled (not measured); the clock moves past the holding period and
+//   ReleaseCommissions runs once: ledger entries released/s, operations per entry, ratio to the raw patch.
 // - flash: a flash sale: N customers (default 5,000) at once (--flash-concurrency, default 64) on a campaign of
 //   --flash-stock units (default 500), sharded (--flash-shards, default 16) and unsharded: exactly the stock in
 //   coupons, nothing but sold-out otherwise, every shard exact; p50/p99 latency and round trips per answer.
@@ -22,7 +25,7 @@
 // Usage (emulators started by scripts/benchmark.sh): dotnet run -c Release --project tests/Marketing.LoadTest --
 //   [--claims N] [--concurrency C] [--rounds R] [--locks N] [--expire N] [--expire-campaigns K] [--events N]
 //   [--customers N] [--flash-stock S] [--flash-shards K] [--flash-concurrency C] [--budget-orders N] [--budget-top-ups N]
-//   [--lapse N] [--only claims|locks|expiry|settle|flash|budget|lapse[,...]]
+//   [--lapse N] [--lapse-campaigns K] [--releases N] [--only claims|lapse|locks|expiry|settle|release|flash|budget[,...]]
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
@@ -43,9 +46,10 @@ using Microsoft.IdentityModel.Tokens;
 
 var claims = Arg("--claims", 2000);
 var concurrency = Arg("--concurrency", 16);
-var only = StringArg("--only", "claims,locks,expiry,settle,flash,budget,lapse").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-if (only.Except(["claims", "locks", "expiry", "settle", "flash", "budget", "lapse"]).FirstOrDefault() is { } unknown)
-    throw new ArgumentException($"--only: unknown measurement '{unknown}' (claims, locks, expiry, settle, flash, budget, lapse, comma-separated)");
+string[] measurements = ["claims", "lapse", "locks", "expiry", "settle", "release", "flash", "budget"];
+var only = StringArg("--only", string.Join(',', measurements)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+if (only.Except(measurements).FirstOrDefault() is { } unknown)
+    throw new ArgumentException($"--only: unknown measurement '{unknown}' ({string.Join(", ", measurements)}, comma-separated)");
 var flashConcurrency = Arg("--flash-concurrency", 64);
 // The app's clock: real time plus an offset the expiry measurement moves forward (tokens follow it too).
 var clock = new BenchClock();
@@ -76,7 +80,8 @@ await CosmosExtensions.ProvisionAsync(client, "marketing-bench", Platform.Contai
 var counter = app.Services.GetRequiredService<CosmosRequestCounter>();
 
 using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Math.Max(concurrency, flashConcurrency) * 2 }) { BaseAddress = baseAddress, Timeout = TimeSpan.FromMinutes(10) };
-var operatorToken = Token("bench-operator", "operator");
+// Minted on each use: the measurements that move the clock a day or more on would outlive a token minted once.
+string OperatorToken() => Token("bench-operator", "operator");
 
 Console.WriteLine($"Handler at {baseAddress}, Cosmos at {Setting("Cosmos__Endpoint")}, {claims} claims, concurrency {concurrency}, {Environment.ProcessorCount} cores");
 
@@ -90,12 +95,15 @@ await RunAsync(200, i => ClaimAsync(warm, Token($"warm-{Guid.NewGuid():N}", "cus
 var rounds = Arg("--rounds", 5);
 var failed = false;
 if (only.Contains("claims")) failed |= !await ClaimBenchmarkAsync();
+// Before locks: it moves the clock a day on, past the lapse of every lock taken so far (none but its own), so it
+// counts its own locks only; the lock measurement's locks, taken after, stay out of every later timer run.
+if (only.Contains("lapse")) failed |= !await LapseBenchmarkAsync();
 if (only.Contains("locks")) failed |= !await LockBenchmarkAsync();
 if (only.Contains("expiry")) failed |= !await ExpiryBenchmarkAsync();
 if (only.Contains("settle")) failed |= !await SettleBenchmarkAsync();
+if (only.Contains("release")) failed |= !await ReleaseBenchmarkAsync();
 if (only.Contains("flash")) failed |= !await FlashSaleBenchmarkAsync();
 if (only.Contains("budget")) failed |= !await BudgetBenchmarkAsync();
-if (only.Contains("lapse")) failed |= !await LapseBenchmarkAsync();
 return failed ? 1 : 0;
 
 // Budget document size: one unsharded budgeted campaign, N customers each claim a coupon and place one order (lock,
@@ -172,7 +180,7 @@ async Task<bool> BudgetBenchmarkAsync()
             {
                 Content = new StringContent("""{"amount":1000,"reason":"benchmark top-up"}""", Encoding.UTF8, "application/json"),
             };
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", operatorToken);
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", OperatorToken());
             request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
             using var response = await http.SendAsync(request);
             if (response.StatusCode == HttpStatusCode.OK) return true;
@@ -201,7 +209,7 @@ async Task<bool> SettleBenchmarkAsync()
     var perRound = n / rounds;
     n = perRound * rounds;
     var errors = new ErrorLog();
-    await SendAsync(HttpMethod.Put, "/api/commission-rules", """{"level1":{"defaultBps":1000},"level2":{"defaultBps":300}}""", operatorToken, HttpStatusCode.OK, "rules", errors);
+    await SendAsync(HttpMethod.Put, "/api/commission-rules", """{"level1":{"defaultBps":1000},"level2":{"defaultBps":300}}""", OperatorToken(), HttpStatusCode.OK, "rules", errors);
     var codes = new List<string>();
     for (var p = 0; p < 20; p++)
     {
@@ -641,6 +649,9 @@ async Task<bool> ExpiryBenchmarkAsync()
     Console.WriteLine($"| Cosmos operations per expired coupon (target ≤ 2) | {(expired > 0 ? (operations / (double)expired).ToString("F3") : "n/a")} |");
     Console.WriteLine($"| run duration s | {elapsed.TotalSeconds:F2} |");
     Console.WriteLine($"| coupons expired/s | {expired / elapsed.TotalSeconds:F0} |");
+    var (rawRate, rawParallelism) = await RawRateAtTimerParallelismAsync(Math.Max(1000, (int)expired));
+    Console.WriteLine($"| raw conditional patches/s at parallelism {rawParallelism} (same run) | {rawRate:F0} |");
+    Console.WriteLine($"| ratio coupons expired/s ÷ raw patches/s | {expired / elapsed.TotalSeconds / rawRate:F3} |");
     var ok = true;
     if (claimed != n)
     {
@@ -660,61 +671,145 @@ async Task<bool> ExpiryBenchmarkAsync()
     return ok;
 }
 
-// Lapsed locks: N coupons of a budgeted campaign locked (order_system, not measured) and never confirmed; the app's clock
-// then passes their lockedUntil (a day: Redemption:LockMinutes above) and ExpireCoupons runs once, as the host invokes it.
-// Reports locks released, Cosmos operations per released lock, the run's duration and locks released per second.
+// Lapsed locks: N customers each claim one coupon of a budgeted campaign and the order system locks it (none of
+// this measured); no order is confirmed. The clock then moves past the locks' lapse (Redemption:LockMinutes, a day
+// here) and the hour they fall in, and ExpireCoupons runs once: every lock is cancelled ("expire"), its coupon
+// available again and its budget reservation returned. Then, in the same run, as many raw conditional patches at
+// the timer's parallelism (Timers:Parallelism), for the ratio.
 async Task<bool> LapseBenchmarkAsync()
 {
     var n = Arg("--lapse", 2000);
+    // Spread over K budgeted campaigns with --lapse-campaigns K (1 by default): every cancel patches its campaign's
+    // budget document, which holds the campaign's in-flight reservations, so one campaign measures that document too.
+    var campaignCount = Math.Max(1, Arg("--lapse-campaigns", 1));
     const long amountOff = 1000;
-    var campaign = await CreateCampaignAsync(n * 2, terms =>
-    {
-        terms["minimumSpend"] = 20000;
-        terms["budget"] = n * amountOff * 10;
-        terms["claimEndsAt"] = clock.GetUtcNow().AddDays(30).ToString("O"); // not ended by the run: that is not lock work
-        terms["validity"] = new JsonObject { ["type"] = "relative", ["days"] = 30 };
-    });
-    Console.WriteLine();
-    Console.WriteLine($"Lapsed locks: {n} locks of campaign {campaign} (budgeted), taken at concurrency {concurrency} and left to lapse");
-    var customers = Enumerable.Range(0, n).Select(_ => $"bench-{Guid.NewGuid():N}").ToArray();
+    var campaigns = new string[campaignCount];
+    for (var c = 0; c < campaignCount; c++)
+        campaigns[c] = await CreateCampaignAsync(n * 2, terms =>
+        {
+            terms["minimumSpend"] = 20000;
+            terms["budget"] = n * amountOff * 10;
+        });
+    var campaign = campaignCount == 1 ? campaigns[0] : $"{campaignCount} campaigns";
+    var customers = Enumerable.Range(0, n).Select(_ => $"bench-lapse-{Guid.NewGuid():N}").ToArray();
     var couponIds = new string?[n];
-    var (_, _, claimed) = await RunAsync(n, async i => (couponIds[i] = await ClaimCouponAsync(campaign, Token(customers[i], "customer"))) is not null);
+    var (_, _, claimed) = await RunAsync(n, async i => (couponIds[i] = await ClaimCouponAsync(campaigns[i % campaignCount], Token(customers[i], "customer"))) is not null);
     var orderSystem = Token("bench-order-system", "order_system");
     var errors = new ErrorLog();
     var (lockElapsed, _, locked) = await RunAsync(n, i => SendAsync(HttpMethod.Post, "/api/redemptions", new JsonObject
     {
-        ["orderId"] = $"lapse-{Guid.NewGuid():N}", ["customerId"] = customers[i], ["couponId"] = couponIds[i],
+        ["orderId"] = $"bench-lapse-{Guid.NewGuid():N}", ["customerId"] = customers[i], ["couponId"] = couponIds[i],
         ["order"] = new JsonObject
         {
             ["channel"] = "app", ["currency"] = "CNY",
             ["lines"] = new JsonArray(new JsonObject { ["sku"] = "s1", ["category"] = "shoes", ["unitPrice"] = 30000, ["quantity"] = 1 }),
         },
     }.ToJsonString(), orderSystem, HttpStatusCode.Created, "lock", errors));
-    Console.WriteLine($"claimed {claimed}/{n}, locked {locked}/{n} in {lockElapsed.TotalSeconds:F1} s (not measured)");
-    errors.Print("status other than 201 for lock");
-
-    clock.Advance(TimeSpan.FromMinutes(1441));
-    var (ok, report, operations, elapsed) = await InvokeTimerAsync("ExpireCoupons");
-    if (!ok) return false;
-    var released = report is JsonObject r && Field(r, "locksReleased") is { } value ? value.GetValue<long>() : 0;
+    Console.WriteLine();
+    Console.WriteLine($"Lapsed locks: {locked}/{n} locks of {claimed} claimed coupons (campaign {campaign}, budgeted), taken in {lockElapsed.TotalSeconds:F1} s (not measured); " +
+        "then the clock moves past their lapse and ExpireCoupons runs once");
+    clock.Advance(TimeSpan.FromMinutes(1440) + TimeSpan.FromHours(1));
+    var (elapsed, operations, report) = await InvokeTimerAsync("ExpireCoupons");
+    var released = (int?)report?["LocksReleased"] ?? 0;
+    var (rawRate, parallelism) = await RawRateAtTimerParallelismAsync(n);
+    var rate = released / elapsed.TotalSeconds;
+    Console.WriteLine($"ReturnValue: {report?.ToJsonString()}");
     Console.WriteLine();
     Console.WriteLine("| measure | value |");
     Console.WriteLine("|---|---|");
-    Console.WriteLine($"| locks released | {released} of {locked} locked |");
-    Console.WriteLine($"| Cosmos operations during the run | {operations} |");
-    Console.WriteLine($"| Cosmos operations per released lock | {(released > 0 ? (operations / (double)released).ToString("F2") : "n/a")} |");
-    Console.WriteLine($"| run duration s | {elapsed.TotalSeconds:F2} |");
-    Console.WriteLine($"| locks released/s | {released / elapsed.TotalSeconds:F0} |");
-    if (released != locked)
-    {
-        Console.WriteLine($"FAIL: locksReleased = {released}, expected {locked}");
-        return false;
-    }
-    return claimed == n && locked == n;
+    Console.WriteLine($"| locks released | {released} of {locked} |");
+    Console.WriteLine($"| run s | {elapsed.TotalSeconds:F2} |");
+    Console.WriteLine($"| locks released/s | {rate:F0} |");
+    Console.WriteLine($"| Cosmos operations per released lock | {(released > 0 ? operations / (double)released : 0):F2} |");
+    Console.WriteLine($"| raw conditional patches/s at parallelism {parallelism} (same run) | {rawRate:F0} |");
+    Console.WriteLine($"| ratio locks released/s ÷ raw patches/s | {rate / rawRate:F3} |");
+    errors.Print("status other than 201 for lock");
+    var ok = released == n && locked == n && claimed == n;
+    if (!ok) Console.WriteLine($"FAIL: claimed {claimed}, locked {locked}, released {released} of {n}");
+    return ok;
 }
 
-/// <summary>Invokes a timer function as the Functions host does; its ReturnValue, Cosmos requests during the run, duration.</summary>
-async Task<(bool Ok, JsonNode? ReturnValue, long Operations, TimeSpan Elapsed)> InvokeTimerAsync(string function)
+// Releases: N paid order events of referred buyers (as the settle measurement, not measured here), then the clock
+// moves past the holding period and ReleaseCommissions runs once; then the raw conditional patch at the timer's
+// parallelism in the same run, for the ratio.
+async Task<bool> ReleaseBenchmarkAsync()
+{
+    var n = Arg("--releases", 2000);
+    var errors = new ErrorLog();
+    await SendAsync(HttpMethod.Put, "/api/commission-rules", """{"level1":{"defaultBps":1000},"level2":{"defaultBps":300}}""", OperatorToken(), HttpStatusCode.OK, "rules", errors);
+    var codes = new List<string>();
+    for (var p = 0; p < 20; p++)
+    {
+        using var register = new HttpRequestMessage(HttpMethod.Post, "/api/promoters")
+        {
+            Content = new StringContent(p % 2 == 1 ? $$"""{"inviterCode":"{{codes[^1]}}"}""" : "{}", Encoding.UTF8, "application/json"),
+        };
+        register.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Token($"bench-promoter-{Guid.NewGuid():N}", "customer"));
+        using var registered = await http.SendAsync(register);
+        codes.Add((string)JsonNode.Parse(await registered.Content.ReadAsStringAsync())!["code"]!);
+    }
+    var buyers = Enumerable.Range(0, n).Select(_ => $"bench-buyer-{Guid.NewGuid():N}").ToArray();
+    await RunAsync(n, i => SendAsync(HttpMethod.Post, "/api/referrals/visits", $$"""{"code":"{{codes[i % codes.Count]}}"}""",
+        Token(buyers[i], "customer"), HttpStatusCode.OK, "visit", errors));
+    var paidAt = clock.GetUtcNow();
+    var (settleElapsed, _, settled) = await RunAsync(n, async i =>
+    {
+        var body = new JsonObject
+        {
+            ["eventId"] = $"ev-{Guid.NewGuid():N}", ["type"] = "paid", ["orderId"] = $"o-{Guid.NewGuid():N}", ["buyerId"] = buyers[i],
+            ["occurredAt"] = paidAt.ToString("O"), ["currency"] = "CNY",
+            ["lines"] = new JsonArray(
+                new JsonObject { ["lineId"] = "l1", ["category"] = "books", ["amount"] = 5999 },
+                new JsonObject { ["lineId"] = "l2", ["category"] = "toys", ["amount"] = 12345 }),
+        }.ToJsonString();
+        var payload = new JsonObject
+        {
+            ["Data"] = new JsonObject { ["message"] = body },
+            ["Metadata"] = new JsonObject { ["MessageId"] = Guid.NewGuid().ToString("N"), ["DeliveryCount"] = 1 },
+        };
+        using var response = await http.PostAsync("/SettleCommission", new StringContent(payload.ToJsonString(), Encoding.UTF8, "application/json"));
+        var text = await response.Content.ReadAsStringAsync();
+        if (response.StatusCode == HttpStatusCode.OK && JsonNode.Parse(text)?["ReturnValue"]?["Outcome"]?.GetValue<string>() == "applied") return true;
+        errors.Add($"settle {i}: {(int)response.StatusCode} {Truncate(text)}");
+        return false;
+    });
+    Console.WriteLine();
+    Console.WriteLine($"Releases: {settled}/{n} paid order events (2 lines each, 20 promoters, 10 with a level-2 parent) settled in {settleElapsed.TotalSeconds:F1} s " +
+        "(not measured); then the clock moves past the holding period and ReleaseCommissions runs once");
+    clock.Advance(TimeSpan.FromDays(8));
+    var (elapsed, operations, report) = await InvokeTimerAsync("ReleaseCommissions");
+    var released = (int?)report?["EntriesReleased"] ?? 0;
+    var (rawRate, parallelism) = await RawRateAtTimerParallelismAsync(Math.Max(released, 1000));
+    var rate = released / elapsed.TotalSeconds;
+    Console.WriteLine($"ReturnValue: {report?.ToJsonString()}");
+    Console.WriteLine();
+    Console.WriteLine("| measure | value |");
+    Console.WriteLine("|---|---|");
+    Console.WriteLine($"| ledger entries released | {released} (of {n} events) |");
+    Console.WriteLine($"| run s | {elapsed.TotalSeconds:F2} |");
+    Console.WriteLine($"| entries released/s | {rate:F0} |");
+    Console.WriteLine($"| Cosmos operations per released entry | {(released > 0 ? operations / (double)released : 0):F3} |");
+    Console.WriteLine($"| raw conditional patches/s at parallelism {parallelism} (same run) | {rawRate:F0} |");
+    Console.WriteLine($"| ratio entries released/s ÷ raw patches/s | {rate / rawRate:F3} |");
+    errors.Print("settlement or visit not as expected");
+    var ok = settled == n && released == n * 3 && errors.Count == 0;
+    if (!ok) Console.WriteLine($"FAIL: settled {settled}/{n}, released {released}, expected {n * 3}");
+    return ok;
+}
+
+// The raw conditional patch at the parallelism a timer run works with (Timers:Parallelism): what a timer's own
+// patches would do if it had nothing else to do. count patches; returns patches/s and the parallelism used.
+async Task<(double Rate, int Parallelism)> RawRateAtTimerParallelismAsync(int count)
+{
+    var parallelism = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<TimerOptions>>().Value.Parallelism;
+    var rawPatch = await RawPatchAsync(count * 2);
+    var (elapsed, _, done) = await RunAsync(count, _ => rawPatch(), parallelism);
+    return (done / elapsed.TotalSeconds, parallelism);
+}
+
+// Invokes a timer function as the Functions host does; returns its duration, the Cosmos operations counted during
+// it, and its ReturnValue (null when it did not answer 200).
+async Task<(TimeSpan Elapsed, long Operations, JsonNode? Report)> InvokeTimerAsync(string function)
 {
     var at = clock.GetUtcNow();
     var timer = new JsonObject
@@ -744,14 +839,12 @@ async Task<(bool Ok, JsonNode? ReturnValue, long Operations, TimeSpan Elapsed)> 
     if (response.StatusCode != HttpStatusCode.OK)
     {
         Console.WriteLine($"FAIL: POST /{function} answered {(int)response.StatusCode}: {Truncate(text)}");
-        return (false, null, operations, elapsed);
+        return (elapsed, operations, null);
     }
     var body = JsonNode.Parse(text)!.AsObject();
-    var returned = Field(body, "ReturnValue");
-    Console.WriteLine($"ReturnValue: {Truncate(returned?.ToJsonString() ?? "(none)")}");
     if (Field(body, "Logs") is JsonArray logs)
         foreach (var line in logs) Console.WriteLine($"log: {line}");
-    return (true, returned, operations, elapsed);
+    return (elapsed, operations, Field(body, "ReturnValue"));
 }
 
 static JsonNode? Field(JsonObject o, string name)
@@ -820,12 +913,12 @@ async Task<string> CreateCampaignAsync(int quantity, Action<JsonObject>? adjust 
     };
     adjust?.Invoke(terms);
     using var create = new HttpRequestMessage(HttpMethod.Post, "/api/campaigns") { Content = new StringContent(terms.ToJsonString(), Encoding.UTF8, "application/json") };
-    create.Headers.Authorization = new AuthenticationHeaderValue("Bearer", operatorToken);
+    create.Headers.Authorization = new AuthenticationHeaderValue("Bearer", OperatorToken());
     var created = await http.SendAsync(create);
     created.EnsureSuccessStatusCode();
     var id = (string)JsonNode.Parse(await created.Content.ReadAsStringAsync())!["id"]!;
     using var publish = new HttpRequestMessage(HttpMethod.Post, $"/api/campaigns/{id}/publish");
-    publish.Headers.Authorization = new AuthenticationHeaderValue("Bearer", operatorToken);
+    publish.Headers.Authorization = new AuthenticationHeaderValue("Bearer", OperatorToken());
     (await http.SendAsync(publish)).EnsureSuccessStatusCode();
     return id;
 }

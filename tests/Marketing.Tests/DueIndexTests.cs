@@ -5,6 +5,7 @@ using Marketing.Functions.Hosting;
 using Marketing.Tests.Support;
 using Microsoft.Azure.Cosmos;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Xunit;
 
 namespace Marketing.Tests;
@@ -61,17 +62,19 @@ public sealed class DueIndexTests
 
         // Before the hour: nothing is read.
         var early = new DueRun();
-        await due.RunAsync(DueIndex.Expiry, hour.AddTicks(-1), early, _ => Task.CompletedTask, CancellationToken.None);
+        await due.RunAsync(DueIndex.Expiry, hour.AddTicks(-1), early, (_, _) => Task.FromResult(true), RunDeadline.None, CancellationToken.None);
         Assert.Equal((0, 0), (early.BucketsRead, early.EntriesRead));
 
-        // After it: every shard is read once, every entry worked once, a few buckets at a time and never more.
+        // After it: every shard is read once, every entry worked once, Timers:Parallelism entries at once (across the
+        // buckets in reading, not one entry of a bucket after another) and never more.
+        var parallelism = app.Services.GetRequiredService<IOptions<TimerOptions>>().Value.Parallelism;
         var worked = new List<string>();
         var inFlight = 0;
         var mostInFlight = 0;
         var allBusy = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var stuck = new CancellationTokenSource(TimeSpan.FromSeconds(60)); // a failure, not a hang, if parallelism were below the bound
         var run = new DueRun();
-        await due.RunAsync(DueIndex.Expiry, hour.AddHours(1), run, async entry =>
+        await due.RunAsync(DueIndex.Expiry, hour.AddHours(1), run, async (entry, _) =>
         {
             var now = Interlocked.Increment(ref inFlight);
             lock (worked)
@@ -79,21 +82,22 @@ public sealed class DueIndexTests
                 worked.Add(entry.Id);
                 mostInFlight = Math.Max(mostInFlight, now);
             }
-            if (now == DueIndex.BucketParallelism) allBusy.TrySetResult();
-            await allBusy.Task.WaitAsync(stuck.Token); // the first entries wait until as many buckets as allowed are in work
+            if (now == parallelism) allBusy.TrySetResult();
+            await allBusy.Task.WaitAsync(stuck.Token); // the first entries wait until as many as allowed are in work
             Interlocked.Decrement(ref inFlight);
-        }, CancellationToken.None);
+            return true;
+        }, RunDeadline.None, CancellationToken.None);
 
-        Assert.Empty(run.Failures);
+        Assert.True(run.Failures.Count == 0, string.Join("\n", run.Failures));
         Assert.Equal((DueIndex.Shards, orders.Count), (run.BucketsRead, run.EntriesRead));
         Assert.Equal(orders.Select(o => "lock:" + o).Order(), worked.Order());
-        Assert.Equal(DueIndex.BucketParallelism, mostInFlight);
+        Assert.Equal(parallelism, mostInFlight);
 
         // The hour is over and all done: every shard is closed, and the next run reads nothing.
         foreach (var bucket in perBucket.Keys)
             Assert.Equal(true, (bool?)(await ReadAsync(container, bucket, "expiry:buckets"))!["done"]);
         var next = new DueRun();
-        await due.RunAsync(DueIndex.Expiry, hour.AddHours(2), next, _ => throw new InvalidOperationException("worked again"), CancellationToken.None);
+        await due.RunAsync(DueIndex.Expiry, hour.AddHours(2), next, (_, _) => throw new InvalidOperationException("worked again"), RunDeadline.None, CancellationToken.None);
         Assert.Equal((0, 0), (next.BucketsRead, next.EntriesRead));
     }
 

@@ -85,6 +85,100 @@ public sealed class ResentWritesTests
             Assert.Single((await (await app.Customer(customer).GetAsync("/api/me/coupons")).ReadJsonAsync())["items"]!.AsArray());
     }
 
+    /// <summary>
+    /// A sharded campaign (4 shards of 3). Every take the SDK sends twice takes a second unit (under-selling, never
+    /// over-selling); a shard's last unit cannot be sold at all while every write is re-sent (the first attempt takes it,
+    /// the second is refused on remaining = 0, and the claim answers sold-out): it is lost until the next recount, which
+    /// returns it, and lost again. So: rounds of claims (with replays and over-the-limit give-backs) and ExpireCoupons
+    /// runs, every write sent twice, until no more coupons come; each shard's counters stay exact (issued + remaining =
+    /// total, nothing negative, issued = its coupons after each recount) and the timer never closes the campaign while
+    /// units are only lost. Then claims go through once (the connection failures stop) and the sold-out close, every
+    /// write again sent twice, ends it with exactly the stock in coupons.
+    /// </summary>
+    [Fact]
+    public async Task A_sharded_campaign_with_every_write_sent_twice_never_oversells_is_closed_only_when_truly_sold_out_and_ends_with_exactly_its_stock()
+    {
+        var (app, resend) = await StartAsync("shards");
+        await using var _ = app;
+        const int shards = 4, quantity = 12;
+        var campaign = await app.Operator().PublishedCampaignAsync(Api.Terms(app.Clock.GetUtcNow(), t =>
+        {
+            t["stockShards"] = shards;
+            t["totalQuantity"] = quantity;
+        }));
+        var stocks = app.Services.GetRequiredService<StockStore>();
+        var walletStore = app.Services.GetRequiredService<WalletStore>();
+        var holders = new List<string>();
+
+        async Task ClaimRoundAsync(int round)
+        {
+            var customers = Enumerable.Range(0, 8).Select(i => Api.NewId($"r{round}c{i}")).ToArray();
+            var keys = customers.Select(_ => Guid.NewGuid().ToString()).ToArray();
+            var claims = await Task.WhenAll(customers.Select((c, i) => app.Customer(c).ClaimAsync(campaign, keys[i])));
+            for (var i = 0; i < customers.Length; i++)
+            {
+                if (claims[i].StatusCode != HttpStatusCode.Created)
+                {
+                    await claims[i].AssertProblemAsync(HttpStatusCode.Conflict, "sold-out");
+                    continue;
+                }
+                holders.Add(customers[i]);
+                var client = app.Customer(customers[i]);
+                await (await client.ClaimAsync(campaign, keys[i])).AssertStatusAsync(HttpStatusCode.Created); // a replay
+                // A second coupon: over the limit (its unit given back) or sold out.
+                Assert.Equal(HttpStatusCode.Conflict, (await client.ClaimAsync(campaign)).StatusCode);
+            }
+            // Never more counted than the stock, never a shard below zero, whatever was sent twice.
+            Assert.All(await stocks.FindShardsAsync(campaign, shards), c =>
+                Assert.True(c.Remaining >= 0 && c.Issued + c.Remaining == c.Total, $"shard {c.ShardNumber}: {c.Issued} + {c.Remaining} of {c.Total}"));
+            Assert.InRange(holders.Count, 0, quantity);
+        }
+
+        async Task<bool> ExpiryRunClosesAsync()
+        {
+            app.Clock.Advance(TimeSpan.FromMinutes(10)); // past the stock quiet period
+            var closed = (int)(await app.InvokeTimerAsync("ExpireCoupons"))["ReturnValue"]!["CampaignsClosed"]!;
+            // Later claims come after the run (a recount stamps its instant; a claim at that same instant counts as seen).
+            app.Clock.Advance(TimeSpan.FromSeconds(1));
+            return closed == 1;
+        }
+
+        var stalled = 0;
+        for (var round = 0; stalled < 2; round++)
+        {
+            var before = holders.Count;
+            await ClaimRoundAsync(round);
+            Assert.False(await ExpiryRunClosesAsync(), $"closed as sold out with {holders.Count} of {quantity} coupons");
+            // The recount made every shard's issued exactly its coupons again, and returned the lost units.
+            var byShard = await walletStore.CountIssuedByShardAsync(campaign, shards);
+            Assert.Equal(byShard, (await stocks.FindShardsAsync(campaign, shards)).Select(s => s.Issued).ToArray());
+            stalled = holders.Count == before ? stalled + 1 : 0;
+            Assert.True(round < 20, "claims kept selling under re-sent writes for 20 rounds");
+        }
+        Assert.True(resend.Resent > 0);
+        Assert.InRange(holders.Count, quantity / 2, quantity - 1); // each shard's last unit is stuck while every take is re-sent
+
+        // The connection failures stop for the claims; the timer's writes are still sent twice.
+        resend.Armed = false;
+        for (var round = 100; holders.Count < quantity && round < 110; round++)
+            await ClaimRoundAsync(round);
+        resend.Armed = true;
+        var resentBefore = resend.Resent;
+        Assert.True(await ExpiryRunClosesAsync());
+        Assert.True(resend.Resent > resentBefore);
+        Assert.False(await ExpiryRunClosesAsync()); // closed once
+
+        // Exactly the stock in coupons, one per customer; every shard issued exactly the coupons that name it, nothing left.
+        Assert.Equal(quantity, holders.Count);
+        foreach (var customer in holders)
+            Assert.Single((await (await app.Customer(customer).GetAsync("/api/me/coupons")).ReadJsonAsync())["items"]!.AsArray());
+        var final = await stocks.FindShardsAsync(campaign, shards);
+        Assert.Equal(await walletStore.CountIssuedByShardAsync(campaign, shards), final.Select(s => s.Issued).ToArray());
+        Assert.All(final, s => Assert.Equal((StockSharding.Share(quantity, shards, s.ShardNumber), 0, false), (s.Issued, s.Remaining, s.Open)));
+        var view = await (await app.Operator().GetAsync($"/api/campaigns/{campaign}")).ReadJsonAsync();
+        Assert.Equal(("ended", "sold_out"), ((string?)view["status"], (string?)view["endReason"]));
+    }
+
     [Fact]
     public async Task Lifecycle_and_redemption_steps_with_every_write_sent_twice_answer_as_once_and_move_the_budget_once()
     {

@@ -33,29 +33,39 @@ public static class ReleaseCommissions
             var s = context.RequestServices;
             var time = s.GetRequiredService<TimeProvider>();
             var options = s.GetRequiredService<IOptions<TimerOptions>>().Value;
+            var deadline = RunDeadline.Start(time, options);
             var report = await RunAsync(s.GetRequiredService<DueIndex>(), s.GetRequiredService<LedgerStore>(),
-                s.GetRequiredService<SettlementStore>(), time.GetUtcNow(), options, RunDeadline.Start(time, options), context.RequestAborted);
+                s.GetRequiredService<SettlementStore>(), time.GetUtcNow(), options, deadline, context.RequestAborted);
             var result = new InvocationResult { ReturnValue = report };
             result.Log($"Released {report.EntriesReleased} ledger entries; read {report.RecordsRead} settlement records ({report.RecordsClosed} closed), " +
-                $"{report.BucketsRead} buckets, {report.EntriesRead} due entries.");
+                $"{report.BucketsRead} buckets, {report.EntriesRead} due entries in {report.PagesRead} pages.");
+            if (report.Stopped)
+                result.Log($"Stopped at the run's time limit ({deadline.StopAt:O}) with work left; the next run carries on from what is still due.");
             report.Failures.ForEach(f => result.Log(f));
             return result;
         });
 
+    /// <summary>
+    /// One run at <paramref name="now"/>, taking new work only until <paramref name="deadline"/>: settlement records
+    /// first, then the due-index releases of the shape before. The ledger entries of every due entry in work share
+    /// the run's parallelism (<see cref="DueWork"/>).
+    /// </summary>
     public static async Task<ReleaseReport> RunAsync(DueIndex due, LedgerStore ledger, SettlementStore settlements, DateTimeOffset now,
         TimerOptions options, RunDeadline deadline, CancellationToken ct)
     {
         var report = new ReleaseReport();
         await SettlementReleases.RunAsync(settlements, ledger, now, options, deadline, report, ct);
         // Releases filed in the due index by paid events settled before issue 11, until none are left.
-        await due.RunAsync(DueIndex.Release, now, report, async entry =>
+        await due.RunAsync(DueIndex.Release, now, report, async (entry, work) =>
         {
-            await Parallel.ForEachAsync(entry.Items ?? [], new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (item, token) =>
+            await work.ForEachAsync(entry.Items ?? [], async (item, token) =>
             {
                 if (await ledger.TryReleaseAsync(item.PartitionKey, item.Id, now, token))
                     lock (report) report.EntriesReleased++;
             });
-        }, ct);
+            return true;
+        }, deadline, ct);
+        if (deadline.Stopped) report.Stopped = true;
         return report;
     }
 }

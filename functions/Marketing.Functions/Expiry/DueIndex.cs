@@ -45,13 +45,17 @@ public sealed record DueEntry
 }
 
 /// <summary>
-/// What a timer's run through its track read, and what it must leave for the next run. Buckets are worked in
-/// parallel: change the counts (here and in derived reports) only under <c>lock (run)</c>.
+/// What a timer's run through its track read, and what it must leave for the next run. Buckets and entries are
+/// worked in parallel: change the counts (here and in derived reports) only under <c>lock (run)</c>.
 /// </summary>
 public record DueRun
 {
     public int BucketsRead { get; set; }
+    /// <summary>Query pages read: of the track's bucket list and of the buckets' entries (each at most TimerOptions.PageSize).</summary>
+    public int PagesRead { get; set; }
     public int EntriesRead { get; set; }
+    /// <summary>The run's time ran out with work left: the next run finds it (nothing left is marked done).</summary>
+    public bool Stopped { get; set; }
     public List<string> Failures { get; } = [];
 
     public void Failed(string failure)
@@ -85,8 +89,10 @@ public sealed class DueIndexOptions
 /// The timer reads whatever buckets the list names, so buckets of the unsharded shape ("expiry:2026-11-22T10",
 /// written before sharding) are read and closed the same way, with no migration.
 /// </summary>
-public sealed class DueIndex(Database database, IOptions<DueIndexOptions>? options = null)
+public sealed class DueIndex(Database database, IOptions<DueIndexOptions>? options = null, IOptions<TimerOptions>? timerOptions = null)
 {
+    private readonly TimerOptions timers = timerOptions?.Value ?? new TimerOptions();
+
     // Not indexed: the ledger entry ids a "commissions" entry carries. Timers query on bucket, done and dueAt only.
     // TTL on with no default: only done entries and closed buckets expire (their own "ttl").
     public static readonly ContainerSpec Spec = new("due", "/bucket", ["/items/*", "/\"_etag\"/?"], DefaultTtl: -1);
@@ -98,7 +104,10 @@ public sealed class DueIndex(Database database, IOptions<DueIndexOptions>? optio
     /// </summary>
     public const int Shards = 16;
 
-    /// <summary>Buckets a run works at once: enough to overlap round trips, few enough to leave the instance room.</summary>
+    /// <summary>
+    /// Buckets a run reads at once: enough to overlap their queries and keep <see cref="TimerOptions.Parallelism"/>
+    /// entries in work when buckets are small, few enough that the pages held stay small (each reader holds one).
+    /// </summary>
     public const int BucketParallelism = 4;
 
     private readonly Container container = database.GetContainer(Spec.Name);
@@ -206,68 +215,155 @@ public sealed class DueIndex(Database database, IOptions<DueIndexOptions>? optio
 
     /// <summary>
     /// Does <paramref name="work"/> for every entry of <paramref name="track"/> that is due by <paramref name="now"/>,
-    /// reading only the buckets whose hour has begun and that still hold open entries, <see cref="BucketParallelism"/>
-    /// buckets at once (each bucket's entries one after the other). An entry is marked done only after its work, so
-    /// an interrupted run is finished by the next one; a bucket whose hour is over and whose entries are all done is
-    /// closed, so later runs do not read it again. One entry's failure is reported and does not stop the rest.
+    /// until <paramref name="deadline"/>. Reads only the buckets whose hour has begun and that still hold open entries,
+    /// the list and each bucket a page (<see cref="TimerOptions.PageSize"/>) at a time, <see cref="BucketParallelism"/>
+    /// buckets at once; entries of every bucket in reading are worked in parallel, <see cref="TimerOptions.Parallelism"/>
+    /// at once (<see cref="DueWork"/>), so the run holds a few pages and the entries in work, never a whole hour.
+    /// <para>
+    /// <paramref name="work"/> answers whether it finished the entry: an entry is marked done only after its work
+    /// finished, so an interrupted or stopped run is finished by the next one. The deadline is checked before each page
+    /// and each entry is taken: once it has passed nothing new is taken, the work in hand finishes, and the rest stays
+    /// as it was (not done), found by the next run exactly as this one would have found it. A bucket whose hour is over
+    /// and whose entries are all done is closed, so later runs do not read it again; never after a stop or a failure.
+    /// One entry's failure is reported and does not stop the rest.
+    /// </para>
     /// </summary>
-    public async Task RunAsync(string track, DateTimeOffset now, DueRun run, Func<DueEntry, Task> work, CancellationToken ct)
+    public async Task RunAsync(string track, DateTimeOffset now, DueRun run, Func<DueEntry, DueWork, Task<bool>> work, RunDeadline deadline,
+        CancellationToken ct)
     {
-        var buckets = await ListOpenBucketsAsync(track, now, ct);
-        await Parallel.ForEachAsync(buckets, new ParallelOptions { MaxDegreeOfParallelism = BucketParallelism, CancellationToken = ct },
-            (bucket, token) => new ValueTask(RunBucketAsync(bucket, now, run, work, token)));
+        var limits = new DueWork(timers.Parallelism, deadline, ct);
+        await Parallel.ForEachAsync(OpenBucketsAsync(track, now, run, deadline, ct),
+            new ParallelOptions { MaxDegreeOfParallelism = BucketParallelism, CancellationToken = ct },
+            (bucket, _) => new ValueTask(RunBucketAsync(bucket, now, run, work, limits)));
+        if (deadline.Stopped) run.Stopped = true;
     }
 
-    private async Task RunBucketAsync(DueEntry bucket, DateTimeOffset now, DueRun run, Func<DueEntry, Task> work, CancellationToken ct)
+    /// <summary>The track's open, begun buckets, a page at a time (taken only while the run has time).</summary>
+    private async IAsyncEnumerable<DueEntry> OpenBucketsAsync(string track, DateTimeOffset now, DueRun run, RunDeadline deadline,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
-        var entries = await ListDueAsync(bucket.Id, now, ct);
-        lock (run)
+        using var pages = DueQuery(BucketsOf(track), now);
+        while (pages.HasMoreResults && deadline.TakeMore())
         {
-            run.BucketsRead++;
-            run.EntriesRead += entries.Count;
+            var page = await pages.ReadNextAsync(ct);
+            lock (run) run.PagesRead++;
+            foreach (var bucket in page) yield return bucket;
         }
-        var allDone = true;
-        foreach (var entry in entries)
+    }
+
+    private async Task RunBucketAsync(DueEntry bucket, DateTimeOffset now, DueRun run, Func<DueEntry, DueWork, Task<bool>> work, DueWork limits)
+    {
+        var ct = limits.Token;
+        var progress = new BucketProgress();
+        var read = false;
+        var complete = true; // every page read and every entry taken
+        using (var pages = DueQuery(bucket.Id, now))
         {
-            try
+            while (complete && pages.HasMoreResults)
             {
-                await work(entry);
-                await MarkDoneAsync(entry, now, ct);
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested) // our call deadline is an OperationCanceledException too: one failure, not the run's end
-            {
-                // Left not done: the next run tries it again.
-                allDone = false;
-                run.Failed($"{entry.Id}: failed ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
+                if (!limits.TakeMore())
+                {
+                    complete = false;
+                    break;
+                }
+                var page = await pages.ReadNextAsync(ct);
+                lock (run)
+                {
+                    if (!read) run.BucketsRead++;
+                    run.PagesRead++;
+                    run.EntriesRead += page.Count;
+                }
+                read = true;
+                foreach (var entry in page)
+                {
+                    // Taken when fewer than Parallelism entries are in work, and only if the run still has time then;
+                    // not awaited here, so the next page is read while this one is worked.
+                    await limits.Entries.WaitAsync(ct);
+                    if (!limits.TakeMore())
+                    {
+                        limits.Entries.Release();
+                        complete = false;
+                        break;
+                    }
+                    progress.Started();
+                    _ = RunEntryAsync(entry, now, run, work, limits, progress);
+                }
             }
         }
-        if (allDone && bucket.DueAt.AddHours(1) <= now)
+        var allDone = await progress.AllFinishedAsync();
+        ct.ThrowIfCancellationRequested();
+        if (read && complete && allDone && bucket.DueAt.AddHours(1) <= now)
             await MarkDoneAsync(bucket, now, ct);
     }
 
-    /// <summary>Buckets of a track whose hour has begun by <paramref name="now"/> and that hold entries not yet done (one single-partition query).</summary>
-    public Task<List<DueEntry>> ListOpenBucketsAsync(string track, DateTimeOffset now, CancellationToken ct)
-        => QueryAsync(BucketsOf(track), now, ct);
+    /// <summary>One entry: its work, then its done mark. Never throws: the outcome goes to <paramref name="progress"/>.</summary>
+    private async Task RunEntryAsync(DueEntry entry, DateTimeOffset now, DueRun run, Func<DueEntry, DueWork, Task<bool>> work, DueWork limits,
+        BucketProgress progress)
+    {
+        var done = false;
+        try
+        {
+            // Not done when the run's time ran out part way through the entry's own pages: left for the next run.
+            if (await work(entry, limits))
+            {
+                await MarkDoneAsync(entry, now, limits.Token);
+                done = true;
+            }
+        }
+        catch (Exception e) when (!limits.Token.IsCancellationRequested) // our call deadline is an OperationCanceledException too: one failure, not the run's end
+        {
+            // Left not done: the next run tries it again.
+            run.Failed($"{entry.Id}: failed ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
+        }
+        catch (Exception)
+        {
+            // The run is cancelled: the bucket's reader throws once every entry in work has stopped.
+        }
+        finally
+        {
+            limits.Entries.Release();
+            progress.Finished(done);
+        }
+    }
 
-    /// <summary>The entries of <paramref name="bucket"/> due by <paramref name="now"/> and not done (one single-partition query).</summary>
-    public Task<List<DueEntry>> ListDueAsync(string bucket, DateTimeOffset now, CancellationToken ct)
-        => QueryAsync(bucket, now, ct);
+    /// <summary>Entries of one bucket in work, and whether all that finished were done.</summary>
+    private sealed class BucketProgress
+    {
+        private readonly TaskCompletionSource finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int pending = 1; // the reader's own, given up in AllFinishedAsync
+        private int notDone;
+
+        public void Started() => Interlocked.Increment(ref pending);
+
+        public void Finished(bool done)
+        {
+            if (!done) Interlocked.Increment(ref notDone);
+            if (Interlocked.Decrement(ref pending) == 0) finished.TrySetResult();
+        }
+
+        /// <summary>Waits for every entry started; true when each of them was done.</summary>
+        public async Task<bool> AllFinishedAsync()
+        {
+            Finished(true);
+            await finished.Task;
+            return Volatile.Read(ref notDone) == 0;
+        }
+    }
 
     // "done = false": a done entry is never read as due again, also while it waits for its ttl to delete it
-    // (and on the local emulator, which does not delete expired items at all).
-    private async Task<List<DueEntry>> QueryAsync(string bucket, DateTimeOffset now, CancellationToken ct)
+    // (and on the local emulator, which does not delete expired items at all). Paged by continuation: Cosmos DB
+    // resumes a single-partition query after the last item it returned (by its _rid), so entries marked done
+    // while later pages are read are neither skipped nor returned twice.
+    private FeedIterator<DueEntry> DueQuery(string bucket, DateTimeOffset now)
     {
         var query = new QueryDefinition("SELECT * FROM c WHERE c.bucket = @bucket AND c.done = false AND c.dueAt <= @now")
             .WithParameter("@bucket", bucket).WithParameter("@now", UtcInstantConverter.Text(now));
-        var results = new List<DueEntry>();
-        using var iterator = container.GetItemQueryIterator<DueEntry>(query, requestOptions: new QueryRequestOptions
+        return container.GetItemQueryIterator<DueEntry>(query, requestOptions: new QueryRequestOptions
         {
             PartitionKey = new PartitionKey(bucket),
+            MaxItemCount = timers.PageSize,
             EnableOptimisticDirectExecution = true,
         });
-        while (iterator.HasMoreResults)
-            results.AddRange(await iterator.ReadNextAsync(ct));
-        return results;
     }
 
     /// <summary>

@@ -39,50 +39,62 @@ public static class ExpireCoupons
     public const string ScheduleSetting = "ExpireCouponsSchedule";
     public const string By = "system:" + FunctionName;
 
-    /// <summary>Wallets written at once: enough to hide round-trip latency, few enough to leave requests room.</summary>
-    private const int Parallelism = 8;
-
-    /// <summary>Wallets asked for at once: one query page (the query is repeated, never continued).</summary>
+    /// <summary>
+    /// Wallets asked for at once: one query page (the query is repeated, never continued). What a coupons entry in
+    /// work holds; a run holds at most Timers:Parallelism of them.
+    /// </summary>
     public const int WalletBatch = 1000;
 
     public static RouteHandlerBuilder MapExpireCoupons(this IEndpointRouteBuilder routes) =>
         routes.MapTimerFunction(FunctionName, $"%{ScheduleSetting}%", async (_, context) =>
         {
             var s = context.RequestServices;
+            var time = s.GetRequiredService<TimeProvider>();
+            // Taken before the run's instant: the run stops taking work Timers:RunSeconds after it began.
+            var deadline = RunDeadline.Start(time, s.GetRequiredService<IOptions<TimerOptions>>().Value);
             var report = await RunAsync(s.GetRequiredService<DueIndex>(), s.GetRequiredService<WalletStore>(), s.GetRequiredService<RedemptionStore>(),
                 s.GetRequiredService<CampaignStore>(), s.GetRequiredService<StockStore>(), s.GetRequiredService<CampaignCache>(),
                 TimeSpan.FromMinutes(s.GetRequiredService<IOptions<StockOptions>>().Value.QuietMinutes),
-                s.GetRequiredService<TimeProvider>().GetUtcNow(), context.RequestAborted,
-                timers: s.GetRequiredService<IOptions<TimerOptions>>().Value,
-                deadline: RunDeadline.Start(s.GetRequiredService<TimeProvider>(), s.GetRequiredService<IOptions<TimerOptions>>().Value));
+                time.GetUtcNow(), context.RequestAborted, timers: s.GetRequiredService<IOptions<TimerOptions>>().Value, deadline: deadline);
             var result = new InvocationResult { ReturnValue = report };
-            result.Log($"Expired {report.CouponsExpired} coupons, released {report.LocksReleased} locks (read {report.LapsedLocksRead} lapsed, finished {report.LocksFinished} steps), ended {report.CampaignsEnded} and closed {report.CampaignsClosed} campaigns; read {report.BucketsRead} buckets, {report.EntriesRead} entries, {report.WalletsRead} wallets.");
+            result.Log($"Expired {report.CouponsExpired} coupons, released {report.LocksReleased} locks (read {report.LapsedLocksRead} lapsed, finished {report.LocksFinished} steps), ended {report.CampaignsEnded} and closed {report.CampaignsClosed} campaigns; read {report.BucketsRead} buckets, {report.EntriesRead} entries in {report.PagesRead} pages, {report.WalletsRead} wallets.");
+            if (report.Stopped)
+                result.Log($"Stopped at the run's time limit ({deadline.StopAt:O}) with work left; the next run carries on from what is still due.");
             report.Failures.ForEach(f => result.Log(f));
             return result;
         });
 
+    /// <summary>
+    /// One run at <paramref name="now"/>. It takes new work (a page, an entry, a wallet batch, a campaign) only until
+    /// <paramref name="deadline"/> (none: until done); what it leaves is found by the next run, every step being a
+    /// conditional write on what is still due.
+    /// </summary>
     public static async Task<ExpiryReport> RunAsync(DueIndex due, WalletStore wallets, RedemptionStore redemptions, CampaignStore campaigns,
         StockStore stock, CampaignCache cache, TimeSpan quiet, DateTimeOffset now, CancellationToken ct,
         int walletBatch = WalletBatch, TimerOptions? timers = null, RunDeadline? deadline = null)
     {
+        deadline ??= RunDeadline.None;
         var report = new ExpiryReport();
-        await due.RunAsync(DueIndex.Expiry, now, report, entry => entry.Type switch
+        await due.RunAsync(DueIndex.Expiry, now, report, (entry, work) => entry.Type switch
         {
-            DueEntry.Coupons => ExpireCouponsAsync(entry, wallets, report, now, walletBatch, ct),
-            DueEntry.Lock => ExpireLockAsync(entry, redemptions, wallets, stock, report, now, ct),
-            _ => Task.CompletedTask,
-        }, ct);
-        await LapsedLocks.RunAsync(wallets, redemptions, stock, timers ?? new TimerOptions(), deadline ?? RunDeadline.None, now, report, ct);
+            DueEntry.Coupons => ExpireCouponsAsync(entry, work, wallets, report, now, walletBatch),
+            DueEntry.Lock => ExpireLockAsync(entry, work, redemptions, wallets, stock, report, now),
+            _ => Task.FromResult(true),
+        }, deadline, ct);
+        await LapsedLocks.RunAsync(wallets, redemptions, stock, timers ?? new TimerOptions(), deadline, now, report, ct);
+        if (deadline.Stopped) report.Stopped = true;
 
-        foreach (var id in await campaigns.ListClaimWindowOverAsync(now, ct))
+        foreach (var id in deadline.TakeMore() ? await campaigns.ListClaimWindowOverAsync(now, ct) : [])
         {
+            if (!deadline.TakeMore()) break;
             if (await EndAsync(id, "claim_window_over", c => c.Status is CampaignStatus.Published or CampaignStatus.Paused && c.Terms.ClaimEndsAt <= now,
                     campaigns, stock, cache, report, now, ct))
                 report.CampaignsEnded++;
         }
         // A sharded campaign is listed only when every one of its shards is sold out and quiet.
-        foreach (var (id, shards) in await stock.ListSoldOutAsync(now - quiet, ct))
+        foreach (var (id, shards) in deadline.TakeMore() ? await stock.ListSoldOutAsync(now - quiet, ct) : [])
         {
+            if (!deadline.TakeMore()) break;
             // Sold out and quiet: a claim that was refused after taking a unit has given it back by now, but units
             // lost to claims that died after taking one come back only from a recount. Recount first: a campaign
             // whose units were only lost is not sold out.
@@ -91,25 +103,32 @@ public static class ExpireCoupons
             if (await EndAsync(id, "sold_out", c => c.Status == CampaignStatus.Published, campaigns, stock, cache, report, now, ct))
                 report.CampaignsClosed++;
         }
+        report.Stopped = deadline.Stopped;
         return report;
     }
 
-    private static async Task ExpireCouponsAsync(DueEntry entry, WalletStore wallets, ExpiryReport report, DateTimeOffset now, int batch,
-        CancellationToken ct)
+    /// <summary>
+    /// The coupons of one campaign that expire at the entry's instant, a batch of wallets at a time (memory: one
+    /// batch), each batch's wallets in parallel on the run's work slots. True when none is left; false when the run's
+    /// time ran out between batches (the entry stays open and the next run carries on: expired coupons drop out of
+    /// the query).
+    /// </summary>
+    private static async Task<bool> ExpireCouponsAsync(DueEntry entry, DueWork work, WalletStore wallets, ExpiryReport report, DateTimeOffset now,
+        int batch)
     {
         var stalled = 0;
         while (true)
         {
-            var due = await wallets.NextWithCouponsDueAsync(entry.CampaignId!, entry.DueAt, batch, ct);
-            if (due.Count == 0) return;
-            lock (report) report.WalletsRead += due.Count; // buckets are worked in parallel (DueRun)
+            if (!work.TakeMore()) return false;
+            var due = await wallets.NextWithCouponsDueAsync(entry.CampaignId!, entry.DueAt, batch, work.Token);
+            if (due.Count == 0) return true;
+            lock (report) report.WalletsRead += due.Count; // entries are worked in parallel (DueRun)
             var expired = 0;
-            await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = ct },
-                async (wallet, token) =>
-                {
-                    var count = await wallets.ExpireAsync(wallet, now, token);
-                    Interlocked.Add(ref expired, count);
-                });
+            await work.ForEachAsync(due, async (wallet, token) =>
+            {
+                var count = await wallets.ExpireAsync(wallet, now, token);
+                Interlocked.Add(ref expired, count);
+            });
             lock (report) report.CouponsExpired += expired;
             // No progress twice in a row (an overlapping run got there first, or a wallet keeps changing): leave the
             // entry open for the next run rather than loop.
@@ -118,15 +137,19 @@ public static class ExpireCoupons
         }
     }
 
-    private static async Task ExpireLockAsync(DueEntry entry, RedemptionStore redemptions, WalletStore wallets, StockStore stock,
-        ExpiryReport report, DateTimeOffset now, CancellationToken ct)
+    private static async Task<bool> ExpireLockAsync(DueEntry entry, DueWork work, RedemptionStore redemptions, WalletStore wallets, StockStore stock,
+        ExpiryReport report, DateTimeOffset now)
     {
-        var outcome = await CancelRedemption.CancelAsync(entry.OrderId!, "expire", By, "lock lapsed", redemptions, wallets, stock, now, ct);
-        if (outcome.Refusal?.Type == ProblemTypes.Prefix + ProblemTypes.ConcurrentUpdate)
-            throw new InvalidOperationException($"Order {entry.OrderId} kept changing; its lock is retried on the next run.");
-        // Otherwise: not found (a lock refused before its record), already settled, or done by an overlapping run.
-        if (outcome is { Refusal: null, Replayed: false })
-            lock (report) report.LocksReleased++;
+        await work.DoAsync(async ct =>
+        {
+            var outcome = await CancelRedemption.CancelAsync(entry.OrderId!, "expire", By, "lock lapsed", redemptions, wallets, stock, now, ct);
+            if (outcome.Refusal?.Type == ProblemTypes.Prefix + ProblemTypes.ConcurrentUpdate)
+                throw new InvalidOperationException($"Order {entry.OrderId} kept changing; its lock is retried on the next run.");
+            // Otherwise: not found (a lock refused before its record), already settled, or done by an overlapping run.
+            if (outcome is { Refusal: null, Replayed: false })
+                lock (report) report.LocksReleased++;
+        });
+        return true;
     }
 
     private static async Task<bool> StaysOpenAfterRecountAsync(string id, int shards, StockStore stock, WalletStore wallets, TimeSpan quiet,

@@ -106,20 +106,35 @@ public static class LockCoupon
         /// </summary>
         private async Task<IResult> ReserveAndCommitAsync(Redemption record, CouponSlot slot, Func<bool> window, Redemption? held)
         {
+            // Undo for a reservation refused: within the window only. The slot first, then the coupon: a crash in between
+            // leaves a lock the timer finds and releases.
+            async Task LetGoAsync()
+            {
+                if (!window()) return;
+                if (held is not null) await redemptions.TryDeleteAsync(held, CancellationToken.None);
+                await ReleaseCouponAsync(slot.Ref, record.CouponValidTo);
+            }
+
             if (record.Budgeted && record.Discount > 0)
             {
                 if (!window()) return await StoppedAsync(held);
                 // A takeover (held) finishes a dead attempt that may have reserved in any budget shard: look there first.
-                var shard = await stock.TryReserveBudgetAsync(record.CampaignId, OrderId, record.CouponId, record.Discount, CancellationToken.None,
-                    resuming: held is not null);
+                int? shard;
+                try
+                {
+                    shard = await stock.TryReserveBudgetAsync(record.CampaignId, OrderId, record.CouponId, record.Discount, CancellationToken.None,
+                        resuming: held is not null);
+                }
+                catch (BudgetBusyException)
+                {
+                    // Every shard that could cover it is at its cap of open reservations: nothing was reserved, so let the
+                    // coupon go as for a refusal, and answer 503 (retry shortly).
+                    await LetGoAsync();
+                    throw;
+                }
                 if (shard is null)
                 {
-                    if (window())
-                    {
-                        // The slot first, then the coupon: a crash in between leaves a lock the timer finds and releases.
-                        if (held is not null) await redemptions.TryDeleteAsync(held, CancellationToken.None);
-                        await ReleaseCouponAsync(slot.Ref, record.CouponValidTo);
-                    }
+                    await LetGoAsync();
                     return await RefusedAsync(Problem.Of(ProblemTypes.BudgetExhausted, 409, "The campaign's budget cannot cover this discount.",
                         "The order can go ahead without this coupon."), CancellationToken.None);
                 }
