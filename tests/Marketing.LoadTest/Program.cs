@@ -603,44 +603,11 @@ async Task<bool> ExpiryBenchmarkAsync()
     Console.WriteLine($"claimed {claimed}/{n} in {claimElapsed.TotalSeconds:F1} s (not measured)");
 
     clock.Advance(TimeSpan.FromHours(3));
-    var at = clock.GetUtcNow();
-    var timer = new JsonObject
-    {
-        ["Schedule"] = new JsonObject { ["AdjustForDST"] = true },
-        ["ScheduleStatus"] = new JsonObject
-        {
-            ["Last"] = at.AddMinutes(-5).ToString("O"), ["Next"] = at.AddMinutes(5).ToString("O"), ["LastUpdated"] = at.AddMinutes(-5).ToString("O"),
-        },
-        ["IsPastDue"] = false,
-    }.ToJsonString();
-    var payload = new JsonObject
-    {
-        // The host sends the trigger value as a JSON string (encoded a second time).
-        ["Data"] = new JsonObject { ["timer"] = timer },
-        ["Metadata"] = new JsonObject
-        {
-            ["timer"] = timer,
-            ["sys"] = new JsonObject { ["MethodName"] = "ExpireCoupons", ["UtcNow"] = at.ToString("O"), ["RandGuid"] = Guid.NewGuid().ToString() },
-        },
-    };
-    var before = counter.Count;
-    var started = Stopwatch.StartNew();
-    using var response = await http.PostAsync("/ExpireCoupons", new StringContent(payload.ToJsonString(), Encoding.UTF8, "application/json"));
-    var elapsed = started.Elapsed;
-    var operations = counter.Count - before;
-    var text = await response.Content.ReadAsStringAsync();
-    if (response.StatusCode != HttpStatusCode.OK)
-    {
-        Console.WriteLine($"FAIL: POST /ExpireCoupons answered {(int)response.StatusCode}: {Truncate(text)}");
-        return false;
-    }
-    var body = JsonNode.Parse(text)!.AsObject();
-    var returned = Field(body, "ReturnValue");
+    var (elapsed, operations, returned) = await InvokeTimerAsync("ExpireCoupons");
+    if (returned is null) return false;
     var expired = returned is JsonObject report && Field(report, "couponsExpired") is { } value ? value.GetValue<long>() : 0;
     Console.WriteLine();
-    Console.WriteLine($"ReturnValue: {returned?.ToJsonString() ?? "(none)"}");
-    if (Field(body, "Logs") is JsonArray logs)
-        foreach (var line in logs) Console.WriteLine($"log: {line}");
+    Console.WriteLine($"ReturnValue: {Truncate(returned.ToJsonString())}");
     Console.WriteLine();
     Console.WriteLine("| measure | value |");
     Console.WriteLine("|---|---|");

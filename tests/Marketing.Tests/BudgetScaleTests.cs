@@ -347,19 +347,4 @@ public sealed class BudgetScaleTests
         request.Headers.Add("Idempotency-Key", key);
         return op.SendAsync(request);
     }
-
-    /// <summary>Once armed, lets a number of Cosmos requests through and fails every one after: the instance "dies" there.</summary>
-    private sealed class Crash : RequestHandler
-    {
-        private const int Disarmed = int.MaxValue;
-        private int left = Disarmed;
-
-        public void Arm(int requests) => Interlocked.Exchange(ref left, requests);
-        public void Disarm() => Interlocked.Exchange(ref left, Disarmed);
-
-        public override Task<ResponseMessage> SendAsync(RequestMessage request, CancellationToken cancellationToken)
-            => Volatile.Read(ref left) != Disarmed && Interlocked.Decrement(ref left) < 0
-                ? throw new InvalidOperationException("Injected crash: this request never reaches the database.")
-                : base.SendAsync(request, cancellationToken);
-    }
 }

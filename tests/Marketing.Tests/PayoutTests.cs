@@ -769,22 +769,4 @@ public sealed class PayoutTests
             s.GetRequiredService<SettlementStore>(), s.GetRequiredService<PayoutStore>(), app.Clock.GetUtcNow(), TimeSpan.FromHours(1),
             CancellationToken.None));
     }
-
-    /// <summary>
-    /// A Cosmos request handler that, once armed, lets a number of requests through and fails every one after:
-    /// the process "dies" there, and nothing after it reaches the database.
-    /// </summary>
-    private sealed class Crash : RequestHandler
-    {
-        private const int Disarmed = int.MaxValue;
-        private int left = Disarmed;
-
-        public void Arm(int requests) => Interlocked.Exchange(ref left, requests);
-        public void Disarm() => Interlocked.Exchange(ref left, Disarmed);
-
-        public override Task<ResponseMessage> SendAsync(RequestMessage request, CancellationToken cancellationToken)
-            => Volatile.Read(ref left) != Disarmed && Interlocked.Decrement(ref left) < 0
-                ? throw new InvalidOperationException("Injected crash: this request never reaches the database.")
-                : base.SendAsync(request, cancellationToken);
-    }
 }

@@ -424,21 +424,6 @@ public sealed partial class RedemptionPathTests
         private static partial Regex Collection();
     }
 
-    /// <summary>Requests fail after a count: the instance "dies" there, and nothing after it reaches the database.</summary>
-    private sealed class Crash : RequestHandler
-    {
-        private const int Disarmed = int.MaxValue;
-        private int left = Disarmed;
-
-        public void Arm(int requests) => Interlocked.Exchange(ref left, requests);
-        public void Disarm() => Interlocked.Exchange(ref left, Disarmed);
-
-        public override Task<ResponseMessage> SendAsync(RequestMessage request, CancellationToken cancellationToken)
-            => Volatile.Read(ref left) != Disarmed && Interlocked.Decrement(ref left) < 0
-                ? throw new InvalidOperationException("Injected crash: this request never reaches the database.")
-                : base.SendAsync(request, cancellationToken);
-    }
-
     /// <summary>A clock that moves one second each time it is read.</summary>
     private sealed class TickingClock(DateTimeOffset start) : TimeProvider
     {
