@@ -156,7 +156,9 @@ public sealed class ResentWritesTests
             Assert.True(round < 20, "claims kept selling under re-sent writes for 20 rounds");
         }
         Assert.True(resend.Resent > 0);
-        Assert.InRange(holders.Count, quantity / 2, quantity - 1); // each shard's last unit is stuck while every take is re-sent
+        // Some sold, never all: a shard's last unit is stuck while every take is re-sent (how many sell before two rounds
+        // in a row sell nothing depends on which shards the claims hit, so only the bounds are certain).
+        Assert.InRange(holders.Count, 1, quantity - 1);
 
         // The connection failures stop for the claims; the timer's writes are still sent twice.
         resend.Armed = false;
