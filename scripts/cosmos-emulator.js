@@ -275,7 +275,14 @@ const portIndex = args.indexOf("--port");
 const port = portIndex >= 0 ? parseInt(args[portIndex + 1], 10) : 8081;
 const host = "127.0.0.1"; // loopback only, never all interfaces
 
-const server = createHttpServer({ keepAlive: true }).listen(port, host, () => {
+const server = createHttpServer({ keepAlive: true });
+// Node closes an idle keep-alive connection after 5 s; .NET keeps pooled connections for minutes. A request the client
+// sends on a connection the server is closing at that moment fails with "An error occurred while sending the request"
+// (a write is not retried), which loaded test runs hit now and then. Cosmos DB keeps idle connections far longer than
+// the client's pool does, so the client is always the one to close: do the same.
+server.keepAliveTimeout = 10 * 60 * 1000;
+server.headersTimeout = server.keepAliveTimeout + 1000;
+server.listen(port, host, () => {
   console.log(`Cosmos DB emulator ready at http://${host}:${server.address().port}/`);
 });
 const stop = () => server.close(() => process.exit(0));
