@@ -219,7 +219,8 @@ public sealed class LocalRunTests
             var started = Directory.GetFiles(StateDir, "*.pid").ToDictionary(f => Path.GetFileNameWithoutExtension(f)!, f => int.Parse(File.ReadAllText(f).Trim()));
             Assert.Equal(["azurite", "cosmos", "handler"], started.Keys.Order());
             using (var kill = Process.Start("kill", [$"-{signal}", scriptPid.ToString()])) await kill.WaitForExitAsync();
-            await shell.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            try { await shell.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60)); }
+            catch (TimeoutException) { Assert.Fail($"run-local.sh did not stop within 60 s of SIG{signal}"); }
             Assert.False(Alive(scriptPid), $"run-local.sh still running after SIG{signal}");
             foreach (var (name, pid) in started)
                 Assert.False(Alive(pid), $"{name} (pid {pid}) still running after SIG{signal}");
