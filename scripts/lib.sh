@@ -4,7 +4,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE_DIR="${STATE_DIR:-$ROOT/.emulators/run-$$}"
-mkdir -p "$STATE_DIR"
+# A script that starts nothing in the background (command.sh, timer.sh) sets NO_RUN_STATE=1: no folder for it.
+[ "${NO_RUN_STATE:-0}" = 1 ] || mkdir -p "$STATE_DIR"
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -69,14 +70,36 @@ start_azurite() {
 
 # Exports every "Values" entry of a local.settings.json-shaped file as an environment variable.
 # Values are passed NUL-separated and exported as data, never evaluated as shell code.
+# With --keep-environment a variable already set (even to "") keeps its value: the file fills in the rest.
 export_settings() {
-  local file=$1 pair
+  local file=$1 keep=${2:-} pair name
   while IFS= read -r -d '' pair; do
+    name=${pair%%=*}
+    if [ "$keep" = --keep-environment ] && [ -n "${!name+set}" ]; then continue; fi
     export "$pair"
   done < <(node -e '
     const v = require(require("path").resolve(process.argv[1])).Values || {};
     for (const [k, val] of Object.entries(v))
       if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) process.stdout.write(`${k}=${String(val)}\0`);' "$file")
+}
+
+# The local run's settings, as scripts/run-local.sh, scripts/command.sh and scripts/timer.sh all take them:
+# local.settings.json if you made one, else local.settings.sample.json; a variable already set in the
+# environment wins (as with scripts/token.mjs), so `Cosmos__Database=other bash scripts/...` works.
+load_local_settings() {
+  local file="$ROOT/local.settings.json"
+  [ -f "$file" ] || file="$ROOT/local.settings.sample.json"
+  export_settings "$file" --keep-environment
+}
+
+# Builds the function app (Release) into a folder that stays after the script exits: artifacts/local/<name>.
+# run-local serves from artifacts/local/app; scripts/command.sh runs commands from artifacts/local/command, so a
+# rebuild for a command never rewrites the files of a handler that is running.
+build_app() {
+  local out="$ROOT/artifacts/local/$1"
+  log "Building the function app into ${out#"$ROOT"/}..."
+  dotnet build "$ROOT/functions/Marketing.Functions" -c Release --nologo -v quiet -o "$out" >&2
+  APP_DLL="$out/Marketing.Functions.dll"
 }
 
 stop_started() {

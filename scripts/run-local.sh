@@ -1,28 +1,52 @@
 #!/usr/bin/env bash
 # Runs the platform locally on the emulators: installs and starts the Cosmos DB emulator and Azurite
 # (127.0.0.1), creates the database and containers, seeds a demo campaign, starts the function app's
-# handler on http://127.0.0.1:7071 and stops everything on Ctrl-C.
-# Settings come from local.settings.json if you made one, else local.settings.sample.json.
-source "$(dirname "$0")/lib.sh"
-trap stop_started EXIT INT TERM
+# handler on http://127.0.0.1:7071 and stops everything it started on Ctrl-C, SIGINT or SIGTERM (also when
+# run in the background: `bash scripts/run-local.sh &` then `kill -INT %1` or `kill %1`).
+# Settings come from local.settings.json if you made one, else local.settings.sample.json; a variable already
+# set in the environment wins. Ports: Cosmos__Endpoint's, FUNCTIONS_CUSTOMHANDLER_PORT (7071) and
+# AZURITE_BLOB_PORT/AZURITE_QUEUE_PORT/AZURITE_TABLE_PORT (10000-10002), so two runs can sit side by side.
+# Logs (handler.log, cosmos.log, azurite.log) are kept after exit in .emulators/local-<date>-<time>/ (the
+# banner prints it; .emulators/local-latest points at the newest); nothing deletes them: rm -rf .emulators/ does.
+
+# A shell that starts a script with `&` makes it ignore SIGINT, and bash cannot trap a signal ignored on entry:
+# start again once with SIGINT and SIGTERM back to their defaults, so the traps below see them.
+if [ "${RUN_LOCAL_SIGNALS_RESET:-}" != 1 ] && env --default-signal=INT true 2>/dev/null; then
+  RUN_LOCAL_SIGNALS_RESET=1 exec env --default-signal=INT,TERM bash "$0" "$@"
+fi
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+if [ -z "${STATE_DIR:-}" ]; then
+  STATE_DIR="$ROOT/.emulators/local-$(date +%Y%m%d-%H%M%S)"
+  mkdir -p "$STATE_DIR"
+  ln -sfn "$(basename "$STATE_DIR")" "$ROOT/.emulators/local-latest"
+fi
+# This run's logs are what one reads after it: keep them (lib.sh removes a test run's state unless asked).
+KEEP_RUN_STATE=1
+source "$ROOT/scripts/lib.sh"
+# Stop what we started on exit, whatever the cause; a signal ends the script (exit runs the EXIT trap) instead of
+# letting it go on with its next step.
+trap stop_started EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 ensure_node_modules
-SETTINGS="$ROOT/local.settings.json"
-[ -f "$SETTINGS" ] || SETTINGS="$ROOT/local.settings.sample.json"
-export_settings "$SETTINGS"
+load_local_settings
 export ASPNETCORE_ENVIRONMENT="${ASPNETCORE_ENVIRONMENT:-Development}"
+# ASP.NET Core writes ~6 Information lines per request; locally only its warnings (also with an older
+# local.settings.json that lacks the setting). Logging__LogLevel__Microsoft=Information brings them back.
+export Logging__LogLevel__Microsoft="${Logging__LogLevel__Microsoft:-Warning}"
 
 COSMOS_PORT=$(node -e 'console.log(new URL(process.argv[1]).port || 8081)' "$Cosmos__Endpoint")
 start_cosmos "$COSMOS_PORT"
-start_azurite 10000 10001 10002
+start_azurite "${AZURITE_BLOB_PORT:-10000}" "${AZURITE_QUEUE_PORT:-10001}" "${AZURITE_TABLE_PORT:-10002}"
 
-log "Building the function app..."
-dotnet build "$ROOT/functions/Marketing.Functions" -c Release --nologo -v quiet -o "$STATE_DIR/app"
-dotnet "$STATE_DIR/app/Marketing.Functions.dll" provision --seed-demo
+build_app app
+dotnet "$APP_DLL" provision --seed-demo
 
 PORT="${FUNCTIONS_CUSTOMHANDLER_PORT:-7071}"
 export FUNCTIONS_CUSTOMHANDLER_PORT="$PORT"
-start_bg handler dotnet "$STATE_DIR/app/Marketing.Functions.dll"
+start_bg handler dotnet "$APP_DLL"
 wait_for_port "Function app" "$PORT" 60 "$STATE_DIR/handler.log"
 
 cat <<INFO
@@ -30,13 +54,20 @@ cat <<INFO
   Marketing platform running at http://127.0.0.1:$PORT/api
     health:   curl http://127.0.0.1:$PORT/api/health
     OpenAPI:  http://127.0.0.1:$PORT/api/openapi.json
-  Tokens (local dev issuer):
+  Tokens (local dev issuer), one per role:
     CUSTOMER=\$(node scripts/token.mjs --sub alice --role customer)
     OPERATOR=\$(node scripts/token.mjs --sub olivia --role operator)
+    ADMIN=\$(node scripts/token.mjs --sub ada --role admin)
+    ORDERS=\$(node scripts/token.mjs --sub order-service --role order_system)
+    PROMOTER=\$(node scripts/token.mjs --sub alice --role promoter)
   Claim the demo coupon:
     curl -X POST http://127.0.0.1:$PORT/api/campaigns/cmp_demo/claims -H "Authorization: Bearer \$CUSTOMER" \\
          -H "Idempotency-Key: \$(cat /proc/sys/kernel/random/uuid)" -H "Content-Type: application/json" -d '{"channel":"app"}'
-  Handler log: $STATE_DIR/handler.log      Ctrl-C stops everything.
+  Timers do not fire by themselves here; run one now:
+    bash scripts/timer.sh ExpireCoupons      (or ReleaseCommissions, ReconcileStock)
+  Commands against this run: bash scripts/command.sh reconcile-ledger
+  Logs (kept after exit): $STATE_DIR/      Ctrl-C stops everything.
 
 INFO
+# Interrupted by a trapped signal, wait returns at once and the trap ends the script.
 wait "$(cat "$STATE_DIR/handler.pid")"

@@ -32,7 +32,16 @@ app.MapPromoters();
 app.MapCommissions();
 app.MapPayouts();
 
-if (await Commands.TryRunAsync(app, args)) return;
-app.Run();
+try
+{
+    if (await Commands.TryRunAsync(app, args)) return;
+    await app.RunAsync();
+}
+catch (Exception error) when (SettingsErrors.Of(error) is { } failures)
+{
+    // A missing setting is an operator's fix, not a crash: say which, and where settings come from.
+    SettingsErrors.Report(failures);
+    Environment.ExitCode = SettingsErrors.ExitCode;
+}
 
 public partial class Program;

@@ -13,6 +13,7 @@ namespace Marketing.Tests;
 
 /// <summary>scripts/publish.sh produces a folder and zip the Functions host can run as they are (Linux).</summary>
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+[Collection(ReleaseBuilds.Name)]
 public sealed class PublishTests(TestApp app) : IClassFixture<TestApp>
 {
     [Fact]

@@ -12,12 +12,19 @@ namespace Marketing.Functions.Hosting;
 ///   functions-json DIR   write DIR/&lt;Function&gt;/function.json for every declared function
 ///   provision [--seed-demo]   create the Cosmos database and containers (local emulator), optionally a demo campaign
 ///   reconcile-ledger     check the commission ledger's invariants; prints each violation, exit code 1 if any
+/// Locally: bash scripts/command.sh COMMAND (the local run's settings). A command that reads Cosmos first checks
+/// every setting the running app checks at start, so it fails as the app would: with the list of what is missing
+/// and exit code 2 (Hosting/SettingsErrors.cs), never an unhandled exception half-way through.
+/// Anything else that is not an option (options start with "-", e.g. --urls) is refused with exit code 2 rather
+/// than taken for "serve": a mistyped command must not start a server on the platform's data.
 /// </summary>
 public static class Commands
 {
+    public const string Usage = "usage: Marketing.Functions [functions-json DIR | provision [--seed-demo] | reconcile-ledger]  (no command: serve)";
+
     public static async Task<bool> TryRunAsync(WebApplication app, string[] args)
     {
-        if (args.Length == 0) return false;
+        if (args.Length == 0 || args[0].StartsWith('-')) return false;
         switch (args[0])
         {
             case "functions-json" when args.Length == 2:
@@ -26,10 +33,12 @@ public static class Commands
                 Console.WriteLine($"Wrote {count} function.json files under {args[1]}");
                 return true;
             case "provision":
+                CheckSettings(app.Services);
                 await ProvisionAsync(app.Services, seedDemo: args.Contains("--seed-demo"));
                 return true;
             case "reconcile-ledger":
                 var s = app.Services;
+                CheckSettings(s);
                 var violations = await LedgerReconciliation.CheckAsync(s.GetRequiredService<PromoterStore>(), s.GetRequiredService<LedgerStore>(),
                     s.GetRequiredService<SettlementStore>(), s.GetRequiredService<PayoutStore>(), s.GetRequiredService<TimeProvider>().GetUtcNow(),
                     TimeSpan.FromHours(1), CancellationToken.None);
@@ -38,9 +47,14 @@ public static class Commands
                 Environment.ExitCode = violations.Count == 0 ? 0 : 1;
                 return true;
             default:
-                return false;
+                Console.Error.WriteLine($"Unknown command '{args[0]}'. " + Usage);
+                Environment.ExitCode = SettingsErrors.ExitCode;
+                return true;
         }
     }
+
+    /// <summary>The running app's own start-up check (every ValidateOnStart setting), all failures at once.</summary>
+    private static void CheckSettings(IServiceProvider services) => services.GetService<IStartupValidator>()?.Validate();
 
     private static async Task ProvisionAsync(IServiceProvider services, bool seedDemo)
     {
