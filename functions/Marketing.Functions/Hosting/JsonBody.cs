@@ -100,9 +100,10 @@ public static class JsonBody
             // 2. The value rules too, on what was well-formed (bad members left out), so a missing field and an
             // out-of-range one come back together. A rule about a field that already has an error, or about a part or
             // the whole of one, is left out: that field's own error says what to fix.
+            var shape = errors.Keys.ToList();
             if (rules is not null && Lenient(clean, rules) is { } more)
                 foreach (var (field, messages) in more)
-                    if (!errors.Keys.Any(known => Related(known, field)))
+                    if (!shape.Any(known => Related(known, field)))
                         errors.Add(field, messages);
             return (null, Problem.Validation(errors.ToDictionary()));
         }
