@@ -4,6 +4,13 @@ using Marketing.Functions.Identity;
 namespace Marketing.Functions.Campaigns;
 
 /// <summary>
+/// The body of publish, pause, resume and end: optional, and when sent an empty JSON object. A step has nothing to
+/// say today; refusing members (rather than ignoring them) keeps a client from believing it set something, and
+/// leaves room to add optional members later without changing what old clients get.
+/// </summary>
+public sealed record CampaignStepRequest;
+
+/// <summary>
 /// POST /api/campaigns/{id}/publish · /pause · /resume · /end — the lifecycle
 /// draft → published → paused ⇄ published → ended.
 /// Repeating a transition that already happened answers 200 and re-applies its stock side, so a retry
@@ -32,6 +39,7 @@ public static class ChangeCampaignStatus
                         => HandleAsync(transition, id, context, store, stock, cache, time))
                 .AsFunction(transition.Function)
                 .RequireAuthorization(Policies.Operator)
+                .Accepts<CampaignStepRequest>(isOptional: true, "application/json")
                 .Produces<CampaignView>()
                 .WithSummary(transition.Summary);
         }
@@ -40,6 +48,8 @@ public static class ChangeCampaignStatus
     private static async Task<IResult> HandleAsync(Transition transition, string id, HttpContext context,
         CampaignStore store, StockStore stock, CampaignCache cache, TimeProvider time)
     {
+        var (_, problem) = await JsonBody.ReadOptionalAsync<CampaignStepRequest>(context.Request);
+        if (problem is not null) return problem.ToResult();
         var (campaign, refusal, _) = await ApplyAsync(transition, id, context.User.SubjectId(), "operator", store, stock, cache, time.GetUtcNow(),
             context.RequestAborted);
         return refusal is not null ? refusal.ToResult() : CampaignResults.Campaign(campaign!, context);

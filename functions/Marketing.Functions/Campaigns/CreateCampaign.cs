@@ -16,10 +16,8 @@ public static class CreateCampaign
 
     private static async Task<IResult> HandleAsync(HttpContext context, CampaignStore store, TimeProvider time)
     {
-        var (terms, problem) = await JsonBody.ReadAsync<CampaignTerms>(context.Request);
+        var (terms, problem) = await JsonBody.ReadAsync<CampaignTerms>(context.Request, t => t.Validate());
         if (problem is not null) return problem.ToResult();
-        var errors = terms!.Validate();
-        if (errors.Count > 0) return Problem.Validation(errors).ToResult();
 
         var now = time.GetUtcNow();
         var who = context.User.SubjectId();
@@ -27,7 +25,7 @@ public static class CreateCampaign
         {
             Id = Ids.New("cmp"),
             Catalog = CampaignStore.DefaultCatalog,
-            Terms = terms,
+            Terms = terms!,
             Status = CampaignStatus.Draft,
             CreatedAt = now, CreatedBy = who, UpdatedAt = now, UpdatedBy = who,
         }, context.RequestAborted);

@@ -23,10 +23,9 @@ public static class UpdateCampaign
     private static async Task<IResult> HandleAsync(string id, HttpContext context, CampaignStore store, StockStore stock,
         CampaignCache cache, TimeProvider time)
     {
-        var (terms, problem) = await JsonBody.ReadAsync<CampaignTerms>(context.Request);
+        var (body, problem) = await JsonBody.ReadAsync<CampaignTerms>(context.Request, t => t.Validate());
         if (problem is not null) return problem.ToResult();
-        var errors = terms!.Validate();
-        if (errors.Count > 0) return Problem.Validation(errors).ToResult();
+        var terms = body!;
         string? ifMatch = context.Request.Headers.IfMatch;
 
         // Optimistic concurrency: read, check, replace if unchanged; retry a few times when another

@@ -35,11 +35,9 @@ public static class SetCommissionRules
 
     private static async Task<IResult> HandleAsync(HttpContext context, CommissionRulesStore store, TimeProvider time)
     {
-        var (request, problem) = await JsonBody.ReadAsync<SetCommissionRulesRequest>(context.Request);
-        if (problem is not null) return problem.ToResult();
         var now = time.GetUtcNow();
-        var errors = Validate(request!, now);
-        if (errors.Count > 0) return Problem.Validation(errors).ToResult();
+        var (request, problem) = await JsonBody.ReadAsync<SetCommissionRulesRequest>(context.Request, r => Validate(r, now));
+        if (problem is not null) return problem.ToResult();
 
         var version = new RuleVersion(RuleVersion.Stored(request!.EffectiveFrom ?? now), Table(request.Level1), Table(request.Level2),
             context.User.SubjectId(), now);
@@ -56,6 +54,7 @@ public static class SetCommissionRules
             errors["effectiveFrom"] = ["Must not be in the past: payments already made keep the rates they were made under."];
         foreach (var (name, table) in new[] { ("level1", r.Level1), ("level2", r.Level2) })
         {
+            if (table is null) continue; // missing: already reported with the body's shape
             if (table.DefaultBps is < 0 or > MaxBps) errors[$"{name}.defaultBps"] = [$"0 to {MaxBps} basis points."];
             var categories = table.CategoryBps ?? [];
             if (categories.Count > MaxCategories) errors[$"{name}.categoryBps"] = [$"At most {MaxCategories} categories."];

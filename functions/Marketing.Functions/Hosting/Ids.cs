@@ -20,8 +20,8 @@ public static class Ids
     public static string ReferralCode() => Random(8);
 
     /// <summary>Whether a value from a URL can be one of our ids: 1–64 of a-z 0-9 _ -.</summary>
-    public static bool IsWellFormed(string id)
-        => id.Length is > 0 and <= 64 && id.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '_' or '-');
+    public static bool IsWellFormed(string? id)
+        => id is { Length: > 0 and <= 64 } && id.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '_' or '-');
 
     private static string Random(int length)
     {

@@ -7,8 +7,11 @@ namespace Marketing.Functions.Hosting;
 /// <summary>One set of JSON options for the API and for Cosmos documents, so a value reads the same everywhere.</summary>
 public static class Json
 {
-    /// <summary>API bodies: unknown members are an error, never silently dropped (no mass assignment).</summary>
-    public static readonly JsonSerializerOptions Options = Configure(new JsonSerializerOptions(JsonSerializerDefaults.Web), strict: true);
+    /// <summary>
+    /// API bodies: unknown members are an error, never silently dropped (no mass assignment). Read-only from the
+    /// start, so its contract can be inspected (JsonBody checks bodies against it) before anything is serialized.
+    /// </summary>
+    public static readonly JsonSerializerOptions Options = ReadOnly(Configure(new JsonSerializerOptions(JsonSerializerDefaults.Web), strict: true));
 
     /// <summary>
     /// Stored documents: Cosmos adds system properties (_rid, _etag, _ts...), and a newer version of the
@@ -21,6 +24,12 @@ public static class Json
     /// know are skipped, so the sender can add fields without every message being rejected.
     /// </summary>
     public static readonly JsonSerializerOptions Messages = new(Options) { UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip };
+
+    private static JsonSerializerOptions ReadOnly(JsonSerializerOptions options)
+    {
+        options.MakeReadOnly(populateMissingResolver: true);
+        return options;
+    }
 
     public static JsonSerializerOptions Configure(JsonSerializerOptions options, bool strict)
     {

@@ -39,17 +39,19 @@ public static class CreatePayoutBatch
     private static async Task<IResult> HandleAsync(HttpContext context, PayoutStore payouts, PromoterStore promoters, LedgerStore ledger,
         IOptions<CommissionOptions> options, TimeProvider time)
     {
-        var (request, problem) = await JsonBody.ReadAsync<CreatePayoutBatchRequest>(context.Request);
+        var (request, problem) = await JsonBody.ReadAsync<CreatePayoutBatchRequest>(context.Request, r =>
+        {
+            var errors = new Dictionary<string, string[]>();
+            if (!Ids.IsWellFormed(r.BatchId)) errors["batchId"] = ["1 to 64 of a-z, 0-9, _ and -."];
+            if (!Limits.IsMoney(r.Minimum, least: 1)) errors["minimum"] = [$"1 to {Limits.MaxMoney} minor units."];
+            return errors;
+        });
         if (problem is not null) return problem.ToResult();
-        var errors = new Dictionary<string, string[]>();
-        if (!Ids.IsWellFormed(request!.BatchId)) errors["batchId"] = ["1 to 64 of a-z, 0-9, _ and -."];
-        if (!Limits.IsMoney(request.Minimum, least: 1)) errors["minimum"] = [$"1 to {Limits.MaxMoney} minor units."];
-        if (errors.Count > 0) return Problem.Validation(errors).ToResult();
 
         var ct = context.RequestAborted;
         var batch = new PayoutBatch
         {
-            BatchId = request.BatchId, Minimum = request.Minimum, Currency = options.Value.Currency, State = PayoutBatch.Building,
+            BatchId = request!.BatchId, Minimum = request.Minimum, Currency = options.Value.Currency, State = PayoutBatch.Building,
             CreatedBy = context.User.SubjectId(), CreatedAt = time.GetUtcNow(),
         };
         var created = await payouts.TryCreateAsync(batch, ct);

@@ -26,7 +26,7 @@ public static class RegisterPromoter
         group.MapPost("", HandleAsync)
             .AsFunction("RegisterPromoter")
             .RequireAuthorization(Policies.Customer)
-            .Accepts<RegisterPromoterRequest>("application/json")
+            .Accepts<RegisterPromoterRequest>(isOptional: true, "application/json")
             .Produces<PromoterView>(StatusCodes.Status201Created)
             .Produces<PromoterView>()
             .WithSummary("Become a promoter (optionally with the inviter's referral code); answers the existing registration when repeated.");

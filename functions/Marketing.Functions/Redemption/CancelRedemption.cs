@@ -16,7 +16,7 @@ public static class CancelRedemption
         group.MapPost("/{orderId}/cancel", HandleAsync)
             .AsFunction("CancelRedemption")
             .RequireAuthorization(Policies.OrderSystem)
-            .Accepts<StepRequest>("application/json")
+            .Accepts<StepRequest>(isOptional: true, "application/json")
             .Produces<RedemptionView>()
             .WithSummary("The order was cancelled before payment: release the coupon and the budget (idempotent).");
 

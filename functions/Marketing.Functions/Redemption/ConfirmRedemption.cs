@@ -20,7 +20,7 @@ public static class ConfirmRedemption
         group.MapPost("/{orderId}/confirm", HandleAsync)
             .AsFunction("ConfirmRedemption")
             .RequireAuthorization(Policies.OrderSystem)
-            .Accepts<StepRequest>("application/json")
+            .Accepts<StepRequest>(isOptional: true, "application/json")
             .Produces<RedemptionView>()
             .WithSummary("The order was paid: the locked coupon becomes used (idempotent).");
 

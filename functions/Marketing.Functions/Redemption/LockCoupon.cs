@@ -53,10 +53,8 @@ public static class LockCoupon
     private static async Task<IResult> HandleAsync(HttpContext context, RedemptionStore redemptions, WalletStore wallets, StockStore stock,
         IOptions<RedemptionOptions> options, IOptions<CosmosOptions> cosmos, TimeProvider time)
     {
-        var (request, problem) = await JsonBody.ReadAsync<LockRequest>(context.Request);
+        var (request, problem) = await JsonBody.ReadAsync<LockRequest>(context.Request, Validate);
         if (problem is not null) return problem.ToResult();
-        var errors = Validate(request!);
-        if (errors.Count > 0) return Problem.Validation(errors).ToResult();
         var attempt = new Attempt(request!, Fingerprint(request!), context, redemptions, wallets, stock, time,
             TimeSpan.FromMinutes(options.Value.LockMinutes), TimeSpan.FromSeconds(cosmos.Value.CallTimeoutSeconds));
         return await attempt.RunAsync(context.RequestAborted);

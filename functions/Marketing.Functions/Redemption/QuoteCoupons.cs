@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
@@ -9,7 +10,10 @@ namespace Marketing.Functions.Redemption;
 /// The body of a quote. Customers quote their own cart (customerId omitted or their own); the order
 /// system quotes for any customer and must name them.
 /// </summary>
-public sealed record QuoteRequest(Channel Channel, string Currency, OrderLine[] Lines, string? CustomerId = null);
+public sealed record QuoteRequest(Channel Channel, string Currency, OrderLine[] Lines, string? CustomerId = null)
+{
+    [JsonIgnore] public OrderDraft Order => new(Channel, Currency, Lines);
+}
 
 public sealed record QuotedCoupon(string CouponId, string Code, string CampaignId, string CampaignName, long Discount,
     long EligibleSubtotal, DateTimeOffset ValidTo);
@@ -35,11 +39,9 @@ public static class QuoteCoupons
 
     private static async Task<IResult> HandleAsync(HttpContext context, WalletStore wallets, TimeProvider time)
     {
-        var (request, problem) = await JsonBody.ReadAsync<QuoteRequest>(context.Request);
+        var (request, problem) = await JsonBody.ReadAsync<QuoteRequest>(context.Request, r => r.Order.Validate());
         if (problem is not null) return problem.ToResult();
-        var order = new OrderDraft(request!.Channel, request.Currency, request.Lines);
-        var errors = order.Validate();
-        if (errors.Count > 0) return Problem.Validation(errors).ToResult();
+        var order = request!.Order;
 
         // Whose wallet: a customer only ever their own; the order system must say whose.
         string customerId;

@@ -100,17 +100,17 @@ public sealed class RedemptionOptions
 }
 
 /// <summary>The optional body of confirm, cancel and refund: why, for the history.</summary>
-public sealed record StepRequest(string? Reason)
+public sealed record StepRequest(string? Reason = null)
 {
     public const int MaxReason = 200;
 
     public static async Task<(string? Reason, Problem? Problem)> ReadAsync(HttpRequest request)
     {
-        var (body, problem) = await JsonBody.ReadOptionalAsync<StepRequest>(request);
-        if (problem is not null) return (null, problem);
-        if (body?.Reason is { } reason && (string.IsNullOrWhiteSpace(reason) || reason.Length > MaxReason))
-            return (null, Problem.Validation("reason", $"When given, 1 to {MaxReason} characters."));
-        return (body?.Reason, null);
+        var (body, problem) = await JsonBody.ReadOptionalAsync<StepRequest>(request, b =>
+            b.Reason is { } reason && (string.IsNullOrWhiteSpace(reason) || reason.Length > MaxReason)
+                ? new Dictionary<string, string[]> { ["reason"] = [$"When given, 1 to {MaxReason} characters."] }
+                : new Dictionary<string, string[]>());
+        return (body?.Reason, problem);
     }
 }
 
