@@ -32,6 +32,7 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
         ["RefundRedemption"] = "order_system",
         ["GetRedemption"] = "order_system", // or operator
         ["TopUpBudget"] = "operator",
+        ["GetBudget"] = "operator",
         ["RegisterPromoter"] = "customer",
         ["GetMyPromoter"] = "promoter",
         ["RecordReferralVisit"] = "customer",

@@ -64,8 +64,20 @@ public sealed class BudgetScaleTests
         // refunded order and ~250 per top-up: ~130 KB here).
         var end = await DocumentSizeAsync(app, campaign);
         Assert.InRange(end, start - 16, start + 16);
-        var view = await (await TopUpAsync(app.Operator(), campaign, Guid.NewGuid().ToString(), 1, "listed")).AssertStatusAsync(HttpStatusCode.OK);
-        Assert.Equal(201, view["topUps"]!.AsArray().Count); // every top-up still listed, from its own document
+        await (await TopUpAsync(app.Operator(), campaign, Guid.NewGuid().ToString(), 1, "listed")).AssertStatusAsync(HttpStatusCode.OK);
+        // Every top-up still listed, from its own document, a page at a time (the list grows with the campaign's life).
+        var listed = new List<string>();
+        string? token = null;
+        do
+        {
+            var page = await (await app.Operator().GetAsync($"/api/campaigns/{campaign}/budget?limit=60"
+                + (token is null ? "" : "&continuationToken=" + Uri.EscapeDataString(token)))).AssertStatusAsync(HttpStatusCode.OK);
+            Assert.InRange(page["topUps"]!.AsArray().Count, 0, 60);
+            listed.AddRange(page["topUps"]!.AsArray().Select(t => (string)t!["key"]!));
+            token = (string?)page["continuationToken"];
+        } while (token is not null);
+        Assert.Equal(201, listed.Distinct().Count());
+        Assert.Equal(201, listed.Count);
     }
 
     [Fact]
@@ -314,15 +326,29 @@ public sealed class BudgetScaleTests
         var replay = await TopUpAsync(app.Operator(), campaign, oldKey, 5000, "old push");
         var view = await replay.AssertStatusAsync(HttpStatusCode.OK);
         Assert.Equal("true", replay.Headers.GetValues("Idempotent-Replayed").Single());
-        Assert.Equal(55_000, (long)view["budget"]!);
+        Assert.Equal(55_000, (long)view["total"]!);
+        Assert.Equal((oldKey, "olivia", "old push"), ((string)view["topUp"]!["key"]!, (string)view["topUp"]!["by"]!, (string)view["topUp"]!["reason"]!));
         await (await TopUpAsync(app.Operator(), campaign, oldKey, 7000, "other")).AssertProblemAsync(HttpStatusCode.UnprocessableEntity, "idempotency-key-reused");
         // The lock placed under the old shape is confirmed and refunded; a new lock, a new top-up.
         await (await orders.StepAsync(locked, "confirm")).AssertStatusAsync(HttpStatusCode.OK);
         await (await orders.StepAsync(locked, "refund")).AssertStatusAsync(HttpStatusCode.OK);
         var fresh = Api.NewId("o");
         await (await orders.LockAsync(fresh, holders[2].Customer, holders[2].Coupon)).AssertStatusAsync(HttpStatusCode.Created);
-        var after = await (await TopUpAsync(app.Operator(), campaign, Guid.NewGuid().ToString(), 2000, "new push")).AssertStatusAsync(HttpStatusCode.OK);
-        Assert.Equal(["old push", "new push"], after["topUps"]!.AsArray().Select(t => (string)t!["reason"]!));
+        app.Clock.Advance(TimeSpan.FromMinutes(1));
+        await (await TopUpAsync(app.Operator(), campaign, Guid.NewGuid().ToString(), 2000, "new push")).AssertStatusAsync(HttpStatusCode.OK);
+        // The old shape's top-ups are listed after the new ones (they are older), on the last page.
+        var first = await (await app.Operator().GetAsync($"/api/campaigns/{campaign}/budget?limit=1")).AssertStatusAsync(HttpStatusCode.OK);
+        Assert.Equal("new push", (string)first["topUps"]![0]!["reason"]!);
+        var reasons = first["topUps"]!.AsArray().Select(t => (string)t!["reason"]!).ToList();
+        var after = first;
+        while ((string?)after["continuationToken"] is { } token)
+        {
+            after = await (await app.Operator().GetAsync($"/api/campaigns/{campaign}/budget?limit=1&continuationToken=" + Uri.EscapeDataString(token)))
+                .AssertStatusAsync(HttpStatusCode.OK);
+            reasons.AddRange(after["topUps"]!.AsArray().Select(t => (string)t!["reason"]!));
+        }
+        Assert.Equal(["new push", "old push"], reasons);
+        Assert.Equal((57_000L, 56_000L, 1000L, 0L), ((long)after["total"]!, (long)after["left"]!, (long)after["reserved"]!, (long)after["spent"]!));
 
         var budget = (await app.Services.GetRequiredService<StockStore>().FindBudgetAsync(campaign))!;
         Assert.Equal((57_000L, 56_000L, 1000L, 0L), (budget.Budget, budget.Left, budget.Reserved, budget.Spent));

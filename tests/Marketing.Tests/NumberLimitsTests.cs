@@ -111,7 +111,7 @@ public sealed class NumberLimitsTests(TestApp app) : IClassFixture<TestApp>
         var key = Guid.NewGuid().ToString();
 
         var full = await (await TopUpAsync(campaign, key, 100)).AssertStatusAsync(HttpStatusCode.OK);
-        Assert.Equal(Max, (long)full["budget"]!);
+        Assert.Equal(Max, (long)full["total"]!);
 
         var past = await (await TopUpAsync(campaign, Guid.NewGuid().ToString(), 1)).AssertProblemAsync(HttpStatusCode.BadRequest, "validation-failed");
         Assert.Contains("at most 0 more", (string?)past["errors"]!["amount"]![0]);
@@ -119,7 +119,7 @@ public sealed class NumberLimitsTests(TestApp app) : IClassFixture<TestApp>
         Assert.NotNull(huge["errors"]!["amount"]);
         // A retry of the top-up that filled it still gets its answer, and nothing was added since.
         var replay = await TopUpAsync(campaign, key, 100);
-        Assert.Equal(Max, (long)(await replay.AssertStatusAsync(HttpStatusCode.OK))["budget"]!);
+        Assert.Equal(Max, (long)(await replay.AssertStatusAsync(HttpStatusCode.OK))["total"]!);
         Assert.Equal("true", replay.Headers.GetValues("Idempotent-Replayed").Single());
         var budget = (await app.Services.GetRequiredService<StockStore>().FindBudgetAsync(campaign))!;
         Assert.Equal((Max, Max), (budget.Budget, budget.Left));

@@ -1,6 +1,9 @@
 namespace Marketing.Functions.Campaigns;
 
-/// <summary>A campaign as operators see it: its terms and lifecycle (no storage fields).</summary>
+/// <summary>
+/// A campaign as operators see it: its terms and lifecycle (no storage fields), and on GET /api/campaigns/{id} the
+/// summary of its budget when it has one (published, paused or ended with a budget; null elsewhere, see GetCampaigns).
+/// </summary>
 public sealed record CampaignView(
     string Id,
     CampaignStatus Status,
@@ -11,10 +14,13 @@ public sealed record CampaignView(
     string UpdatedBy,
     DateTimeOffset? PublishedAt,
     DateTimeOffset? EndedAt,
-    string? EndReason)
+    string? EndReason,
+    BudgetSummary? Budget)
 {
-    public static CampaignView Of(Campaign c) =>
-        new(c.Id, c.Status, c.Terms, c.CreatedAt, c.CreatedBy, c.UpdatedAt, c.UpdatedBy, c.PublishedAt, c.EndedAt, c.EndReason);
+    public static CampaignView Of(Campaign c) => Of(c, null);
+
+    public static CampaignView Of(Campaign c, BudgetSummary? budget) =>
+        new(c.Id, c.Status, c.Terms, c.CreatedAt, c.CreatedBy, c.UpdatedAt, c.UpdatedBy, c.PublishedAt, c.EndedAt, c.EndReason, budget);
 }
 
 public sealed record CampaignPage(IReadOnlyList<CampaignView> Items, string? ContinuationToken);
@@ -22,12 +28,12 @@ public sealed record CampaignPage(IReadOnlyList<CampaignView> Items, string? Con
 public static class CampaignResults
 {
     /// <summary>200/201 with the campaign and its ETag, for optimistic concurrency on updates.</summary>
-    public static IResult Campaign(Campaign campaign, HttpContext context, int status = StatusCodes.Status200OK)
+    public static IResult Campaign(Campaign campaign, HttpContext context, int status = StatusCodes.Status200OK, BudgetSummary? budget = null)
     {
         if (campaign.ETag is not null) context.Response.Headers.ETag = HttpETag(campaign.ETag);
         return status == StatusCodes.Status201Created
-            ? TypedResults.Created($"/api/campaigns/{campaign.Id}", CampaignView.Of(campaign))
-            : TypedResults.Ok(CampaignView.Of(campaign));
+            ? TypedResults.Created($"/api/campaigns/{campaign.Id}", CampaignView.Of(campaign, budget))
+            : TypedResults.Ok(CampaignView.Of(campaign, budget));
     }
 
     /// <summary>Cosmos etags as HTTP entity tags (quoted).</summary>

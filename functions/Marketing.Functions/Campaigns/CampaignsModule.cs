@@ -27,6 +27,7 @@ public static class CampaignsModule
         group.MapChangeCampaignStatus();
         group.MapListClaimableCampaigns();
         group.MapTopUpBudget();
+        group.MapGetBudget();
         routes.MapReconcileStock();
         return routes;
     }

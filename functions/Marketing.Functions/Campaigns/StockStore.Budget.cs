@@ -394,16 +394,50 @@ public sealed partial class StockStore
         => Task.WhenAll(Enumerable.Range(0, shards).Select(k =>
             TryBudgetPatchAsync(campaignId, k, $"IS_DEFINED(c.applying[\"{key}\"])", [PatchOperation.Remove($"/applying/{key}")], ct)));
 
-    /// <summary>The campaign's applied top-ups (one query of its partition), oldest first.</summary>
-    public async Task<List<TopUp>> ListTopUpsAsync(string campaignId, CancellationToken ct = default)
+    /// <summary>
+    /// One page of the campaign's applied top-ups, newest first (one query of its partition, served by the index on
+    /// <c>at</c>); <paramref name="pageToken"/> is an opaque token of an earlier page of this list (<see cref="Paging"/>:
+    /// throws <see cref="InvalidPageTokenException"/> for any other). Top-ups being applied are not listed yet.
+    /// </summary>
+    public Task<Page<TopUp>> ListTopUpsAsync(string campaignId, int pageSize, string? pageToken, CancellationToken ct = default)
     {
         // The partition key is in the filter too, not only in the options: the query then means the same wherever it runs.
-        var query = new QueryDefinition("SELECT * FROM c WHERE c.campaignId = @campaign AND STARTSWITH(c.id, @prefix) AND IS_DEFINED(c.appliedAt)")
+        // Instants are stored as fixed-width UTC text, so ordering the text orders the instants.
+        var query = new QueryDefinition("SELECT * FROM c WHERE c.campaignId = @campaign AND STARTSWITH(c.id, @prefix) AND IS_DEFINED(c.appliedAt) ORDER BY c.at DESC")
             .WithParameter("@campaign", campaignId).WithParameter("@prefix", TopUp.IdPrefix);
-        var results = new List<TopUp>();
-        using var iterator = container.GetItemQueryIterator<TopUp>(query, requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(campaignId) });
-        while (iterator.HasMoreResults)
-            results.AddRange(await iterator.ReadNextAsync(ct));
-        return [.. results.OrderBy(t => t.At).ThenBy(t => t.Key, StringComparer.Ordinal)];
+        return container.ReadPageAsync<TopUp>(query, new PartitionKey(campaignId), pageSize, pageToken, log, ct, optimisticDirectExecution: true);
     }
+
+    /// <summary>
+    /// The campaign's budget figures summed over its shards and, <paramref name="withOldTopUps"/>, the top-ups the old shape
+    /// recorded inside shard 0 (none in every budget written since): one query naming the shards' partition keys, projecting only figures (never the
+    /// reservation entries), so it costs one round trip whatever the shard count. Shards that do not exist (a sharded
+    /// campaign published before budgets had shards keeps one document) add nothing. Null when the campaign has no budget
+    /// document (no budget, a draft, an unknown campaign).
+    /// </summary>
+    public async Task<BudgetFigures?> SumBudgetAsync(string campaignId, int shards, bool withOldTopUps = false, CancellationToken ct = default)
+    {
+        var keys = Enumerable.Range(0, shards).Select(k => "@k" + k).ToArray();
+        // LEFT is a reserved word of Cosmos DB SQL: c["left"], as in the reservation's filter.
+        var query = new QueryDefinition(
+                $"SELECT c.budget, c[\"left\"] AS remaining, c.reserved, c.spent{(withOldTopUps ? ", c.topUps" : "")} FROM c WHERE c.id = @id AND c.campaignId IN ({string.Join(", ", keys)})")
+            .WithParameter("@id", CampaignBudget.DocumentId);
+        for (var k = 0; k < shards; k++) query = query.WithParameter(keys[k], StockSharding.Key(campaignId, k));
+        var found = new List<ShardFigures>();
+        using var iterator = container.GetItemQueryIterator<ShardFigures>(query,
+            requestOptions: new QueryRequestOptions { EnableOptimisticDirectExecution = true });
+        while (iterator.HasMoreResults)
+            found.AddRange(await iterator.ReadNextAsync(ct));
+        if (found.Count == 0) return null;
+        return new BudgetFigures(found.Sum(f => f.Budget), found.Sum(f => f.Remaining), found.Sum(f => f.Reserved), found.Sum(f => f.Spent),
+            [.. found.SelectMany(f => f.TopUps ?? [])]);
+    }
+
+    private sealed record ShardFigures(long Budget, long Remaining, long Reserved, long Spent, List<BudgetTopUp>? TopUps);
 }
+
+/// <summary>
+/// A campaign's budget summed over its shards: <see cref="Total"/> = <see cref="Left"/> + <see cref="Reserved"/> +
+/// <see cref="Spent"/> (each shard keeps it, so the sums do too, read in one query), and the old shape's top-ups.
+/// </summary>
+public sealed record BudgetFigures(long Total, long Left, long Reserved, long Spent, IReadOnlyList<BudgetTopUp> OldTopUps);

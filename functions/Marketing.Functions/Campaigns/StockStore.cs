@@ -98,7 +98,7 @@ public enum BudgetMove
 /// partition, so hot campaigns do not compete with each other or with the catalog. The campaign's budget
 /// (its shards and top-ups) lives here too: see StockStore.Budget.cs.
 /// </summary>
-public sealed partial class StockStore(Database database, CampaignCache campaigns, IOptions<StockOptions> options)
+public sealed partial class StockStore(Database database, CampaignCache campaigns, IOptions<StockOptions> options, ILogger<StockStore>? logger = null)
 {
     // Not indexed: the budget's per-order map (one property per order id: the index would churn with every
     // order) and its in-flight top-ups, the old shape's top-up lists, and the counter's recent give-backs (only
@@ -108,6 +108,7 @@ public sealed partial class StockStore(Database database, CampaignCache campaign
         ["/orders/*", "/applying/*", "/topUps/*", "/topUpKeys/*", "/givenBack/*", "/\"_etag\"/?"]);
 
     private readonly Container container = database.GetContainer(Spec.Name);
+    private readonly ILogger log = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger<StockStore>.Instance;
 
     /// <summary>
     /// Takes one unit of an unsharded campaign in a single round trip: a patch that decrements only while open and

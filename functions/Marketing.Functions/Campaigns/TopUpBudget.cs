@@ -9,15 +9,11 @@ namespace Marketing.Functions.Campaigns;
 
 public sealed record TopUpRequest(long Amount, string Reason);
 
-public sealed record BudgetView(long Budget, long Left, long Reserved, long Spent, IReadOnlyList<TopUpView> TopUps)
-{
-    /// <summary>The budget's sums and its top-ups: those recorded inside the document by the old shape, then the applied top-up documents.</summary>
-    public static BudgetView Of(CampaignBudget budget, IEnumerable<TopUp> topUps) => new(budget.Budget, budget.Left, budget.Reserved, budget.Spent,
-        [.. (budget.TopUps ?? []).Select(t => new TopUpView(t.Key, t.Amount, t.Reason, t.By, t.At)),
-         .. topUps.Select(t => new TopUpView(t.Key, t.Amount, t.Reason, t.By, t.At))]);
-}
-
-public sealed record TopUpView(string Key, long Amount, string Reason, string By, DateTimeOffset At);
+/// <summary>
+/// A top-up's answer: the budget's figures now (summed over its shards) and the top-up this Idempotency-Key recorded. A
+/// replay answers the same top-up (its original who and when) with the figures as they are at the replay.
+/// </summary>
+public sealed record TopUpResult(long Total, long Left, long Reserved, long Spent, TopUpView TopUp);
 
 /// <summary>
 /// POST /api/campaigns/{id}/budget — an operator adds money to a published or paused campaign's budget
@@ -35,7 +31,7 @@ public static class TopUpBudget
             .AsFunction("TopUpBudget")
             .RequireAuthorization(Policies.Operator)
             .Accepts<TopUpRequest>("application/json")
-            .Produces<BudgetView>()
+            .Produces<TopUpResult>()
             .WithSummary("Add to a campaign's budget, with a reason (Idempotency-Key header required).");
 
     private static async Task<IResult> HandleAsync(string id, HttpContext context, CampaignStore campaigns, StockStore stock, TimeProvider time)
@@ -66,7 +62,7 @@ public static class TopUpBudget
                 {
                     // Applied: its per-key entries may still be there if a crash came before their removal.
                     await stock.ClearTopUpAsync(id, await ShardsAsync(), key, CancellationToken.None);
-                    return await ViewAsync(replayed: true);
+                    return await AnswerAsync(TopUpView.Of(recorded), replayed: true);
                 }
                 if (now < recorded.LeaseUntil + StockStore.LeaseMargin)
                     return InFlight();
@@ -79,7 +75,7 @@ public static class TopUpBudget
             var before = await stock.FindBudgetAsync(id, ct);
             // A key used before top-ups had their own documents is in the old shape's list (never appended again).
             if (before?.TopUps?.FirstOrDefault(t => t.Key == key) is { } earlier)
-                return earlier.RequestHash != hash ? KeyReused() : await ViewAsync(replayed: true);
+                return earlier.RequestHash != hash ? KeyReused() : await AnswerAsync(TopUpView.Of(earlier), replayed: true);
             switch (campaign.Status)
             {
                 case CampaignStatus.Draft:
@@ -126,17 +122,19 @@ public static class TopUpBudget
             if (await stock.TryReplaceTopUpAsync(leased with { LeaseUntil = null, AppliedAt = time.GetUtcNow() }, CancellationToken.None) is null)
                 return InFlight(); // our lease ran out and another request took it over: it finishes the top-up
             await stock.ClearTopUpAsync(id, shards, key, CancellationToken.None);
-            return await ViewAsync(replayed: false);
+            return await AnswerAsync(TopUpView.Of(leased), replayed: false);
         }
 
         async Task<int> ShardsAsync() => (await stock.FindBudgetShardAsync(id, 0, CancellationToken.None))?.ShardCount ?? 1;
 
-        async Task<IResult> ViewAsync(bool replayed)
+        // The figures in one query over the shards; the top-ups themselves are listed by GET /api/campaigns/{id}/budget (paged:
+        // an answer that listed them all would grow with every top-up).
+        async Task<IResult> AnswerAsync(TopUpView topUp, bool replayed)
         {
-            var budget = await stock.FindBudgetAsync(id, CancellationToken.None);
+            var budget = await stock.SumBudgetAsync(id, campaign.Terms.ShardCount, ct: CancellationToken.None);
             if (budget is null) return Problem.NotFound("The campaign's budget").ToResult();
             if (replayed) context.Response.Headers["Idempotent-Replayed"] = "true";
-            return TypedResults.Ok(BudgetView.Of(budget, await stock.ListTopUpsAsync(id, CancellationToken.None)));
+            return TypedResults.Ok(new TopUpResult(budget.Total, budget.Left, budget.Reserved, budget.Spent, topUp));
         }
 
         IResult OverCap(long budget) => Problem.Validation("amount", $"A budget holds at most {Limits.MaxMoney} minor units: at most "
