@@ -233,6 +233,20 @@ public sealed class RequestContractTests(TestApp app) : IClassFixture<TestApp>
     }
 
     [Fact]
+    public async Task A_top_up_with_an_unknown_field_and_a_bad_amount_and_no_reason_gets_all_three_in_one_400()
+    {
+        var op = app.Operator();
+        var campaign = await op.PublishedCampaignAsync(Api.Terms(Now, t => t["budget"] = 10000));
+        var request = new HttpRequestMessage(HttpMethod.Post, $"/api/campaigns/{campaign}/budget")
+        {
+            Content = Api.JsonContent(new JsonObject { ["amount"] = 0, ["note"] = "weekend" }),
+        };
+        request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+        var problem = await (await op.SendAsync(request)).AssertProblemAsync(HttpStatusCode.BadRequest, "validation-failed");
+        Assert.Equal(["amount", "note", "reason"], problem["errors"]!.AsObject().Select(e => e.Key).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task Promoter_codes_and_commission_categories_refuse_control_characters()
     {
         await AssertRefusedAsync(await app.Customer(Api.NewId("c")).PostAsync("/api/promoters", Api.JsonContent(new { inviterCode = "ABCD\r\nEF" })), "inviterCode");

@@ -39,12 +39,10 @@ public static class TopUpBudget
         var keyHeader = context.Request.Headers[ClaimCoupon.IdempotencyHeader];
         if (!ClaimCoupon.IsValidKey(keyHeader)) return ClaimCoupon.InvalidKey().ToResult();
         var key = keyHeader.ToString();
-        var (request, problem) = await JsonBody.ReadAsync<TopUpRequest>(context.Request);
+        // The value rules go with the shape check, so a body with both kinds of mistakes gets them all in one 400.
+        var (body, problem) = await JsonBody.ReadAsync<TopUpRequest>(context.Request, Validate);
         if (problem is not null) return problem.ToResult();
-        var errors = new Dictionary<string, string[]>();
-        if (!Limits.IsMoney(request!.Amount, least: 1)) errors["amount"] = [$"1 to {Limits.MaxMoney} in minor units."];
-        if (string.IsNullOrWhiteSpace(request.Reason) || request.Reason.Length > MaxReason) errors["reason"] = [$"Required, at most {MaxReason} characters."];
-        if (errors.Count > 0) return Problem.Validation(errors).ToResult();
+        var request = body!;
 
         var ct = context.RequestAborted;
         var campaign = await campaigns.FindAsync(id, ct);
@@ -150,5 +148,13 @@ public static class TopUpBudget
             "Use a new key for a new top-up.").ToResult();
 
         static IResult KeptChanging() => Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The top-up is being changed by someone else; try again.").ToResult();
+    }
+
+    private static Dictionary<string, string[]> Validate(TopUpRequest request)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (!Limits.IsMoney(request.Amount, least: 1)) errors["amount"] = [$"1 to {Limits.MaxMoney} in minor units."];
+        if (string.IsNullOrWhiteSpace(request.Reason) || request.Reason.Length > MaxReason) errors["reason"] = [$"Required, at most {MaxReason} characters."];
+        return errors;
     }
 }
