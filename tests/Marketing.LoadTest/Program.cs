@@ -209,21 +209,7 @@ async Task<bool> SettleBenchmarkAsync()
     var perRound = n / rounds;
     n = perRound * rounds;
     var errors = new ErrorLog();
-    await SendAsync(HttpMethod.Put, "/api/commission-rules", """{"level1":{"defaultBps":1000},"level2":{"defaultBps":300}}""", OperatorToken(), HttpStatusCode.OK, "rules", errors);
-    var codes = new List<string>();
-    for (var p = 0; p < 20; p++)
-    {
-        using var register = new HttpRequestMessage(HttpMethod.Post, "/api/promoters")
-        {
-            Content = new StringContent(p % 2 == 1 ? $$"""{"inviterCode":"{{codes[^1]}}"}""" : "{}", Encoding.UTF8, "application/json"),
-        };
-        register.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Token($"bench-promoter-{Guid.NewGuid():N}", "customer"));
-        using var registered = await http.SendAsync(register);
-        codes.Add((string)JsonNode.Parse(await registered.Content.ReadAsStringAsync())!["code"]!);
-    }
-    var buyers = Enumerable.Range(0, n).Select(_ => $"bench-buyer-{Guid.NewGuid():N}").ToArray();
-    var (_, _, bound) = await RunAsync(n, i => SendAsync(HttpMethod.Post, "/api/referrals/visits", $$"""{"code":"{{codes[i % codes.Count]}}"}""",
-        Token(buyers[i], "customer"), HttpStatusCode.OK, "visit", errors));
+    var (buyers, bound) = await ReferredBuyersAsync(n, errors);
     Console.WriteLine();
     Console.WriteLine($"Settlement: {n} paid order events (2 lines each) of {bound} referred buyers, 20 promoters (10 with a level-2 parent), " +
         $"in {rounds} rounds at concurrency {concurrency}; then every event again (duplicates); then ReleaseCommissions");
@@ -703,21 +689,7 @@ async Task<bool> ReleaseBenchmarkAsync()
 {
     var n = Arg("--releases", 2000);
     var errors = new ErrorLog();
-    await SendAsync(HttpMethod.Put, "/api/commission-rules", """{"level1":{"defaultBps":1000},"level2":{"defaultBps":300}}""", OperatorToken(), HttpStatusCode.OK, "rules", errors);
-    var codes = new List<string>();
-    for (var p = 0; p < 20; p++)
-    {
-        using var register = new HttpRequestMessage(HttpMethod.Post, "/api/promoters")
-        {
-            Content = new StringContent(p % 2 == 1 ? $$"""{"inviterCode":"{{codes[^1]}}"}""" : "{}", Encoding.UTF8, "application/json"),
-        };
-        register.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Token($"bench-promoter-{Guid.NewGuid():N}", "customer"));
-        using var registered = await http.SendAsync(register);
-        codes.Add((string)JsonNode.Parse(await registered.Content.ReadAsStringAsync())!["code"]!);
-    }
-    var buyers = Enumerable.Range(0, n).Select(_ => $"bench-buyer-{Guid.NewGuid():N}").ToArray();
-    await RunAsync(n, i => SendAsync(HttpMethod.Post, "/api/referrals/visits", $$"""{"code":"{{codes[i % codes.Count]}}"}""",
-        Token(buyers[i], "customer"), HttpStatusCode.OK, "visit", errors));
+    var (buyers, _) = await ReferredBuyersAsync(n, errors);
     var paidAt = clock.GetUtcNow();
     var (settleElapsed, _, settled) = await RunAsync(n, async i =>
     {
@@ -772,6 +744,28 @@ async Task<(double Rate, int Parallelism)> RawRateAtTimerParallelismAsync(int co
     var rawPatch = await RawPatchAsync(count * 2);
     var (elapsed, _, done) = await RunAsync(count, _ => rawPatch(), parallelism);
     return (done / elapsed.TotalSeconds, parallelism);
+}
+
+// Commission rules (10 % and 3 %), 20 promoters (every second one invited by the one before, so 10 have a level-2
+// parent) and N buyers each referred by one of them: what a paid event needs to earn commissions. Not measured.
+async Task<(string[] Buyers, int Bound)> ReferredBuyersAsync(int n, ErrorLog errors)
+{
+    await SendAsync(HttpMethod.Put, "/api/commission-rules", """{"level1":{"defaultBps":1000},"level2":{"defaultBps":300}}""", OperatorToken(), HttpStatusCode.OK, "rules", errors);
+    var codes = new List<string>();
+    for (var p = 0; p < 20; p++)
+    {
+        using var register = new HttpRequestMessage(HttpMethod.Post, "/api/promoters")
+        {
+            Content = new StringContent(p % 2 == 1 ? $$"""{"inviterCode":"{{codes[^1]}}"}""" : "{}", Encoding.UTF8, "application/json"),
+        };
+        register.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Token($"bench-promoter-{Guid.NewGuid():N}", "customer"));
+        using var registered = await http.SendAsync(register);
+        codes.Add((string)JsonNode.Parse(await registered.Content.ReadAsStringAsync())!["code"]!);
+    }
+    var buyers = Enumerable.Range(0, n).Select(_ => $"bench-buyer-{Guid.NewGuid():N}").ToArray();
+    var (_, _, bound) = await RunAsync(n, i => SendAsync(HttpMethod.Post, "/api/referrals/visits", $$"""{"code":"{{codes[i % codes.Count]}}"}""",
+        Token(buyers[i], "customer"), HttpStatusCode.OK, "visit", errors));
+    return (buyers, bound);
 }
 
 // Invokes a timer function as the Functions host does; returns its duration, the Cosmos operations counted during
