@@ -31,6 +31,12 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 ensure_node_modules
+# Locally a commission need not wait 7 days to be paid out: the holding period is 0 days (released by the next
+# ReleaseCommissions run: bash scripts/timer.sh ReleaseCommissions), unless the environment or a
+# local.settings.json of yours sets Commissions__HoldingDays. The sample keeps Azure's default (7), which the tests use.
+if [ -z "${Commissions__HoldingDays:-}" ] && ! grep -qs '"Commissions__HoldingDays"' "$ROOT/local.settings.json"; then
+  export Commissions__HoldingDays=0
+fi
 load_local_settings
 export ASPNETCORE_ENVIRONMENT="${ASPNETCORE_ENVIRONMENT:-Development}"
 # ASP.NET Core writes ~6 Information lines per request; locally only its warnings (also with an older
@@ -63,6 +69,8 @@ cat <<INFO
   Claim the demo coupon:
     curl -X POST http://127.0.0.1:$PORT/api/campaigns/cmp_demo/claims -H "Authorization: Bearer \$CUSTOMER" \\
          -H "Idempotency-Key: \$(cat /proc/sys/kernel/random/uuid)" -H "Content-Type: application/json" -d '{"channel":"app"}'
+  Walk-through (docs/getting-started.md), driven end to end: bash scripts/demo.sh
+  Commissions are held $Commissions__HoldingDays days here (Commissions__HoldingDays).
   Timers do not fire by themselves here; run one now:
     bash scripts/timer.sh ExpireCoupons      (or ReleaseCommissions, ReconcileStock)
   Commands against this run: bash scripts/command.sh reconcile-ledger
