@@ -201,4 +201,33 @@ public sealed class OpenApiContractTests(TestApp app) : IClassFixture<TestApp>
         foreach (var (schema, page) in pages)
             Assert.Contains("Opaque", (string?)page!["properties"]!["continuationToken"]!["description"]);
     }
+
+    /// <summary>
+    /// docs/api.md's route table names who may call each function; the document's roles must be the same (an operator route
+    /// admits admins too, as the docs say). Changing a route's policy without its documentation fails here.
+    /// </summary>
+    [Fact]
+    public async Task The_roles_in_docs_api_md_are_the_roles_in_the_document()
+    {
+        var document = await DocumentAsync();
+        var known = new[] { "customer", "operator", "admin", "order_system", "promoter", "anyone" };
+        var rows = File.ReadAllLines(Path.Combine(Repo.Root, "docs", "api.md"))
+            .SkipWhile(l => !l.StartsWith("| function |", StringComparison.Ordinal)).Skip(2)
+            .TakeWhile(l => l.StartsWith('|')).Select(l => l.Replace("\\|", "", StringComparison.Ordinal).Split('|', StringSplitOptions.TrimEntries)).ToList();
+        var documented = new Dictionary<string, string[]?>();
+        foreach (var cells in rows)
+        {
+            var who = System.Text.RegularExpressions.Regex.Matches(cells[3], "[a-z_]+").Select(m => m.Value).Where(known.Contains).ToHashSet();
+            if (who.Remove("operator")) who.UnionWith(["operator", "admin"]);
+            foreach (var function in cells[1].Split('/', StringSplitOptions.TrimEntries))
+                documented[function] = who.Contains("anyone") ? null : [.. who.Order(StringComparer.Ordinal)];
+        }
+        foreach (var (_, name, path, method) in Routes())
+        {
+            Assert.True(documented.ContainsKey(name), $"{name} is in docs/api.md's route table");
+            var roles = document["paths"]![path]![method]!["x-roles"];
+            if (documented[name] is null) Assert.Null(roles);
+            else Assert.Equal(documented[name]!, Strings(roles).Order(StringComparer.Ordinal).ToArray());
+        }
+    }
 }
