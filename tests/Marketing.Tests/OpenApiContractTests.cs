@@ -230,4 +230,36 @@ public sealed class OpenApiContractTests(TestApp app) : IClassFixture<TestApp>
             else Assert.Equal(documented[name]!, Strings(roles).Order(StringComparer.Ordinal).ToArray());
         }
     }
+
+    /// <summary>
+    /// Each request schema's required members (nested objects included) are the ones the server answers "Required." for:
+    /// a `required` member or a constructor parameter without a default (JsonBody's rule), and no others.
+    /// </summary>
+    [Fact]
+    public async Task Request_schemas_require_exactly_the_members_the_server_requires()
+    {
+        var document = await DocumentAsync();
+        var schemas = document["components"]!["schemas"]!;
+        var seen = new HashSet<Type>();
+        var pending = new Queue<Type>(Routes().Select(r => r.Endpoint.Metadata.GetMetadata<IAcceptsMetadata>()?.RequestType).OfType<Type>());
+        while (pending.TryDequeue(out var type))
+        {
+            if (!seen.Add(type)) continue;
+            var info = Json.Options.GetTypeInfo(type);
+            if (info.Kind != System.Text.Json.Serialization.Metadata.JsonTypeInfoKind.Object) continue;
+            var schema = schemas[type.Name];
+            Assert.True(schema is not null, $"{type.Name} is a component schema");
+            var required = info.Properties.Where(p => p.IsRequired || p.AssociatedParameter is { HasDefaultValue: false, IsMemberInitializer: false })
+                .Select(p => p.Name).Order(StringComparer.Ordinal).ToArray();
+            Assert.True(required.SequenceEqual(Strings(schema!["required"]).Order(StringComparer.Ordinal)),
+                $"{type.Name}: required [{string.Join(", ", required)}], documented [{string.Join(", ", Strings(schema["required"]))}]");
+            foreach (var property in info.Properties)
+            {
+                var nested = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+                if (nested.IsClass && nested != typeof(string) && !nested.IsArray && !nested.IsGenericType) pending.Enqueue(nested);
+                if (nested.IsGenericType && nested.GetGenericArguments() is [var item] && item.IsClass && item != typeof(string)) pending.Enqueue(item);
+            }
+        }
+        Assert.True(seen.Count > 8, "the request types were walked");
+    }
 }

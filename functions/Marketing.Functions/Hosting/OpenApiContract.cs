@@ -126,7 +126,7 @@ public static class OpenApiContract
     /// The roles the route's policies admit (any one suffices), read from the registered policies themselves; null for an
     /// anonymous route. A route with several policies would need all of them: none does, and the test says so.
     /// </summary>
-    public static async Task<string[]?> RolesAsync(IList<object> metadata, IServiceProvider services)
+    private static async Task<string[]?> RolesAsync(IList<object> metadata, IServiceProvider services)
     {
         if (metadata.OfType<IAllowAnonymous>().Any()) return null;
         var authorize = metadata.OfType<IAuthorizeData>().ToArray();
