@@ -262,4 +262,37 @@ public sealed class OpenApiContractTests(TestApp app) : IClassFixture<TestApp>
         }
         Assert.True(seen.Count > 8, "the request types were walked");
     }
+
+    /// <summary>
+    /// What the server really answers is in the document: every route called without a token, and with its own roles on
+    /// unknown ids with a malformed and an empty body, answers a 4xx whose problem type the operation lists for that status.
+    /// </summary>
+    [Fact]
+    public async Task The_problems_routes_really_answer_are_listed_for_their_status()
+    {
+        var document = await DocumentAsync();
+        var checkedAnswers = 0;
+        foreach (var (endpoint, name, path, method) in Routes())
+        {
+            var roles = await PolicyRolesAsync(endpoint);
+            if (roles is null) continue;
+            var url = System.Text.RegularExpressions.Regex.Replace(path, "{[^}]+}", "unknown-" + Guid.NewGuid().ToString("N")[..8]);
+            var bodies = endpoint.Metadata.GetMetadata<IAcceptsMetadata>() is null ? new string?[] { null } : ["{", "{}"];
+            var calls = new List<(HttpClient Client, string? Body)> { (app.Anonymous(), bodies[0]) };
+            calls.AddRange(bodies.Select(b => (app.As(Api.NewId("caller"), roles), b)));
+            foreach (var (client, body) in calls)
+            {
+                using var request = new HttpRequestMessage(new HttpMethod(method.ToUpperInvariant()), url);
+                if (body is not null) request.Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
+                var response = await client.SendAsync(request);
+                var status = (int)response.StatusCode;
+                if (status is < 400 or >= 500) continue;
+                var problem = await response.ReadJsonAsync();
+                var listed = Strings(document["paths"]![path]![method]!["responses"]![status.ToString()]?["x-problem-types"]);
+                Assert.True(listed.Contains((string?)problem["type"]), $"{name} answered {status} {problem["type"]}, the document lists [{string.Join(", ", listed)}]");
+                checkedAnswers++;
+            }
+        }
+        Assert.True(checkedAnswers > 50, $"{checkedAnswers} problem answers checked");
+    }
 }
