@@ -149,6 +149,8 @@ public sealed class OpenApiContractTests(TestApp app) : IClassFixture<TestApp>
                 Assert.True(response is not null, $"{name} documents {status}");
                 Assert.Equal("#/components/schemas/Problem", (string?)response!["content"]!["application/problem+json"]!["schema"]!["$ref"]);
                 var listed = Strings(response["x-problem-types"]).ToHashSet();
+                var example = response["content"]!["application/problem+json"]!["example"];
+                Assert.True(example is not null && (int?)example["status"] == status && listed.Contains((string?)example["type"] ?? ""), $"{name} {status} has an example of its own");
                 Assert.True(types.IsSubsetOf(listed), $"{name} {status} lists {string.Join(", ", types.Except(listed))}");
             }
             foreach (var (status, response) in responses.AsObject().Where(r => r.Key.StartsWith('4')))

@@ -110,7 +110,7 @@ public static class OpenApiContract
                     Description = $"Problem ({string.Join(", ", codes)}).",
                     Content = new Dictionary<string, OpenApiMediaType>
                     {
-                        [ProblemContentType] = new() { Schema = new OpenApiSchemaReference(ProblemSchema, context.Document) },
+                        [ProblemContentType] = new() { Schema = new OpenApiSchemaReference(ProblemSchema, context.Document), Example = Example(status, types[0]) },
                     },
                     Extensions = new Dictionary<string, IOpenApiExtension>
                     {
@@ -143,6 +143,18 @@ public static class OpenApiContract
             }
         }
         return [.. roles];
+    }
+
+    /// <summary>An example answer for a problem status, with its first type (a 400 shows the shape of `errors`).</summary>
+    private static JsonObject Example(int status, string type)
+    {
+        var example = new JsonObject { ["type"] = type, ["title"] = status == 400 ? "The request is not valid." : "See type.", ["status"] = status };
+        if (type == ProblemTypes.Prefix + ProblemTypes.ValidationFailed)
+        {
+            example["detail"] = "See 'errors' for the fields to correct.";
+            example["errors"] = new JsonObject { ["name"] = new JsonArray("Required."), ["extra"] = new JsonArray("Unknown field.") };
+        }
+        return example;
     }
 
     private static OpenApiSchema Problem() => new()
