@@ -39,6 +39,7 @@ public static class ChangeCampaignStatus
                         => HandleAsync(transition, id, context, store, stock, cache, time))
                 .AsFunction(transition.Function)
                 .RequireAuthorization(Policies.Operator)
+                .WithProblems(409, ProblemTypes.InvalidTransition, ProblemTypes.ConcurrentUpdate)
                 .Accepts<CampaignStepRequest>(isOptional: true, "application/json")
                 .Produces<CampaignView>()
                 .WithSummary(transition.Summary);

@@ -30,6 +30,9 @@ public static class TopUpBudget
         group.MapPost("/{id}/budget", HandleAsync)
             .AsFunction("TopUpBudget")
             .RequireAuthorization(Policies.Operator)
+            .WithHeader(RequestHeader.IdempotencyKey(required: true))
+            .WithProblems(409, ProblemTypes.CampaignNotActive, ProblemTypes.CampaignNotEditable, ProblemTypes.ConcurrentUpdate, ProblemTypes.IdempotencyInFlight)
+            .WithProblems(422, ProblemTypes.IdempotencyKeyReused)
             .Accepts<TopUpRequest>("application/json")
             .Produces<TopUpResult>()
             .WithSummary("Add to a campaign's budget, with a reason (Idempotency-Key header required).");

@@ -16,6 +16,9 @@ public static class UpdateCampaign
         group.MapPut("/{id}", HandleAsync)
             .AsFunction("UpdateCampaign")
             .RequireAuthorization(Policies.Operator)
+            .WithHeader(RequestHeader.IfMatch)
+            .WithProblems(409, ProblemTypes.CampaignNotEditable, ProblemTypes.ConcurrentUpdate)
+            .WithProblems(412, ProblemTypes.PreconditionFailed)
             .Accepts<CampaignTerms>("application/json")
             .Produces<CampaignView>()
             .WithSummary("Update a campaign's terms (drafts fully; published: grow quantity or extend the claim end).");

@@ -40,7 +40,7 @@ public static class Platform
                     + $"Money is an integer in minor units, at most {Limits.MaxMoney} in any field (sums included: see docs/api.md). "
                     + "Page tokens (continuationToken) are opaque and only fit the list they came from." };
             return Task.CompletedTask;
-        }));
+        }).AddContract());
         return builder;
     }
 

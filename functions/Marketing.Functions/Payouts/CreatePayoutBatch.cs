@@ -31,6 +31,8 @@ public static class CreatePayoutBatch
         group.MapPost("", HandleAsync)
             .AsFunction("CreatePayoutBatch")
             .RequireAuthorization(Policies.Operator)
+            .WithProblems(409, ProblemTypes.ConcurrentUpdate)
+            .WithProblems(422, ProblemTypes.IdempotencyKeyReused)
             .Accepts<CreatePayoutBatchRequest>("application/json")
             .Produces<string>(StatusCodes.Status201Created, PayoutCsv.ContentType)
             .Produces<string>(StatusCodes.Status200OK, PayoutCsv.ContentType)

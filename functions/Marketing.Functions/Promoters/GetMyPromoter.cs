@@ -13,6 +13,7 @@ public static class GetMyPromoter
                     : Problem.NotFound("Your promoter registration").ToResult())
             .AsFunction("GetMyPromoter")
             .RequireAuthorization(Policies.Promoter)
+            .WithProblems(404, ProblemTypes.NotFound)
             .Produces<PromoterView>()
             .WithSummary("My promoter registration and referral code.");
 }

@@ -29,6 +29,8 @@ public static class RecordReferralVisit
         group.MapPost("/visits", HandleAsync)
             .AsFunction("RecordReferralVisit")
             .RequireAuthorization(Policies.Customer)
+            .WithProblems(409, ProblemTypes.ConcurrentUpdate)
+            .WithProblems(422, ProblemTypes.SelfReferral)
             .Accepts<ReferralVisitRequest>("application/json")
             .Produces<ReferralVisitResult>()
             .WithSummary("Record a visit through a referral code: binds me to its promoter for the attribution window (first touch).");

@@ -26,6 +26,7 @@ public static class RegisterPromoter
         group.MapPost("", HandleAsync)
             .AsFunction("RegisterPromoter")
             .RequireAuthorization(Policies.Customer)
+            .WithProblems(422, ProblemTypes.UnknownReferralCode)
             .Accepts<RegisterPromoterRequest>(isOptional: true, "application/json")
             .Produces<PromoterView>(StatusCodes.Status201Created)
             .Produces<PromoterView>()

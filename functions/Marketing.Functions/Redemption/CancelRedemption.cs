@@ -16,6 +16,7 @@ public static class CancelRedemption
         group.MapPost("/{orderId}/cancel", HandleAsync)
             .AsFunction("CancelRedemption")
             .RequireAuthorization(Policies.OrderSystem)
+            .WithProblems(409, ProblemTypes.InvalidTransition, ProblemTypes.ConcurrentUpdate, ProblemTypes.IdempotencyInFlight)
             .Accepts<StepRequest>(isOptional: true, "application/json")
             .Produces<RedemptionView>()
             .WithSummary("The order was cancelled before payment: release the coupon and the budget (idempotent).");

@@ -20,6 +20,7 @@ public static class ConfirmRedemption
         group.MapPost("/{orderId}/confirm", HandleAsync)
             .AsFunction("ConfirmRedemption")
             .RequireAuthorization(Policies.OrderSystem)
+            .WithProblems(409, ProblemTypes.InvalidTransition, ProblemTypes.ConcurrentUpdate, ProblemTypes.IdempotencyInFlight)
             .Accepts<StepRequest>(isOptional: true, "application/json")
             .Produces<RedemptionView>()
             .WithSummary("The order was paid: the locked coupon becomes used (idempotent).");

@@ -46,6 +46,9 @@ public static class LockCoupon
         group.MapPost("", HandleAsync)
             .AsFunction("LockCoupon")
             .RequireAuthorization(Policies.OrderSystem)
+            .WithProblems(404, ProblemTypes.NotFound)
+            .WithProblems(409, ProblemTypes.BudgetExhausted, ProblemTypes.ConcurrentUpdate, ProblemTypes.CouponLocked, ProblemTypes.InvalidTransition, ProblemTypes.IdempotencyInFlight)
+            .WithProblems(422, ProblemTypes.CouponNotApplicable)
             .Accepts<LockRequest>("application/json")
             .Produces<RedemptionView>(StatusCodes.Status201Created)
             .WithSummary("Lock a coupon for an order and reserve its discount (idempotent per orderId).");

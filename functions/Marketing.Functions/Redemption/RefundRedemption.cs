@@ -23,6 +23,7 @@ public static class RefundRedemption
         group.MapPost("/{orderId}/refund", HandleAsync)
             .AsFunction("RefundRedemption")
             .RequireAuthorization(Policies.OrderSystem)
+            .WithProblems(409, ProblemTypes.InvalidTransition, ProblemTypes.ConcurrentUpdate, ProblemTypes.IdempotencyInFlight)
             .Accepts<StepRequest>(isOptional: true, "application/json")
             .Produces<RedemptionView>()
             .WithSummary("A paid order was refunded: reverse the budget, return the coupon if the campaign allows (idempotent).");

@@ -40,6 +40,10 @@ public static class ClaimCoupon
         group.MapPost("/{id}/claims", HandleAsync)
             .AsFunction("ClaimCoupon")
             .RequireAuthorization(Policies.Customer)
+            .WithHeader(RequestHeader.IdempotencyKey(required: true))
+            .WithProblems(403, ProblemTypes.NotEligible)
+            .WithProblems(409, ProblemTypes.CampaignNotActive, ProblemTypes.IdempotencyInFlight, ProblemTypes.LimitReached, ProblemTypes.SoldOut)
+            .WithProblems(422, ProblemTypes.IdempotencyKeyReused)
             .Accepts<ClaimRequest>("application/json")
             .Produces<CouponView>(StatusCodes.Status201Created)
             .WithSummary("Claim a coupon (Idempotency-Key header required).");
