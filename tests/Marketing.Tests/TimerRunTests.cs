@@ -102,7 +102,7 @@ public sealed class TimerRunTests
     [Fact]
     public async Task A_bucket_with_more_entries_than_a_page_is_read_a_page_at_a_time_and_worked_while_the_next_page_is_read()
     {
-        var pages = new QueryPages(DueIndex.Spec.Name);
+        var pages = new ContainerTraffic(DueIndex.Spec.Name);
         await using var app = await StartAsync("pages", b =>
         {
             b.UseSetting("Timers:PageSize", "5");
@@ -132,8 +132,8 @@ public sealed class TimerRunTests
         Assert.Equal((1, 23), (run.BucketsRead, run.EntriesRead));
         // One page of the bucket list, then the bucket's 23 entries in pages of at most 5: ⌈23 ÷ 5⌉ = 5.
         Assert.Equal(1 + 5, run.PagesRead);
-        Assert.Equal(6, pages.Answers);
-        Assert.Equal(5, pages.Largest);
+        Assert.Equal(6, pages.QueryAnswers);
+        Assert.Equal(5, pages.LargestAnswer);
         // The first entry was worked with only the first page read: the run never holds the whole bucket.
         Assert.Equal(5, readWhenFirstWorked);
     }
@@ -314,35 +314,6 @@ public sealed class TimerRunTests
             {
                 Interlocked.Decrement(ref inFlight);
             }
-        }
-    }
-
-    /// <summary>Counts the query answers of one container and the largest number of documents in one.</summary>
-    private sealed class QueryPages(string container) : RequestHandler
-    {
-        private int answers;
-        private int largest;
-
-        public int Answers => Volatile.Read(ref answers);
-        public int Largest => Volatile.Read(ref largest);
-
-        public void Reset()
-        {
-            Volatile.Write(ref answers, 0);
-            Volatile.Write(ref largest, 0);
-        }
-
-        public override async Task<ResponseMessage> SendAsync(RequestMessage request, CancellationToken cancellationToken)
-        {
-            var response = await base.SendAsync(request, cancellationToken);
-            if (request.Headers["x-ms-documentdb-isquery"] is not null
-                && request.RequestUri.OriginalString.Contains($"/colls/{container}", StringComparison.Ordinal)
-                && response.Headers["x-ms-item-count"] is { } count && int.TryParse(count, out var n))
-            {
-                Interlocked.Increment(ref answers);
-                lock (this) largest = Math.Max(largest, n);
-            }
-            return response;
         }
     }
 }

@@ -12,14 +12,21 @@ public sealed class ContainerTraffic(string container) : RequestHandler
     private readonly string collection = $"/colls/{container}";
     private long requests;
     private long documents;
+    private long queryAnswers;
+    private long largestAnswer;
 
     public long Requests => Interlocked.Read(ref requests);
     public long DocumentsReturned => Interlocked.Read(ref documents);
+    /// <summary>Query answers (pages) received, and the most documents one of them held.</summary>
+    public long QueryAnswers => Interlocked.Read(ref queryAnswers);
+    public long LargestAnswer => Interlocked.Read(ref largestAnswer);
 
     public void Reset()
     {
         Interlocked.Exchange(ref requests, 0);
         Interlocked.Exchange(ref documents, 0);
+        Interlocked.Exchange(ref queryAnswers, 0);
+        Interlocked.Exchange(ref largestAnswer, 0);
     }
 
     public override async Task<ResponseMessage> SendAsync(RequestMessage request, CancellationToken cancellationToken)
@@ -32,7 +39,14 @@ public sealed class ContainerTraffic(string container) : RequestHandler
         if (ours) Interlocked.Increment(ref requests);
         var response = await base.SendAsync(request, cancellationToken);
         if (ours && response.Headers["x-ms-item-count"] is { } count && long.TryParse(count, out var n))
+        {
             Interlocked.Add(ref documents, n);
+            if (request.Headers["x-ms-documentdb-isquery"] is not null)
+            {
+                Interlocked.Increment(ref queryAnswers);
+                lock (this) largestAnswer = Math.Max(largestAnswer, n);
+            }
+        }
         return response;
     }
 }
