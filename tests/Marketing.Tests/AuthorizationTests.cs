@@ -46,6 +46,7 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
 
         ["Health"] = null,
         ["OpenApi"] = null,
+        ["ApiReference"] = null,
     };
 
     public static TheoryData<string> Functions() => new(Access.Keys);
@@ -53,7 +54,7 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
     [Fact]
     public void Every_http_function_has_an_access_rule_in_this_test()
     {
-        var declared = HttpFunctions().Select(f => f.Name).Order().ToArray();
+        var declared = HttpFunctions().Select(f => f.Name).Distinct().Order().ToArray();
         Assert.Equal(Access.Keys.Order().ToArray(), declared);
     }
 
@@ -146,10 +147,11 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
     private HttpRequestMessage RequestFor(string function)
     {
         var endpoint = app.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
-            .Single(e => e.Metadata.GetMetadata<HttpFunction>()?.Name == function);
+            .Where(e => e.Metadata.GetMetadata<HttpFunction>()?.Name == function)
+            .MaxBy(e => e.RoutePattern.Parameters.Count)!; // of the API reference's endpoints, the page itself
         var method = endpoint.Metadata.GetMetadata<HttpMethodMetadata>()!.HttpMethods[0];
         var path = "/" + endpoint.RoutePattern.RawText!.TrimStart('/')
-            .Replace("{id}", "cmp_unknown").Replace("{couponId}", "cpn_unknown").Replace("{orderId}", "o-unknown");
+            .Replace("{id}", "cmp_unknown").Replace("{couponId}", "cpn_unknown").Replace("{orderId}", "o-unknown").Replace("{documentName?}", "");
         var request = new HttpRequestMessage(new HttpMethod(method), path);
         if (method is "POST" or "PUT")
         {

@@ -57,7 +57,7 @@ public sealed class HostingTests(TestApp app) : IClassFixture<TestApp>
         var document = await (await app.Anonymous().GetAsync("/api/openapi.json")).AssertStatusAsync(HttpStatusCode.OK);
         var paths = document["paths"]!.AsObject();
         var endpoints = app.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
-            .Where(e => e.Metadata.GetMetadata<HttpFunction>() is { Name: not "OpenApi" });
+            .Where(e => e.Metadata.GetMetadata<HttpFunction>() is { Name: not "OpenApi", HostRoute: null });
         foreach (var endpoint in endpoints)
         {
             var path = "/" + endpoint.RoutePattern.RawText!.Trim('/');

@@ -1,3 +1,4 @@
+using Marketing.Functions.Hosting;
 using System.Net;
 using Marketing.Tests.Support;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
@@ -25,7 +26,9 @@ public sealed class StartupTests(TestApp app) : IClassFixture<TestApp>
     [Fact]
     public void Every_endpoint_is_compiled_ahead_of_time_not_generated_at_start()
     {
-        var endpoints = app.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>().ToList();
+        // The API reference page's endpoints are the package's own and are not mapped in Production (Azure).
+        var endpoints = app.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Where(e => e.Metadata.GetMetadata<HttpFunction>()?.Name != Platform.ApiReference).ToList();
         Assert.True(endpoints.Count > 30, $"only {endpoints.Count} endpoints found");
         var generatedAtRunTime = endpoints
             .Where(e => e.RequestDelegate?.Method.DeclaringType?.FullName?.StartsWith("Microsoft.AspNetCore.Http.Generated.", StringComparison.Ordinal) != true)

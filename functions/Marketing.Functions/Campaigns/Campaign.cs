@@ -69,6 +69,25 @@ public sealed record CampaignTerms
     /// <summary>How many stock shards the campaign has (1 when <see cref="StockShards"/> is not set).</summary>
     [JsonIgnore] public int ShardCount => StockShards ?? 1;
 
+    /// <summary>The example terms of the OpenAPI document: 20 CNY off 100, a week's validity, a budget of 10,000 CNY.</summary>
+    public static CampaignTerms Example { get; } = new()
+    {
+        Name = "Spend 100 save 20",
+        Kind = DiscountKind.AmountOff,
+        AmountOff = 2000,
+        MinimumSpend = 10000,
+        Currency = "CNY",
+        Categories = ["grocery"],
+        Channels = [Channel.App, Channel.MiniProgram, Channel.H5],
+        ClaimStartsAt = new DateTimeOffset(2027, 1, 1, 0, 0, 0, TimeSpan.Zero),
+        ClaimEndsAt = new DateTimeOffset(2027, 1, 31, 16, 0, 0, TimeSpan.Zero),
+        Validity = new Validity { Type = ValidityType.Relative, Days = 7 },
+        TotalQuantity = 10000,
+        PerCustomerLimit = 1,
+        TimeZone = "Asia/Shanghai",
+        Budget = 1_000_000,
+    };
+
     public const int MaxQuantity = 100_000_000;
     public const int MaxPerCustomerLimit = 100;
     public const int MaxValidityDays = 3650;

@@ -40,7 +40,7 @@ public static class ChangeCampaignStatus
                 .AsFunction(transition.Function)
                 .RequireAuthorization(Policies.Operator)
                 .WithProblems(409, ProblemTypes.InvalidTransition, ProblemTypes.ConcurrentUpdate)
-                .Accepts<CampaignStepRequest>(isOptional: true, "application/json")
+                .Accepts<CampaignStepRequest>(isOptional: true, "application/json") // an empty object: nothing to show
                 .Produces<CampaignView>()
                 .WithSummary(transition.Summary);
         }

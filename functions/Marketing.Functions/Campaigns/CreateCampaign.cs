@@ -10,7 +10,7 @@ public static class CreateCampaign
         group.MapPost("", HandleAsync)
             .AsFunction("CreateCampaign")
             .RequireAuthorization(Policies.Operator)
-            .Accepts<CampaignTerms>("application/json")
+            .AcceptsJson(CampaignTerms.Example)
             .Produces<CampaignView>(StatusCodes.Status201Created)
             .WithSummary("Create a campaign (draft).");
 

@@ -33,7 +33,7 @@ public static class TopUpBudget
             .WithHeader(RequestHeader.IdempotencyKey(required: true))
             .WithProblems(409, ProblemTypes.CampaignNotActive, ProblemTypes.CampaignNotEditable, ProblemTypes.ConcurrentUpdate, ProblemTypes.IdempotencyInFlight)
             .WithProblems(422, ProblemTypes.IdempotencyKeyReused)
-            .Accepts<TopUpRequest>("application/json")
+            .AcceptsJson(new TopUpRequest(500_000, "Weekend traffic is above plan"))
             .Produces<TopUpResult>()
             .WithSummary("Add to a campaign's budget, with a reason (Idempotency-Key header required).");
 

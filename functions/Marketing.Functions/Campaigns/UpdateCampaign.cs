@@ -19,7 +19,7 @@ public static class UpdateCampaign
             .WithHeader(RequestHeader.IfMatch)
             .WithProblems(409, ProblemTypes.CampaignNotEditable, ProblemTypes.ConcurrentUpdate)
             .WithProblems(412, ProblemTypes.PreconditionFailed)
-            .Accepts<CampaignTerms>("application/json")
+            .AcceptsJson(CampaignTerms.Example)
             .Produces<CampaignView>()
             .WithSummary("Update a campaign's terms (drafts fully; published: grow quantity or extend the claim end).");
 

@@ -29,7 +29,8 @@ public static class SetCommissionRules
         group.MapPut("", HandleAsync)
             .AsFunction("SetCommissionRules")
             .RequireAuthorization(Policies.Operator)
-            .Accepts<SetCommissionRulesRequest>("application/json")
+            .AcceptsJson(new SetCommissionRulesRequest(
+                new RateTableRequest(1000, new() { ["digital"] = 500 }), new RateTableRequest(300)))
             .Produces<CommissionRulesView>()
             .WithSummary("Set the commission rates (basis points) for levels 1 and 2, in force from effectiveFrom.");
 

@@ -20,8 +20,18 @@ public sealed record RequestHeader(string Name, bool Required, string Descriptio
 /// </summary>
 public sealed record ProblemResponse(int Status, string[] Codes);
 
+/// <summary>
+/// An example body for the route's request, shown in the OpenAPI document as the server would read it (serialized with
+/// the app's own JSON options). OpenApiContractTests sends every example to its route: none may fail validation.
+/// </summary>
+public sealed record RequestExample(object Body);
+
 public static class ApiContractExtensions
 {
+    /// <summary>The route reads a JSON body of <typeparamref name="T"/>; <paramref name="example"/> is one the route accepts.</summary>
+    public static RouteHandlerBuilder AcceptsJson<T>(this RouteHandlerBuilder builder, T example, bool isOptional = false) where T : notnull
+        => builder.Accepts<T>(isOptional, "application/json").WithMetadata(new RequestExample(example));
+
     /// <summary>The route reads this header (see <see cref="RequestHeader"/>).</summary>
     public static TBuilder WithHeader<TBuilder>(this TBuilder builder, RequestHeader header) where TBuilder : IEndpointConventionBuilder
         => builder.WithMetadata(header);

@@ -14,8 +14,10 @@ public abstract record FunctionDeclaration(string Name);
 /// An HTTP function. The host proxies the original request (enableProxyingHttpRequest), so the route
 /// and methods are the endpoint's own; only the name and the host-level auth level are declared here.
 /// Authorization is the handler's job (JWT roles), so the host-level level is anonymous by default.
+/// <paramref name="HostRoute"/> is for one function that fronts several endpoints of a library (the API reference
+/// page and its scripts): the host forwards everything under that route, and our routing picks the endpoint.
 /// </summary>
-public sealed record HttpFunction(string Name, string AuthLevel = "anonymous") : FunctionDeclaration(Name);
+public sealed record HttpFunction(string Name, string AuthLevel = "anonymous", string? HostRoute = null) : FunctionDeclaration(Name);
 
 /// <summary>A timer function; <paramref name="Schedule"/> is usually an app setting reference like %X%.</summary>
 public sealed record TimerFunction(string Name, string Schedule, bool RunOnStartup = false) : FunctionDeclaration(Name);
@@ -79,6 +81,8 @@ public static class FunctionJson
         {
             var declaration = endpoint.Metadata.GetMetadata<FunctionDeclaration>();
             if (declaration is null) continue;
+            // A function fronting several endpoints (one declaration, its own host route) is written once.
+            if (declaration is HttpFunction { HostRoute: not null } && functions.ContainsKey(declaration.Name)) continue;
             if (functions.ContainsKey(declaration.Name))
                 throw new InvalidOperationException($"Function '{declaration.Name}' is declared twice.");
             functions[declaration.Name] = declaration switch
@@ -150,7 +154,7 @@ public static class FunctionJson
                     ["name"] = "req",
                     ["authLevel"] = function.AuthLevel,
                     ["methods"] = new JsonArray(methods.Select(m => (JsonNode)JsonValue.Create(m.ToLowerInvariant())!).ToArray()),
-                    ["route"] = HostRoute(endpoint),
+                    ["route"] = function.HostRoute ?? HostRoute(endpoint),
                 },
                 new JsonObject { ["type"] = "http", ["direction"] = "out", ["name"] = "res" }),
         };

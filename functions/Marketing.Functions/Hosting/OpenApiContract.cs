@@ -12,7 +12,7 @@ namespace Marketing.Functions.Hosting;
 /// Completes the served OpenAPI document from each route's own metadata (its authorization policy, the headers and problems
 /// it declares, its route values), so the document cannot drift from the routes: security (a bearer JWT scheme, the roles
 /// each operation needs, read from the live authorization policy), the Idempotency-Key and If-Match headers, and the
-/// problem+json answers with their stable types. docs/api.md explains the extensions.
+/// problem+json answers with their stable types, and an example of each request body. docs/api.md explains the extensions.
 /// </summary>
 public static class OpenApiContract
 {
@@ -101,6 +101,14 @@ public static class OpenApiContract
             }
             foreach (var declared in metadata.OfType<ProblemResponse>()) Add(declared.Status, declared.Codes);
 
+            // The route's example body, written exactly as the app writes JSON (names, enums, instants).
+            if (metadata.OfType<RequestExample>().LastOrDefault() is { } example
+                && operation.RequestBody?.Content?.TryGetValue("application/json", out var body) == true && body is OpenApiMediaType media)
+            {
+                var json = context.ApplicationServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions>>().Value;
+                media.Example = System.Text.Json.JsonSerializer.SerializeToNode(example.Body, example.Body.GetType(), json.SerializerOptions);
+            }
+
             operation.Responses ??= new OpenApiResponses();
             foreach (var (status, codes) in problems)
             {
@@ -160,11 +168,11 @@ public static class OpenApiContract
     private static OpenApiSchema Problem() => new()
     {
         Type = JsonSchemaType.Object,
-        Description = "RFC 9457 problem details. Branch on type (urn:marketing:problem:<code>), which never changes once published.",
+        Description = "RFC 9457 problem details. Branch on type (`urn:marketing:problem:{code}`), which never changes once published.",
         Required = new HashSet<string> { "type", "title", "status" },
         Properties = new Dictionary<string, IOpenApiSchema>
         {
-            ["type"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "urn:marketing:problem:<code>; the list per answer is in x-problem-types." },
+            ["type"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "`urn:marketing:problem:{code}`; the list per answer is in x-problem-types." },
             ["title"] = new OpenApiSchema { Type = JsonSchemaType.String },
             ["status"] = new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int32" },
             ["detail"] = new OpenApiSchema { Type = JsonSchemaType.String | JsonSchemaType.Null },

@@ -8,6 +8,7 @@ using Marketing.Functions.Redemption;
 using Marketing.Functions.Wallet;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.Azure.Cosmos;
+using Scalar.AspNetCore;
 
 namespace Marketing.Functions.Hosting;
 
@@ -20,6 +21,11 @@ public static class Platform
 {
     /// <summary>Port when run without the Functions host (the host sets FUNCTIONS_CUSTOMHANDLER_PORT).</summary>
     public const int DefaultPort = 7071;
+
+    public const string OpenApiPath = "/api/openapi.json";
+
+    /// <summary>The API reference page (docs/api.md) and the function that serves it with its scripts.</summary>
+    public const string ReferencePath = "/api/reference", ApiReference = "ApiReference";
 
     public static WebApplicationBuilder AddPlatform(this WebApplicationBuilder builder)
     {
@@ -36,7 +42,7 @@ public static class Platform
         builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((document, _, _) =>
         {
             document.Info = new() { Title = "Marketing platform", Version = "v1",
-                Description = "Coupon campaigns, claiming, wallets, redemption and distribution (promoters, commissions, payouts). Errors are RFC 9457 problem+json with type urn:marketing:problem:<code>. "
+                Description = "Coupon campaigns, claiming, wallets, redemption and distribution (promoters, commissions, payouts). Errors are RFC 9457 problem+json with type `urn:marketing:problem:{code}`. "
                     + $"Money is an integer in minor units, at most {Limits.MaxMoney} in any field (sums included: see docs/api.md). "
                     + "Page tokens (continuationToken) are opaque and only fit the list they came from." };
             return Task.CompletedTask;
@@ -65,8 +71,26 @@ public static class Platform
     {
         routes.MapGet("/api/health", () => TypedResults.Ok(new HealthStatus("ok")))
             .AsFunction("Health").AllowAnonymous().WithTags("Platform").WithSummary("Liveness.");
-        routes.MapOpenApi("/api/openapi.json")
+        routes.MapOpenApi(OpenApiPath)
             .AsFunction("OpenApi").AllowAnonymous();
+        // The readable reference page (Scalar) over the same document, with its scripts served by the app itself (they
+        // are embedded in the package): no CDN, no fonts or telemetry from elsewhere, no AI agent. One function fronts
+        // the page and its scripts, so the host forwards everything under /api/reference to us. Not in Production
+        // (Azure, where no environment name is set), as the ASP.NET Core templates do: there the document is served
+        // for tools and clients, while a browsable console for the public and four endpoints built by reflection on
+        // every cold start (the package's handlers are not compiled ahead of time) buy nobody anything.
+        if (routes.ServiceProvider.GetRequiredService<IHostEnvironment>().IsProduction()) return routes;
+        routes.MapScalarApiReference(ReferencePath, o => o
+                .WithTitle("Marketing platform API")
+                .WithOpenApiRoutePattern(OpenApiPath)
+                .DisableDefaultFonts()
+                .DisableTelemetry()
+                .DisableAgent()
+                .DisableMcp()
+                .HideDeveloperTools()
+                .AddPreferredSecuritySchemes(OpenApiContract.BearerScheme))
+            .WithMetadata(new HttpFunction(ApiReference, HostRoute: ReferencePath[FunctionEndpointExtensions.ApiPrefix.Length..] + "/{*path}"))
+            .AllowAnonymous();
         return routes;
     }
 

@@ -33,7 +33,7 @@ public static class CreatePayoutBatch
             .RequireAuthorization(Policies.Operator)
             .WithProblems(409, ProblemTypes.ConcurrentUpdate)
             .WithProblems(422, ProblemTypes.IdempotencyKeyReused)
-            .Accepts<CreatePayoutBatchRequest>("application/json")
+            .AcceptsJson(new CreatePayoutBatchRequest("2026-12-week-49", 1000))
             .Produces<string>(StatusCodes.Status201Created, PayoutCsv.ContentType)
             .Produces<string>(StatusCodes.Status200OK, PayoutCsv.ContentType)
             .WithSummary("Pay every promoter whose available balance is at least minimum; idempotent per batchId; answers CSV.");

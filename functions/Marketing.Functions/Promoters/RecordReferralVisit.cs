@@ -31,7 +31,7 @@ public static class RecordReferralVisit
             .RequireAuthorization(Policies.Customer)
             .WithProblems(409, ProblemTypes.ConcurrentUpdate)
             .WithProblems(422, ProblemTypes.SelfReferral)
-            .Accepts<ReferralVisitRequest>("application/json")
+            .AcceptsJson(new ReferralVisitRequest("K7Q2M9XA"))
             .Produces<ReferralVisitResult>()
             .WithSummary("Record a visit through a referral code: binds me to its promoter for the attribution window (first touch).");
 

@@ -27,7 +27,7 @@ public static class RegisterPromoter
             .AsFunction("RegisterPromoter")
             .RequireAuthorization(Policies.Customer)
             .WithProblems(422, ProblemTypes.UnknownReferralCode)
-            .Accepts<RegisterPromoterRequest>(isOptional: true, "application/json")
+            .AcceptsJson(new RegisterPromoterRequest("K7Q2M9XA"), isOptional: true)
             .Produces<PromoterView>(StatusCodes.Status201Created)
             .Produces<PromoterView>()
             .WithSummary("Become a promoter (optionally with the inviter's referral code); answers the existing registration when repeated.");

@@ -17,7 +17,7 @@ public static class CancelRedemption
             .AsFunction("CancelRedemption")
             .RequireAuthorization(Policies.OrderSystem)
             .WithProblems(409, ProblemTypes.InvalidTransition, ProblemTypes.ConcurrentUpdate, ProblemTypes.IdempotencyInFlight)
-            .Accepts<StepRequest>(isOptional: true, "application/json")
+            .AcceptsJson(new StepRequest("Order cancelled before payment"), isOptional: true)
             .Produces<RedemptionView>()
             .WithSummary("The order was cancelled before payment: release the coupon and the budget (idempotent).");
 

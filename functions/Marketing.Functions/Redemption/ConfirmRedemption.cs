@@ -21,7 +21,7 @@ public static class ConfirmRedemption
             .AsFunction("ConfirmRedemption")
             .RequireAuthorization(Policies.OrderSystem)
             .WithProblems(409, ProblemTypes.InvalidTransition, ProblemTypes.ConcurrentUpdate, ProblemTypes.IdempotencyInFlight)
-            .Accepts<StepRequest>(isOptional: true, "application/json")
+            .AcceptsJson(new StepRequest("Order paid"), isOptional: true)
             .Produces<RedemptionView>()
             .WithSummary("The order was paid: the locked coupon becomes used (idempotent).");
 

@@ -17,6 +17,10 @@ public sealed record OrderDraft(Channel Channel, string Currency, OrderLine[] Li
     public const int MaxLines = 200;
     public const int MaxQuantity = 10_000;
 
+    /// <summary>The example order of the OpenAPI document (two lines, 258.00 CNY).</summary>
+    public static OrderDraft Example { get; } = new(Channel.App, "CNY",
+        [new OrderLine("sku-tea-500g", "grocery", 12900, 1), new OrderLine("sku-cup-2", "kitchen", 6450, 2)]);
+
     public Dictionary<string, string[]> Validate(string prefix = "")
     {
         var errors = new Dictionary<string, string[]>();

@@ -49,7 +49,7 @@ public static class LockCoupon
             .WithProblems(404, ProblemTypes.NotFound)
             .WithProblems(409, ProblemTypes.BudgetExhausted, ProblemTypes.ConcurrentUpdate, ProblemTypes.CouponLocked, ProblemTypes.InvalidTransition, ProblemTypes.IdempotencyInFlight)
             .WithProblems(422, ProblemTypes.CouponNotApplicable)
-            .Accepts<LockRequest>("application/json")
+            .AcceptsJson(new LockRequest("ord-20261202-0001", "cust-8817", "cpn_7k2q9x0c4m1vb3nd", OrderDraft.Example))
             .Produces<RedemptionView>(StatusCodes.Status201Created)
             .WithSummary("Lock a coupon for an order and reserve its discount (idempotent per orderId).");
 

@@ -33,7 +33,7 @@ public static class QuoteCoupons
         group.MapPost("/quote", HandleAsync)
             .AsFunction("QuoteCoupons")
             .RequireAuthorization(Policies.CustomerOrOrderSystem)
-            .Accepts<QuoteRequest>("application/json")
+            .AcceptsJson(new QuoteRequest(OrderDraft.Example.Channel, OrderDraft.Example.Currency, OrderDraft.Example.Lines))
             .Produces<Quote>()
             .WithSummary("Price the customer's coupons against an order draft and pick the best (reserves nothing).");
 

@@ -24,7 +24,7 @@ public static class RefundRedemption
             .AsFunction("RefundRedemption")
             .RequireAuthorization(Policies.OrderSystem)
             .WithProblems(409, ProblemTypes.InvalidTransition, ProblemTypes.ConcurrentUpdate, ProblemTypes.IdempotencyInFlight)
-            .Accepts<StepRequest>(isOptional: true, "application/json")
+            .AcceptsJson(new StepRequest("Goods returned"), isOptional: true)
             .Produces<RedemptionView>()
             .WithSummary("A paid order was refunded: reverse the budget, return the coupon if the campaign allows (idempotent).");
 

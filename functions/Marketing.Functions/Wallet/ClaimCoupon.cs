@@ -44,7 +44,7 @@ public static class ClaimCoupon
             .WithProblems(403, ProblemTypes.NotEligible)
             .WithProblems(409, ProblemTypes.CampaignNotActive, ProblemTypes.IdempotencyInFlight, ProblemTypes.LimitReached, ProblemTypes.SoldOut)
             .WithProblems(422, ProblemTypes.IdempotencyKeyReused)
-            .Accepts<ClaimRequest>("application/json")
+            .AcceptsJson(new ClaimRequest(Channel.MiniProgram))
             .Produces<CouponView>(StatusCodes.Status201Created)
             .WithSummary("Claim a coupon (Idempotency-Key header required).");
 
