@@ -60,6 +60,7 @@ cat <<INFO
   Marketing platform running at http://127.0.0.1:$PORT/api
     health:   curl http://127.0.0.1:$PORT/api/health
     OpenAPI:  http://127.0.0.1:$PORT/api/openapi.json
+    API reference (browser): http://127.0.0.1:$PORT/api/reference
   Tokens (local dev issuer), one per role:
     CUSTOMER=\$(node scripts/token.mjs --sub alice --role customer)
     OPERATOR=\$(node scripts/token.mjs --sub olivia --role operator)
