@@ -67,6 +67,9 @@ param redemptionLockMinutes int = 30
 @description('NCRONTAB schedule of the ReleaseCommissions timer (commissions whose holding period ended become available).')
 param releaseCommissionsSchedule string = '0 */5 * * * *'
 
+@description('NCRONTAB schedule of the AggregateStats timer function, which folds the change feeds into campaign statistics (docs/stats.md).')
+param aggregateStatsSchedule string = '0 * * * * *'
+
 @description('Days a referral visit binds the buyer to the promoter.')
 @minValue(1)
 @maxValue(365)
@@ -191,6 +194,7 @@ module functionApp 'modules/functionapp.bicep' = {
     expireCouponsSchedule: expireCouponsSchedule
     redemptionLockMinutes: redemptionLockMinutes
     releaseCommissionsSchedule: releaseCommissionsSchedule
+    aggregateStatsSchedule: aggregateStatsSchedule
     referralAttributionDays: referralAttributionDays
     referralAttribution: referralAttribution
     commissionHoldingDays: commissionHoldingDays

@@ -73,7 +73,7 @@ cat <<INFO
   Walk-through (docs/getting-started.md), driven end to end: bash scripts/demo.sh
   Commissions are held $Commissions__HoldingDays days here (Commissions__HoldingDays).
   Timers do not fire by themselves here; run one now:
-    bash scripts/timer.sh ExpireCoupons      (or ReleaseCommissions, ReconcileStock)
+    bash scripts/timer.sh ExpireCoupons      (or ReleaseCommissions, ReconcileStock, AggregateStats)
   Commands against this run: bash scripts/command.sh reconcile-ledger
   Logs (kept after exit): $STATE_DIR/      Ctrl-C stops everything.
 

@@ -6,6 +6,7 @@ using Marketing.Functions.Identity;
 using Marketing.Functions.Payouts;
 using Marketing.Functions.Promoters;
 using Marketing.Functions.Redemption;
+using Marketing.Functions.Stats;
 using Marketing.Functions.Wallet;
 
 // Tooling commands run the same wiring without serving: see Hosting/Commands.cs.
@@ -20,6 +21,7 @@ builder.Services.AddExpiry();
 builder.Services.AddPromoters(builder.Configuration);
 builder.Services.AddCommissions(builder.Configuration);
 builder.Services.AddPayouts();
+builder.Services.AddStats();
 
 var app = builder.Build();
 app.UsePlatform();
@@ -31,6 +33,7 @@ app.MapExpiry();
 app.MapPromoters();
 app.MapCommissions();
 app.MapPayouts();
+app.MapStats();
 
 try
 {

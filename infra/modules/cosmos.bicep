@@ -102,6 +102,14 @@ var containers containerSpec[] = [
     partitionKeyPath: '/batchId'
     excludedPaths: ['/entryIds/*', '/skipped/*', '/"_etag"/?']
   }
+  {
+    // Campaign statistics (docs/stats.md): a campaign's day and the marks of the facts counted in it share a
+    // partition ("<campaignId>|<yyyy-MM-dd>"); the change feed cursors live in "feeds". Marks expire (their "ttl").
+    name: 'stats'
+    partitionKeyPath: '/pk'
+    excludedPaths: ['/cells/*', '/"_etag"/?']
+    defaultTtl: -1
+  }
 ]
 // Built-in "Cosmos DB Built-in Data Contributor" data-plane role.
 var dataContributor = '00000000-0000-0000-0000-000000000002'

@@ -24,6 +24,7 @@ param reconcileStockSchedule string
 param expireCouponsSchedule string
 param redemptionLockMinutes int
 param releaseCommissionsSchedule string
+param aggregateStatsSchedule string
 param referralAttributionDays int
 param referralAttribution string
 param commissionHoldingDays int
@@ -105,6 +106,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ExpireCouponsSchedule', value: expireCouponsSchedule }
         { name: 'Redemption__LockMinutes', value: string(redemptionLockMinutes) }
         { name: 'ReleaseCommissionsSchedule', value: releaseCommissionsSchedule }
+        { name: 'AggregateStatsSchedule', value: aggregateStatsSchedule }
+        { name: 'Stats__FactDays', value: '14' }
         { name: 'Referrals__AttributionDays', value: string(referralAttributionDays) }
         { name: 'Referrals__Attribution', value: referralAttribution }
         { name: 'Commissions__HoldingDays', value: string(commissionHoldingDays) }

@@ -33,6 +33,7 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
         ["GetRedemption"] = "order_system", // or operator
         ["TopUpBudget"] = "operator",
         ["GetBudget"] = "operator",
+        ["GetCampaignStats"] = "operator",
         ["RegisterPromoter"] = "customer",
         ["GetMyPromoter"] = "promoter",
         ["RecordReferralVisit"] = "customer",

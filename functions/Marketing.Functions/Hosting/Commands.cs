@@ -2,6 +2,7 @@ using Marketing.Functions.Campaigns;
 using Marketing.Functions.Commissions;
 using Marketing.Functions.Payouts;
 using Marketing.Functions.Promoters;
+using Marketing.Functions.Stats;
 using Microsoft.Azure.Cosmos;
 using Microsoft.Extensions.Options;
 
@@ -12,6 +13,8 @@ namespace Marketing.Functions.Hosting;
 ///   functions-json DIR   write DIR/&lt;Function&gt;/function.json for every declared function
 ///   provision [--seed-demo]   create the Cosmos database and containers (local emulator), optionally a demo campaign
 ///   reconcile-ledger     check the commission ledger's invariants; prints each violation, exit code 1 if any
+///   recount-stats [--campaign ID] [--write]   recount campaign statistics from the source documents and print every
+///                        day that differs from the stored figures (exit code 1 if any); --write replaces those days
 /// Locally: bash scripts/command.sh COMMAND (the local run's settings). A command that reads Cosmos first checks
 /// every setting the running app checks at start, so it fails as the app would: with the list of what is missing
 /// and exit code 2 (Hosting/SettingsErrors.cs), never an unhandled exception half-way through.
@@ -20,7 +23,7 @@ namespace Marketing.Functions.Hosting;
 /// </summary>
 public static class Commands
 {
-    public const string Usage = "usage: Marketing.Functions [functions-json DIR | provision [--seed-demo] | reconcile-ledger]  (no command: serve)";
+    public const string Usage = "usage: Marketing.Functions [functions-json DIR | provision [--seed-demo] | reconcile-ledger | recount-stats [--campaign ID] [--write]]  (no command: serve)";
 
     public static async Task<bool> TryRunAsync(WebApplication app, string[] args)
     {
@@ -46,12 +49,42 @@ public static class Commands
                 Console.WriteLine(violations.Count == 0 ? "Ledger reconciled: no violations." : $"{violations.Count} violations.");
                 Environment.ExitCode = violations.Count == 0 ? 0 : 1;
                 return true;
+            case "recount-stats":
+                CheckSettings(app.Services);
+                Environment.ExitCode = await RecountStatsAsync(app.Services, args);
+                return true;
             default:
                 Console.Error.WriteLine($"Unknown command '{args[0]}'. " + Usage);
                 Environment.ExitCode = SettingsErrors.ExitCode;
                 return true;
         }
     }
+
+    private static async Task<int> RecountStatsAsync(IServiceProvider services, string[] args)
+    {
+        var at = Array.IndexOf(args, "--campaign");
+        var campaign = at >= 0 && at + 1 < args.Length ? args[at + 1] : null;
+        var recount = services.GetRequiredService<RecountStats>();
+        var differences = await recount.CompareAsync(campaign, CancellationToken.None);
+        foreach (var d in differences)
+            foreach (var (cell, (stored, recounted)) in d.Cells)
+                Console.WriteLine($"{d.CampaignId} {d.Day:yyyy-MM-dd} {cell}: stored {Describe(stored)}, recounted {Describe(recounted)}");
+        if (differences.Count == 0)
+        {
+            Console.WriteLine("Stats match the recount.");
+            return 0;
+        }
+        if (!args.Contains("--write"))
+        {
+            Console.WriteLine($"{differences.Count} days differ (run with --write to replace them with the recount).");
+            return 1;
+        }
+        var replaced = await recount.RepairAsync(differences, CancellationToken.None);
+        Console.WriteLine($"{differences.Count} days differed; {replaced} replaced with the recount.");
+        return replaced == differences.Count ? 0 : 1;
+    }
+
+    private static string Describe(Stats.Figures? figures) => figures is null ? "nothing" : System.Text.Json.JsonSerializer.Serialize(figures, Json.Storage);
 
     /// <summary>The running app's own start-up check (every ValidateOnStart setting), all failures at once.</summary>
     private static void CheckSettings(IServiceProvider services) => services.GetService<IStartupValidator>()?.Validate();

@@ -5,6 +5,7 @@ using Marketing.Functions.Expiry;
 using Marketing.Functions.Payouts;
 using Marketing.Functions.Promoters;
 using Marketing.Functions.Redemption;
+using Marketing.Functions.Stats;
 using Marketing.Functions.Wallet;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.Azure.Cosmos;
@@ -98,7 +99,7 @@ public static class Platform
     public static IEnumerable<ContainerSpec> Containers =>
         [
             .. CampaignsModule.Containers, .. WalletModule.Containers, .. RedemptionModule.Containers, .. ExpiryModule.Containers,
-            .. PromotersModule.Containers, .. CommissionsModule.Containers, .. PayoutsModule.Containers,
+            .. PromotersModule.Containers, .. CommissionsModule.Containers, .. PayoutsModule.Containers, .. StatsModule.Containers,
         ];
 
     private static Task WriteUnhandledAsync(HttpContext context)

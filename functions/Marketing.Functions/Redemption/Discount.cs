@@ -21,6 +21,9 @@ public sealed record OrderDraft(Channel Channel, string Currency, OrderLine[] Li
     public static OrderDraft Example { get; } = new(Channel.App, "CNY",
         [new OrderLine("sku-tea-500g", "grocery", 12900, 1), new OrderLine("sku-cup-2", "kitchen", 6450, 2)]);
 
+    /// <summary>The order's gross value: the sum of its lines (at most <see cref="Limits.MaxMoney"/> once validated).</summary>
+    [System.Text.Json.Serialization.JsonIgnore] public long Total => Lines.Sum(l => l.UnitPrice * l.Quantity);
+
     public Dictionary<string, string[]> Validate(string prefix = "")
     {
         var errors = new Dictionary<string, string[]>();

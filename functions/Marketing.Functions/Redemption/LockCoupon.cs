@@ -283,6 +283,8 @@ public static class LockCoupon
             RequestHash = hash,
             CreatedAt = now,
             History = state == RedemptionState.Locked ? [LockStep()] : [],
+            Channel = request.Order.Channel,
+            OrderTotal = request.Order.Total,
         };
     }
 

@@ -53,6 +53,12 @@ public sealed record Redemption
     /// </summary>
     public DateTimeOffset? RefundingUntil { get; init; }
     public required List<RedemptionStep> History { get; init; }
+    /// <summary>
+    /// The order's channel and gross value (the sum of its lines) as the lock saw them: what campaign statistics
+    /// (Stats/) count a redemption under and as GMV. Null on records written before they were kept.
+    /// </summary>
+    public Channel? Channel { get; init; }
+    public long? OrderTotal { get; init; }
 
     [JsonPropertyName("_etag")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]

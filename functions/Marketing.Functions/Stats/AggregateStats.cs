@@ -1,0 +1,187 @@
+using System.ComponentModel.DataAnnotations;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Marketing.Functions.Campaigns;
+using Marketing.Functions.Hosting;
+using Marketing.Functions.Redemption;
+using Marketing.Functions.Wallet;
+using Microsoft.Azure.Cosmos;
+using Microsoft.Extensions.Options;
+
+namespace Marketing.Functions.Stats;
+
+public sealed class StatsOptions
+{
+    public const string Section = "Stats";
+
+    /// <summary>
+    /// How long a fact's mark is kept, and so how late a change may be read and still be recognised as already counted:
+    /// a fact older than this is taken as counted and never added again. Must exceed the longest the fold can fall behind
+    /// (a stopped AggregateStats); behind longer, run recount-stats (docs/stats.md).
+    /// </summary>
+    [Range(2, 365)]
+    public int FactDays { get; set; } = 14;
+}
+
+/// <summary>A run's report.</summary>
+public sealed record AggregateReport(int Pages, int Changes, int Facts, int Counted, int CursorsCaughtUp, int CursorsLost, bool Stopped);
+
+/// <summary>
+/// Timer function AggregateStats (schedule: app setting AggregateStatsSchedule, every minute by default). Reads the
+/// change feeds of the wallets and the redemptions with the pull model, one stored continuation per feed range
+/// (<see cref="FeedCursor"/>), and counts the facts of each changed document into its campaign's days
+/// (<see cref="StatsStore.CountAsync"/>), each fact exactly once whatever the feed repeats. Never on the hot path:
+/// claims and locks write nothing for it. docs/stats.md has the argument.
+/// </summary>
+public static class AggregateStats
+{
+    public const string FunctionName = "AggregateStats";
+    public const string ScheduleSetting = "AggregateStatsSchedule";
+
+    public static RouteHandlerBuilder MapAggregateStats(this IEndpointRouteBuilder routes) =>
+        routes.MapTimerFunction(FunctionName, $"%{ScheduleSetting}%", async (_, context) =>
+        {
+            var services = context.RequestServices;
+            var folder = services.GetRequiredService<StatsFolder>();
+            var deadline = RunDeadline.Start(services.GetRequiredService<TimeProvider>(), services.GetRequiredService<IOptions<TimerOptions>>().Value);
+            var report = await folder.RunAsync(deadline, context.RequestAborted);
+            var result = new InvocationResult { ReturnValue = report };
+            result.Log($"Folded {report.Changes} changes in {report.Pages} pages: {report.Counted} of {report.Facts} facts new; "
+                + $"{report.CursorsCaughtUp} feed ranges caught up{(report.Stopped ? ", stopped with work left" : "")}.");
+            return result;
+        });
+}
+
+/// <summary>A source container whose changes are folded, and what its documents mean.</summary>
+public sealed record StatsSource(string Name, string Container, Func<JsonElement, IEnumerable<StatsFact>> Facts);
+
+/// <summary>The fold itself (see <see cref="AggregateStats"/>).</summary>
+public sealed class StatsFolder(Database database, StatsStore stats, CampaignStore campaigns, TimeProvider time,
+    IOptions<StatsOptions> options, IOptions<TimerOptions> timers, ILogger<StatsFolder> logger)
+{
+    public static readonly StatsSource[] Sources =
+    [
+        new("wallets", WalletStore.Spec.Name, StatsFacts.OfWallet),
+        new("redemptions", RedemptionStore.Spec.Name, StatsFacts.OfRedemption),
+    ];
+
+    public async Task<AggregateReport> RunAsync(RunDeadline deadline, CancellationToken ct)
+    {
+        var cursors = await CursorsAsync(ct);
+        var tally = new Tally();
+        var zones = new TimeZoneCache(campaigns);
+        await Parallel.ForEachAsync(cursors, new ParallelOptions { MaxDegreeOfParallelism = timers.Value.Parallelism, CancellationToken = ct },
+            async (cursor, token) => await FoldAsync(cursor, zones, deadline, tally, token));
+        return new AggregateReport(tally.Pages, tally.Changes, tally.Facts, tally.Counted, tally.CaughtUp, tally.Lost, deadline.Stopped);
+    }
+
+    /// <summary>The cursors of every source, created (from the beginning of the feed) for the feed ranges of a source that has none.</summary>
+    private async Task<List<FeedCursor>> CursorsAsync(CancellationToken ct)
+    {
+        var cursors = await stats.ListCursorsAsync(ct);
+        var missing = Sources.Where(s => !cursors.Any(c => c.Source == s.Name)).ToList();
+        if (missing.Count == 0) return cursors;
+        // Only for a source with no cursor at all: the ranges a source started with keep their cursors for good (after a
+        // split the SDK follows a range's continuation into its children), so no change is read by two cursors.
+        foreach (var source in missing)
+            foreach (var range in await database.GetContainer(source.Container).GetFeedRangesAsync(ct))
+            {
+                var json = range.ToJsonString();
+                await stats.TryCreateCursorAsync(new FeedCursor { Id = CursorId(source.Name, json), Source = source.Name, Range = json }, ct);
+            }
+        return await stats.ListCursorsAsync(ct);
+    }
+
+    public static string CursorId(string source, string range)
+        => source + ":" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(range)))[..16];
+
+    private async Task FoldAsync(FeedCursor cursor, TimeZoneCache zones, RunDeadline deadline, Tally tally, CancellationToken ct)
+    {
+        var source = Sources.FirstOrDefault(s => s.Name == cursor.Source);
+        if (source is null) return; // a cursor of a source no longer folded
+        var container = database.GetContainer(source.Container);
+        var start = cursor.Continuation is null
+            ? ChangeFeedStartFrom.Beginning(FeedRange.FromJsonString(cursor.Range))
+            : ChangeFeedStartFrom.ContinuationToken(cursor.Continuation);
+        using var feed = container.GetChangeFeedStreamIterator(start, ChangeFeedMode.LatestVersion,
+            new ChangeFeedRequestOptions { PageSizeHint = timers.Value.PageSize });
+        while (deadline.TakeMore())
+        {
+            var sentAt = time.GetUtcNow();
+            using var page = await feed.ReadNextAsync(ct);
+            if (page.StatusCode == HttpStatusCode.NotModified)
+            {
+                // Nothing newer than the continuation as of sentAt: every change written before then is counted.
+                var caughtUp = await stats.TryMoveCursorAsync(cursor with { Continuation = page.ContinuationToken, CaughtUpAt = sentAt, UpdatedAt = sentAt }, ct);
+                Interlocked.Increment(ref caughtUp is null ? ref tally.Lost : ref tally.CaughtUp);
+                return;
+            }
+            page.EnsureSuccessStatusCode();
+            var documents = await ReadDocumentsAsync(page.Content, ct);
+            Interlocked.Increment(ref tally.Pages);
+            Interlocked.Add(ref tally.Changes, documents.Count);
+            await CountAsync(documents.SelectMany(source.Facts), zones, tally, ct);
+
+            // Saved only once the page is counted: a run that dies before this reads the page again, and its facts are
+            // recognised by their marks. Conditional on the cursor as read: a run that finds another moved it stops.
+            var moved = await stats.TryMoveCursorAsync(cursor with { Continuation = page.ContinuationToken, UpdatedAt = time.GetUtcNow() }, ct);
+            if (moved is null)
+            {
+                Interlocked.Increment(ref tally.Lost);
+                return;
+            }
+            cursor = moved;
+        }
+    }
+
+    /// <summary>Counts facts into their days, day by day (each day's facts in one or a few batches), a few days at once.</summary>
+    public async Task CountAsync(IEnumerable<StatsFact> facts, TimeZoneCache zones, Tally tally, CancellationToken ct)
+    {
+        var oldest = time.GetUtcNow().AddDays(-options.Value.FactDays);
+        var placed = new List<(StatsFact Fact, Cell Cell)>();
+        foreach (var fact in facts)
+        {
+            Interlocked.Increment(ref tally.Facts);
+            // Older than the marks are kept: it was counted when it was new (docs/stats.md, "How late a change may come").
+            if (fact.At < oldest) continue;
+            var zone = await zones.FindAsync(fact.CampaignId, ct);
+            if (zone is null)
+            {
+                logger.LogWarning("Fact {Fact} names campaign {Campaign}, which does not exist: not counted.", fact.Id, fact.CampaignId);
+                continue;
+            }
+            placed.Add((fact, Cell.Of(fact, zone)));
+        }
+        var markTtl = (options.Value.FactDays + 1) * 86_400;
+        await Parallel.ForEachAsync(placed.GroupBy(p => (p.Cell.CampaignId, p.Cell.Day)), new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct },
+            async (day, token) =>
+            {
+                var counted = await stats.CountAsync(new Cell(day.Key.CampaignId, day.Key.Day, 0, ""), [.. day], markTtl, token);
+                Interlocked.Add(ref tally.Counted, counted);
+            });
+    }
+
+    private static async Task<List<JsonElement>> ReadDocumentsAsync(Stream content, CancellationToken ct)
+    {
+        using var json = await JsonDocument.ParseAsync(content, cancellationToken: ct);
+        return json.RootElement.TryGetProperty("Documents", out var documents)
+            ? [.. documents.EnumerateArray().Select(d => d.Clone())]
+            : [];
+    }
+
+    public sealed class Tally
+    {
+        public int Pages, Changes, Facts, Counted, CaughtUp, Lost;
+    }
+}
+
+/// <summary>Campaign time zones, read once per run (a published campaign's time zone never changes).</summary>
+public sealed class TimeZoneCache(CampaignStore campaigns)
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task<TimeZoneInfo?>> zones = new(StringComparer.Ordinal);
+
+    public Task<TimeZoneInfo?> FindAsync(string campaignId, CancellationToken ct)
+        => zones.GetOrAdd(campaignId, async id => await campaigns.FindAsync(id, ct) is { } c ? CampaignTerms.FindTimeZone(c.Terms.TimeZone) : null);
+}

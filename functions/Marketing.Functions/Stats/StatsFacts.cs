@@ -1,0 +1,72 @@
+using System.Text.Json;
+using Marketing.Functions.Hosting;
+using Marketing.Functions.Redemption;
+using Marketing.Functions.Wallet;
+
+namespace Marketing.Functions.Stats;
+
+/// <summary>
+/// The facts a source document holds, read from its current version alone. The change feed (latest-version mode) shows
+/// only a document's newest version, collapsing the ones between; so every fact must still be visible in the newest
+/// version: a wallet keeps every coupon it was given (with when and where it was claimed, and whether it expired), and
+/// a redemption keeps its whole history (steps are only appended). The same function serves the fold and the recount,
+/// so the two cannot disagree on what a document means.
+/// </summary>
+public static class StatsFacts
+{
+    /// <summary>Facts of a wallet document (container "wallets"); none for its other documents.</summary>
+    public static IEnumerable<StatsFact> OfWallet(JsonElement document)
+    {
+        if (!document.TryGetProperty("type", out var type) || type.GetString() != CampaignWallet.Kind) yield break;
+        var wallet = document.Deserialize<CampaignWallet>(Json.Storage);
+        if (wallet is null || wallet.Coupons.Count == 0) yield break;
+        foreach (var fact in Of(wallet)) yield return fact;
+    }
+
+    public static IEnumerable<StatsFact> Of(CampaignWallet wallet)
+    {
+        // A wallet is created by its customer's first claim in the campaign and coupons are only ever appended, so the
+        // earliest claim in it is the customer's first, for good.
+        var first = wallet.Coupons.MinBy(c => c.ClaimedAt)!;
+        yield return new StatsFact("n:" + wallet.CustomerId, wallet.CampaignId, first.ClaimedAt, StatsChannels.Name(first.ClaimedOn),
+            new Figures { NewClaimers = 1 });
+        foreach (var coupon in wallet.Coupons)
+        {
+            var channel = StatsChannels.Name(coupon.ClaimedOn);
+            yield return new StatsFact("c:" + coupon.Id, wallet.CampaignId, coupon.ClaimedAt, channel, new Figures { Claims = 1 });
+            // Stored state, not the clock: a coupon counts as expired once the expiry timer (or a released lock) marks it,
+            // on the hour its validity ended.
+            if (coupon.State == CouponStatus.Expired)
+                yield return new StatsFact("x:" + coupon.Id, wallet.CampaignId, coupon.ValidTo, channel, new Figures { Expired = 1 });
+        }
+    }
+
+    /// <summary>Facts of a redemption record (container "redemptions"): one per step of its history.</summary>
+    public static IEnumerable<StatsFact> OfRedemption(JsonElement document)
+    {
+        if (!document.TryGetProperty("history", out _) || !document.TryGetProperty("campaignId", out _)) return [];
+        var redemption = document.Deserialize<Redemption.Redemption>(Json.Storage);
+        return redemption is null ? [] : Of(redemption);
+    }
+
+    public static IEnumerable<StatsFact> Of(Redemption.Redemption record)
+    {
+        var channel = StatsChannels.Name(record.Channel);
+        var gmv = record.OrderTotal ?? 0;
+        for (var i = 0; i < record.History.Count; i++)
+        {
+            var step = record.History[i];
+            Figures? delta = step.Step switch
+            {
+                "lock" => new Figures { Locks = 1 },
+                "confirm" => new Figures { Redemptions = 1, Discount = record.Discount, Gmv = gmv },
+                "cancel" => new Figures { Cancellations = 1 },
+                "expire" => new Figures { Lapsed = 1 },
+                "refund" => new Figures { Refunds = 1, Discount = -record.Discount, Gmv = -gmv },
+                _ => null,
+            };
+            if (delta is not null)
+                yield return new StatsFact($"r:{record.OrderId}:{i}", record.CampaignId, step.At, channel, delta);
+        }
+    }
+}

@@ -1,0 +1,213 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Marketing.Functions.Hosting;
+using Microsoft.Azure.Cosmos;
+
+namespace Marketing.Functions.Stats;
+
+/// <summary>
+/// One day of one campaign (in the campaign's time zone): its figures per hour and channel. Bounded by construction:
+/// at most 24 hours (25 on a day the clocks go back share 24 keys) × 5 channels cells of ten numbers, ~15 KB.
+/// </summary>
+public sealed record CampaignDay
+{
+    public const string DocumentId = "day";
+    public const string Kind = "day";
+
+    public string Id { get; init; } = DocumentId;
+    public required string Pk { get; init; }
+    public string Type { get; init; } = Kind;
+    public required string CampaignId { get; init; }
+    /// <summary>yyyy-MM-dd, the campaign's local date.</summary>
+    public required string Day { get; init; }
+    /// <summary>Figures by cell key "HH|channel" (<see cref="Cell.Key"/>).</summary>
+    public required Dictionary<string, Figures> Cells { get; init; }
+
+    [JsonPropertyName("_etag")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? ETag { get; init; }
+
+    public DateOnly Date => DateOnly.ParseExact(Day, StatsStore.DayFormat, CultureInfo.InvariantCulture);
+}
+
+/// <summary>A fact once counted: only its id matters (and its time to live). Stored beside the day it was counted in.</summary>
+public sealed record FactMark(string Id, string Pk, int Ttl)
+{
+    public string Type { get; init; } = "fact";
+}
+
+/// <summary>
+/// Where the fold of one source container's change feed got to, for one feed range: the SDK's continuation token, and
+/// when a read last found nothing newer (every change written before that instant is counted).
+/// </summary>
+public sealed record FeedCursor
+{
+    public const string Partition = "feeds";
+    public const string Kind = "cursor";
+
+    public required string Id { get; init; }
+    public string Pk { get; init; } = Partition;
+    public string Type { get; init; } = Kind;
+    public required string Source { get; init; }
+    /// <summary>The feed range (FeedRange.ToJsonString()) this cursor reads.</summary>
+    public required string Range { get; init; }
+    /// <summary>The SDK's continuation token after the last page folded; null = from the beginning.</summary>
+    public string? Continuation { get; init; }
+    /// <summary>When a read of this range, sent at that instant, last found no change newer than the continuation.</summary>
+    public DateTimeOffset? CaughtUpAt { get; init; }
+    public DateTimeOffset? UpdatedAt { get; init; }
+
+    [JsonPropertyName("_etag")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? ETag { get; init; }
+}
+
+/// <summary>
+/// Container "stats", partitioned by /pk: a campaign's day ("{campaignId}|{yyyy-MM-dd}") holds that day's figures
+/// (<see cref="CampaignDay"/>) and the marks of the facts counted in it (<see cref="FactMark"/>, with a time to live);
+/// "feeds" holds the change feed cursors (<see cref="FeedCursor"/>). A fact and the day it counts in share a partition,
+/// so one transactional batch writes both: the fact's mark is created exactly when its figures are added.
+/// </summary>
+public sealed class StatsStore(Database database)
+{
+    public const string DayFormat = "yyyy-MM-dd";
+
+    /// <summary>
+    /// Azure refuses a transactional batch of more than 100 operations: a chunk of facts is at most 99 marks and the day.
+    /// </summary>
+    public const int FactsPerBatch = 99;
+
+    public static readonly ContainerSpec Spec = new("stats", "/pk", ["/cells/*", "/\"_etag\"/?"], DefaultTtl: -1);
+
+    private readonly Container container = database.GetContainer(Spec.Name);
+
+    public static string DayPartition(string campaignId, DateOnly day) => $"{campaignId}|{day.ToString(DayFormat, CultureInfo.InvariantCulture)}";
+
+    /// <summary>Transactional batches sent (round trips): the fold's report and the benchmarks read it.</summary>
+    public long Batches => Interlocked.Read(ref batches);
+    private long batches;
+
+    /// <summary>
+    /// Counts <paramref name="facts"/> (all in the partition of one campaign day) into that day, each exactly once: facts
+    /// whose mark exists are skipped, the rest are added to the day's cells and their marks created in the same batch.
+    /// Two round trips per chunk of <see cref="FactsPerBatch"/> (one query for the day and the chunk's marks, one
+    /// batch); a batch refused because another run counted some of them meanwhile (409) or changed the day (412) is
+    /// recomputed from a fresh read. Safe to run twice at once and to re-send. Returns how many facts were new.
+    /// </summary>
+    public async Task<int> CountAsync(Cell day, IReadOnlyList<(StatsFact Fact, Cell Cell)> facts, int markTtlSeconds, CancellationToken ct)
+    {
+        var pk = DayPartition(day.CampaignId, day.Day);
+        var counted = 0;
+        foreach (var chunk in facts.DistinctBy(f => f.Fact.Id).Chunk(FactsPerBatch))
+            counted += await CountChunkAsync(pk, day, chunk, markTtlSeconds, ct);
+        return counted;
+    }
+
+    private async Task<int> CountChunkAsync(string pk, Cell day, (StatsFact Fact, Cell Cell)[] chunk, int markTtlSeconds, CancellationToken ct)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var (current, marked) = await ReadDayAndMarksAsync(pk, [.. chunk.Select(f => f.Fact.Id)], ct);
+            var fresh = chunk.Where(f => !marked.Contains(f.Fact.Id)).ToArray();
+            if (fresh.Length == 0) return 0;
+
+            var cells = current?.Cells is { } existing ? new Dictionary<string, Figures>(existing, StringComparer.Ordinal) : new(StringComparer.Ordinal);
+            foreach (var (fact, cell) in fresh)
+                cells[cell.Key] = cells.TryGetValue(cell.Key, out var figures) ? figures.Plus(fact.Delta) : fact.Delta;
+            var updated = new CampaignDay
+            {
+                Pk = pk, CampaignId = day.CampaignId, Day = day.Day.ToString(DayFormat, CultureInfo.InvariantCulture), Cells = cells,
+            };
+
+            var batch = container.CreateTransactionalBatch(new PartitionKey(pk));
+            foreach (var (fact, _) in fresh)
+                batch.CreateItem(new FactMark(fact.Id, pk, markTtlSeconds), NoContent);
+            if (current is null) batch.CreateItem(updated, NoContent);
+            else batch.ReplaceItem(CampaignDay.DocumentId, updated, new TransactionalBatchItemRequestOptions { IfMatchEtag = current.ETag, EnableContentResponseOnWrite = false });
+
+            Interlocked.Increment(ref batches);
+            using var response = await batch.ExecuteAsync(ct);
+            if (response.IsSuccessStatusCode) return fresh.Length;
+            // Another run (or the SDK re-sending this very batch after it was applied) counted some of these facts or
+            // changed the day first: nothing of ours was written; read again and count what is still new.
+            if (response.StatusCode is not (HttpStatusCode.Conflict or HttpStatusCode.PreconditionFailed) || attempt >= 20)
+                throw new CosmosException($"Counting facts into {pk} failed: {response.ErrorMessage}", response.StatusCode, 0, response.ActivityId, response.RequestCharge);
+        }
+    }
+
+    private static readonly TransactionalBatchItemRequestOptions NoContent = new() { EnableContentResponseOnWrite = false };
+
+    /// <summary>The day's document (null if nothing was counted yet) and which of <paramref name="factIds"/> are marked: one query.</summary>
+    private async Task<(CampaignDay? Day, HashSet<string> Marked)> ReadDayAndMarksAsync(string pk, string[] factIds, CancellationToken ct)
+    {
+        var query = new QueryDefinition("SELECT * FROM c WHERE c.id = @day OR ARRAY_CONTAINS(@ids, c.id)")
+            .WithParameter("@day", CampaignDay.DocumentId).WithParameter("@ids", factIds);
+        CampaignDay? day = null;
+        var marked = new HashSet<string>(StringComparer.Ordinal);
+        using var iterator = container.GetItemQueryIterator<JsonElement>(query, requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(pk) });
+        while (iterator.HasMoreResults)
+        {
+            foreach (var item in await iterator.ReadNextAsync(ct))
+            {
+                var id = item.GetProperty("id").GetString()!;
+                if (id == CampaignDay.DocumentId) day = item.Deserialize<CampaignDay>(Json.Storage);
+                else marked.Add(id);
+            }
+        }
+        return (day, marked);
+    }
+
+    /// <summary>The days of a campaign between two local dates (inclusive) that have figures: one query naming their partitions.</summary>
+    public async Task<List<CampaignDay>> ReadDaysAsync(string campaignId, DateOnly from, DateOnly to, CancellationToken ct)
+    {
+        var partitions = new List<string>();
+        for (var d = from; d <= to; d = d.AddDays(1)) partitions.Add(DayPartition(campaignId, d));
+        var days = new List<CampaignDay>();
+        // "pk IN (...)" lets the query go only to the partitions it names.
+        foreach (var group in partitions.Chunk(200))
+        {
+            var names = group.Select((_, i) => "@p" + i.ToString(CultureInfo.InvariantCulture)).ToArray();
+            var query = new QueryDefinition($"SELECT * FROM c WHERE c.pk IN ({string.Join(", ", names)}) AND c.id = @day")
+                .WithParameter("@day", CampaignDay.DocumentId);
+            for (var i = 0; i < group.Length; i++) query = query.WithParameter(names[i], group[i]);
+            using var iterator = container.GetItemQueryIterator<CampaignDay>(query);
+            while (iterator.HasMoreResults) days.AddRange(await iterator.ReadNextAsync(ct));
+        }
+        return [.. days.OrderBy(d => d.Day, StringComparer.Ordinal)];
+    }
+
+    /// <summary>Every day of a campaign that has figures (recount-stats): a query across the campaign's day partitions.</summary>
+    public async Task<List<CampaignDay>> ReadAllDaysAsync(string campaignId, CancellationToken ct)
+    {
+        var days = new List<CampaignDay>();
+        using var iterator = container.GetItemQueryIterator<CampaignDay>(new QueryDefinition("SELECT * FROM c WHERE c.type = @type AND c.campaignId = @campaign")
+            .WithParameter("@type", CampaignDay.Kind).WithParameter("@campaign", campaignId));
+        while (iterator.HasMoreResults) days.AddRange(await iterator.ReadNextAsync(ct));
+        return days;
+    }
+
+    /// <summary>Every cursor (a few per source container): one single-partition query.</summary>
+    public async Task<List<FeedCursor>> ListCursorsAsync(CancellationToken ct)
+    {
+        var cursors = new List<FeedCursor>();
+        using var iterator = container.GetItemQueryIterator<FeedCursor>(new QueryDefinition("SELECT * FROM c WHERE c.type = @type").WithParameter("@type", FeedCursor.Kind),
+            requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(FeedCursor.Partition) });
+        while (iterator.HasMoreResults) cursors.AddRange(await iterator.ReadNextAsync(ct));
+        return cursors;
+    }
+
+    /// <summary>Creates a cursor unless one with its id exists (another run created it first: that one is used).</summary>
+    public Task<bool> TryCreateCursorAsync(FeedCursor cursor, CancellationToken ct) => container.TryCreateAsync(cursor, FeedCursor.Partition, ct);
+
+    /// <summary>Moves a cursor on if nobody else has since it was read; the new cursor (with its etag), or null when another run moved it.</summary>
+    public async Task<FeedCursor?> TryMoveCursorAsync(FeedCursor cursor, CancellationToken ct)
+        => await container.TryWriteAsync(cursor, FeedCursor.Partition, cursor.ETag, ct) is { } etag ? cursor with { ETag = etag } : null;
+
+    /// <summary>Replaces a day's figures outright (recount-stats --write): conditional on the day as read.</summary>
+    public Task<bool> TryReplaceDayAsync(CampaignDay day, CancellationToken ct) => container.TrySaveAsync(day, day.Pk, day.ETag, ct);
+
+    public Task<ItemResponse<CampaignDay>?> FindDayAsync(string campaignId, DateOnly day, CancellationToken ct)
+        => container.ReadOrNullAsync<CampaignDay>(CampaignDay.DocumentId, DayPartition(campaignId, day), ct);
+}
