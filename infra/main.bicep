@@ -70,6 +70,9 @@ param releaseCommissionsSchedule string = '0 */5 * * * *'
 @description('NCRONTAB schedule of the AggregateStats timer function, which folds the change feeds into campaign statistics (docs/stats.md).')
 param aggregateStatsSchedule string = '0 * * * * *'
 
+@description('The platform\'s time zone (IANA id): where the operators\' overview starts "today" and "yesterday".')
+param statsTimeZone string = 'Asia/Shanghai'
+
 @description('Days a referral visit binds the buyer to the promoter.')
 @minValue(1)
 @maxValue(365)
@@ -195,6 +198,7 @@ module functionApp 'modules/functionapp.bicep' = {
     redemptionLockMinutes: redemptionLockMinutes
     releaseCommissionsSchedule: releaseCommissionsSchedule
     aggregateStatsSchedule: aggregateStatsSchedule
+    statsTimeZone: statsTimeZone
     referralAttributionDays: referralAttributionDays
     referralAttribution: referralAttribution
     commissionHoldingDays: commissionHoldingDays

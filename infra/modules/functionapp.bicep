@@ -25,6 +25,7 @@ param expireCouponsSchedule string
 param redemptionLockMinutes int
 param releaseCommissionsSchedule string
 param aggregateStatsSchedule string
+param statsTimeZone string
 param referralAttributionDays int
 param referralAttribution string
 param commissionHoldingDays int
@@ -108,6 +109,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ReleaseCommissionsSchedule', value: releaseCommissionsSchedule }
         { name: 'AggregateStatsSchedule', value: aggregateStatsSchedule }
         { name: 'Stats__FactDays', value: '14' }
+        { name: 'Stats__TimeZone', value: statsTimeZone }
         { name: 'Referrals__AttributionDays', value: string(referralAttributionDays) }
         { name: 'Referrals__Attribution', value: referralAttribution }
         { name: 'Commissions__HoldingDays', value: string(commissionHoldingDays) }

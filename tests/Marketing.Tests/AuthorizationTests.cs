@@ -34,6 +34,8 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
         ["TopUpBudget"] = "operator",
         ["GetBudget"] = "operator",
         ["GetCampaignStats"] = "operator",
+        ["ExportCampaignStats"] = "operator",
+        ["GetStatsOverview"] = "operator",
         ["RegisterPromoter"] = "customer",
         ["GetMyPromoter"] = "promoter",
         ["RecordReferralVisit"] = "customer",

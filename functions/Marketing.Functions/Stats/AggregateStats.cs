@@ -12,9 +12,18 @@ using Microsoft.Extensions.Options;
 
 namespace Marketing.Functions.Stats;
 
-public sealed class StatsOptions
+public sealed class StatsOptions : IValidatableObject
 {
     public const string Section = "Stats";
+
+    /// <summary>The platform's time zone (IANA): where the overview's "today" and "yesterday" begin.</summary>
+    [Required] public string TimeZone { get; set; } = "Asia/Shanghai";
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (CampaignTerms.FindTimeZone(TimeZone) is null)
+            yield return new ValidationResult("Stats:TimeZone must be an IANA time zone id such as Asia/Shanghai.", [nameof(TimeZone)]);
+    }
 
     /// <summary>
     /// How long a fact's mark is kept, and so how late a change may be read and still be recognised as already counted:
@@ -58,8 +67,8 @@ public static class AggregateStats
 public sealed record StatsSource(string Name, string Container, Func<JsonElement, IEnumerable<StatsFact>> Facts);
 
 /// <summary>The fold itself (see <see cref="AggregateStats"/>).</summary>
-public sealed class StatsFolder(Database database, StatsStore stats, CampaignStore campaigns, TimeProvider time,
-    IOptions<StatsOptions> options, IOptions<TimerOptions> timers, ILogger<StatsFolder> logger)
+public sealed class StatsFolder(Database database, StatsStore stats, CampaignStore campaigns, CampaignCache catalogue, StockStore stock,
+    TimeProvider time, IOptions<StatsOptions> options, IOptions<TimerOptions> timers, ILogger<StatsFolder> logger)
 {
     public static readonly StatsSource[] Sources =
     [
@@ -74,6 +83,9 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
         var zones = new TimeZoneCache(campaigns);
         await Parallel.ForEachAsync(cursors, new ParallelOptions { MaxDegreeOfParallelism = timers.Value.Parallelism, CancellationToken = ct },
             async (cursor, token) => await FoldAsync(cursor, zones, deadline, tally, token));
+        // The console's home, from what is counted now (cheap to read: one document).
+        await StatsOverview.RefreshAsync(stats, catalogue, stock, zones, options.Value.TimeZone, time.GetUtcNow(),
+            GetCampaignStats.AsOf(await stats.ListCursorsAsync(ct)), ct);
         return new AggregateReport(tally.Pages, tally.Changes, tally.Facts, tally.Counted, tally.CaughtUp, tally.Lost, deadline.Stopped);
     }
 
@@ -139,8 +151,9 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
     /// <summary>Counts facts into their days, day by day (each day's facts in one or a few batches), a few days at once.</summary>
     public async Task CountAsync(IEnumerable<StatsFact> facts, TimeZoneCache zones, Tally tally, CancellationToken ct)
     {
-        var oldest = time.GetUtcNow().AddDays(-options.Value.FactDays);
-        var placed = new List<(StatsFact Fact, Cell Cell)>();
+        var now = time.GetUtcNow();
+        var oldest = now.AddDays(-options.Value.FactDays);
+        var placed = new List<PlacedFact>();
         foreach (var fact in facts)
         {
             Interlocked.Increment(ref tally.Facts);
@@ -152,16 +165,20 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
                 logger.LogWarning("Fact {Fact} names campaign {Campaign}, which does not exist: not counted.", fact.Id, fact.CampaignId);
                 continue;
             }
-            placed.Add((fact, Cell.Of(fact, zone)));
+            // The fact may come again until FactDays after it happened (or after now, if it happens later: the end of a
+            // coupon's validity), so its mark is kept a day longer than that.
+            var markTtl = (Max(fact.At, now) - now).TotalSeconds + (options.Value.FactDays + 1) * 86_400d;
+            placed.Add(new PlacedFact(fact, Cell.Of(fact, zone), (int)Math.Min(Math.Ceiling(markTtl), int.MaxValue)));
         }
-        var markTtl = (options.Value.FactDays + 1) * 86_400;
         await Parallel.ForEachAsync(placed.GroupBy(p => (p.Cell.CampaignId, p.Cell.Day)), new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct },
             async (day, token) =>
             {
-                var counted = await stats.CountAsync(new Cell(day.Key.CampaignId, day.Key.Day, 0, ""), [.. day], markTtl, token);
+                var counted = await stats.CountAsync(new Cell(day.Key.CampaignId, day.Key.Day, 0, ""), [.. day], token);
                 Interlocked.Add(ref tally.Counted, counted);
             });
     }
+
+    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 
     private static async Task<List<JsonElement>> ReadDocumentsAsync(Stream content, CancellationToken ct)
     {

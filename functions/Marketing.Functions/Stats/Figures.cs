@@ -29,6 +29,12 @@ public sealed record Figures
     public long Discount { get; init; }
     /// <summary>Gross value of the redeemed orders (the sum of their lines), net of refunds likewise.</summary>
     public long Gmv { get; init; }
+    /// <summary>
+    /// Coupons whose validity ends in this hour and that are not used (as of the figures' asOf): a claim adds one at its
+    /// coupon's end of validity, a confirm takes it away there, a refund that gives the coupon back adds it again. In the
+    /// future it says how many coupons are about to expire unused; in the past it equals what expired (or lapsed locked).
+    /// </summary>
+    public long Expiring { get; init; }
 
     public static Figures Zero { get; } = new();
 
@@ -44,6 +50,7 @@ public sealed record Figures
         Expired = Expired + o.Expired,
         Discount = Discount + o.Discount,
         Gmv = Gmv + o.Gmv,
+        Expiring = Expiring + o.Expiring,
     };
 
     public static Figures Sum(IEnumerable<Figures> figures) => figures.Aggregate(Zero, (a, b) => a.Plus(b));

@@ -55,15 +55,51 @@ public static class GetCampaignStats
             .WithDescription("from and to are local dates (yyyy-MM-dd, inclusive; default: the last 7 days to today); granularity day (default, at most "
                 + $"{MaxDays} days) or hour (at most {MaxHourDays} days); channel filters the series and totals (app, mini_program, h5, ota, unknown).");
 
+    /// <summary>
+    /// GET /api/campaigns/{id}/stats.csv?from&amp;to&amp;channel — the daily series as CSV (one row per local day, figures in
+    /// minor units), for spreadsheets; the same query rules and reads as the JSON answer's day series.
+    /// </summary>
+    public static RouteHandlerBuilder MapExportCampaignStats(this IEndpointRouteBuilder group) =>
+        group.MapGet("/{id}/stats.csv", async (string id, HttpContext context, CampaignCache campaigns, StatsStore stats, TimeProvider time,
+                string? from, string? to, string? channel) =>
+            {
+                var ct = context.RequestAborted;
+                var campaign = await campaigns.FindAsync(id, ct);
+                if (campaign is null) return Problem.NotFound("This campaign").ToResult();
+                var (zone, today) = Today(campaign, time);
+                var (first, last, _) = Parse(from, to, null, channel, today, out var errors);
+                if (errors.Count > 0) return Problem.Validation(errors).ToResult();
+                var cells = Cells(await stats.ReadDaysAsync(id, first, last, ct)).Where(c => channel is null || c.Key.Channel == channel).ToList();
+                var rows = new List<(DateOnly, Figures)>();
+                for (var day = first; day <= last; day = day.AddDays(1))
+                    rows.Add((day, Figures.Sum(cells.Where(c => c.Day == day).Select(c => c.Figures))));
+                context.Response.Headers.ContentDisposition = $"attachment; filename=\"stats-{id}-{first:yyyyMMdd}-{last:yyyyMMdd}.csv\"";
+                return Results.Text(StatsCsv.Write(rows), StatsCsv.ContentType + "; charset=utf-8", System.Text.Encoding.UTF8);
+            })
+            .AsFunction("ExportCampaignStats")
+            .RequireAuthorization(Policies.Operator)
+            .WithProblems(404, ProblemTypes.NotFound)
+            .Produces<string>(StatusCodes.Status200OK, StatsCsv.ContentType)
+            .WithSummary("A campaign's daily statistics as CSV (one row per local day).")
+            .WithDescription("from, to and channel as for GetCampaignStats; at most " + MaxDays + " days.");
+
+    private static (TimeZoneInfo Zone, DateOnly Today) Today(Campaign campaign, TimeProvider time)
+    {
+        var zone = CampaignTerms.FindTimeZone(campaign.Terms.TimeZone) ?? TimeZoneInfo.Utc;
+        return (zone, DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(time.GetUtcNow(), zone).DateTime));
+    }
+
+    private static List<(DateOnly Day, (int Hour, string Channel) Key, Figures Figures)> Cells(IEnumerable<CampaignDay> days)
+        => [.. days.SelectMany(d => d.Cells.Select(c => (d.Date, Cell.Parse(c.Key), c.Value)))];
+
     private static async Task<IResult> HandleAsync(string id, HttpContext context, CampaignCache campaigns, StatsStore stats, StockStore stock,
         TimeProvider time, string? from, string? to, string? granularity, string? channel)
     {
         var ct = context.RequestAborted;
         var campaign = await campaigns.FindAsync(id, ct);
         if (campaign is null) return Problem.NotFound("This campaign").ToResult();
-        var zone = CampaignTerms.FindTimeZone(campaign.Terms.TimeZone) ?? TimeZoneInfo.Utc;
+        var (zone, today) = Today(campaign, time);
         var now = time.GetUtcNow();
-        var today = DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(now, zone).DateTime);
 
         var query = Parse(from, to, granularity, channel, today, out var errors);
         if (errors.Count > 0) return Problem.Validation(errors).ToResult();
@@ -75,7 +111,7 @@ public static class GetCampaignStats
         var budget = campaign.Terms.Budget is null ? Task.FromResult<BudgetFigures?>(null) : stock.SumBudgetAsync(id, campaign.Terms.ShardCount, ct: ct);
         await Task.WhenAll(days, burnDays, cursors, budget);
 
-        var cells = days.Result.SelectMany(d => d.Cells.Select(c => (Day: d.Date, Key: Cell.Parse(c.Key), Figures: c.Value))).ToList();
+        var cells = Cells(days.Result);
         var selected = cells.Where(c => channel is null || c.Key.Channel == channel).ToList();
         var series = new List<StatsPoint>();
         for (var day = first; day <= last; day = day.AddDays(1))
@@ -150,5 +186,25 @@ public static class GetCampaignStats
         if (span < 1) errors["from"] = ["Must be on or before to."];
         else if (span > (hourly ? MaxHourDays : MaxDays)) errors["to"] = [$"At most {(hourly ? MaxHourDays : MaxDays)} days from from for granularity {(hourly ? "hour" : "day")}."];
         return (first, last, hourly);
+    }
+}
+
+/// <summary>The daily series as CSV (RFC 4180, UTF-8): a header row, then one row per local day; money in minor units.</summary>
+public static class StatsCsv
+{
+    public const string ContentType = "text/csv";
+    public const string Header = "date,claims,new_claimers,locks,redemptions,cancellations,lapsed,refunds,expired,discount,gmv,expiring";
+
+    public static string Write(IEnumerable<(DateOnly Day, Figures Figures)> rows)
+    {
+        var csv = new System.Text.StringBuilder(Header).Append("\r\n");
+        foreach (var (day, f) in rows)
+        {
+            csv.Append(day.ToString(StatsStore.DayFormat, CultureInfo.InvariantCulture));
+            foreach (var value in new[] { f.Claims, f.NewClaimers, f.Locks, f.Redemptions, f.Cancellations, f.Lapsed, f.Refunds, f.Expired, f.Discount, f.Gmv, f.Expiring })
+                csv.Append(',').Append(value.ToString(CultureInfo.InvariantCulture));
+            csv.Append("\r\n");
+        }
+        return csv.ToString();
     }
 }

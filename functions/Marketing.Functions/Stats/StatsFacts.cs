@@ -34,6 +34,7 @@ public static class StatsFacts
         {
             var channel = StatsChannels.Name(coupon.ClaimedOn);
             yield return new StatsFact("c:" + coupon.Id, wallet.CampaignId, coupon.ClaimedAt, channel, new Figures { Claims = 1 });
+            yield return new StatsFact("e:" + coupon.Id, wallet.CampaignId, coupon.ValidTo, channel, new Figures { Expiring = 1 });
             // Stored state, not the clock: a coupon counts as expired once the expiry timer (or a released lock) marks it,
             // on the hour its validity ended.
             if (coupon.State == CouponStatus.Expired)
@@ -65,8 +66,12 @@ public static class StatsFacts
                 "refund" => new Figures { Refunds = 1, Discount = -record.Discount, Gmv = -gmv },
                 _ => null,
             };
-            if (delta is not null)
-                yield return new StatsFact($"r:{record.OrderId}:{i}", record.CampaignId, step.At, channel, delta);
+            if (delta is null) continue;
+            yield return new StatsFact($"r:{record.OrderId}:{i}", record.CampaignId, step.At, channel, delta);
+            // The coupon's end of validity: a used coupon will not expire unused; one given back by a refund may again.
+            if (step.Step == "confirm" || (step.Step == "refund" && record.CouponReturned))
+                yield return new StatsFact($"re:{record.OrderId}:{i}", record.CampaignId, record.CouponValidTo, channel,
+                    new Figures { Expiring = step.Step == "confirm" ? -1 : 1 });
         }
     }
 }

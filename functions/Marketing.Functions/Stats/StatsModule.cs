@@ -18,7 +18,10 @@ public static class StatsModule
 
     public static IEndpointRouteBuilder MapStats(this IEndpointRouteBuilder routes)
     {
-        routes.MapGroup("/api/campaigns").WithTags("Stats").MapGetCampaignStats();
+        var campaigns = routes.MapGroup("/api/campaigns").WithTags("Stats");
+        campaigns.MapGetCampaignStats();
+        campaigns.MapExportCampaignStats();
+        routes.MapGetStatsOverview();
         routes.MapAggregateStats();
         return routes;
     }

@@ -32,6 +32,9 @@ public sealed record CampaignDay
     public DateOnly Date => DateOnly.ParseExact(Day, StatsStore.DayFormat, CultureInfo.InvariantCulture);
 }
 
+/// <summary>A fact, the cell it counts in, and how long its mark must be kept (seconds).</summary>
+public readonly record struct PlacedFact(StatsFact Fact, Cell Cell, int MarkTtl);
+
 /// <summary>A fact once counted: only its id matters (and its time to live). Stored beside the day it was counted in.</summary>
 public sealed record FactMark(string Id, string Pk, int Ttl)
 {
@@ -96,16 +99,16 @@ public sealed class StatsStore(Database database)
     /// batch); a batch refused because another run counted some of them meanwhile (409) or changed the day (412) is
     /// recomputed from a fresh read. Safe to run twice at once and to re-send. Returns how many facts were new.
     /// </summary>
-    public async Task<int> CountAsync(Cell day, IReadOnlyList<(StatsFact Fact, Cell Cell)> facts, int markTtlSeconds, CancellationToken ct)
+    public async Task<int> CountAsync(Cell day, IReadOnlyList<PlacedFact> facts, CancellationToken ct)
     {
         var pk = DayPartition(day.CampaignId, day.Day);
         var counted = 0;
         foreach (var chunk in facts.DistinctBy(f => f.Fact.Id).Chunk(FactsPerBatch))
-            counted += await CountChunkAsync(pk, day, chunk, markTtlSeconds, ct);
+            counted += await CountChunkAsync(pk, day, chunk, ct);
         return counted;
     }
 
-    private async Task<int> CountChunkAsync(string pk, Cell day, (StatsFact Fact, Cell Cell)[] chunk, int markTtlSeconds, CancellationToken ct)
+    private async Task<int> CountChunkAsync(string pk, Cell day, PlacedFact[] chunk, CancellationToken ct)
     {
         for (var attempt = 0; ; attempt++)
         {
@@ -114,7 +117,7 @@ public sealed class StatsStore(Database database)
             if (fresh.Length == 0) return 0;
 
             var cells = current?.Cells is { } existing ? new Dictionary<string, Figures>(existing, StringComparer.Ordinal) : new(StringComparer.Ordinal);
-            foreach (var (fact, cell) in fresh)
+            foreach (var (fact, cell, _) in fresh)
                 cells[cell.Key] = cells.TryGetValue(cell.Key, out var figures) ? figures.Plus(fact.Delta) : fact.Delta;
             var updated = new CampaignDay
             {
@@ -122,8 +125,8 @@ public sealed class StatsStore(Database database)
             };
 
             var batch = container.CreateTransactionalBatch(new PartitionKey(pk));
-            foreach (var (fact, _) in fresh)
-                batch.CreateItem(new FactMark(fact.Id, pk, markTtlSeconds), NoContent);
+            foreach (var (fact, _, markTtl) in fresh)
+                batch.CreateItem(new FactMark(fact.Id, pk, markTtl), NoContent);
             if (current is null) batch.CreateItem(updated, NoContent);
             else batch.ReplaceItem(CampaignDay.DocumentId, updated, new TransactionalBatchItemRequestOptions { IfMatchEtag = current.ETag, EnableContentResponseOnWrite = false });
 
@@ -177,6 +180,25 @@ public sealed class StatsStore(Database database)
         }
         return [.. days.OrderBy(d => d.Day, StringComparer.Ordinal)];
     }
+
+    /// <summary>Every campaign's days between two local dates (the overview): one query across their partitions.</summary>
+    public async Task<List<CampaignDay>> ReadDaysBetweenAsync(DateOnly from, DateOnly to, CancellationToken ct)
+    {
+        var days = new List<CampaignDay>();
+        using var iterator = container.GetItemQueryIterator<CampaignDay>(new QueryDefinition("SELECT * FROM c WHERE c.type = @type AND c.day >= @from AND c.day <= @to")
+            .WithParameter("@type", CampaignDay.Kind)
+            .WithParameter("@from", from.ToString(DayFormat, CultureInfo.InvariantCulture)).WithParameter("@to", to.ToString(DayFormat, CultureInfo.InvariantCulture)));
+        while (iterator.HasMoreResults) days.AddRange(await iterator.ReadNextAsync(ct));
+        return days;
+    }
+
+    public async Task<Overview?> FindOverviewAsync(CancellationToken ct)
+        => (await container.ReadOrNullAsync<Overview>(Overview.DocumentId, Overview.DocumentId, ct))?.Resource;
+
+    /// <summary>Writes the overview whole (the newest computation wins; writing the same one twice is harmless).</summary>
+    public Task SaveOverviewAsync(Overview overview, CancellationToken ct)
+        => container.UpsertItemAsync(overview with { ETag = null }, new PartitionKey(Overview.DocumentId),
+            new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct);
 
     /// <summary>Every day of a campaign that has figures (recount-stats): a query across the campaign's day partitions.</summary>
     public async Task<List<CampaignDay>> ReadAllDaysAsync(string campaignId, CancellationToken ct)
