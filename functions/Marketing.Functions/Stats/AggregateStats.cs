@@ -39,7 +39,7 @@ public sealed record AggregateReport(int Pages, int Changes, int Facts, int Coun
 
 /// <summary>
 /// Timer function AggregateStats (schedule: app setting AggregateStatsSchedule, every minute by default). Reads the
-/// change feeds of the wallets and the redemptions with the pull model, one stored continuation per feed range
+/// change feeds of the wallets, the redemptions and the commission ledger with the pull model, one stored continuation per feed range
 /// (<see cref="FeedCursor"/>), and counts the facts of each changed document into its campaign's days
 /// (<see cref="StatsStore.CountAsync"/>), each fact exactly once whatever the feed repeats. Never on the hot path:
 /// claims and locks write nothing for it. docs/stats.md has the argument.
@@ -63,17 +63,21 @@ public static class AggregateStats
         });
 }
 
-/// <summary>A source container whose changes are folded, and what its documents mean.</summary>
-public sealed record StatsSource(string Name, string Container, Func<JsonElement, IEnumerable<StatsFact>> Facts);
+/// <summary>A source container whose changes are folded, and what a page of its documents means.</summary>
+public sealed record StatsSource(string Name, string Container, Func<IReadOnlyList<JsonElement>, CancellationToken, Task<List<StatsFact>>> Facts);
 
 /// <summary>The fold itself (see <see cref="AggregateStats"/>).</summary>
 public sealed class StatsFolder(Database database, StatsStore stats, CampaignStore campaigns, CampaignCache catalogue, StockStore stock,
-    TimeProvider time, IOptions<StatsOptions> options, IOptions<TimerOptions> timers, ILogger<StatsFolder> logger)
+    RedemptionStore redemptions, TimeProvider time, IOptions<StatsOptions> options, IOptions<TimerOptions> timers, ILogger<StatsFolder> logger)
 {
-    public static readonly StatsSource[] Sources =
+    /// <summary>The containers whose change feeds are folded (each has its cursors; asOf needs all of them caught up).</summary>
+    public static readonly string[] SourceNames = ["wallets", "redemptions", "ledger"];
+
+    private readonly StatsSource[] sources =
     [
-        new("wallets", WalletStore.Spec.Name, StatsFacts.OfWallet),
-        new("redemptions", RedemptionStore.Spec.Name, StatsFacts.OfRedemption),
+        new("wallets", WalletStore.Spec.Name, (page, _) => Task.FromResult(page.SelectMany(StatsFacts.OfWallet).ToList())),
+        new("redemptions", RedemptionStore.Spec.Name, (page, _) => Task.FromResult(page.SelectMany(StatsFacts.OfRedemption).ToList())),
+        new("ledger", Commissions.LedgerStore.Spec.Name, (page, ct) => StatsFacts.OfLedgerAsync(page, redemptions.FindAsync, ct)),
     ];
 
     public async Task<AggregateReport> RunAsync(RunDeadline deadline, CancellationToken ct)
@@ -93,7 +97,7 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
     private async Task<List<FeedCursor>> CursorsAsync(CancellationToken ct)
     {
         var cursors = await stats.ListCursorsAsync(ct);
-        var missing = Sources.Where(s => !cursors.Any(c => c.Source == s.Name)).ToList();
+        var missing = sources.Where(s => !cursors.Any(c => c.Source == s.Name)).ToList();
         if (missing.Count == 0) return cursors;
         // Only for a source with no cursor at all: the ranges a source started with keep their cursors for good (after a
         // split the SDK follows a range's continuation into its children), so no change is read by two cursors.
@@ -111,7 +115,7 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
 
     private async Task FoldAsync(FeedCursor cursor, TimeZoneCache zones, RunDeadline deadline, Tally tally, CancellationToken ct)
     {
-        var source = Sources.FirstOrDefault(s => s.Name == cursor.Source);
+        var source = sources.FirstOrDefault(s => s.Name == cursor.Source);
         if (source is null) return; // a cursor of a source no longer folded
         var container = database.GetContainer(source.Container);
         var start = cursor.Continuation is null
@@ -134,7 +138,7 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
             var documents = await ReadDocumentsAsync(page.Content, ct);
             Interlocked.Increment(ref tally.Pages);
             Interlocked.Add(ref tally.Changes, documents.Count);
-            await CountAsync(documents.SelectMany(source.Facts), zones, tally, ct);
+            await CountAsync(await source.Facts(documents, ct), zones, tally, ct);
 
             // Saved only once the page is counted: a run that dies before this reads the page again, and its facts are
             // recognised by their marks. Conditional on the cursor as read: a run that finds another moved it stops.

@@ -35,6 +35,10 @@ public sealed record Figures
     /// future it says how many coupons are about to expire unused; in the past it equals what expired (or lapsed locked).
     /// </summary>
     public long Expiring { get; init; }
+    /// <summary>Commissions accrued to promoters on the campaign's redeemed orders (both levels), when the payment was settled.</summary>
+    public long Commission { get; init; }
+    /// <summary>Commissions taken back by refunds of those orders (a positive amount), when the refund was settled.</summary>
+    public long CommissionReversed { get; init; }
 
     public static Figures Zero { get; } = new();
 
@@ -51,6 +55,8 @@ public sealed record Figures
         Discount = Discount + o.Discount,
         Gmv = Gmv + o.Gmv,
         Expiring = Expiring + o.Expiring,
+        Commission = Commission + o.Commission,
+        CommissionReversed = CommissionReversed + o.CommissionReversed,
     };
 
     public static Figures Sum(IEnumerable<Figures> figures) => figures.Aggregate(Zero, (a, b) => a.Plus(b));

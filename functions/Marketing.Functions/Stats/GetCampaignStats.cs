@@ -134,8 +134,8 @@ public static class GetCampaignStats
             ? new BudgetStats(b.Total, b.Left, b.Reserved, b.Spent, burn,
                 burn > 0 ? today.AddDays((int)Math.Min(Math.Ceiling(b.Left / burn), 36_500)) : null)
             : null;
-        // Commissions are not folded yet: ROI counts the discount alone as cost (docs/stats.md).
-        var cost = totals.Discount;
+        // What the campaign cost: the discount it gave and the commissions paid on its orders, both net of refunds.
+        var cost = totals.Discount + totals.Commission - totals.CommissionReversed;
         return TypedResults.Ok(new CampaignStatsView(id, campaign.Terms.TimeZone, campaign.Terms.Currency, hourly ? "hour" : "day", channel,
             first, last, asOf, asOf is { } at ? Math.Max(0, (now - at).TotalSeconds) : null, series, totals, byChannel,
             Rate(totals.Redemptions, totals.Claims),
@@ -148,8 +148,8 @@ public static class GetCampaignStats
     /// <summary>The instant every source has been read up to: the earliest "caught up" of all cursors; null before every source has one.</summary>
     public static DateTimeOffset? AsOf(IReadOnlyList<FeedCursor> cursors)
     {
-        if (StatsFolder.Sources.Any(s => !cursors.Any(c => c.Source == s.Name))) return null;
-        var relevant = cursors.Where(c => StatsFolder.Sources.Any(s => s.Name == c.Source)).ToList();
+        if (StatsFolder.SourceNames.Any(s => !cursors.Any(c => c.Source == s))) return null;
+        var relevant = cursors.Where(c => StatsFolder.SourceNames.Contains(c.Source)).ToList();
         return relevant.Any(c => c.CaughtUpAt is null) ? null : relevant.Min(c => c.CaughtUpAt);
     }
 
@@ -193,7 +193,7 @@ public static class GetCampaignStats
 public static class StatsCsv
 {
     public const string ContentType = "text/csv";
-    public const string Header = "date,claims,new_claimers,locks,redemptions,cancellations,lapsed,refunds,expired,discount,gmv,expiring";
+    public const string Header = "date,claims,new_claimers,locks,redemptions,cancellations,lapsed,refunds,expired,discount,gmv,expiring,commission,commission_reversed";
 
     public static string Write(IEnumerable<(DateOnly Day, Figures Figures)> rows)
     {
@@ -201,7 +201,7 @@ public static class StatsCsv
         foreach (var (day, f) in rows)
         {
             csv.Append(day.ToString(StatsStore.DayFormat, CultureInfo.InvariantCulture));
-            foreach (var value in new[] { f.Claims, f.NewClaimers, f.Locks, f.Redemptions, f.Cancellations, f.Lapsed, f.Refunds, f.Expired, f.Discount, f.Gmv, f.Expiring })
+            foreach (var value in new[] { f.Claims, f.NewClaimers, f.Locks, f.Redemptions, f.Cancellations, f.Lapsed, f.Refunds, f.Expired, f.Discount, f.Gmv, f.Expiring, f.Commission, f.CommissionReversed })
                 csv.Append(',').Append(value.ToString(CultureInfo.InvariantCulture));
             csv.Append("\r\n");
         }

@@ -11,10 +11,10 @@ public sealed record DayDifference(string CampaignId, DateOnly Day, IReadOnlyDic
 
 /// <summary>
 /// The command recount-stats: the same figures as AggregateStats, computed from scratch from the source documents (every
-/// wallet and redemption, or one campaign's), with the same meaning (<see cref="StatsFacts"/>). The tests' oracle, and the
+/// wallet, redemption and ledger entry, or one campaign's), with the same meaning (<see cref="StatsFacts"/>). The tests' oracle, and the
 /// operators' repair tool: with --write it replaces the stored days that differ (docs/stats.md, "Repair").
 /// </summary>
-public sealed class RecountStats(Database database, StatsStore stats, CampaignStore campaigns)
+public sealed class RecountStats(Database database, StatsStore stats, CampaignStore campaigns, RedemptionStore redemptions)
 {
     /// <summary>The recounted figures: campaign → local day → cell key → figures.</summary>
     public async Task<Dictionary<string, Dictionary<DateOnly, Dictionary<string, Figures>>>> RecountAsync(string? campaignId, CancellationToken ct)
@@ -36,6 +36,12 @@ public sealed class RecountStats(Database database, StatsStore stats, CampaignSt
         var filter = campaignId is null ? "" : " AND c.campaignId = @campaign";
         await foreach (var wallet in ScanAsync(WalletStore.Spec.Name, $"SELECT * FROM c WHERE c.type = @type{filter}", q => q.WithParameter("@type", CampaignWallet.Kind), campaignId, ct))
             await AddAsync(StatsFacts.OfWallet(wallet));
+        // Ledger entries name their order, not the campaign: read every entry, keep those of the campaign's orders.
+        var ledger = new List<JsonElement>();
+        await foreach (var entry in ScanAsync(Commissions.LedgerStore.Spec.Name, "SELECT * FROM c WHERE IS_DEFINED(c.kind)", q => q, null, ct))
+            ledger.Add(entry);
+        foreach (var page in ledger.Chunk(500))
+            await AddAsync((await StatsFacts.OfLedgerAsync(page, redemptions.FindAsync, ct)).Where(f => campaignId is null || f.CampaignId == campaignId));
         await foreach (var record in ScanAsync(RedemptionStore.Spec.Name, $"SELECT * FROM c WHERE IS_DEFINED(c.campaignId){filter}", q => q, campaignId, ct))
             await AddAsync(StatsFacts.OfRedemption(record));
         return result;

@@ -42,6 +42,29 @@ public static class StatsFacts
         }
     }
 
+    /// <summary>
+    /// Facts of commission ledger entries (container "ledger"): an entry is written once and only moves forward in status,
+    /// so its amount and time never change. Counted for the campaign whose coupon the order redeemed (one point read of
+    /// the order's redemption per order, shared by its entries); entries of orders that used no coupon count nowhere.
+    /// </summary>
+    public static async Task<List<StatsFact>> OfLedgerAsync(IEnumerable<JsonElement> documents, Func<string, CancellationToken, Task<Redemption.Redemption?>> findRedemption,
+        CancellationToken ct)
+    {
+        var entries = documents.Where(d => d.TryGetProperty("kind", out _) && d.TryGetProperty("orderId", out _))
+            .Select(d => d.Deserialize<Commissions.LedgerEntry>(Json.Storage)!).ToList();
+        var orders = new Dictionary<string, Redemption.Redemption?>(StringComparer.Ordinal);
+        foreach (var orderId in entries.Select(e => e.OrderId).Distinct(StringComparer.Ordinal))
+            orders[orderId] = await findRedemption(orderId, ct);
+        var facts = new List<StatsFact>();
+        foreach (var entry in entries)
+        {
+            if (orders[entry.OrderId] is not { } redemption) continue;
+            var delta = entry.Kind == Commissions.LedgerEntry.Reversal ? new Figures { CommissionReversed = -entry.Amount } : new Figures { Commission = entry.Amount };
+            facts.Add(new StatsFact("l:" + entry.Id, redemption.CampaignId, entry.CreatedAt, StatsChannels.Name(redemption.Channel), delta));
+        }
+        return facts;
+    }
+
     /// <summary>Facts of a redemption record (container "redemptions"): one per step of its history.</summary>
     public static IEnumerable<StatsFact> OfRedemption(JsonElement document)
     {
