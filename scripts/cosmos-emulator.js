@@ -18,7 +18,19 @@
 //   * resource ids (_rid) are written in Cosmos DB's alphabet, base64 with "-" for "/": the stock server writes
 //     plain base64, so every 64th database's id held a "/" and the SDK's id-based requests for it (a query's
 //     partition key ranges) went to a path that does not exist (404), failing whichever test got that database.
-// It does not implement time to live itself: an item past its "ttl" stays readable here (docs/local-emulators.md).
+//   * the change feed (latest-version mode, the SDK's pull model) works as in Cosmos DB: every write gets the next
+//     log sequence number (LSN) of its collection; the feed answers, in LSN order, each document whose latest version
+//     is newer than the LSN in If-None-Match (none: from the beginning; "*": "now"), once and at that latest version,
+//     with "_lsn", at most x-ms-max-item-count of them, for one partition key when the request names one; ETag is the
+//     LSN to resume from, and 304 Not Modified answers when nothing is newer. Deleted documents do not appear. The
+//     stock server answered the whole container with ETag "1", then 304 forever;
+//   * transactional batches are read and answered in the .NET SDK's HybridRow format (the stock server only read
+//     JSON: every .NET batch answered 500) and are atomic: a failed operation undoes the ones before it (the same
+//     versions, etags and LSNs come back), answers its status with 424 for the others (HTTP 207, as Cosmos DB),
+//     patches (with filter, If-Match and the checks above) are supported, every operation must carry the batch's
+//     partition key, more than 100 operations are 400 and a body over 2 MB is 413. A batch's writes share one LSN.
+// It does not implement time to live itself: an item past its "ttl" stays readable here (docs/local-emulators.md),
+// nor the all-versions-and-deletes change feed mode, nor feed ranges smaller than its one partition key range.
 // Usage: node scripts/cosmos-emulator.js --port 8081
 "use strict";
 
@@ -245,7 +257,7 @@ const partitionOf = (req) => {
       this._data = all;
     }
   };
-  handler.default = (account, req, res, { dbId, collId }) =>
+  const queryDocuments = (account, req, res, { dbId, collId }) =>
     readItems(req, res, "Documents", async ({ continuation, maxItemCount }) => {
       const body = await json(req);
       if (!body.query) {
@@ -278,6 +290,15 @@ const partitionOf = (req) => {
       if (res.statusCode < 300 && !res.headersSent) res.setHeader("x-ms-cosmos-query-requiresdistribution", "false");
       return result;
     });
+  handler.default = (account, req, res, params) => {
+    // A change feed with a query (A-IM and a query body) would otherwise run as a plain query over everything.
+    if (req.headers["a-im"]) {
+      delete req.headers["a-im"];
+      res.statusCode = 400;
+      return { code: "BadRequest", message: "A change feed with a query is not supported by the local emulator." };
+    }
+    return queryDocuments(account, req, res, params);
+  };
 }
 
 // ---- Change feed (latest-version mode, pull model) ----
