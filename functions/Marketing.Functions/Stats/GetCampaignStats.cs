@@ -5,8 +5,11 @@ using Marketing.Functions.Identity;
 
 namespace Marketing.Functions.Stats;
 
-/// <summary>One point of a series: the figures of the hour or day starting at <c>Start</c> (local time, with its offset).</summary>
-public sealed record StatsPoint(DateTimeOffset Start, Figures Figures);
+/// <summary>
+/// One point of a series: the figures of a local day (<c>Hour</c> null) or of one local hour of it, in the campaign's time
+/// zone; <c>Start</c> is the instant it begins.
+/// </summary>
+public sealed record StatsPoint(DateOnly Day, int? Hour, DateTimeOffset Start, Figures Figures);
 
 /// <summary>claimed → locked → redeemed → refunded, each rate the share of the step before (null when it had none).</summary>
 public sealed record Funnel(long Claimed, long Locked, long Redeemed, long Refunded, double? LockRate, double? RedeemRate, double? RefundRate);
@@ -118,11 +121,11 @@ public static class GetCampaignStats
         {
             if (!hourly)
             {
-                series.Add(new StatsPoint(LocalStart(day, 0, zone), Figures.Sum(selected.Where(c => c.Day == day).Select(c => c.Figures))));
+                series.Add(new StatsPoint(day, null, StatsOverview.CellStart(day, 0, zone), Figures.Sum(selected.Where(c => c.Day == day).Select(c => c.Figures))));
                 continue;
             }
             for (var hour = 0; hour < 24; hour++)
-                series.Add(new StatsPoint(LocalStart(day, hour, zone), Figures.Sum(selected.Where(c => c.Day == day && c.Key.Hour == hour).Select(c => c.Figures))));
+                series.Add(new StatsPoint(day, hour, StatsOverview.CellStart(day, hour, zone), Figures.Sum(selected.Where(c => c.Day == day && c.Key.Hour == hour).Select(c => c.Figures))));
         }
         var totals = Figures.Sum(selected.Select(c => c.Figures));
         var byChannel = cells.GroupBy(c => c.Key.Channel).OrderBy(g => g.Key, StringComparer.Ordinal)
@@ -154,14 +157,6 @@ public static class GetCampaignStats
     }
 
     private static double? Rate(long part, long whole) => whole > 0 ? Math.Round(part / (double)whole, 4) : null;
-
-    private static DateTimeOffset LocalStart(DateOnly day, int hour, TimeZoneInfo zone)
-    {
-        var local = day.ToDateTime(new TimeOnly(hour, 0));
-        // An hour the clocks skip has no local instant: show it at the offset before the change.
-        var offset = zone.IsInvalidTime(local) ? zone.GetUtcOffset(local.AddHours(-1)) : zone.GetUtcOffset(local);
-        return new DateTimeOffset(local, offset);
-    }
 
     private static (DateOnly From, DateOnly To, bool Hourly) Parse(string? from, string? to, string? granularity, string? channel, DateOnly today,
         out Dictionary<string, string[]> errors)

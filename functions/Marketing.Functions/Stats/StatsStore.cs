@@ -140,6 +140,12 @@ public sealed class StatsStore(Database database)
         }
     }
 
+    /// <summary>
+    /// Queries across partitions: executed directly when the container is one physical partition (as the SDK then may),
+    /// else through the gateway's query plan, as always.
+    /// </summary>
+    private static readonly QueryRequestOptions CrossPartition = new() { EnableOptimisticDirectExecution = true };
+
     private static readonly TransactionalBatchItemRequestOptions NoContent = new() { EnableContentResponseOnWrite = false };
 
     /// <summary>The day's document (null if nothing was counted yet) and which of <paramref name="factIds"/> are marked: one query.</summary>
@@ -175,7 +181,7 @@ public sealed class StatsStore(Database database)
             var query = new QueryDefinition($"SELECT * FROM c WHERE c.pk IN ({string.Join(", ", names)}) AND c.id = @day")
                 .WithParameter("@day", CampaignDay.DocumentId);
             for (var i = 0; i < group.Length; i++) query = query.WithParameter(names[i], group[i]);
-            using var iterator = container.GetItemQueryIterator<CampaignDay>(query);
+            using var iterator = container.GetItemQueryIterator<CampaignDay>(query, requestOptions: CrossPartition);
             while (iterator.HasMoreResults) days.AddRange(await iterator.ReadNextAsync(ct));
         }
         return [.. days.OrderBy(d => d.Day, StringComparer.Ordinal)];
@@ -187,7 +193,8 @@ public sealed class StatsStore(Database database)
         var days = new List<CampaignDay>();
         using var iterator = container.GetItemQueryIterator<CampaignDay>(new QueryDefinition("SELECT * FROM c WHERE c.type = @type AND c.day >= @from AND c.day <= @to")
             .WithParameter("@type", CampaignDay.Kind)
-            .WithParameter("@from", from.ToString(DayFormat, CultureInfo.InvariantCulture)).WithParameter("@to", to.ToString(DayFormat, CultureInfo.InvariantCulture)));
+            .WithParameter("@from", from.ToString(DayFormat, CultureInfo.InvariantCulture)).WithParameter("@to", to.ToString(DayFormat, CultureInfo.InvariantCulture)),
+            requestOptions: CrossPartition);
         while (iterator.HasMoreResults) days.AddRange(await iterator.ReadNextAsync(ct));
         return days;
     }
@@ -205,7 +212,7 @@ public sealed class StatsStore(Database database)
     {
         var days = new List<CampaignDay>();
         using var iterator = container.GetItemQueryIterator<CampaignDay>(new QueryDefinition("SELECT * FROM c WHERE c.type = @type AND c.campaignId = @campaign")
-            .WithParameter("@type", CampaignDay.Kind).WithParameter("@campaign", campaignId));
+            .WithParameter("@type", CampaignDay.Kind).WithParameter("@campaign", campaignId), requestOptions: CrossPartition);
         while (iterator.HasMoreResults) days.AddRange(await iterator.ReadNextAsync(ct));
         return days;
     }
