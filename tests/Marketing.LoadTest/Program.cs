@@ -21,11 +21,14 @@
 // - budget: the size of a campaign's budget document after --budget-orders orders (default 10,000: lock + confirm,
 //   every tenth refunded) and --budget-top-ups top-ups (default 100), measured at 0/25/50/75/100 %, with Cosmos round
 //   trips per top-up and per refund. Only HTTP and a raw read of the document: the same code measures older builds.
+// - stats: AggregateStats, incremental (folding 100 claims after --stats-history older changes vs into a nearly empty
+//   store: Cosmos operations) and fresh (lag under claims paced at --stats-rate/s with a run every --stats-period s).
 //
 // Usage (emulators started by scripts/benchmark.sh): dotnet run -c Release --project tests/Marketing.LoadTest --
 //   [--claims N] [--concurrency C] [--rounds R] [--locks N] [--expire N] [--expire-campaigns K] [--events N]
 //   [--customers N] [--flash-stock S] [--flash-shards K] [--flash-concurrency C] [--budget-orders N] [--budget-top-ups N]
-//   [--lapse N] [--lapse-campaigns K] [--releases N] [--only claims|lapse|locks|expiry|settle|release|flash|budget[,...]]
+//   [--lapse N] [--lapse-campaigns K] [--releases N] [--stats-history H] [--stats-rate R] [--stats-seconds S] [--stats-period P]
+//   [--only claims|lapse|locks|expiry|settle|release|flash|budget|stats[,...]]
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
@@ -46,7 +49,7 @@ using Microsoft.IdentityModel.Tokens;
 
 var claims = Arg("--claims", 2000);
 var concurrency = Arg("--concurrency", 16);
-string[] measurements = ["claims", "lapse", "locks", "expiry", "settle", "release", "flash", "budget"];
+string[] measurements = ["claims", "lapse", "locks", "expiry", "settle", "release", "flash", "budget", "stats"];
 var only = StringArg("--only", string.Join(',', measurements)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 if (only.Except(measurements).FirstOrDefault() is { } unknown)
     throw new ArgumentException($"--only: unknown measurement '{unknown}' ({string.Join(", ", measurements)}, comma-separated)");
@@ -104,7 +107,132 @@ if (only.Contains("settle")) failed |= !await SettleBenchmarkAsync();
 if (only.Contains("release")) failed |= !await ReleaseBenchmarkAsync();
 if (only.Contains("flash")) failed |= !await FlashSaleBenchmarkAsync();
 if (only.Contains("budget")) failed |= !await BudgetBenchmarkAsync();
+if (only.Contains("stats")) failed |= !await StatsBenchmarkAsync();
 return failed ? 1 : 0;
+
+// Stats (AggregateStats, docs/stats.md), two measurements:
+// 1. Incremental: a fold that catches up everything before (not measured); 100 claims on a new campaign and a fold:
+//    Cosmos operations O1 (a nearly empty store). Then --stats-history H wallet documents (default 100,000), written
+//    raw as claims leave them, folded (not measured); then 100 claims more and a fold: O2. Target O2 ≤ 2 × O1: the cost
+//    of new changes does not grow with what was folded before.
+// 2. Freshness: claims paced at --stats-rate per second (default 200) for --stats-seconds (default 60) on one campaign
+//    while AggregateStats runs every --stats-period seconds (default 15): after each run, GET .../stats' lagSeconds.
+//    Target: the largest lag ≤ the period + the longest run. Also Cosmos operations per folded change.
+async Task<bool> StatsBenchmarkAsync()
+{
+    var ok = true;
+    Console.WriteLine();
+    Console.WriteLine("Stats: incremental folding");
+    await InvokeTimerAsync("AggregateStats"); // catch up everything earlier measurements left
+    var small = await CreateCampaignAsync(1000);
+    await RunAsync(100, _ => ClaimAsync(small, Token($"bench-{Guid.NewGuid():N}", "customer")));
+    var (smallElapsed, smallOps, smallReport) = await InvokeTimerAsync("AggregateStats");
+
+    var history = Arg("--stats-history", 100_000);
+    var old = await CreateCampaignAsync(history + 1000);
+    var wallets = client.GetContainer("marketing-bench", "wallets");
+    var now = clock.GetUtcNow();
+    var written = Stopwatch.StartNew();
+    var (_, _, wrote) = await RunAsync(history, async i =>
+    {
+        var customer = $"hist-{i}-{Guid.NewGuid():N}"[..24];
+        var coupon = new Marketing.Functions.Wallet.Coupon
+        {
+            Id = Marketing.Functions.Wallet.CouponIds.New(old), Code = "HIST-" + i, CampaignId = old, CampaignName = "Benchmark",
+            Kind = Marketing.Functions.Campaigns.DiscountKind.AmountOff, AmountOff = 1000, Currency = "CNY",
+            ClaimedOn = Marketing.Functions.Campaigns.Channel.App, ClaimedAt = now, ValidFrom = now, ValidTo = now.AddDays(7),
+            IdempotencyKey = Guid.NewGuid().ToString(), RequestHash = "bench", Response = "{}",
+        };
+        var wallet = new Marketing.Functions.Wallet.CampaignWallet { Id = old, CustomerId = customer, CampaignId = old, Coupons = [coupon], Keys = [coupon.IdempotencyKey] };
+        await wallets.CreateItemAsync(wallet, new PartitionKey(customer), new ItemRequestOptions { EnableContentResponseOnWrite = false });
+        return true;
+    }, parallelism: 32);
+    Console.WriteLine($"history: {wrote} wallet documents written raw in {written.Elapsed.TotalSeconds:F0} s (not measured)");
+    var (historyElapsed, historyOps, historyReport) = await InvokeTimerAsync("AggregateStats");
+    Console.WriteLine($"history folded in {historyElapsed.TotalSeconds:F0} s, {historyOps} operations (not measured): {historyReport?.ToJsonString()}");
+
+    await RunAsync(100, _ => ClaimAsync(small, Token($"bench-{Guid.NewGuid():N}", "customer")));
+    var (afterElapsed, afterOps, afterReport) = await InvokeTimerAsync("AggregateStats");
+    Console.WriteLine();
+    Console.WriteLine("| fold of 100 new claims | Cosmos operations | duration ms | report |");
+    Console.WriteLine("|---|---|---|---|");
+    Console.WriteLine($"| into a nearly empty store | {smallOps} | {smallElapsed.TotalMilliseconds:F0} | {smallReport?.ToJsonString()} |");
+    Console.WriteLine($"| after {history:N0} older changes | {afterOps} | {afterElapsed.TotalMilliseconds:F0} | {afterReport?.ToJsonString()} |");
+    Console.WriteLine($"| ratio (target ≤ 2) | {afterOps / (double)smallOps:F2} | {afterElapsed / smallElapsed:F2} | |");
+    if (afterOps > 2 * smallOps)
+    {
+        Console.WriteLine($"FAIL: {afterOps} operations after the history, more than twice {smallOps}");
+        ok = false;
+    }
+
+    // Freshness under sustained claims.
+    var rate = Arg("--stats-rate", 200);
+    var seconds = Arg("--stats-seconds", 60);
+    var period = TimeSpan.FromSeconds(Arg("--stats-period", 15));
+    var hot = await CreateCampaignAsync(rate * seconds + 1000);
+    Console.WriteLine();
+    Console.WriteLine($"Stats: freshness, claims paced at {rate}/s for {seconds} s, AggregateStats every {period.TotalSeconds:F0} s");
+    var load = Stopwatch.StartNew();
+    var sent = 0;
+    var succeeded = 0;
+    var inFlight = new List<Task>();
+    var pacing = Task.Run(async () =>
+    {
+        using var gate = new SemaphoreSlim(64);
+        var total = rate * seconds;
+        for (var i = 0; i < total; i++)
+        {
+            var due = TimeSpan.FromSeconds(i / (double)rate);
+            if (load.Elapsed < due) await Task.Delay(due - load.Elapsed);
+            await gate.WaitAsync();
+            Interlocked.Increment(ref sent);
+            var task = Task.Run(async () =>
+            {
+                try { if (await ClaimAsync(hot, Token($"bench-{Guid.NewGuid():N}", "customer"))) Interlocked.Increment(ref succeeded); }
+                finally { gate.Release(); }
+            });
+            lock (inFlight) inFlight.Add(task);
+        }
+        Task[] all;
+        lock (inFlight) all = [.. inFlight];
+        await Task.WhenAll(all);
+    });
+    async Task<double> LagAsync()
+    {
+        using var read = new HttpRequestMessage(HttpMethod.Get, $"/api/campaigns/{hot}/stats");
+        read.Headers.Authorization = new AuthenticationHeaderValue("Bearer", OperatorToken());
+        using var answer = await http.SendAsync(read);
+        return (double?)JsonNode.Parse(await answer.Content.ReadAsStringAsync())?["lagSeconds"] ?? double.NaN;
+    }
+    // The lag is largest just before a run (the last catch-up was a period and a run ago) and smallest just after.
+    var runs = new List<(double LagBefore, double Lag, double RunSeconds, long Operations, long Changes)>();
+    while (!pacing.IsCompleted)
+    {
+        await Task.WhenAny(pacing, Task.Delay(period));
+        var lagBefore = await LagAsync();
+        var (runElapsed, _, report) = await InvokeTimerAsync("AggregateStats");
+        var changes = report is JsonObject r && Field(r, "changes") is { } c ? c.GetValue<long>() : 0;
+        // The run's own requests (the claims beside it are not counted).
+        var runOps = report is JsonObject o && Field(o, "cosmosRequests") is { } q ? q.GetValue<long>() : -1;
+        runs.Add((lagBefore, await LagAsync(), runElapsed.TotalSeconds, runOps, changes));
+    }
+    Console.WriteLine($"claims: {succeeded}/{sent} in {load.Elapsed.TotalSeconds:F0} s = {succeeded / load.Elapsed.TotalSeconds:F0}/s");
+    Console.WriteLine();
+    Console.WriteLine("| run | lagSeconds before the run | after | run s | Cosmos operations | changes folded | operations per change |");
+    Console.WriteLine("|---|---|---|---|---|---|---|");
+    for (var i = 0; i < runs.Count; i++)
+        Console.WriteLine($"| {i + 1} | {runs[i].LagBefore:F1} | {runs[i].Lag:F1} | {runs[i].RunSeconds:F1} | {runs[i].Operations} | {runs[i].Changes} | {(runs[i].Changes > 0 ? (runs[i].Operations / (double)runs[i].Changes).ToString("F2") : "-")} |");
+    var worstLag = runs.Max(r => r.LagBefore);
+    Console.WriteLine($"operations per folded change over all runs: {runs.Sum(r => r.Operations) / (double)Math.Max(1, runs.Sum(r => r.Changes)):F2}");
+    var bound = period.TotalSeconds + runs.Max(r => r.RunSeconds);
+    Console.WriteLine($"| largest lag before a run | {worstLag:F1} s | bound: period {period.TotalSeconds:F0} s + longest run {runs.Max(r => r.RunSeconds):F1} s = {bound:F1} s | | | | |");
+    if (!(worstLag <= bound))
+    {
+        Console.WriteLine($"FAIL: lag {worstLag:F1} s over {bound:F1} s");
+        ok = false;
+    }
+    return ok;
+}
 
 // Budget document size: one unsharded budgeted campaign, N customers each claim a coupon and place one order (lock,
 // confirm); every tenth order is refunded; top-ups are spread over the run. The budget document (and every shard, if

@@ -34,8 +34,8 @@ public sealed class StatsOptions : IValidatableObject
     public int FactDays { get; set; } = 14;
 }
 
-/// <summary>A run's report.</summary>
-public sealed record AggregateReport(int Pages, int Changes, int Facts, int Counted, int CursorsCaughtUp, int CursorsLost, bool Stopped);
+/// <summary>A run's report; <c>CosmosRequests</c> counts the run's own requests (the overview's included), nothing else's.</summary>
+public sealed record AggregateReport(int Pages, int Changes, int Facts, int Counted, int CursorsCaughtUp, int CursorsLost, bool Stopped, long CosmosRequests = 0);
 
 /// <summary>
 /// Timer function AggregateStats (schedule: app setting AggregateStatsSchedule, every minute by default). Reads the
@@ -55,10 +55,12 @@ public static class AggregateStats
             var services = context.RequestServices;
             var folder = services.GetRequiredService<StatsFolder>();
             var deadline = RunDeadline.Start(services.GetRequiredService<TimeProvider>(), services.GetRequiredService<IOptions<TimerOptions>>().Value);
+            var own = CosmosRequestCounter.CountOwn();
             var report = await folder.RunAsync(deadline, context.RequestAborted);
+            report = report with { CosmosRequests = Interlocked.Read(ref own.Value) };
             var result = new InvocationResult { ReturnValue = report };
             result.Log($"Folded {report.Changes} changes in {report.Pages} pages: {report.Counted} of {report.Facts} facts new; "
-                + $"{report.CursorsCaughtUp} feed ranges caught up{(report.Stopped ? ", stopped with work left" : "")}.");
+                + $"{report.CursorsCaughtUp} feed ranges caught up{(report.Stopped ? ", stopped with work left" : "")}; {report.CosmosRequests} Cosmos requests.");
             return result;
         });
 }
@@ -123,18 +125,35 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
             : ChangeFeedStartFrom.ContinuationToken(cursor.Continuation);
         using var feed = container.GetChangeFeedStreamIterator(start, ChangeFeedMode.LatestVersion,
             new ChangeFeedRequestOptions { PageSizeHint = timers.Value.PageSize });
-        while (deadline.TakeMore())
+        // The next page is read while this one is counted (its continuation is saved only once this one is counted).
+        (DateTimeOffset SentAt, Task<ResponseMessage> Page) Read() => (time.GetUtcNow(), feed.ReadNextAsync(ct));
+        var next = Read();
+        try
         {
-            var sentAt = time.GetUtcNow();
-            using var page = await feed.ReadNextAsync(ct);
-            if (page.StatusCode == HttpStatusCode.NotModified)
+            while (deadline.TakeMore())
             {
-                // Nothing newer than the continuation as of sentAt: every change written before then is counted.
-                var caughtUp = await stats.TryMoveCursorAsync(cursor with { Continuation = page.ContinuationToken, CaughtUpAt = sentAt, UpdatedAt = sentAt }, ct);
-                Interlocked.Increment(ref caughtUp is null ? ref tally.Lost : ref tally.CaughtUp);
-                return;
+                var sentAt = next.SentAt;
+                using var page = await next.Page;
+                next = default;
+                if (page.StatusCode == HttpStatusCode.NotModified)
+                {
+                    // Nothing newer than the continuation as of sentAt: every change written before then is counted.
+                    var caughtUp = await stats.TryMoveCursorAsync(cursor with { Continuation = page.ContinuationToken, CaughtUpAt = sentAt, UpdatedAt = sentAt }, ct);
+                    Interlocked.Increment(ref caughtUp is null ? ref tally.Lost : ref tally.CaughtUp);
+                    return;
+                }
+                page.EnsureSuccessStatusCode();
+                next = Read();
+                if (!await CountPageAsync(page)) return;
             }
-            page.EnsureSuccessStatusCode();
+        }
+        finally
+        {
+            if (next.Page is { } pending) (await pending.ConfigureAwait(false)).Dispose();
+        }
+
+        async Task<bool> CountPageAsync(ResponseMessage page)
+        {
             var documents = await ReadDocumentsAsync(page.Content, ct);
             Interlocked.Increment(ref tally.Pages);
             Interlocked.Add(ref tally.Changes, documents.Count);
@@ -146,9 +165,10 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
             if (moved is null)
             {
                 Interlocked.Increment(ref tally.Lost);
-                return;
+                return false;
             }
             cursor = moved;
+            return true;
         }
     }
 
@@ -177,7 +197,7 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
         await Parallel.ForEachAsync(placed.GroupBy(p => (p.Cell.CampaignId, p.Cell.Day)), new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct },
             async (day, token) =>
             {
-                var counted = await stats.CountAsync(new Cell(day.Key.CampaignId, day.Key.Day, 0, ""), [.. day], token);
+                var counted = await stats.CountAsync(new Cell(day.Key.CampaignId, day.Key.Day, 0, ""), [.. day], tally.Days, token);
                 Interlocked.Add(ref tally.Counted, counted);
             });
     }
@@ -195,6 +215,8 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
     public sealed class Tally
     {
         public int Pages, Changes, Facts, Counted, CaughtUp, Lost;
+        /// <summary>The days this run wrote (see <see cref="DayCache"/>).</summary>
+        public DayCache Days { get; } = new();
     }
 }
 

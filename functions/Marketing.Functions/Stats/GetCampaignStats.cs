@@ -41,8 +41,9 @@ public sealed record CampaignStatsView(
 /// <summary>
 /// GET /api/campaigns/{id}/stats?from&amp;to&amp;granularity=day|hour&amp;channel — a campaign's figures as counted by
 /// AggregateStats: a series by local day or hour (the campaign's time zone), totals, per channel, the funnel, the budget
-/// and ROI, with <c>asOf</c>: every change written before it is counted. Reads: the campaign (cached), one query for the
-/// days, one for the feed cursors, the budget's figures, and a second day query for the burn rate. docs/stats.md.
+/// and ROI, with <c>asOf</c>: every change written before it is counted. Reads, sent together: the campaign (cached), the
+/// days asked for and the last 7 (point reads, or one query beyond StatsStore.PointReadDays), the feed cursors (one query),
+/// the budget's figures. docs/stats.md.
 /// </summary>
 public static class GetCampaignStats
 {
@@ -108,13 +109,17 @@ public static class GetCampaignStats
         if (errors.Count > 0) return Problem.Validation(errors).ToResult();
         var (first, last, hourly) = query;
 
-        var days = stats.ReadDaysAsync(id, first, last, ct);
-        var burnDays = stats.ReadDaysAsync(id, today.AddDays(1 - BurnDays), today, ct);
+        // The burn rate's days usually lie within the range asked for: read each day once.
+        var burnFrom = today.AddDays(1 - BurnDays);
+        var dates = new SortedSet<DateOnly>();
+        for (var d = first; d <= last; d = d.AddDays(1)) dates.Add(d);
+        for (var d = burnFrom; d <= today; d = d.AddDays(1)) dates.Add(d);
+        var days = stats.ReadDaysAsync(id, dates, ct);
         var cursors = stats.ListCursorsAsync(ct);
         var budget = campaign.Terms.Budget is null ? Task.FromResult<BudgetFigures?>(null) : stock.SumBudgetAsync(id, campaign.Terms.ShardCount, ct: ct);
-        await Task.WhenAll(days, burnDays, cursors, budget);
+        await Task.WhenAll(days, cursors, budget);
 
-        var cells = Cells(days.Result);
+        var cells = Cells(days.Result.Where(d => d.Date >= first && d.Date <= last));
         var selected = cells.Where(c => channel is null || c.Key.Channel == channel).ToList();
         var series = new List<StatsPoint>();
         for (var day = first; day <= last; day = day.AddDays(1))
@@ -132,7 +137,7 @@ public static class GetCampaignStats
             .ToDictionary(g => g.Key, g => Figures.Sum(g.Select(c => c.Figures)));
 
         var asOf = AsOf(cursors.Result);
-        var burn = Figures.Sum(burnDays.Result.SelectMany(d => d.Cells.Values)).Discount / (double)BurnDays;
+        var burn = Figures.Sum(days.Result.Where(d => d.Date >= burnFrom && d.Date <= today).SelectMany(d => d.Cells.Values)).Discount / (double)BurnDays;
         var budgetStats = budget.Result is { } b
             ? new BudgetStats(b.Total, b.Left, b.Reserved, b.Spent, burn,
                 burn > 0 ? today.AddDays((int)Math.Min(Math.Ceiling(b.Left / burn), 36_500)) : null)

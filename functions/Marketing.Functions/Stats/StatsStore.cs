@@ -35,6 +35,18 @@ public sealed record CampaignDay
 /// <summary>A fact, the cell it counts in, and how long its mark must be kept (seconds).</summary>
 public readonly record struct PlacedFact(StatsFact Fact, Cell Cell, int MarkTtl);
 
+/// <summary>
+/// The days a run has just written, with their etags, so its next batch into the same day need not read it first. Only an
+/// optimisation: a day someone else changed since fails the batch on its etag (412) and is read again.
+/// </summary>
+public sealed class DayCache
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, CampaignDay> days = new(StringComparer.Ordinal);
+    public CampaignDay? Find(string pk) => days.TryGetValue(pk, out var day) ? day : null;
+    public void Keep(CampaignDay day) => days[day.Pk] = day;
+    public void Forget(string pk) => days.TryRemove(pk, out _);
+}
+
 /// <summary>A fact once counted: only its id matters (and its time to live). Stored beside the day it was counted in.</summary>
 public sealed record FactMark(string Id, string Pk, int Ttl)
 {
@@ -95,24 +107,32 @@ public sealed class StatsStore(Database database)
     /// <summary>
     /// Counts <paramref name="facts"/> (all in the partition of one campaign day) into that day, each exactly once: facts
     /// whose mark exists are skipped, the rest are added to the day's cells and their marks created in the same batch.
-    /// Two round trips per chunk of <see cref="FactsPerBatch"/> (one query for the day and the chunk's marks, one
-    /// batch); a batch refused because another run counted some of them meanwhile (409) or changed the day (412) is
-    /// recomputed from a fresh read. Safe to run twice at once and to re-send. Returns how many facts were new.
+    /// Two round trips per chunk of <see cref="FactsPerBatch"/> when its facts are new (a point read of the day, one
+    /// batch); a batch refused because some facts were counted before (409: a change read again, another run) or the day
+    /// changed (412) is recomputed from one query of the day and the chunk's marks. Safe to run twice at once and to
+    /// re-send. Returns how many facts were new.
     /// </summary>
-    public async Task<int> CountAsync(Cell day, IReadOnlyList<PlacedFact> facts, CancellationToken ct)
+    public async Task<int> CountAsync(Cell day, IReadOnlyList<PlacedFact> facts, DayCache? known, CancellationToken ct)
     {
         var pk = DayPartition(day.CampaignId, day.Day);
         var counted = 0;
         foreach (var chunk in facts.DistinctBy(f => f.Fact.Id).Chunk(FactsPerBatch))
-            counted += await CountChunkAsync(pk, day, chunk, ct);
+            counted += await CountChunkAsync(pk, day, chunk, known, ct);
         return counted;
     }
 
-    private async Task<int> CountChunkAsync(string pk, Cell day, PlacedFact[] chunk, CancellationToken ct)
+    private async Task<int> CountChunkAsync(string pk, Cell day, PlacedFact[] chunk, DayCache? known, CancellationToken ct)
     {
+        // Optimistic first: most facts are new, so take the day as this run last wrote it (else a point read) and let the
+        // batch's creates say whether a mark exists (409) and its etag whether the day changed since (412). Only after a
+        // refusal read which marks exist (a query), and count the rest.
+        var lookForMarks = false;
         for (var attempt = 0; ; attempt++)
         {
-            var (current, marked) = await ReadDayAndMarksAsync(pk, [.. chunk.Select(f => f.Fact.Id)], ct);
+            var (current, marked) = lookForMarks
+                ? await ReadDayAndMarksAsync(pk, [.. chunk.Select(f => f.Fact.Id)], ct)
+                : (known?.Find(pk) ?? (await container.ReadOrNullAsync<CampaignDay>(CampaignDay.DocumentId, pk, ct))?.Resource,
+                    new HashSet<string>(StringComparer.Ordinal));
             var fresh = chunk.Where(f => !marked.Contains(f.Fact.Id)).ToArray();
             if (fresh.Length == 0) return 0;
 
@@ -132,11 +152,19 @@ public sealed class StatsStore(Database database)
 
             Interlocked.Increment(ref batches);
             using var response = await batch.ExecuteAsync(ct);
-            if (response.IsSuccessStatusCode) return fresh.Length;
+            if (response.IsSuccessStatusCode)
+            {
+                // The day's new etag comes back with the batch; without one (never so in Azure) the next batch reads the day.
+                if (response[response.Count - 1].ETag is { } etag) known?.Keep(updated with { ETag = etag });
+                else known?.Forget(pk);
+                return fresh.Length;
+            }
+            known?.Forget(pk);
             // Another run (or the SDK re-sending this very batch after it was applied) counted some of these facts or
             // changed the day first: nothing of ours was written; read again and count what is still new.
             if (response.StatusCode is not (HttpStatusCode.Conflict or HttpStatusCode.PreconditionFailed) || attempt >= 20)
                 throw new CosmosException($"Counting facts into {pk} failed: {response.ErrorMessage}", response.StatusCode, 0, response.ActivityId, response.RequestCharge);
+            lookForMarks = true;
         }
     }
 
@@ -168,11 +196,25 @@ public sealed class StatsStore(Database database)
         return (day, marked);
     }
 
-    /// <summary>The days of a campaign between two local dates (inclusive) that have figures: one query naming their partitions.</summary>
-    public async Task<List<CampaignDay>> ReadDaysAsync(string campaignId, DateOnly from, DateOnly to, CancellationToken ct)
+    /// <summary>Up to this many days are read with point reads (all at once), more with one query.</summary>
+    public const int PointReadDays = 40;
+
+    /// <summary>The days of a campaign between two local dates (inclusive) that have figures.</summary>
+    public Task<List<CampaignDay>> ReadDaysAsync(string campaignId, DateOnly from, DateOnly to, CancellationToken ct)
+        => ReadDaysAsync(campaignId, [.. Enumerable.Range(0, Math.Max(0, to.DayNumber - from.DayNumber + 1)).Select(from.AddDays)], ct);
+
+    /// <summary>
+    /// The given days of a campaign that have figures: point reads, sent together, for up to <see cref="PointReadDays"/>
+    /// days (the cheapest reads there are), else one query naming their partitions.
+    /// </summary>
+    public async Task<List<CampaignDay>> ReadDaysAsync(string campaignId, IReadOnlyCollection<DateOnly> dates, CancellationToken ct)
     {
-        var partitions = new List<string>();
-        for (var d = from; d <= to; d = d.AddDays(1)) partitions.Add(DayPartition(campaignId, d));
+        if (dates.Count <= PointReadDays)
+        {
+            var reads = await Task.WhenAll(dates.Select(d => FindDayAsync(campaignId, d, ct)));
+            return [.. reads.Where(r => r is not null).Select(r => r!.Resource).OrderBy(d => d.Day, StringComparer.Ordinal)];
+        }
+        var partitions = dates.Select(d => DayPartition(campaignId, d)).ToList();
         var days = new List<CampaignDay>();
         // "pk IN (...)" lets the query go only to the partitions it names.
         foreach (var group in partitions.Chunk(200))
