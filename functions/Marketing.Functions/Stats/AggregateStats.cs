@@ -149,7 +149,10 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
         }
         finally
         {
-            if (next.Page is { } pending) (await pending.ConfigureAwait(false)).Dispose();
+            // A read still in flight when the run stops (or fails) is finished and dropped: its page is read again next time.
+            if (next.Page is { } pending)
+                try { (await pending).Dispose(); }
+                catch (Exception e) when (e is CosmosException or OperationCanceledException or HttpRequestException) { }
         }
 
         async Task<bool> CountPageAsync(ResponseMessage page)

@@ -130,10 +130,10 @@ public sealed class StatsStore(Database database)
         for (var attempt = 0; ; attempt++)
         {
             var (current, marked) = lookForMarks
-                ? await ReadDayAndMarksAsync(pk, [.. chunk.Select(f => f.Fact.Id)], ct)
+                ? await ReadDayAndMarksAsync(pk, [.. chunk.Select(f => MarkId(f.Fact.Id))], ct)
                 : (known?.Find(pk) ?? (await container.ReadOrNullAsync<CampaignDay>(CampaignDay.DocumentId, pk, ct))?.Resource,
                     new HashSet<string>(StringComparer.Ordinal));
-            var fresh = chunk.Where(f => !marked.Contains(f.Fact.Id)).ToArray();
+            var fresh = chunk.Where(f => !marked.Contains(MarkId(f.Fact.Id))).ToArray();
             if (fresh.Length == 0) return 0;
 
             var cells = current?.Cells is { } existing ? new Dictionary<string, Figures>(existing, StringComparer.Ordinal) : new(StringComparer.Ordinal);
@@ -146,7 +146,7 @@ public sealed class StatsStore(Database database)
 
             var batch = container.CreateTransactionalBatch(new PartitionKey(pk));
             foreach (var (fact, _, markTtl) in fresh)
-                batch.CreateItem(new FactMark(fact.Id, pk, markTtl), NoContent);
+                batch.CreateItem(new FactMark(MarkId(fact.Id), pk, markTtl), NoContent);
             if (current is null) batch.CreateItem(updated, NoContent);
             else batch.ReplaceItem(CampaignDay.DocumentId, updated, new TransactionalBatchItemRequestOptions { IfMatchEtag = current.ETag, EnableContentResponseOnWrite = false });
 
@@ -173,6 +173,15 @@ public sealed class StatsStore(Database database)
     /// else through the gateway's query plan, as always.
     /// </summary>
     private static readonly QueryRequestOptions CrossPartition = new() { EnableOptimisticDirectExecution = true };
+
+    /// <summary>
+    /// The id of a fact's mark: the fact's id, unless Cosmos DB could not take it as an id (a customer id from a token may
+    /// hold "/", and ids stop at 255 characters): then a hash of it, the same every time.
+    /// </summary>
+    public static string MarkId(string factId)
+        => factId.Length <= 200 && factId.IndexOfAny(['/', '\\', '?', '#']) < 0
+            ? factId
+            : "h:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(factId)));
 
     private static readonly TransactionalBatchItemRequestOptions NoContent = new() { EnableContentResponseOnWrite = false };
 
