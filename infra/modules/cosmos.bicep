@@ -66,9 +66,11 @@ var containers containerSpec[] = [
   }
   {
     // Each buyer's referral bindings.
+    // A buyer's bindings, and their recent referral visits (each expires after 30 days: its "ttl").
     name: 'referrals'
     partitionKeyPath: '/buyerId'
     excludedPaths: ['/bindings/*', '/"_etag"/?']
+    defaultTtl: -1
   }
   {
     // One document per commission rule version, all in the programme's partition (a few KB each, never

@@ -36,6 +36,7 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
         ["GetCampaignStats"] = "operator",
         ["ExportCampaignStats"] = "operator",
         ["GetStatsOverview"] = "operator",
+        ["GetDistributionStats"] = "operator",
         ["RegisterPromoter"] = "customer",
         ["GetMyPromoter"] = "promoter",
         ["RecordReferralVisit"] = "customer",

@@ -52,6 +52,9 @@ public static class RecordReferralVisit
             return Problem.Of(ProblemTypes.SelfReferral, 422, "You cannot be referred by a promoter you invited.",
                 "You would earn level-2 commission on your own purchases.").ToResult();
 
+        // Counted by the distribution programme's statistics (visits → bound buyers → paid orders → commission).
+        await referrals.RecordVisitAsync(new ReferralVisit { Id = "visit:" + Ids.New("v"), BuyerId = buyerId, PromoterId = promoter.Id, At = time.GetUtcNow() }, ct);
+
         var rule = options.Value.Attribution;
         var window = TimeSpan.FromDays(options.Value.AttributionDays);
         for (var attempt = 0; attempt < Attempts; attempt++)

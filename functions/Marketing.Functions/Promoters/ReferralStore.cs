@@ -47,15 +47,40 @@ public sealed record BuyerReferrals
     public ReferralBinding? At(DateTimeOffset instant) => Bindings.LastOrDefault(b => b.Covers(instant));
 }
 
-/// <summary>Container "referrals", partitioned by /buyerId: one document per buyer, changed with its etag.</summary>
+/// <summary>
+/// One visit through a referral code, kept only until the statistics have counted it (docs/stats.md): its own small
+/// document in the buyer's partition, expiring <see cref="ReferralStore.VisitRetentionDays"/> days after it was written.
+/// </summary>
+public sealed record ReferralVisit
+{
+    public const string Kind = "visit";
+
+    public required string Id { get; init; }
+    public required string BuyerId { get; init; }
+    public string Type { get; init; } = Kind;
+    public required string PromoterId { get; init; }
+    public required DateTimeOffset At { get; init; }
+    public int Ttl { get; init; } = ReferralStore.VisitRetentionDays * 86_400;
+}
+
+/// <summary>
+/// Container "referrals", partitioned by /buyerId: one document per buyer with their bindings, changed with its etag, and
+/// the buyer's recent visits (<see cref="ReferralVisit"/>, each with a time to live).
+/// </summary>
 public sealed class ReferralStore(Database database)
 {
-    public static readonly ContainerSpec Spec = new("referrals", "/buyerId", ["/bindings/*", "/\"_etag\"/?"]);
+    public static readonly ContainerSpec Spec = new("referrals", "/buyerId", ["/bindings/*", "/\"_etag\"/?"], DefaultTtl: -1);
+
+    /// <summary>Days a visit document is kept: longer than statistics may fall behind (Stats:FactDays, 14 by default).</summary>
+    public const int VisitRetentionDays = 30;
 
     private readonly Container container = database.GetContainer(Spec.Name);
 
     public async Task<BuyerReferrals?> FindAsync(string buyerId, CancellationToken ct)
         => await container.ReadOrNullAsync<BuyerReferrals>(buyerId, buyerId, ct) is { } response ? response.Resource with { ETag = response.ETag } : null;
+
+    /// <summary>Records a visit (its id is new each time: written twice by a re-send, the second is refused and changes nothing).</summary>
+    public Task<bool> RecordVisitAsync(ReferralVisit visit, CancellationToken ct) => container.TryCreateAsync(visit, visit.BuyerId, ct);
 
     /// <summary>Writes the buyer's bindings if nobody changed them since <paramref name="before"/> was read (null: none existed).</summary>
     public Task<bool> TrySaveAsync(BuyerReferrals? before, BuyerReferrals after, CancellationToken ct)

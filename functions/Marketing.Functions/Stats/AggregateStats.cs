@@ -73,20 +73,22 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
     RedemptionStore redemptions, TimeProvider time, IOptions<StatsOptions> options, IOptions<TimerOptions> timers, ILogger<StatsFolder> logger)
 {
     /// <summary>The containers whose change feeds are folded (each has its cursors; asOf needs all of them caught up).</summary>
-    public static readonly string[] SourceNames = ["wallets", "redemptions", "ledger"];
+    public static readonly string[] SourceNames = ["wallets", "redemptions", "ledger", "referrals", "settlements"];
 
     private readonly StatsSource[] sources =
     [
         new("wallets", WalletStore.Spec.Name, (page, _) => Task.FromResult(page.SelectMany(StatsFacts.OfWallet).ToList())),
         new("redemptions", RedemptionStore.Spec.Name, (page, _) => Task.FromResult(page.SelectMany(StatsFacts.OfRedemption).ToList())),
         new("ledger", Commissions.LedgerStore.Spec.Name, (page, ct) => StatsFacts.OfLedgerAsync(page, redemptions.FindAsync, ct)),
+        new("referrals", Promoters.ReferralStore.Spec.Name, (page, _) => Task.FromResult(page.SelectMany(StatsFacts.OfReferrals).ToList())),
+        new("settlements", Commissions.SettlementStore.Spec.Name, (page, _) => Task.FromResult(page.SelectMany(StatsFacts.OfSettlement).ToList())),
     ];
 
     public async Task<AggregateReport> RunAsync(RunDeadline deadline, CancellationToken ct)
     {
         var cursors = await CursorsAsync(ct);
         var tally = new Tally();
-        var zones = new TimeZoneCache(campaigns);
+        var zones = new TimeZoneCache(campaigns, options.Value.TimeZone);
         await Parallel.ForEachAsync(cursors, new ParallelOptions { MaxDegreeOfParallelism = timers.Value.Parallelism, CancellationToken = ct },
             async (cursor, token) => await FoldAsync(cursor, zones, deadline, tally, token));
         // The console's home, from what is counted now (cheap to read: one document).
@@ -223,11 +225,16 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
     }
 }
 
-/// <summary>Campaign time zones, read once per run (a published campaign's time zone never changes).</summary>
-public sealed class TimeZoneCache(CampaignStore campaigns)
+/// <summary>
+/// Campaign time zones, read once per run (a published campaign's time zone never changes); the programme's days are the
+/// platform's (<see cref="StatsOptions.TimeZone"/>).
+/// </summary>
+public sealed class TimeZoneCache(CampaignStore campaigns, string platformTimeZone)
 {
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task<TimeZoneInfo?>> zones = new(StringComparer.Ordinal);
 
     public Task<TimeZoneInfo?> FindAsync(string campaignId, CancellationToken ct)
-        => zones.GetOrAdd(campaignId, async id => await campaigns.FindAsync(id, ct) is { } c ? CampaignTerms.FindTimeZone(c.Terms.TimeZone) : null);
+        => campaignId == Programme.Id
+            ? Task.FromResult(CampaignTerms.FindTimeZone(platformTimeZone))
+            : zones.GetOrAdd(campaignId, async id => await campaigns.FindAsync(id, ct) is { } c ? CampaignTerms.FindTimeZone(c.Terms.TimeZone) : null);
 }

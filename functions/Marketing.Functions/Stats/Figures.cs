@@ -40,6 +40,14 @@ public sealed record Figures
     /// <summary>Commissions taken back by refunds of those orders (a positive amount), when the refund was settled.</summary>
     public long CommissionReversed { get; init; }
 
+    // The distribution programme's own figures (the "programme" days, in the platform's time zone: docs/stats.md).
+    /// <summary>Visits through a referral code (every accepted visit, whatever it did to the buyer's binding).</summary>
+    public long Visits { get; init; }
+    /// <summary>Buyers bound to a promoter (a new binding: first touch, or a later one under last touch).</summary>
+    public long Bindings { get; init; }
+    /// <summary>Paid orders of bound buyers (a promoter earned on them), when the payment was settled.</summary>
+    public long PaidOrders { get; init; }
+
     public static Figures Zero { get; } = new();
 
     public Figures Plus(Figures o) => new()
@@ -57,6 +65,9 @@ public sealed record Figures
         Expiring = Expiring + o.Expiring,
         Commission = Commission + o.Commission,
         CommissionReversed = CommissionReversed + o.CommissionReversed,
+        Visits = Visits + o.Visits,
+        Bindings = Bindings + o.Bindings,
+        PaidOrders = PaidOrders + o.PaidOrders,
     };
 
     public static Figures Sum(IEnumerable<Figures> figures) => figures.Aggregate(Zero, (a, b) => a.Plus(b));
@@ -87,6 +98,12 @@ public readonly record struct Cell(string CampaignId, DateOnly Day, int Hour, st
         var bar = key.IndexOf('|');
         return (int.Parse(key.AsSpan(0, bar), System.Globalization.CultureInfo.InvariantCulture), key[(bar + 1)..]);
     }
+}
+
+/// <summary>The distribution programme's figures are kept as the days of this pseudo-campaign (no campaign has this id).</summary>
+public static class Programme
+{
+    public const string Id = "programme";
 }
 
 /// <summary>Channel names as the API writes them; "unknown" for records written before the channel was kept.</summary>

@@ -163,7 +163,7 @@ public static class GetCampaignStats
 
     private static double? Rate(long part, long whole) => whole > 0 ? Math.Round(part / (double)whole, 4) : null;
 
-    private static (DateOnly From, DateOnly To, bool Hourly) Parse(string? from, string? to, string? granularity, string? channel, DateOnly today,
+    internal static (DateOnly From, DateOnly To, bool Hourly) Parse(string? from, string? to, string? granularity, string? channel, DateOnly today,
         out Dictionary<string, string[]> errors)
     {
         var found = new Dictionary<string, string[]>();

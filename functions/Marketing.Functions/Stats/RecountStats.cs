@@ -14,12 +14,13 @@ public sealed record DayDifference(string CampaignId, DateOnly Day, IReadOnlyDic
 /// wallet, redemption and ledger entry, or one campaign's), with the same meaning (<see cref="StatsFacts"/>). The tests' oracle, and the
 /// operators' repair tool: with --write it replaces the stored days that differ (docs/stats.md, "Repair").
 /// </summary>
-public sealed class RecountStats(Database database, StatsStore stats, CampaignStore campaigns, RedemptionStore redemptions)
+public sealed class RecountStats(Database database, StatsStore stats, CampaignStore campaigns, RedemptionStore redemptions,
+    Microsoft.Extensions.Options.IOptions<StatsOptions> options)
 {
     /// <summary>The recounted figures: campaign → local day → cell key → figures.</summary>
     public async Task<Dictionary<string, Dictionary<DateOnly, Dictionary<string, Figures>>>> RecountAsync(string? campaignId, CancellationToken ct)
     {
-        var zones = new TimeZoneCache(campaigns);
+        var zones = new TimeZoneCache(campaigns, options.Value.TimeZone);
         var result = new Dictionary<string, Dictionary<DateOnly, Dictionary<string, Figures>>>(StringComparer.Ordinal);
         async Task AddAsync(IEnumerable<StatsFact> facts)
         {
@@ -34,16 +35,28 @@ public sealed class RecountStats(Database database, StatsStore stats, CampaignSt
         }
 
         var filter = campaignId is null ? "" : " AND c.campaignId = @campaign";
-        await foreach (var wallet in ScanAsync(WalletStore.Spec.Name, $"SELECT * FROM c WHERE c.type = @type{filter}", q => q.WithParameter("@type", CampaignWallet.Kind), campaignId, ct))
-            await AddAsync(StatsFacts.OfWallet(wallet));
-        // Ledger entries name their order, not the campaign: read every entry, keep those of the campaign's orders.
+        if (campaignId is not Programme.Id)
+        {
+            await foreach (var wallet in ScanAsync(WalletStore.Spec.Name, $"SELECT * FROM c WHERE c.type = @type{filter}", q => q.WithParameter("@type", CampaignWallet.Kind), campaignId, ct))
+                await AddAsync(StatsFacts.OfWallet(wallet));
+            await foreach (var record in ScanAsync(RedemptionStore.Spec.Name, $"SELECT * FROM c WHERE IS_DEFINED(c.campaignId){filter}", q => q, campaignId, ct))
+                await AddAsync(StatsFacts.OfRedemption(record));
+        }
+        // Ledger entries name their order, not the campaign: read every entry, keep those of the campaign's orders (all of
+        // them are the programme's).
         var ledger = new List<JsonElement>();
         await foreach (var entry in ScanAsync(Commissions.LedgerStore.Spec.Name, "SELECT * FROM c WHERE IS_DEFINED(c.kind)", q => q, null, ct))
             ledger.Add(entry);
         foreach (var page in ledger.Chunk(500))
             await AddAsync((await StatsFacts.OfLedgerAsync(page, redemptions.FindAsync, ct)).Where(f => campaignId is null || f.CampaignId == campaignId));
-        await foreach (var record in ScanAsync(RedemptionStore.Spec.Name, $"SELECT * FROM c WHERE IS_DEFINED(c.campaignId){filter}", q => q, campaignId, ct))
-            await AddAsync(StatsFacts.OfRedemption(record));
+        // The distribution programme: visits and bindings, and paid orders of bound buyers.
+        if (campaignId is null or Programme.Id)
+        {
+            await foreach (var document in ScanAsync(Promoters.ReferralStore.Spec.Name, "SELECT * FROM c", q => q, null, ct))
+                await AddAsync(StatsFacts.OfReferrals(document));
+            await foreach (var document in ScanAsync(Commissions.SettlementStore.Spec.Name, "SELECT * FROM c WHERE IS_DEFINED(c.paid)", q => q, null, ct))
+                await AddAsync(StatsFacts.OfSettlement(document));
+        }
         return result;
     }
 

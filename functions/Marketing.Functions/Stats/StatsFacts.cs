@@ -58,11 +58,41 @@ public static class StatsFacts
         var facts = new List<StatsFact>();
         foreach (var entry in entries)
         {
-            if (orders[entry.OrderId] is not { } redemption) continue;
             var delta = entry.Kind == Commissions.LedgerEntry.Reversal ? new Figures { CommissionReversed = -entry.Amount } : new Figures { Commission = entry.Amount };
+            // Every commission is the programme's; those of orders that redeemed a coupon are their campaign's too.
+            facts.Add(new StatsFact("l:" + entry.Id, Programme.Id, entry.CreatedAt, StatsChannels.Unknown, delta));
+            if (orders[entry.OrderId] is not { } redemption) continue;
             facts.Add(new StatsFact("l:" + entry.Id, redemption.CampaignId, entry.CreatedAt, StatsChannels.Name(redemption.Channel), delta));
         }
         return facts;
+    }
+
+    /// <summary>
+    /// Facts of the referrals container: a visit document is one visit; a buyer's bindings document holds one fact per
+    /// binding (named by the buyer and when it began; bindings are only appended, the oldest dropped past a hundred).
+    /// </summary>
+    public static IEnumerable<StatsFact> OfReferrals(JsonElement document)
+    {
+        if (document.TryGetProperty("type", out var type) && type.GetString() == Promoters.ReferralVisit.Kind)
+        {
+            var visit = document.Deserialize<Promoters.ReferralVisit>(Json.Storage)!;
+            yield return new StatsFact("v:" + visit.Id, Programme.Id, visit.At, StatsChannels.Unknown, new Figures { Visits = 1 });
+            yield break;
+        }
+        if (!document.TryGetProperty("bindings", out _)) yield break;
+        var referrals = document.Deserialize<Promoters.BuyerReferrals>(Json.Storage)!;
+        foreach (var binding in referrals.Bindings)
+            yield return new StatsFact($"b:{referrals.BuyerId}:{binding.From.UtcTicks}", Programme.Id, binding.From, StatsChannels.Unknown, new Figures { Bindings = 1 });
+    }
+
+    /// <summary>Facts of a settlement record (container "settlements"): its payment, when a promoter earned on it.</summary>
+    public static IEnumerable<StatsFact> OfSettlement(JsonElement document)
+    {
+        if (!document.TryGetProperty("paid", out var paid) || paid.ValueKind != JsonValueKind.Object) yield break;
+        var order = paid.Deserialize<Commissions.PaidOrder>(Json.Storage)!;
+        if (order.Level1 is null) yield break;
+        var orderId = document.GetProperty("id").GetString()!;
+        yield return new StatsFact("p:" + orderId, Programme.Id, order.PaidAt, StatsChannels.Unknown, new Figures { PaidOrders = 1 });
     }
 
     /// <summary>Facts of a redemption record (container "redemptions"): one per step of its history.</summary>

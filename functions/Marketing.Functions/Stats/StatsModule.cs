@@ -22,6 +22,7 @@ public static class StatsModule
         campaigns.MapGetCampaignStats();
         campaigns.MapExportCampaignStats();
         routes.MapGetStatsOverview();
+        routes.MapGetDistributionStats();
         routes.MapAggregateStats();
         return routes;
     }

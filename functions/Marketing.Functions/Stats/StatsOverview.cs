@@ -112,7 +112,7 @@ public static class StatsOverview
         long expiring = 0;
         foreach (var day in days)
         {
-            if (await zones.FindAsync(day.CampaignId, ct) is not { } zone) continue;
+            if (day.CampaignId == Programme.Id || await zones.FindAsync(day.CampaignId, ct) is not { } zone) continue;
             foreach (var (key, figures) in day.Cells)
             {
                 var start = CellStart(day.Date, Cell.Parse(key).Hour, zone);
