@@ -100,5 +100,14 @@ call 200 GET /api/promoters/me/balance "$PROMOTER" | json '"balance: " + JSON.st
 
 echo "10. A payout batch pays every promoter with at least 1.00 available (CSV):" >&2
 call 201 POST /api/payouts "$OPERATOR" "{\"batchId\":\"demo-$RUN\",\"minimum\":100}" >/dev/null
+PAID_LINE=$(grep -F ",$PROMOTER_ID," "$OUT") || { echo "  the batch holds no line for $PROMOTER_ID:" >&2; cat "$OUT" >&2; exit 1; }
+
+echo "11. Statistics: the AggregateStats timer, run now, folds everything above; the campaign's figures and the programme's:" >&2
+FUNCTIONS_CUSTOMHANDLER_PORT=$PORT bash "$ROOT/scripts/timer.sh" AggregateStats | json 'j.Logs.join(" ")' >&2
+call 200 GET "/api/campaigns/$CAMPAIGN/stats" "$OPERATOR" \
+  | json '"campaign: claims " + j.totals.claims + ", redemptions " + j.totals.redemptions + ", refunds " + j.totals.refunds + ", discount net " + j.totals.discount + ", as of " + j.asOf' >&2
+call 200 GET "/api/stats/distribution" "$OPERATOR" \
+  | json '"programme: visits " + j.totals.visits + ", bindings " + j.totals.bindings + ", paid orders " + j.totals.paidOrders + ", commission " + j.totals.commission' >&2
+
 echo "promoter $PROMOTER_ID in batch demo-$RUN:" >&2
-grep -F ",$PROMOTER_ID," "$OUT" || { echo "  the batch holds no line for $PROMOTER_ID:" >&2; cat "$OUT" >&2; exit 1; }
+echo "$PAID_LINE"

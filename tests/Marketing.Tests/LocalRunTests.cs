@@ -159,7 +159,7 @@ public sealed class LocalRunTests
     /// <summary>
     /// docs/getting-started.md as scripts/demo.sh drives it, against a local run started as the README says (its
     /// settings: the sample's, without the test rig's Commissions__HoldingDays, so run-local's local default applies):
-    /// campaign to payout, and the payout batch at the end holds the promoter's 10 % of the 120.00 paid.
+    /// campaign to payout, and the payout batch at the end holds the promoter's 10 % of the 120.00 paid; then statistics.
     /// </summary>
     [Fact]
     public async Task The_demo_walks_from_a_campaign_to_a_payout_that_holds_the_promoters_commission()
@@ -176,11 +176,16 @@ public sealed class LocalRunTests
         Assert.StartsWith("demo-", line[0]);
         Assert.StartsWith("promoter-", line[1]);
         Assert.Equal(["CNY", "1200", "1"], line[2..]);
+        // Statistics folded by the AggregateStats timer run through scripts/timer.sh: the walk's claim, lock, confirm and
+        // refund (discount net 0), and the programme's visit, binding, paid order and commission.
+        Assert.Contains("campaign: claims 1, redemptions 1, refunds 1, discount net 0, as of ", demo.Error);
+        Assert.Contains("programme: visits 1, bindings 1, paid orders 1, commission 1200", demo.Error);
 
         // Again on the same run: new ids, the same walk (nothing in it depends on a fresh database).
         var again = await Scripts.RunAsync("bash", [Repo.PathOf("scripts", "demo.sh")], run.Environment);
         Assert.True(again.ExitCode == 0, again.ToString());
         Assert.NotEqual(demo.Output, again.Output);
+        Assert.Contains("programme: visits 2, bindings 2, paid orders 2, commission 2400", again.Error);
     }
 
     [Fact]
