@@ -48,6 +48,12 @@ public sealed class AzureStrictness : RequestHandler
             if (body is JsonObject patch && patch["condition"]?.GetValue<string>() is { } condition)
                 refusal = CheckFilterPredicate(condition);
         }
+        else if (request.Content is not null && request.Headers["x-ms-cosmos-is-batch-request"] is not null)
+        {
+            // A transactional batch's patches carry their filters inside the batch body (HybridRow, not JSON).
+            foreach (var condition in BatchPatchFilters.Read(await ReadBytesAsync(request, cancellationToken)))
+                refusal ??= CheckFilterPredicate(condition);
+        }
         if (refusal is not null)
             return Refuse(request, refusal);
         return await base.SendAsync(request, cancellationToken);
@@ -121,6 +127,76 @@ public sealed class AzureStrictness : RequestHandler
         var node = await JsonNode.ParseAsync(content, cancellationToken: ct);
         content.Position = 0;
         return node ?? new JsonObject();
+    }
+
+    private static async Task<byte[]> ReadBytesAsync(RequestMessage request, CancellationToken ct)
+    {
+        var content = request.Content;
+        if (!content.CanSeek)
+        {
+            var buffer = new MemoryStream();
+            await content.CopyToAsync(buffer, ct);
+            request.Content = content = buffer;
+        }
+        content.Position = 0;
+        var bytes = new byte[content.Length];
+        await content.ReadExactlyAsync(bytes, ct);
+        content.Position = 0;
+        return bytes;
+    }
+
+    /// <summary>
+    /// The filter predicates of the patch operations in a transactional batch request as the .NET SDK sends it:
+    /// HybridRow RecordIO (a segment row, then per operation a record header and a BatchOperation row; schemas in
+    /// the SDK's Batch/HybridRowBatchSchemas.json). scripts/cosmos-emulator.js reads the same layout. A body of
+    /// another shape fails the test loudly rather than going unchecked.
+    /// </summary>
+    private static class BatchPatchFilters
+    {
+        private const byte Version = 0x81;
+        private const int SegmentSchema = 2147473648, RecordSchema = 2147473649, OperationSchema = 2145473648;
+        private const int PatchOperationType = 1;
+
+        public static List<string> Read(byte[] body)
+        {
+            var filters = new List<string>();
+            var pos = 0;
+            while (pos < body.Length)
+            {
+                if (body[pos] != Version) throw new InvalidDataException("A batch request that is not HybridRow.");
+                var schema = BitConverter.ToInt32(body, pos + 1);
+                if (schema == SegmentSchema)
+                {
+                    pos += BitConverter.ToInt32(body, pos + 6);
+                    continue;
+                }
+                if (schema != RecordSchema) throw new InvalidDataException($"Unexpected HybridRow schema {schema} in a batch request.");
+                var length = BitConverter.ToInt32(body, pos + 5);
+                var row = body.AsSpan(pos + 13, length);
+                pos += 13 + length;
+                if (BitConverter.ToInt32(row[1..5]) != OperationSchema) throw new InvalidDataException("A batch record that is not a BatchOperation.");
+                var bits = row[5];
+                if ((bits & 1) == 0 || BitConverter.ToInt32(row[6..10]) != PatchOperationType || (bits & (1 << 6)) == 0) continue;
+                // Variable columns in schema order (partitionKey, effectivePartitionKey, id, binaryId, resourceBody),
+                // each present one as a 7-bit length and its bytes; resourceBody is the last.
+                var at = 14;
+                for (var column = 0; column < 5; column++)
+                {
+                    if ((bits & (1 << (column + 2))) == 0) continue;
+                    var size = 0;
+                    for (var shift = 0; ; shift += 7)
+                    {
+                        var b = row[at++];
+                        size |= (b & 0x7f) << shift;
+                        if ((b & 0x80) == 0) break;
+                    }
+                    if (column == 4 && JsonNode.Parse(row.Slice(at, size)) is JsonObject patch && patch["condition"]?.GetValue<string>() is { } condition)
+                        filters.Add(condition);
+                    at += size;
+                }
+            }
+            return filters;
+        }
     }
 
     private static ResponseMessage Refuse(RequestMessage request, string errors)
