@@ -90,7 +90,7 @@ public sealed class RecountStats(Database database, StatsStore stats, CampaignSt
     {
         var query = parameters(new QueryDefinition(sql));
         if (campaignId is not null) query = query.WithParameter("@campaign", campaignId);
-        using var iterator = database.GetContainer(container).GetItemQueryIterator<JsonElement>(query, requestOptions: new QueryRequestOptions { MaxItemCount = 500 });
+        using var iterator = database.GetContainer(container).GetItemQueryIterator<JsonElement>(query, requestOptions: new QueryRequestOptions { MaxItemCount = 500, EnableOptimisticDirectExecution = true });
         while (iterator.HasMoreResults)
             foreach (var item in await iterator.ReadNextAsync(ct))
                 yield return item;

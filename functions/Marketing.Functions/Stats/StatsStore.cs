@@ -137,6 +137,12 @@ public sealed class StatsStore(Database database)
         }
     }
 
+    /// <summary>
+    /// A query over several partitions is sent as the repo's other cross-partition queries are: with optimistic direct
+    /// execution (no query plan; the emulator can give none and refuses such a query without it, docs/local-emulators.md).
+    /// </summary>
+    private static QueryRequestOptions CrossPartition => new() { EnableOptimisticDirectExecution = true };
+
     private static readonly TransactionalBatchItemRequestOptions NoContent = new() { EnableContentResponseOnWrite = false };
 
     /// <summary>The day's document (null if nothing was counted yet) and which of <paramref name="factIds"/> are marked: one query.</summary>
@@ -172,7 +178,7 @@ public sealed class StatsStore(Database database)
             var query = new QueryDefinition($"SELECT * FROM c WHERE c.pk IN ({string.Join(", ", names)}) AND c.id = @day")
                 .WithParameter("@day", CampaignDay.DocumentId);
             for (var i = 0; i < group.Length; i++) query = query.WithParameter(names[i], group[i]);
-            using var iterator = container.GetItemQueryIterator<CampaignDay>(query);
+            using var iterator = container.GetItemQueryIterator<CampaignDay>(query, requestOptions: CrossPartition);
             while (iterator.HasMoreResults) days.AddRange(await iterator.ReadNextAsync(ct));
         }
         return [.. days.OrderBy(d => d.Day, StringComparer.Ordinal)];
@@ -183,7 +189,7 @@ public sealed class StatsStore(Database database)
     {
         var days = new List<CampaignDay>();
         using var iterator = container.GetItemQueryIterator<CampaignDay>(new QueryDefinition("SELECT * FROM c WHERE c.type = @type AND c.campaignId = @campaign")
-            .WithParameter("@type", CampaignDay.Kind).WithParameter("@campaign", campaignId));
+            .WithParameter("@type", CampaignDay.Kind).WithParameter("@campaign", campaignId), requestOptions: CrossPartition);
         while (iterator.HasMoreResults) days.AddRange(await iterator.ReadNextAsync(ct));
         return days;
     }

@@ -18,7 +18,10 @@ public static class StatsRig
 {
     /// <summary>An app over a database of its own: the fold and the recount read every wallet and redemption in it.</summary>
     public static Task<TestApp> StartAsync(string name, Action<Microsoft.AspNetCore.Hosting.IWebHostBuilder>? customize = null)
-        => TestApp.StartAsync($"{Settings.Get("Cosmos__Database")}-stats-{name}-{Guid.NewGuid():N}"[..60], customize);
+    {
+        var database = $"{Settings.Get("Cosmos__Database")}-stats-{name}-{Guid.NewGuid():N}";
+        return TestApp.StartAsync(database[..Math.Min(60, database.Length)], customize);
+    }
 
     /// <summary>AggregateStats invoked as the Functions host invokes it; its report.</summary>
     public static async Task<JsonNode> RunAggregateStatsAsync(this TestApp app) => (await app.InvokeTimerAsync(AggregateStats.FunctionName))["ReturnValue"]!;
