@@ -204,8 +204,21 @@ public sealed class StatsStore(Database database)
         return cursors;
     }
 
-    /// <summary>Creates a cursor unless one with its id exists (another run created it first: that one is used).</summary>
-    public Task<bool> TryCreateCursorAsync(FeedCursor cursor, CancellationToken ct) => container.TryCreateAsync(cursor, FeedCursor.Partition, ct);
+    /// <summary>
+    /// Creates a source's cursors (one per feed range) all at once or not at all: one transactional batch. False when
+    /// they exist already (another run created them first, or this very batch was sent twice: 409, nothing written by
+    /// this one). A source with more than <see cref="StatsStore.FactsPerBatch"/> + 1 feed ranges (physical partitions)
+    /// is beyond one batch and refused here (docs/stats.md).
+    /// </summary>
+    public async Task<bool> TryCreateCursorsAsync(IReadOnlyList<FeedCursor> cursors, CancellationToken ct)
+    {
+        var batch = container.CreateTransactionalBatch(new PartitionKey(FeedCursor.Partition));
+        foreach (var cursor in cursors) batch.CreateItem(cursor, NoContent);
+        using var response = await batch.ExecuteAsync(ct);
+        if (response.IsSuccessStatusCode) return true;
+        if (response.StatusCode == HttpStatusCode.Conflict) return false;
+        throw new CosmosException($"Creating the feed cursors failed: {response.ErrorMessage}", response.StatusCode, 0, response.ActivityId, response.RequestCharge);
+    }
 
     /// <summary>Moves a cursor on if nobody else has since it was read; the new cursor (with its etag), or null when another run moved it.</summary>
     public async Task<FeedCursor?> TryMoveCursorAsync(FeedCursor cursor, CancellationToken ct)
