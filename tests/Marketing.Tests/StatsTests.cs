@@ -262,15 +262,7 @@ public sealed partial class StatsTests
         Assert.True(equal.Exit == 0, equal.Output);
         Assert.Contains("Stats match the recount.", equal.Output);
 
-        // Someone's bad write: the day's app cell says 8 claims instead of 3.
-        var store = app.Services.GetRequiredService<StatsStore>();
-        var day = new DateOnly(2026, 11, 21);
-        var stored = (await store.FindDayAsync(campaign, day, CancellationToken.None))!.Resource;
-        var key = Assert.Single(stored.Cells.Keys);
-        Assert.True(await store.TryReplaceDayAsync(stored with
-        {
-            Cells = new Dictionary<string, Figures> { [key] = stored.Cells[key] with { Claims = 8 } },
-        }, CancellationToken.None));
+        var key = await CorruptAsync(app, campaign, claims: 8); // instead of 3
 
         var differ = await RecountStatsAsync(app, campaign);
         Assert.True(differ.Exit == 1, differ.Output);
@@ -281,6 +273,73 @@ public sealed partial class StatsTests
         Assert.True(repaired.Exit == 0, repaired.Output);
         StatsRig.AssertMatchesRecount(await app.CompareAsync());
         Assert.Equal(3, StatsRig.FiguresOf((await app.GetStatsAsync(campaign))["totals"]).Claims);
+    }
+
+    [Fact]
+    public async Task A_repair_while_the_fold_lags_leaves_the_facts_it_has_not_counted_to_the_fold_and_nothing_is_counted_twice()
+    {
+        await using var app = await StatsRig.StartAsync("repair");
+        var campaign = await app.Operator().PublishedCampaignAsync(Api.Terms(app.Clock.GetUtcNow()));
+        for (var i = 0; i < 3; i++) await app.CustomerWithCouponAsync(campaign);
+        await app.RunAggregateStatsAsync();
+        await CorruptAsync(app, campaign, claims: 8);
+        // Two claims the fold has not read yet when the operator repairs (it runs every minute: it always lags a little).
+        for (var i = 0; i < 2; i++) await app.CustomerWithCouponAsync(campaign);
+
+        var recount = app.Services.GetRequiredService<RecountStats>();
+        var differences = await recount.CompareAsync(campaign, CancellationToken.None);
+        Assert.Single(differences);
+        Assert.Equal(1, await recount.RepairAsync(differences, CancellationToken.None));
+        Assert.Equal(3, (await app.StoredTotalsAsync(campaign)).Claims); // what the fold had counted, corrected
+
+        await app.RunAggregateStatsAsync();
+        StatsRig.AssertMatchesRecount(await app.CompareAsync());
+        Assert.Equal(5, (await app.StoredTotalsAsync(campaign)).Claims);
+    }
+
+    [Fact]
+    public async Task Facts_older_than_their_marks_are_kept_are_skipped_by_a_late_fold_and_recount_stats_repairs_them_once()
+    {
+        await using var app = await StatsRig.StartAsync("late");
+        var campaign = await app.Operator().PublishedCampaignAsync(Api.Terms(app.Clock.GetUtcNow(), t =>
+            t["validity"] = new JsonObject { ["type"] = "relative", ["days"] = 60 }));
+        var (customer, coupon) = await app.CustomerWithCouponAsync(campaign);
+        for (var i = 0; i < 2; i++) await app.CustomerWithCouponAsync(campaign);
+        // The fold first runs 16 days later (stopped, or deployed onto existing data): older than Stats:FactDays (14).
+        app.Clock.Advance(TimeSpan.FromDays(16));
+        var now = app.Clock.GetUtcNow();
+        var late = await app.Operator().PublishedCampaignAsync(Api.Terms(now));
+        await app.CustomerWithCouponAsync(late);
+
+        await app.RunAggregateStatsAsync();
+        Assert.Equal(0, (await app.StoredTotalsAsync(campaign)).Claims);
+        Assert.Equal(1, (await app.StoredTotalsAsync(late)).Claims);
+
+        var recount = app.Services.GetRequiredService<RecountStats>();
+        var differences = await recount.CompareAsync(null, CancellationToken.None);
+        Assert.Equal([campaign], differences.Select(d => d.CampaignId).ToArray());
+        Assert.Equal(1, await recount.RepairAsync(differences, CancellationToken.None));
+        StatsRig.AssertMatchesRecount(await app.CompareAsync());
+
+        // The fold reads an old wallet again (its coupon is locked now): its old facts stay counted once, the lock is new.
+        await LockAsync(app, Api.NewId("o"), customer, coupon, "app");
+        await app.RunAggregateStatsAsync();
+        StatsRig.AssertMatchesRecount(await app.CompareAsync());
+        var totals = await app.StoredTotalsAsync(campaign);
+        Assert.Equal((3, 3, 1), (totals.Claims, totals.NewClaimers, totals.Locks));
+    }
+
+    /// <summary>Someone's bad write: the campaign's one stored cell of 21 November says <paramref name="claims"/> claims.</summary>
+    private static async Task<string> CorruptAsync(TestApp app, string campaign, long claims)
+    {
+        var store = app.Services.GetRequiredService<StatsStore>();
+        var stored = (await store.FindDayAsync(campaign, new DateOnly(2026, 11, 21), CancellationToken.None))!.Resource;
+        var key = Assert.Single(stored.Cells.Keys);
+        Assert.True(await store.TryReplaceDayAsync(stored with
+        {
+            Cells = new Dictionary<string, Figures> { [key] = stored.Cells[key] with { Claims = claims } },
+        }, CancellationToken.None));
+        return key;
     }
 
     private static async Task<(int Exit, string Output)> RecountStatsAsync(TestApp app, string campaign, params string[] more)
