@@ -1,8 +1,10 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Redemption;
 using Marketing.Functions.Wallet;
 using Microsoft.Azure.Cosmos;
+using Microsoft.Extensions.Options;
 
 namespace Marketing.Functions.Stats;
 
@@ -12,34 +14,42 @@ public sealed record DayDifference(string CampaignId, DateOnly Day, IReadOnlyDic
 /// <summary>
 /// The command recount-stats: the same figures as AggregateStats, computed from scratch from the source documents (every
 /// wallet and redemption, or one campaign's), with the same meaning (<see cref="StatsFacts"/>). The tests' oracle, and the
-/// operators' repair tool: with --write it replaces the stored days that differ (docs/stats.md, "Repair").
+/// operators' repair tool: with --write it rewrites the stored days that differ (docs/stats.md, "Repair").
 /// </summary>
-public sealed class RecountStats(Database database, StatsStore stats, CampaignStore campaigns)
+public sealed class RecountStats(Database database, StatsStore stats, CampaignStore campaigns, TimeProvider time, IOptions<StatsOptions> options)
 {
     /// <summary>The recounted figures: campaign → local day → cell key → figures.</summary>
     public async Task<Dictionary<string, Dictionary<DateOnly, Dictionary<string, Figures>>>> RecountAsync(string? campaignId, CancellationToken ct)
     {
-        var zones = new TimeZoneCache(campaigns);
         var result = new Dictionary<string, Dictionary<DateOnly, Dictionary<string, Figures>>>(StringComparer.Ordinal);
-        async Task AddAsync(IEnumerable<StatsFact> facts)
+        await foreach (var (fact, cell) in FactsAsync(campaignId, ct))
         {
-            foreach (var fact in facts)
-            {
-                if (await zones.FindAsync(fact.CampaignId, ct) is not { } zone) continue; // as the fold: a fact of no campaign is not counted
-                var cell = Cell.Of(fact, zone);
-                if (!result.TryGetValue(fact.CampaignId, out var days)) result[fact.CampaignId] = days = [];
-                if (!days.TryGetValue(cell.Day, out var cells)) days[cell.Day] = cells = new(StringComparer.Ordinal);
-                cells[cell.Key] = cells.TryGetValue(cell.Key, out var figures) ? figures.Plus(fact.Delta) : fact.Delta;
-            }
+            if (!result.TryGetValue(fact.CampaignId, out var days)) result[fact.CampaignId] = days = [];
+            if (!days.TryGetValue(cell.Day, out var cells)) days[cell.Day] = cells = new(StringComparer.Ordinal);
+            Add(cells, fact, cell);
         }
-
-        var filter = campaignId is null ? "" : " AND c.campaignId = @campaign";
-        await foreach (var wallet in ScanAsync(WalletStore.Spec.Name, $"SELECT * FROM c WHERE c.type = @type{filter}", q => q.WithParameter("@type", CampaignWallet.Kind), campaignId, ct))
-            await AddAsync(StatsFacts.OfWallet(wallet));
-        await foreach (var record in ScanAsync(RedemptionStore.Spec.Name, $"SELECT * FROM c WHERE IS_DEFINED(c.campaignId){filter}", q => q, campaignId, ct))
-            await AddAsync(StatsFacts.OfRedemption(record));
         return result;
     }
+
+    /// <summary>Every fact of the source documents (one campaign's, or all), placed in its cell; facts of no campaign are left out, as the fold leaves them.</summary>
+    private async IAsyncEnumerable<(StatsFact Fact, Cell Cell)> FactsAsync(string? campaignId, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var zones = new TimeZoneCache(campaigns);
+        var filter = campaignId is null ? "" : " AND c.campaignId = @campaign";
+        var sources = new (string Container, string Sql, Func<QueryDefinition, QueryDefinition> Parameters, Func<JsonElement, IEnumerable<StatsFact>> Facts)[]
+        {
+            (WalletStore.Spec.Name, $"SELECT * FROM c WHERE c.type = @type{filter}", q => q.WithParameter("@type", CampaignWallet.Kind), StatsFacts.OfWallet),
+            (RedemptionStore.Spec.Name, $"SELECT * FROM c WHERE IS_DEFINED(c.campaignId){filter}", q => q, StatsFacts.OfRedemption),
+        };
+        foreach (var source in sources)
+            await foreach (var document in ScanAsync(source.Container, source.Sql, source.Parameters, campaignId, ct))
+                foreach (var fact in source.Facts(document))
+                    if (await zones.FindAsync(fact.CampaignId, ct) is { } zone)
+                        yield return (fact, Cell.Of(fact, zone));
+    }
+
+    private static void Add(Dictionary<string, Figures> cells, StatsFact fact, Cell cell)
+        => cells[cell.Key] = cells.TryGetValue(cell.Key, out var figures) ? figures.Plus(fact.Delta) : fact.Delta;
 
     /// <summary>Every stored day that differs from the recount (and every recounted day with no document), for one campaign or all.</summary>
     public async Task<List<DayDifference>> CompareAsync(string? campaignId, CancellationToken ct)
@@ -54,43 +64,73 @@ public sealed class RecountStats(Database database, StatsStore stats, CampaignSt
             var stored = (await stats.ReadAllDaysAsync(id, ct)).ToDictionary(d => d.Date);
             foreach (var day in expected.Keys.Union(stored.Keys).Order())
             {
-                var want = expected.GetValueOrDefault(day) ?? [];
-                var have = stored.GetValueOrDefault(day)?.Cells ?? [];
-                var cells = want.Keys.Union(have.Keys).Where(k => !Equals(want.GetValueOrDefault(k) ?? Figures.Zero, have.GetValueOrDefault(k) ?? Figures.Zero))
-                    .ToDictionary(k => k, k => (have.GetValueOrDefault(k), want.GetValueOrDefault(k)));
+                var cells = Differing(stored.GetValueOrDefault(day)?.Cells ?? [], expected.GetValueOrDefault(day) ?? []);
                 if (cells.Count > 0) differences.Add(new DayDifference(id, day, cells));
             }
         }
         return differences;
     }
 
-    /// <summary>Replaces each differing day with its recount (conditional on the day as read); how many were replaced.</summary>
+    private static Dictionary<string, (Figures? Stored, Figures? Recounted)> Differing(Dictionary<string, Figures> have, Dictionary<string, Figures> want)
+        => want.Keys.Union(have.Keys).Where(k => !Equals(want.GetValueOrDefault(k) ?? Figures.Zero, have.GetValueOrDefault(k) ?? Figures.Zero))
+            .ToDictionary(k => k, k => (have.GetValueOrDefault(k), want.GetValueOrDefault(k)));
+
+    /// <summary>
+    /// Rewrites each differing day as the fold would have it (<see cref="RepairDayAsync"/>); how many days are right now.
+    /// </summary>
     public async Task<int> RepairAsync(IEnumerable<DayDifference> differences, CancellationToken ct)
     {
-        var recounted = new Dictionary<string, Dictionary<DateOnly, Dictionary<string, Figures>>>(StringComparer.Ordinal);
-        var replaced = 0;
-        foreach (var difference in differences)
+        var repaired = 0;
+        foreach (var campaign in differences.GroupBy(d => d.CampaignId, StringComparer.Ordinal))
         {
-            if (!recounted.TryGetValue(difference.CampaignId, out var days))
-                recounted[difference.CampaignId] = days = (await RecountAsync(difference.CampaignId, ct)).GetValueOrDefault(difference.CampaignId) ?? [];
-            var stored = await stats.FindDayAsync(difference.CampaignId, difference.Day, ct);
-            var day = new CampaignDay
-            {
-                Pk = StatsStore.DayPartition(difference.CampaignId, difference.Day), CampaignId = difference.CampaignId,
-                Day = difference.Day.ToString(StatsStore.DayFormat, System.Globalization.CultureInfo.InvariantCulture),
-                Cells = days.GetValueOrDefault(difference.Day) ?? [], ETag = stored?.Resource.ETag,
-            };
-            if (await stats.TryReplaceDayAsync(day, ct)) replaced++;
+            var days = campaign.Select(d => d.Day).ToHashSet();
+            var facts = days.ToDictionary(d => d, _ => new List<StatsFact>());
+            await foreach (var (fact, cell) in FactsAsync(campaign.Key, ct))
+                if (facts.TryGetValue(cell.Day, out var list)) list.Add(fact);
+            foreach (var day in days.Order())
+                if (await RepairDayAsync(campaign.Key, day, facts[day], ct)) repaired++;
         }
-        return replaced;
+        return repaired;
+    }
+
+    /// <summary>
+    /// Rewrites one day from its recounted facts, keeping the fold's promise to count each fact once: a fact whose mark
+    /// exists (the fold counted it) or that is too old for the fold ever to count (older than its marks are kept, plus a
+    /// day: no run in flight still takes it) is in the day; any other fact is left out, since the fold will count it when
+    /// it reads it — putting it in now would have it counted twice. A fold batch always changes the day with its marks,
+    /// so the day and the marks read together stay true until the conditional replace, which a batch in between
+    /// refuses (read again). True when the day is right.
+    /// </summary>
+    private async Task<bool> RepairDayAsync(string campaignId, DateOnly day, List<StatsFact> facts, CancellationToken ct)
+    {
+        var settled = time.GetUtcNow().AddDays(-(options.Value.FactDays + 1));
+        var zone = await new TimeZoneCache(campaigns).FindAsync(campaignId, ct) ?? TimeZoneInfo.Utc;
+        for (var attempt = 0; attempt < 20; attempt++)
+        {
+            var (stored, marked) = await stats.ReadDayAndMarksAsync(campaignId, day, ct);
+            var cells = new Dictionary<string, Figures>(StringComparer.Ordinal);
+            foreach (var fact in facts.DistinctBy(f => f.Id))
+                if (fact.At < settled || marked.Contains(fact.Id))
+                    Add(cells, fact, Cell.Of(fact, zone));
+            if (Differing(stored?.Cells ?? [], cells).Count == 0) return true;
+            var rewritten = new CampaignDay
+            {
+                Pk = StatsStore.DayPartition(campaignId, day), CampaignId = campaignId,
+                Day = day.ToString(StatsStore.DayFormat, System.Globalization.CultureInfo.InvariantCulture),
+                Cells = cells, ETag = stored?.ETag,
+            };
+            if (await stats.TryReplaceDayAsync(rewritten, ct)) return true;
+        }
+        return false;
     }
 
     private async IAsyncEnumerable<JsonElement> ScanAsync(string container, string sql, Func<QueryDefinition, QueryDefinition> parameters, string? campaignId,
-        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+        [EnumeratorCancellation] CancellationToken ct)
     {
         var query = parameters(new QueryDefinition(sql));
         if (campaignId is not null) query = query.WithParameter("@campaign", campaignId);
-        using var iterator = database.GetContainer(container).GetItemQueryIterator<JsonElement>(query, requestOptions: new QueryRequestOptions { MaxItemCount = 500, EnableOptimisticDirectExecution = true });
+        using var iterator = database.GetContainer(container).GetItemQueryIterator<JsonElement>(query,
+            requestOptions: new QueryRequestOptions { MaxItemCount = 500, EnableOptimisticDirectExecution = true });
         while (iterator.HasMoreResults)
             foreach (var item in await iterator.ReadNextAsync(ct))
                 yield return item;

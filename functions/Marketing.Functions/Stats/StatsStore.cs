@@ -227,6 +227,25 @@ public sealed class StatsStore(Database database)
     /// <summary>Replaces a day's figures outright (recount-stats --write): conditional on the day as read.</summary>
     public Task<bool> TryReplaceDayAsync(CampaignDay day, CancellationToken ct) => container.TrySaveAsync(day, day.Pk, day.ETag, ct);
 
+    /// <summary>A day's document (null if none) and the id of every fact counted in it (recount-stats --write): one single-partition query.</summary>
+    public async Task<(CampaignDay? Day, HashSet<string> Marked)> ReadDayAndMarksAsync(string campaignId, DateOnly day, CancellationToken ct)
+    {
+        CampaignDay? found = null;
+        var marked = new HashSet<string>(StringComparer.Ordinal);
+        using var iterator = container.GetItemQueryIterator<JsonElement>(new QueryDefinition("SELECT * FROM c"),
+            requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(DayPartition(campaignId, day)) });
+        while (iterator.HasMoreResults)
+        {
+            foreach (var item in await iterator.ReadNextAsync(ct))
+            {
+                var id = item.GetProperty("id").GetString()!;
+                if (id == CampaignDay.DocumentId) found = item.Deserialize<CampaignDay>(Json.Storage);
+                else marked.Add(id);
+            }
+        }
+        return (found, marked);
+    }
+
     public Task<ItemResponse<CampaignDay>?> FindDayAsync(string campaignId, DateOnly day, CancellationToken ct)
         => container.ReadOrNullAsync<CampaignDay>(CampaignDay.DocumentId, DayPartition(campaignId, day), ct);
 }
