@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Marketing.Functions.Hosting;
 using Marketing.Functions.Stats;
 using Marketing.Tests.Support;
 using Microsoft.Azure.Cosmos;
@@ -100,6 +101,11 @@ public sealed partial class StatsTests
         Assert.Equal(0.4286, (double)stats["redemptionRate"]!);
         var budget = stats["budget"]!;
         Assert.Equal((100000L, 0L), ((long)budget["total"]!, (long)budget["reserved"]!)); // the lapsed lock's reservation is back
+        // Burn: the net discount of the last 7 local days (22 November is today in Shanghai) ÷ 7; ROI: (GMV − discount) ÷ discount.
+        Assert.Equal(2 * Discount / 7.0, (double)budget["burnPerDay"]!, 6);
+        var left = (long)budget["left"]!;
+        Assert.Equal(new DateOnly(2026, 11, 22).AddDays((int)Math.Ceiling(left / (2 * Discount / 7.0))), DateOnly.Parse((string)budget["exhaustsOn"]!, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal((2 * Gmv - 2 * Discount) / (double)(2 * Discount), (double)stats["roi"]!, 6);
         // Everything happened on the Shanghai campaign's 21 November.
         var days = stats["series"]!.AsArray().Select(p => StatsRig.FiguresOf(p!["figures"])).ToArray();
         Assert.Equal([0L, 7L, 0L, 0L], days.Select(d => d.Claims).ToArray());
@@ -213,6 +219,38 @@ public sealed partial class StatsTests
         var fresh = await app.GetStatsAsync(campaign);
         Assert.Equal(2, StatsRig.FiguresOf(fresh["totals"]).Claims);
         Assert.Equal(0, (double)fresh["lagSeconds"]!, 3);
+    }
+
+    [Fact]
+    public async Task A_run_out_of_time_keeps_what_it_counted_claims_no_as_of_and_the_next_run_finishes()
+    {
+        await using var app = await StatsRig.StartAsync("deadline");
+        var campaign = await app.Operator().PublishedCampaignAsync(Api.Terms(app.Clock.GetUtcNow()));
+        for (var i = 0; i < 7; i++) await app.CustomerWithCouponAsync(campaign);
+        var database = app.Services.GetRequiredService<CosmosClient>().GetDatabase(app.Database);
+
+        // Time for three looks at a feed (the redemptions' empty one may take one), pages of two wallets: the wallets'
+        // feed cannot be caught up.
+        var stopped = await StatsRig.Folder(app, database, pageSize: 2, parallelism: 1)
+            .RunAsync(new RunDeadline(new Ticks(), DateTimeOffset.UnixEpoch.AddTicks(3)), CancellationToken.None);
+
+        Assert.True(stopped.Stopped);
+        Assert.InRange(stopped.Pages, 2, 3);
+        Assert.Equal(2 * stopped.Pages, (await app.StoredTotalsAsync(campaign)).Claims);
+        Assert.Null((await app.GetStatsAsync(campaign))["asOf"]);
+
+        var next = await app.RunAggregateStatsAsync();
+        Assert.False((bool)next["Stopped"]!);
+        Assert.Equal(7, (await app.StoredTotalsAsync(campaign)).Claims);
+        StatsRig.AssertMatchesRecount(await app.CompareAsync());
+        Assert.NotNull((await app.GetStatsAsync(campaign))["asOf"]);
+    }
+
+    /// <summary>A clock that moves one tick each time it is read: a deadline at tick N allows N looks.</summary>
+    private sealed class Ticks : TimeProvider
+    {
+        private long reads;
+        public override DateTimeOffset GetUtcNow() => DateTimeOffset.UnixEpoch.AddTicks(Interlocked.Increment(ref reads) - 1);
     }
 
     [Fact]
