@@ -701,7 +701,9 @@ const hybridRow = (() => {
     } catch {
       return refuse(400, badRequest("A transactional batch needs one partition key (x-ms-documentdb-partitionkey)."));
     }
-    const atomic = trueHeader(req, "x-ms-cosmos-batch-atomic") || hybrid && !req.headers["x-ms-cosmos-batch-atomic"];
+    // A transactional batch is atomic (the .NET SDK says so in x-ms-cosmos-batch-atomic); a JSON batch that does not
+    // ask for it keeps the stock behaviour (stop at the first failure, or go on when asked, nothing undone).
+    const atomic = trueHeader(req, "x-ms-cosmos-batch-atomic") || (hybrid && !req.headers["x-ms-cosmos-batch-atomic"]);
     const continueOnError = !atomic && trueHeader(req, "x-ms-cosmos-batch-continue-on-error");
     const documents = collection.documents;
     // Synchronous from here to the answer: no other request can see a half-applied batch.

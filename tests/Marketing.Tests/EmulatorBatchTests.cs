@@ -104,6 +104,15 @@ public sealed class EmulatorBatchTests(EmulatorDatabase cosmos) : IClassFixture<
         Assert.Equal("folded", (string)patched["label"]!);
         Assert.False(string.IsNullOrEmpty(response[0].ETag));
         Assert.Equal(["checkpoint", "stats"], (await FeedIdsAsync(container)).Order(StringComparer.Ordinal));
+        // One transaction, one LSN, as in Cosmos DB: the feed never splits a batch's writes across pages, even at one
+        // item per page, so a reader's continuation never falls between them.
+        using (var onePerPage = container.GetChangeFeedIterator<JsonObject>(ChangeFeedStartFrom.Beginning(), ChangeFeedMode.LatestVersion,
+            new ChangeFeedRequestOptions { PageSizeHint = 1 }))
+        {
+            var page = await onePerPage.ReadNextAsync();
+            Assert.Equal(["checkpoint", "stats"], page.Select(d => (string)d["id"]!).Order(StringComparer.Ordinal));
+            Assert.Single(page.Select(d => (long)d["_lsn"]!).Distinct());
+        }
 
         // The filter no longer holds (n is 3): the batch fails with 412 and changes nothing.
         using var refused = await container.CreateTransactionalBatch(new PartitionKey("P"))

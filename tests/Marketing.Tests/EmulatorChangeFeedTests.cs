@@ -181,4 +181,16 @@ public sealed class EmulatorChangeFeedTests(EmulatorDatabase cosmos) : IClassFix
         using var resumed = container.GetChangeFeedIterator<JsonObject>(ChangeFeedStartFrom.ContinuationToken(notModified.ContinuationToken), ChangeFeedMode.LatestVersion);
         Assert.Equal(HttpStatusCode.NotModified, (await resumed.ReadNextAsync()).StatusCode);
     }
+
+    [Fact]
+    public async Task The_all_versions_and_deletes_mode_is_refused_rather_than_answered_as_latest_version()
+    {
+        // The emulator keeps no past versions and no deletes: it says so (400) instead of quietly serving latest versions.
+        var container = await cosmos.ContainerAsync();
+        await container.CreateItemAsync(new Doc("d", "P", 0), new PartitionKey("P"));
+
+        using var iterator = container.GetChangeFeedIterator<JsonObject>(ChangeFeedStartFrom.Now(), ChangeFeedMode.AllVersionsAndDeletes);
+        var error = await Assert.ThrowsAsync<CosmosException>(() => iterator.ReadNextAsync());
+        Assert.Equal(HttpStatusCode.BadRequest, error.StatusCode);
+    }
 }
