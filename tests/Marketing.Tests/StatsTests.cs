@@ -122,6 +122,13 @@ public sealed partial class StatsTests
         Assert.Equal([(4L, 0L), (0L, 3L)], utcDays.Select(d => (d.Claims, d.Expired)).ToArray());
         Assert.Null(other["budget"]);
 
+        // A counted fact's mark lives in its day's partition for Stats:FactDays + 1 days (14 + 1); the day itself for good.
+        var statsContainer = app.Services.GetRequiredService<CosmosClient>().GetContainer(app.Database, "stats");
+        var partition = new PartitionKey($"{shanghai}|2026-11-21");
+        var mark = (await statsContainer.ReadItemAsync<JsonObject>("c:" + coupons[a[0]], partition)).Resource;
+        Assert.Equal(15 * 86_400, (int)mark["ttl"]!);
+        Assert.False((await statsContainer.ReadItemAsync<JsonObject>(CampaignDay.DocumentId, partition)).Resource.ContainsKey("ttl"));
+
         // A second run finds nothing new and changes nothing.
         var again = await app.RunAggregateStatsAsync();
         Assert.Equal(0, (int)again["Counted"]!);
