@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Stats;
 using Marketing.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace Marketing.Tests;
@@ -162,6 +163,21 @@ public sealed class StatsExactnessTests
             var totals = StatsRig.FiguresOf((await app.GetStatsAsync(activity.CampaignId, "?from=2026-11-20&to=2026-11-30"))["totals"]);
             Assert.Equal(activity.Done, totals);
         }
+    }
+
+    [Fact]
+    public async Task A_day_with_more_new_facts_than_one_batch_holds_is_counted_in_several_batches_each_fact_once()
+    {
+        await using var app = await StatsRig.StartAsync("chunks");
+        var activity = new Activity(app, await app.Operator().PublishedCampaignAsync(Api.Terms(app.Clock.GetUtcNow())));
+        await activity.ClaimAsync(60); // one page of 60 wallets: 120 facts of one day, beyond a batch's 99 marks
+
+        var run = await app.RunAggregateStatsAsync();
+
+        Assert.Equal((120, 120), ((int)run["Facts"]!, (int)run["Counted"]!));
+        Assert.Equal(2, app.Services.GetRequiredService<StatsStore>().Batches);
+        StatsRig.AssertMatchesRecount(await app.CompareAsync());
+        Assert.Equal(activity.Done, await app.StoredTotalsAsync(activity.CampaignId));
     }
 
     [Fact]
