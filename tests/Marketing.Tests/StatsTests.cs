@@ -299,6 +299,10 @@ public sealed partial class StatsTests
     public async Task The_recount_stats_command_exits_0_when_equal_names_a_corrupted_day_with_exit_1_and_repairs_it_with_write()
     {
         await using var app = await StatsRig.StartAsync("command");
+        // The command runs on the real clock, and recounts only days recent enough (RecountStats.FirstRecountableDay):
+        // the activity happens today.
+        app.Clock.Set(DateTimeOffset.UtcNow);
+        var today = DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(app.Clock.GetUtcNow(), TimeZoneInfo.FindSystemTimeZoneById("Asia/Shanghai")).DateTime);
         var campaign = await app.Operator().PublishedCampaignAsync(Api.Terms(app.Clock.GetUtcNow()));
         for (var i = 0; i < 3; i++) await app.CustomerWithCouponAsync(campaign);
         await app.RunAggregateStatsAsync();
@@ -307,11 +311,11 @@ public sealed partial class StatsTests
         Assert.True(equal.Exit == 0, equal.Output);
         Assert.Contains("Stats match the recount.", equal.Output);
 
-        var key = await CorruptAsync(app, campaign, claims: 8); // instead of 3
+        var key = await CorruptAsync(app, campaign, claims: 8, today); // instead of 3
 
         var differ = await RecountStatsAsync(app, campaign);
         Assert.True(differ.Exit == 1, differ.Output);
-        Assert.Contains($"{campaign} 2026-11-21 {key}: stored", differ.Output);
+        Assert.Contains($"{campaign} {today:yyyy-MM-dd} {key}: stored", differ.Output);
         Assert.Single(await app.CompareAsync(campaign));
 
         var repaired = await RecountStatsAsync(app, campaign, "--write");
@@ -374,11 +378,39 @@ public sealed partial class StatsTests
         Assert.Equal((3, 3, 1), (totals.Claims, totals.NewClaimers, totals.Locks));
     }
 
-    /// <summary>Someone's bad write: the campaign's one stored cell of 21 November says <paramref name="claims"/> claims.</summary>
-    private static async Task<string> CorruptAsync(TestApp app, string campaign, long claims)
+    [Fact]
+    public async Task Days_whose_finished_redemptions_may_have_expired_are_neither_compared_nor_rewritten_by_the_recount()
+    {
+        await using var app = await StatsRig.StartAsync("retention");
+        var campaign = await app.Operator().PublishedCampaignAsync(Api.Terms(app.Clock.GetUtcNow(), t =>
+            t["validity"] = new JsonObject { ["type"] = "relative", ["days"] = 365 }));
+        var (customer, coupon) = await app.CustomerWithCouponAsync(campaign);
+        var order = Api.NewId("o");
+        await LockAsync(app, order, customer, coupon, "app");
+        await StepAsync(app, order, "cancel");
+        await app.RunAggregateStatsAsync();
+        StatsRig.AssertMatchesRecount(await app.CompareAsync());
+
+        // Redemption:FinishedRetentionDays (180) later Cosmos deletes the cancelled record (its ttl; the emulator never
+        // does, so the test deletes it as Azure would). Its lock and cancel stay counted on 21 November, for good.
+        app.Clock.Advance(TimeSpan.FromDays(181));
+        await app.Services.GetRequiredService<CosmosClient>().GetContainer(app.Database, "redemptions")
+            .DeleteItemAsync<JsonObject>(order, new PartitionKey(order));
+
+        Assert.Empty(await app.CompareAsync(campaign));
+        Assert.Empty(await app.CompareAsync());
+        // Even told to rewrite that day, the recount leaves it as stored.
+        var recount = app.Services.GetRequiredService<RecountStats>();
+        Assert.Equal(0, await recount.RepairAsync([new DayDifference(campaign, new DateOnly(2026, 11, 21), new Dictionary<string, (Figures?, Figures?)>())], CancellationToken.None));
+        var totals = await app.StoredTotalsAsync(campaign);
+        Assert.Equal((1, 1, 1), (totals.Claims, totals.Locks, totals.Cancellations));
+    }
+
+    /// <summary>Someone's bad write: the campaign's one stored cell of <paramref name="day"/> (21 November by default) says <paramref name="claims"/> claims.</summary>
+    private static async Task<string> CorruptAsync(TestApp app, string campaign, long claims, DateOnly? day = null)
     {
         var store = app.Services.GetRequiredService<StatsStore>();
-        var stored = (await store.FindDayAsync(campaign, new DateOnly(2026, 11, 21), CancellationToken.None))!.Resource;
+        var stored = (await store.FindDayAsync(campaign, day ?? new DateOnly(2026, 11, 21), CancellationToken.None))!.Resource;
         var key = Assert.Single(stored.Cells.Keys);
         Assert.True(await store.TryReplaceDayAsync(stored with
         {

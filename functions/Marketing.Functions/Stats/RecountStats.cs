@@ -16,8 +16,18 @@ public sealed record DayDifference(string CampaignId, DateOnly Day, IReadOnlyDic
 /// wallet and redemption, or one campaign's), with the same meaning (<see cref="StatsFacts"/>). The tests' oracle, and the
 /// operators' repair tool: with --write it rewrites the stored days that differ (docs/stats.md, "Repair").
 /// </summary>
-public sealed class RecountStats(Database database, StatsStore stats, CampaignStore campaigns, TimeProvider time, IOptions<StatsOptions> options)
+public sealed class RecountStats(Database database, StatsStore stats, CampaignStore campaigns, TimeProvider time, IOptions<StatsOptions> options,
+    IOptions<RedemptionOptions> redemptions)
 {
+    /// <summary>
+    /// The first local day whose facts the sources still hold in full. Cosmos deletes a finished (cancelled, refunded)
+    /// redemption <see cref="RedemptionOptions.FinishedRetentionDays"/> after its last step, so from then on the
+    /// recount no longer sees the lock, confirm, cancel or refund it held, while the stored day rightly keeps them.
+    /// A fact's record lives at least that long after the fact; two days more cover every time zone (a local day starts
+    /// at most 14 hours before the UTC one). Older days are neither compared nor rewritten: they stay as counted.
+    /// </summary>
+    public DateOnly FirstRecountableDay => DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime).AddDays(2 - redemptions.Value.FinishedRetentionDays);
+
     /// <summary>The recounted figures: campaign → local day → cell key → figures.</summary>
     public async Task<Dictionary<string, Dictionary<DateOnly, Dictionary<string, Figures>>>> RecountAsync(string? campaignId, CancellationToken ct)
     {
@@ -62,7 +72,7 @@ public sealed class RecountStats(Database database, StatsStore stats, CampaignSt
         {
             var expected = recounted.GetValueOrDefault(id) ?? [];
             var stored = (await stats.ReadAllDaysAsync(id, ct)).ToDictionary(d => d.Date);
-            foreach (var day in expected.Keys.Union(stored.Keys).Order())
+            foreach (var day in expected.Keys.Union(stored.Keys).Where(d => d >= FirstRecountableDay).Order())
             {
                 var cells = Differing(stored.GetValueOrDefault(day)?.Cells ?? [], expected.GetValueOrDefault(day) ?? []);
                 if (cells.Count > 0) differences.Add(new DayDifference(id, day, cells));
@@ -83,7 +93,7 @@ public sealed class RecountStats(Database database, StatsStore stats, CampaignSt
         var repaired = 0;
         foreach (var campaign in differences.GroupBy(d => d.CampaignId, StringComparer.Ordinal))
         {
-            var days = campaign.Select(d => d.Day).ToHashSet();
+            var days = campaign.Select(d => d.Day).Where(d => d >= FirstRecountableDay).ToHashSet();
             var facts = days.ToDictionary(d => d, _ => new List<StatsFact>());
             await foreach (var (fact, cell) in FactsAsync(campaign.Key, ct))
                 if (facts.TryGetValue(cell.Day, out var list)) list.Add(fact);
