@@ -14,7 +14,7 @@ namespace Marketing.Functions.Hosting;
 ///   provision [--seed-demo]   create the Cosmos database and containers (local emulator), optionally a demo campaign
 ///   reconcile-ledger     check the commission ledger's invariants; prints each violation, exit code 1 if any
 ///   recount-stats [--campaign ID] [--write]   recount campaign statistics from the source documents and print every
-///                        day that differs from the stored figures (exit code 1 if any); --write replaces those days
+///                        day that differs from the stored figures (exit code 1 if any); --write rewrites those days (what the fold has counted, docs/stats.md)
 /// Locally: bash scripts/command.sh COMMAND (the local run's settings). A command that reads Cosmos first checks
 /// every setting the running app checks at start, so it fails as the app would: with the list of what is missing
 /// and exit code 2 (Hosting/SettingsErrors.cs), never an unhandled exception half-way through.
@@ -80,7 +80,7 @@ public static class Commands
             return 1;
         }
         var replaced = await recount.RepairAsync(differences, CancellationToken.None);
-        Console.WriteLine($"{differences.Count} days differed; {replaced} replaced with the recount.");
+        Console.WriteLine($"{differences.Count} days differed; {replaced} rewritten from the recount (facts AggregateStats has not read yet are left for it to count).");
         return replaced == differences.Count ? 0 : 1;
     }
 

@@ -104,13 +104,15 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
         var missing = sources.Where(s => !cursors.Any(c => c.Source == s.Name)).ToList();
         if (missing.Count == 0) return cursors;
         // Only for a source with no cursor at all: the ranges a source started with keep their cursors for good (after a
-        // split the SDK follows a range's continuation into its children), so no change is read by two cursors.
+        // split the SDK follows a range's continuation into its children), so no change is read by two cursors. All of a
+        // source's cursors are created at once (one batch): a run that died after creating some would otherwise leave
+        // the source "started" with ranges no cursor reads, whose changes would never be counted.
         foreach (var source in missing)
-            foreach (var range in await database.GetContainer(source.Container).GetFeedRangesAsync(ct))
-            {
-                var json = range.ToJsonString();
-                await stats.TryCreateCursorAsync(new FeedCursor { Id = CursorId(source.Name, json), Source = source.Name, Range = json }, ct);
-            }
+        {
+            var ranges = await database.GetContainer(source.Container).GetFeedRangesAsync(ct);
+            await stats.TryCreateCursorsAsync([.. ranges.Select(r => r.ToJsonString())
+                .Select(json => new FeedCursor { Id = CursorId(source.Name, json), Source = source.Name, Range = json })], ct);
+        }
         return await stats.ListCursorsAsync(ct);
     }
 

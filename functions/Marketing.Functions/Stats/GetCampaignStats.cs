@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
@@ -7,9 +9,23 @@ namespace Marketing.Functions.Stats;
 
 /// <summary>
 /// One point of a series: the figures of a local day (<c>Hour</c> null) or of one local hour of it, in the campaign's time
-/// zone; <c>Start</c> is the instant it begins.
+/// zone; <c>Start</c> is the instant it begins, in local time with its offset.
 /// </summary>
-public sealed record StatsPoint(DateOnly Day, int? Hour, DateTimeOffset Start, Figures Figures);
+public sealed record StatsPoint(DateOnly Day, int? Hour, [property: JsonConverter(typeof(LocalInstantConverter))] DateTimeOffset Start, Figures Figures);
+
+/// <summary>
+/// A point's start as the campaign's local time with its offset ("2026-11-21T23:00:00+08:00"): the API writes other
+/// instants in UTC (<see cref="UtcInstantConverter"/>), which would turn a local day into "2026-11-20T16:00:00.000Z" and
+/// hide which day it is. Read back as any ISO 8601 instant with an offset.
+/// </summary>
+public sealed class LocalInstantConverter : JsonConverter<DateTimeOffset>
+{
+    public override DateTimeOffset Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        => new UtcInstantConverter().Read(ref reader, typeToConvert, options);
+
+    public override void Write(Utf8JsonWriter writer, DateTimeOffset value, JsonSerializerOptions options)
+        => writer.WriteStringValue(value.ToString("yyyy-MM-dd'T'HH:mm:sszzz", CultureInfo.InvariantCulture));
+}
 
 /// <summary>claimed → locked → redeemed → refunded, each rate the share of the step before (null when it had none).</summary>
 public sealed record Funnel(long Claimed, long Locked, long Redeemed, long Refunded, double? LockRate, double? RedeemRate, double? RefundRate);

@@ -1,8 +1,10 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Redemption;
 using Marketing.Functions.Wallet;
 using Microsoft.Azure.Cosmos;
+using Microsoft.Extensions.Options;
 
 namespace Marketing.Functions.Stats;
 
@@ -11,54 +13,82 @@ public sealed record DayDifference(string CampaignId, DateOnly Day, IReadOnlyDic
 
 /// <summary>
 /// The command recount-stats: the same figures as AggregateStats, computed from scratch from the source documents (every
-/// wallet, redemption and ledger entry, or one campaign's), with the same meaning (<see cref="StatsFacts"/>). The tests' oracle, and the
-/// operators' repair tool: with --write it replaces the stored days that differ (docs/stats.md, "Repair").
+/// wallet, redemption, ledger entry, referral and settlement, or one campaign's), with the same meaning (<see cref="StatsFacts"/>). The tests' oracle, and the
+/// operators' repair tool: with --write it rewrites the stored days that differ (docs/stats.md, "Repair").
 /// </summary>
-public sealed class RecountStats(Database database, StatsStore stats, CampaignStore campaigns, RedemptionStore redemptions,
-    Microsoft.Extensions.Options.IOptions<StatsOptions> options)
+public sealed class RecountStats(Database database, StatsStore stats, CampaignStore campaigns, RedemptionStore redemptions, TimeProvider time,
+    IOptions<StatsOptions> options, IOptions<RedemptionOptions> redemptionOptions)
 {
+    /// <summary>
+    /// The first local day whose facts the sources still hold in full. Cosmos deletes a finished (cancelled, refunded)
+    /// redemption <see cref="RedemptionOptions.FinishedRetentionDays"/> after its last step, so from then on the
+    /// recount no longer sees the lock, confirm, cancel or refund it held, while the stored day rightly keeps them.
+    /// A fact's record lives at least that long after the fact; two days more cover every time zone (a local day starts
+    /// at most 14 hours before the UTC one). Older days are neither compared nor rewritten: they stay as counted.
+    /// </summary>
+    public DateOnly FirstRecountableDay => DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime).AddDays(2 - redemptionOptions.Value.FinishedRetentionDays);
+
     /// <summary>The recounted figures: campaign → local day → cell key → figures.</summary>
     public async Task<Dictionary<string, Dictionary<DateOnly, Dictionary<string, Figures>>>> RecountAsync(string? campaignId, CancellationToken ct)
     {
-        var zones = new TimeZoneCache(campaigns, options.Value.TimeZone);
         var result = new Dictionary<string, Dictionary<DateOnly, Dictionary<string, Figures>>>(StringComparer.Ordinal);
-        async Task AddAsync(IEnumerable<StatsFact> facts)
+        await foreach (var (fact, cell) in FactsAsync(campaignId, ct))
         {
-            foreach (var fact in facts)
-            {
-                if (await zones.FindAsync(fact.CampaignId, ct) is not { } zone) continue; // as the fold: a fact of no campaign is not counted
-                var cell = Cell.Of(fact, zone);
-                if (!result.TryGetValue(fact.CampaignId, out var days)) result[fact.CampaignId] = days = [];
-                if (!days.TryGetValue(cell.Day, out var cells)) days[cell.Day] = cells = new(StringComparer.Ordinal);
-                cells[cell.Key] = cells.TryGetValue(cell.Key, out var figures) ? figures.Plus(fact.Delta) : fact.Delta;
-            }
-        }
-
-        var filter = campaignId is null ? "" : " AND c.campaignId = @campaign";
-        if (campaignId is not Programme.Id)
-        {
-            await foreach (var wallet in ScanAsync(WalletStore.Spec.Name, $"SELECT * FROM c WHERE c.type = @type{filter}", q => q.WithParameter("@type", CampaignWallet.Kind), campaignId, ct))
-                await AddAsync(StatsFacts.OfWallet(wallet));
-            await foreach (var record in ScanAsync(RedemptionStore.Spec.Name, $"SELECT * FROM c WHERE IS_DEFINED(c.campaignId){filter}", q => q, campaignId, ct))
-                await AddAsync(StatsFacts.OfRedemption(record));
-        }
-        // Ledger entries name their order, not the campaign: read every entry, keep those of the campaign's orders (all of
-        // them are the programme's).
-        var ledger = new List<JsonElement>();
-        await foreach (var entry in ScanAsync(Commissions.LedgerStore.Spec.Name, "SELECT * FROM c WHERE IS_DEFINED(c.kind)", q => q, null, ct))
-            ledger.Add(entry);
-        foreach (var page in ledger.Chunk(500))
-            await AddAsync((await StatsFacts.OfLedgerAsync(page, redemptions.FindAsync, ct)).Where(f => campaignId is null || f.CampaignId == campaignId));
-        // The distribution programme: visits and bindings, and paid orders of bound buyers.
-        if (campaignId is null or Programme.Id)
-        {
-            await foreach (var document in ScanAsync(Promoters.ReferralStore.Spec.Name, "SELECT * FROM c", q => q, null, ct))
-                await AddAsync(StatsFacts.OfReferrals(document));
-            await foreach (var document in ScanAsync(Commissions.SettlementStore.Spec.Name, "SELECT * FROM c WHERE IS_DEFINED(c.paid)", q => q, null, ct))
-                await AddAsync(StatsFacts.OfSettlement(document));
+            if (!result.TryGetValue(fact.CampaignId, out var days)) result[fact.CampaignId] = days = [];
+            if (!days.TryGetValue(cell.Day, out var cells)) days[cell.Day] = cells = new(StringComparer.Ordinal);
+            Add(cells, fact, cell);
         }
         return result;
     }
+
+    /// <summary>Every fact of the source documents (one campaign's, or all), placed in its cell; facts of no campaign are left out, as the fold leaves them.</summary>
+    private async IAsyncEnumerable<(StatsFact Fact, Cell Cell)> FactsAsync(string? campaignId, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var zones = new TimeZoneCache(campaigns, options.Value.TimeZone);
+        var filter = campaignId is null || campaignId == Programme.Id ? "" : " AND c.campaignId = @campaign";
+        var scoped = campaignId is null || campaignId == Programme.Id ? null : campaignId;
+        var sources = new List<(string Container, string Sql, Func<QueryDefinition, QueryDefinition> Parameters, string? Campaign, Func<JsonElement, IEnumerable<StatsFact>> Facts)>();
+        if (campaignId is not Programme.Id)
+        {
+            sources.Add((WalletStore.Spec.Name, $"SELECT * FROM c WHERE c.type = @type{filter}", q => q.WithParameter("@type", CampaignWallet.Kind), scoped, StatsFacts.OfWallet));
+            sources.Add((RedemptionStore.Spec.Name, $"SELECT * FROM c WHERE IS_DEFINED(c.campaignId){filter}", q => q, scoped, StatsFacts.OfRedemption));
+        }
+        if (campaignId is null or Programme.Id)
+        {
+            // The distribution programme: visits and bindings, and paid orders of bound buyers.
+            sources.Add((Promoters.ReferralStore.Spec.Name, "SELECT * FROM c", q => q, null, StatsFacts.OfReferrals));
+            sources.Add((Commissions.SettlementStore.Spec.Name, "SELECT * FROM c WHERE IS_DEFINED(c.paid)", q => q, null, StatsFacts.OfSettlement));
+        }
+        foreach (var source in sources)
+            await foreach (var document in ScanAsync(source.Container, source.Sql, source.Parameters, source.Campaign, ct))
+                foreach (var fact in source.Facts(document))
+                    if (await zones.FindAsync(fact.CampaignId, ct) is { } zone)
+                        yield return (fact, Cell.Of(fact, zone));
+
+        // Ledger entries name their order, not the campaign: every entry is read, a page at a time, and its facts kept for
+        // the campaign asked for (every entry is the programme's; those of orders that redeemed a coupon, their campaign's).
+        var page = new List<JsonElement>();
+        await foreach (var entry in ScanAsync(Commissions.LedgerStore.Spec.Name, "SELECT * FROM c WHERE IS_DEFINED(c.kind)", q => q, null, ct))
+        {
+            page.Add(entry);
+            if (page.Count < 500) continue;
+            foreach (var placed in await PlaceAsync(page)) yield return placed;
+            page.Clear();
+        }
+        foreach (var placed in await PlaceAsync(page)) yield return placed;
+
+        async Task<List<(StatsFact, Cell)>> PlaceAsync(List<JsonElement> entries)
+        {
+            var placed = new List<(StatsFact, Cell)>();
+            foreach (var fact in await StatsFacts.OfLedgerAsync(entries, redemptions.FindAsync, ct))
+                if ((campaignId is null || fact.CampaignId == campaignId) && await zones.FindAsync(fact.CampaignId, ct) is { } zone)
+                    placed.Add((fact, Cell.Of(fact, zone)));
+            return placed;
+        }
+    }
+
+    private static void Add(Dictionary<string, Figures> cells, StatsFact fact, Cell cell)
+        => cells[cell.Key] = cells.TryGetValue(cell.Key, out var figures) ? figures.Plus(fact.Delta) : fact.Delta;
 
     /// <summary>Every stored day that differs from the recount (and every recounted day with no document), for one campaign or all.</summary>
     public async Task<List<DayDifference>> CompareAsync(string? campaignId, CancellationToken ct)
@@ -71,45 +101,75 @@ public sealed class RecountStats(Database database, StatsStore stats, CampaignSt
         {
             var expected = recounted.GetValueOrDefault(id) ?? [];
             var stored = (await stats.ReadAllDaysAsync(id, ct)).ToDictionary(d => d.Date);
-            foreach (var day in expected.Keys.Union(stored.Keys).Order())
+            foreach (var day in expected.Keys.Union(stored.Keys).Where(d => d >= FirstRecountableDay).Order())
             {
-                var want = expected.GetValueOrDefault(day) ?? [];
-                var have = stored.GetValueOrDefault(day)?.Cells ?? [];
-                var cells = want.Keys.Union(have.Keys).Where(k => !Equals(want.GetValueOrDefault(k) ?? Figures.Zero, have.GetValueOrDefault(k) ?? Figures.Zero))
-                    .ToDictionary(k => k, k => (have.GetValueOrDefault(k), want.GetValueOrDefault(k)));
+                var cells = Differing(stored.GetValueOrDefault(day)?.Cells ?? [], expected.GetValueOrDefault(day) ?? []);
                 if (cells.Count > 0) differences.Add(new DayDifference(id, day, cells));
             }
         }
         return differences;
     }
 
-    /// <summary>Replaces each differing day with its recount (conditional on the day as read); how many were replaced.</summary>
+    private static Dictionary<string, (Figures? Stored, Figures? Recounted)> Differing(Dictionary<string, Figures> have, Dictionary<string, Figures> want)
+        => want.Keys.Union(have.Keys).Where(k => !Equals(want.GetValueOrDefault(k) ?? Figures.Zero, have.GetValueOrDefault(k) ?? Figures.Zero))
+            .ToDictionary(k => k, k => (have.GetValueOrDefault(k), want.GetValueOrDefault(k)));
+
+    /// <summary>
+    /// Rewrites each differing day as the fold would have it (<see cref="RepairDayAsync"/>); how many days are right now.
+    /// </summary>
     public async Task<int> RepairAsync(IEnumerable<DayDifference> differences, CancellationToken ct)
     {
-        var recounted = new Dictionary<string, Dictionary<DateOnly, Dictionary<string, Figures>>>(StringComparer.Ordinal);
-        var replaced = 0;
-        foreach (var difference in differences)
+        var repaired = 0;
+        foreach (var campaign in differences.GroupBy(d => d.CampaignId, StringComparer.Ordinal))
         {
-            if (!recounted.TryGetValue(difference.CampaignId, out var days))
-                recounted[difference.CampaignId] = days = (await RecountAsync(difference.CampaignId, ct)).GetValueOrDefault(difference.CampaignId) ?? [];
-            var stored = await stats.FindDayAsync(difference.CampaignId, difference.Day, ct);
-            var day = new CampaignDay
-            {
-                Pk = StatsStore.DayPartition(difference.CampaignId, difference.Day), CampaignId = difference.CampaignId,
-                Day = difference.Day.ToString(StatsStore.DayFormat, System.Globalization.CultureInfo.InvariantCulture),
-                Cells = days.GetValueOrDefault(difference.Day) ?? [], ETag = stored?.Resource.ETag,
-            };
-            if (await stats.TryReplaceDayAsync(day, ct)) replaced++;
+            var days = campaign.Select(d => d.Day).Where(d => d >= FirstRecountableDay).ToHashSet();
+            var facts = days.ToDictionary(d => d, _ => new List<StatsFact>());
+            await foreach (var (fact, cell) in FactsAsync(campaign.Key, ct))
+                if (facts.TryGetValue(cell.Day, out var list)) list.Add(fact);
+            foreach (var day in days.Order())
+                if (await RepairDayAsync(campaign.Key, day, facts[day], ct)) repaired++;
         }
-        return replaced;
+        return repaired;
+    }
+
+    /// <summary>
+    /// Rewrites one day from its recounted facts, keeping the fold's promise to count each fact once: a fact whose mark
+    /// exists (the fold counted it) or that is too old for the fold ever to count (older than its marks are kept, plus a
+    /// day: no run in flight still takes it) is in the day; any other fact is left out, since the fold will count it when
+    /// it reads it — putting it in now would have it counted twice. A fold batch always changes the day with its marks,
+    /// so the day and the marks read together stay true until the conditional replace, which a batch in between
+    /// refuses (read again). True when the day is right.
+    /// </summary>
+    private async Task<bool> RepairDayAsync(string campaignId, DateOnly day, List<StatsFact> facts, CancellationToken ct)
+    {
+        var settled = time.GetUtcNow().AddDays(-(options.Value.FactDays + 1));
+        var zone = await new TimeZoneCache(campaigns, options.Value.TimeZone).FindAsync(campaignId, ct) ?? TimeZoneInfo.Utc;
+        for (var attempt = 0; attempt < 20; attempt++)
+        {
+            var (stored, marked) = await stats.ReadDayAndMarksAsync(campaignId, day, ct);
+            var cells = new Dictionary<string, Figures>(StringComparer.Ordinal);
+            foreach (var fact in facts.DistinctBy(f => f.Id))
+                if (fact.At < settled || marked.Contains(StatsStore.MarkId(fact.Id)))
+                    Add(cells, fact, Cell.Of(fact, zone));
+            if (Differing(stored?.Cells ?? [], cells).Count == 0) return true;
+            var rewritten = new CampaignDay
+            {
+                Pk = StatsStore.DayPartition(campaignId, day), CampaignId = campaignId,
+                Day = day.ToString(StatsStore.DayFormat, System.Globalization.CultureInfo.InvariantCulture),
+                Cells = cells, ETag = stored?.ETag,
+            };
+            if (await stats.TryReplaceDayAsync(rewritten, ct)) return true;
+        }
+        return false;
     }
 
     private async IAsyncEnumerable<JsonElement> ScanAsync(string container, string sql, Func<QueryDefinition, QueryDefinition> parameters, string? campaignId,
-        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+        [EnumeratorCancellation] CancellationToken ct)
     {
         var query = parameters(new QueryDefinition(sql));
         if (campaignId is not null) query = query.WithParameter("@campaign", campaignId);
-        using var iterator = database.GetContainer(container).GetItemQueryIterator<JsonElement>(query, requestOptions: new QueryRequestOptions { MaxItemCount = 500, EnableOptimisticDirectExecution = true });
+        using var iterator = database.GetContainer(container).GetItemQueryIterator<JsonElement>(query,
+            requestOptions: new QueryRequestOptions { MaxItemCount = 500, EnableOptimisticDirectExecution = true });
         while (iterator.HasMoreResults)
             foreach (var item in await iterator.ReadNextAsync(ct))
                 yield return item;

@@ -146,11 +146,14 @@ public static class StatsOverview
         return CellStart(DateOnly.FromDateTime(local.DateTime), 0, zone);
     }
 
-    /// <summary>The UTC instant a local hour of a day starts (an hour the clocks skip: at the offset before the change).</summary>
+    /// <summary>
+    /// The instant a local hour of a day starts, as local time with its offset (an hour the clocks skip: at the offset
+    /// before the change).
+    /// </summary>
     public static DateTimeOffset CellStart(DateOnly day, int hour, TimeZoneInfo zone)
     {
         var local = day.ToDateTime(new TimeOnly(hour, 0));
         var offset = zone.IsInvalidTime(local) ? zone.GetUtcOffset(local.AddHours(-1)) : zone.GetUtcOffset(local);
-        return new DateTimeOffset(local, offset).ToUniversalTime();
+        return new DateTimeOffset(local, offset);
     }
 }

@@ -169,10 +169,10 @@ public sealed class StatsStore(Database database)
     }
 
     /// <summary>
-    /// Queries across partitions: executed directly when the container is one physical partition (as the SDK then may),
-    /// else through the gateway's query plan, as always.
+    /// A query over several partitions is sent as the repo's other cross-partition queries are: with optimistic direct
+    /// execution (no query plan; the emulator can give none and refuses such a query without it, docs/local-emulators.md).
     /// </summary>
-    private static readonly QueryRequestOptions CrossPartition = new() { EnableOptimisticDirectExecution = true };
+    private static QueryRequestOptions CrossPartition => new() { EnableOptimisticDirectExecution = true };
 
     /// <summary>
     /// The id of a fact's mark: the fact's id, unless Cosmos DB could not take it as an id (a customer id from a token may
@@ -278,8 +278,21 @@ public sealed class StatsStore(Database database)
         return cursors;
     }
 
-    /// <summary>Creates a cursor unless one with its id exists (another run created it first: that one is used).</summary>
-    public Task<bool> TryCreateCursorAsync(FeedCursor cursor, CancellationToken ct) => container.TryCreateAsync(cursor, FeedCursor.Partition, ct);
+    /// <summary>
+    /// Creates a source's cursors (one per feed range) all at once or not at all: one transactional batch. False when
+    /// they exist already (another run created them first, or this very batch was sent twice: 409, nothing written by
+    /// this one). A source with more than <see cref="StatsStore.FactsPerBatch"/> + 1 feed ranges (physical partitions)
+    /// is beyond one batch and refused here (docs/stats.md).
+    /// </summary>
+    public async Task<bool> TryCreateCursorsAsync(IReadOnlyList<FeedCursor> cursors, CancellationToken ct)
+    {
+        var batch = container.CreateTransactionalBatch(new PartitionKey(FeedCursor.Partition));
+        foreach (var cursor in cursors) batch.CreateItem(cursor, NoContent);
+        using var response = await batch.ExecuteAsync(ct);
+        if (response.IsSuccessStatusCode) return true;
+        if (response.StatusCode == HttpStatusCode.Conflict) return false;
+        throw new CosmosException($"Creating the feed cursors failed: {response.ErrorMessage}", response.StatusCode, 0, response.ActivityId, response.RequestCharge);
+    }
 
     /// <summary>Moves a cursor on if nobody else has since it was read; the new cursor (with its etag), or null when another run moved it.</summary>
     public async Task<FeedCursor?> TryMoveCursorAsync(FeedCursor cursor, CancellationToken ct)
@@ -287,6 +300,25 @@ public sealed class StatsStore(Database database)
 
     /// <summary>Replaces a day's figures outright (recount-stats --write): conditional on the day as read.</summary>
     public Task<bool> TryReplaceDayAsync(CampaignDay day, CancellationToken ct) => container.TrySaveAsync(day, day.Pk, day.ETag, ct);
+
+    /// <summary>A day's document (null if none) and the id of every fact counted in it (recount-stats --write): one single-partition query.</summary>
+    public async Task<(CampaignDay? Day, HashSet<string> Marked)> ReadDayAndMarksAsync(string campaignId, DateOnly day, CancellationToken ct)
+    {
+        CampaignDay? found = null;
+        var marked = new HashSet<string>(StringComparer.Ordinal);
+        using var iterator = container.GetItemQueryIterator<JsonElement>(new QueryDefinition("SELECT * FROM c"),
+            requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(DayPartition(campaignId, day)) });
+        while (iterator.HasMoreResults)
+        {
+            foreach (var item in await iterator.ReadNextAsync(ct))
+            {
+                var id = item.GetProperty("id").GetString()!;
+                if (id == CampaignDay.DocumentId) found = item.Deserialize<CampaignDay>(Json.Storage);
+                else marked.Add(id);
+            }
+        }
+        return (found, marked);
+    }
 
     public Task<ItemResponse<CampaignDay>?> FindDayAsync(string campaignId, DateOnly day, CancellationToken ct)
         => container.ReadOrNullAsync<CampaignDay>(CampaignDay.DocumentId, DayPartition(campaignId, day), ct);

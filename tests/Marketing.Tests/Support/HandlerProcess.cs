@@ -7,7 +7,8 @@ public static class HandlerProcess
 {
     private static readonly string[] Forwarded = ["Cosmos__Endpoint", "Cosmos__Key", "Auth__Issuer", "Auth__Audience", "Auth__DevSigningKey"];
 
-    public static Process Start(IEnumerable<string> args, IDictionary<string, string>? environment = null)
+    /// <summary>Starts it; <paramref name="output"/>, when given, receives each line it writes to stdout.</summary>
+    public static Process Start(IEnumerable<string> args, IDictionary<string, string>? environment = null, Action<string>? output = null)
     {
         var start = new ProcessStartInfo("dotnet", [typeof(Program).Assembly.Location, .. args])
         {
@@ -18,10 +19,12 @@ public static class HandlerProcess
             start.Environment[name] = Settings.Get(name);
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())
             start.Environment[name] = value;
-        var process = Process.Start(start)!;
-        // Drain both pipes so a chatty process can never block on a full buffer.
-        process.OutputDataReceived += (_, _) => { };
+        var process = new Process { StartInfo = start };
+        // Drain both pipes so a chatty process can never block on a full buffer (handlers attached before it starts,
+        // so no line is missed).
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) output?.Invoke(e.Data); };
         process.ErrorDataReceived += (_, _) => { };
+        process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return process;
