@@ -29,6 +29,8 @@
 //     versions, etags and LSNs come back), answers its status with 424 for the others (HTTP 207, as Cosmos DB),
 //     patches (with filter, If-Match and the checks above) are supported, every operation must carry the batch's
 //     partition key, more than 100 operations are 400 and a body over 2 MB is 413. A batch's writes share one LSN.
+//   * queries take time linear in the documents they read: the query compiler copied its whole working array once per
+//     document, so a query over 60,000 documents took 26 s (now 20 ms).
 // It does not implement time to live itself: an item past its "ttl" stays readable here (docs/local-emulators.md),
 // nor the all-versions-and-deletes change feed mode, nor feed ranges smaller than its one partition key range.
 // Usage: node scripts/cosmos-emulator.js --port 8081
@@ -230,6 +232,34 @@ const partitionOf = (req) => {
     return undefined;
   }
 };
+
+// Queries in linear time. The query compiler (@zeit/cosmosdb-query) gathers the documents with
+// reduce(($, c) => [...$, { c }], []), which copies the whole accumulator once per document: a query over 60,000
+// documents took 26 s here (a filtered point query included), so anything that keeps many small documents in one
+// container (the statistics' fact marks) timed out. The generated code is rewritten to push onto the accumulator
+// instead: [...$, x, ...y] becomes ($.push(x, ...y), $). Same results, in the same order.
+{
+  const transformer = require(require.resolve("@zeit/cosmosdb-query/lib/transformer", { paths: [lib] }));
+  const original = transformer.default;
+  const linear = (node) => {
+    if (Array.isArray(node)) return node.map(linear);
+    if (!node || typeof node !== "object") return node;
+    for (const key of Object.keys(node)) node[key] = linear(node[key]);
+    const [first, ...rest] = node.type === "ArrayExpression" ? node.elements : [];
+    if (first && first.type === "SpreadElement" && first.argument.type === "Identifier" && first.argument.name === "$") {
+      const accumulator = { type: "Identifier", name: "$" };
+      return {
+        type: "SequenceExpression",
+        expressions: [
+          { type: "CallExpression", callee: { type: "MemberExpression", object: accumulator, property: { type: "Identifier", name: "push" }, computed: false }, arguments: rest },
+          { type: "Identifier", name: "$" },
+        ],
+      };
+    }
+    return node;
+  };
+  transformer.default = (ast) => linear(original(ast));
+}
 
 // The emulator has one partition range, so every query runs whole in it: say so (Cosmos DB sends this header for
 // optimistic direct execution), or the SDK drops to its full pipeline on the first continuation token and asks
