@@ -25,8 +25,12 @@ public sealed class RecountStats(Database database, StatsStore stats, CampaignSt
     /// recount no longer sees the lock, confirm, cancel or refund it held, while the stored day rightly keeps them.
     /// A fact's record lives at least that long after the fact; two days more cover every time zone (a local day starts
     /// at most 14 hours before the UTC one). Older days are neither compared nor rewritten: they stay as counted.
+    /// For the distribution programme it is the visits' retention instead (<see cref="Promoters.ReferralStore.VisitRetentionDays"/>).
     /// </summary>
-    public DateOnly FirstRecountableDay => DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime).AddDays(2 - redemptionOptions.Value.FinishedRetentionDays);
+    public DateOnly FirstRecountableDay(string campaignId)
+        => DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime).AddDays(2 - (campaignId == Programme.Id
+            ? Promoters.ReferralStore.VisitRetentionDays
+            : redemptionOptions.Value.FinishedRetentionDays));
 
     /// <summary>The recounted figures: campaign → local day → cell key → figures.</summary>
     public async Task<Dictionary<string, Dictionary<DateOnly, Dictionary<string, Figures>>>> RecountAsync(string? campaignId, CancellationToken ct)
@@ -101,7 +105,7 @@ public sealed class RecountStats(Database database, StatsStore stats, CampaignSt
         {
             var expected = recounted.GetValueOrDefault(id) ?? [];
             var stored = (await stats.ReadAllDaysAsync(id, ct)).ToDictionary(d => d.Date);
-            foreach (var day in expected.Keys.Union(stored.Keys).Where(d => d >= FirstRecountableDay).Order())
+            foreach (var day in expected.Keys.Union(stored.Keys).Where(d => d >= FirstRecountableDay(id)).Order())
             {
                 var cells = Differing(stored.GetValueOrDefault(day)?.Cells ?? [], expected.GetValueOrDefault(day) ?? []);
                 if (cells.Count > 0) differences.Add(new DayDifference(id, day, cells));
@@ -122,7 +126,7 @@ public sealed class RecountStats(Database database, StatsStore stats, CampaignSt
         var repaired = 0;
         foreach (var campaign in differences.GroupBy(d => d.CampaignId, StringComparer.Ordinal))
         {
-            var days = campaign.Select(d => d.Day).Where(d => d >= FirstRecountableDay).ToHashSet();
+            var days = campaign.Select(d => d.Day).Where(d => d >= FirstRecountableDay(campaign.Key)).ToHashSet();
             var facts = days.ToDictionary(d => d, _ => new List<StatsFact>());
             await foreach (var (fact, cell) in FactsAsync(campaign.Key, ct))
                 if (facts.TryGetValue(cell.Day, out var list)) list.Add(fact);
