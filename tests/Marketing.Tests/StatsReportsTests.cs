@@ -166,6 +166,12 @@ public sealed class StatsReportsTests
         Assert.Equal(0.0, (double)firstDay["totals"]!["payRate"]!);
         Assert.Null(firstDay["totals"]!["commissionPerOrder"]); // no paid order that day
 
+        // By default the last 7 days to the platform's today (22 November in Shanghai, 16:20Z on the 21st).
+        var week = await (await app.Operator().GetAsync(Path)).AssertStatusAsync(HttpStatusCode.OK);
+        Assert.Equal(["2026-11-16", "2026-11-22"], new[] { (string)week["series"]![0]!["day"]!, (string)week["series"]![6]!["day"]! });
+        Assert.Equal(7, week["series"]!.AsArray().Count);
+        Assert.Equal(3L, (long)week["totals"]!["visits"]!);
+
         // A visit after the run is not counted, and asOf says so.
         await app.VisitAsync(unbound, code);
         var stale = await (await app.Operator().GetAsync(Path + "?from=2026-11-21&to=2026-11-22")).AssertStatusAsync(HttpStatusCode.OK);
@@ -241,6 +247,7 @@ public sealed class StatsReportsTests
         Assert.Equal("Asia/Shanghai", (string?)overview["timeZone"]);
         Assert.Equal(runAt, Instant(overview["computedAt"]));
         Assert.Equal(runAt, Instant(overview["asOf"]));
+        Assert.Equal(0, (double)overview["lagSeconds"]!, 3);
         Assert.Equal(3, (int)overview["campaignsRunning"]!);
         Assert.Equal(1, (int)overview["endingWithin7Days"]!);
         var listed = Assert.Single(overview["ending"]!.AsArray())!;
@@ -280,6 +287,7 @@ public sealed class StatsReportsTests
             var response = await app.Operator().GetAsync($"/api/campaigns/{campaign}/stats.csv{query}");
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             Assert.Equal("text/csv", response.Content.Headers.ContentType?.MediaType);
+            Assert.Equal("utf-8", response.Content.Headers.ContentType?.CharSet);
             var disposition = response.Content.Headers.ContentDisposition;
             Assert.NotNull(disposition);
             Assert.Equal("attachment", disposition.DispositionType);
@@ -325,12 +333,11 @@ public sealed class StatsReportsTests
         app.Clock.Advance(TimeSpan.FromMinutes(3));
         await (await app.VisitAsync(buyer, code)).AssertStatusAsync(HttpStatusCode.OK);
 
+        // A visit refused (the promoter's own code) is no visit: nothing is written.
+        await (await app.VisitAsync(promoter, code)).AssertProblemAsync((HttpStatusCode)422, "self-referral");
+
         var referrals = app.Services.GetRequiredService<CosmosClient>().GetContainer(app.Database, ReferralStore.Spec.Name);
-        var iterator = referrals.GetItemQueryIterator<JsonObject>(new QueryDefinition("SELECT * FROM c WHERE c.type = @type")
-            .WithParameter("@type", ReferralVisit.Kind), requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(buyer) });
-        var visits = new List<JsonObject>();
-        while (iterator.HasMoreResults) visits.AddRange(await iterator.ReadNextAsync());
-        visits = [.. visits.OrderBy(v => Instant(v["at"]))];
+        var visits = (await VisitsAsync(buyer)).OrderBy(v => Instant(v["at"])).ToList();
 
         Assert.Equal(2, visits.Count);
         Assert.All(visits, v =>
@@ -343,5 +350,15 @@ public sealed class StatsReportsTests
         });
         Assert.Equal([firstAt, firstAt.AddMinutes(3)], visits.Select(v => Instant(v["at"])).ToArray());
         Assert.NotEqual((string)visits[0]["id"]!, (string)visits[1]["id"]!);
+        Assert.Empty(await VisitsAsync(promoter));
+
+        async Task<List<JsonObject>> VisitsAsync(string buyerId)
+        {
+            var found = new List<JsonObject>();
+            var query = referrals.GetItemQueryIterator<JsonObject>(new QueryDefinition("SELECT * FROM c WHERE c.type = @type")
+                .WithParameter("@type", ReferralVisit.Kind), requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(buyerId) });
+            while (query.HasMoreResults) found.AddRange(await query.ReadNextAsync());
+            return found;
+        }
     }
 }
