@@ -268,6 +268,27 @@ public sealed class StatsReportsTests
             => ((long)day!["claims"]!, (long)day["redemptions"]!, (long)day["gmv"]!, (long)day["discount"]!);
     }
 
+    [Theory]
+    [InlineData("Asia/Shanghai", 1, 1)]
+    [InlineData("UTC", 0, 2)]
+    public async Task Today_and_yesterday_are_the_platforms_days_whatever_the_campaigns_time_zone(string platformZone, long today, long yesterday)
+    {
+        await using var app = await StatsRig.StartAsync("days", b => b.UseSetting("Stats:TimeZone", platformZone));
+        app.Clock.Set(new DateTimeOffset(2026, 11, 21, 15, 0, 0, TimeSpan.Zero));
+        var campaign = await app.Operator().PublishedCampaignAsync(Api.Terms(app.Clock.GetUtcNow(), t => t["timeZone"] = "UTC"));
+        // Both on 21 November in the campaign's UTC; in Shanghai 23:30 on the 21st and 00:30 on the 22nd.
+        app.Clock.Set(new DateTimeOffset(2026, 11, 21, 15, 30, 0, TimeSpan.Zero));
+        await ClaimAsync(app, campaign, Api.NewId("c"));
+        app.Clock.Set(new DateTimeOffset(2026, 11, 21, 16, 30, 0, TimeSpan.Zero));
+        await ClaimAsync(app, campaign, Api.NewId("c"));
+
+        app.Clock.Set(new DateTimeOffset(2026, 11, 22, 2, 0, 0, TimeSpan.Zero));
+        await app.RunAggregateStatsAsync();
+        var overview = await (await app.Operator().GetAsync("/api/stats/overview")).AssertStatusAsync(HttpStatusCode.OK);
+        Assert.Equal(platformZone, (string?)overview["timeZone"]);
+        Assert.Equal((today, yesterday), ((long)overview["today"]!["claims"]!, (long)overview["yesterday"]!["claims"]!));
+    }
+
     [Fact]
     public async Task The_csv_export_has_the_header_and_one_row_per_local_day_with_the_numbers_of_the_json_series()
     {
