@@ -202,7 +202,8 @@ public sealed class StatsReportsTests
         Assert.Equal(0, (long)before["couponsExpiringWithin24Hours"]!);
         Assert.Equal(0, (long)before["today"]!["claims"]!);
 
-        // 21 November, 10:00 in Shanghai. Measured from the run a day later: one campaign ends in 3 days, two in 10.
+        // 21 November, 10:00 in Shanghai. Measured from the run a day later: campaigns ending in 3 days and in 2 are
+        // listed, those ending in 10 are not.
         var t0 = app.Clock.GetUtcNow();
         var ending = await app.Operator().PublishedCampaignAsync(Api.Terms(t0, t => t["claimEndsAt"] = Api.Instant(t0.AddDays(4))));
         var oneDay = await app.Operator().PublishedCampaignAsync(Api.Terms(t0, t =>
@@ -215,6 +216,12 @@ public sealed class StatsReportsTests
             t["claimEndsAt"] = Api.Instant(t0.AddDays(11));
             t["budget"] = 4100;
         }));
+        var sooner = await app.Operator().PublishedCampaignAsync(Api.Terms(t0, t => t["claimEndsAt"] = Api.Instant(t0.AddDays(3))));
+        var emptier = await app.Operator().PublishedCampaignAsync(Api.Terms(t0, t =>
+        {
+            t["claimEndsAt"] = Api.Instant(t0.AddDays(11));
+            t["budget"] = 2020;
+        }));
         // Not running: a draft, and a campaign whose claim window has closed.
         await app.Operator().CreateCampaignAsync(Api.Terms(t0));
         await app.Operator().PublishedCampaignAsync(Api.Terms(t0, t => t["claimEndsAt"] = Api.Instant(t0.AddHours(12))));
@@ -225,13 +232,15 @@ public sealed class StatsReportsTests
         await ClaimAsync(app, ending, c2);
         await RedeemAsync(app, c1, coupon1);
 
-        // Today (22 November, 10:00 in Shanghai): five claims, three redeemed; the budget spent to 100 of 4100 (2.4 %).
+        // Today (22 November, 10:00 in Shanghai): six claims, four redeemed; the budgets spent to 100 of 4100 (2.4 %) and 20 of 2020 (1 %).
         app.Clock.Advance(TimeSpan.FromDays(1));
         for (var i = 0; i < 2; i++)
         {
             var customer = Api.NewId("cb");
             await RedeemAsync(app, customer, await ClaimAsync(app, budgeted, customer));
         }
+        var spender = Api.NewId("ce");
+        await RedeemAsync(app, spender, await ClaimAsync(app, emptier, spender));
         // Three 1-day coupons (valid to midnight tonight, 16:00Z): one used, two left to expire within 24 hours.
         var customers = Enumerable.Range(0, 3).Select(i => Api.NewId($"cd{i}")).ToArray();
         var coupons = new List<string>();
@@ -248,16 +257,17 @@ public sealed class StatsReportsTests
         Assert.Equal(runAt, Instant(overview["computedAt"]));
         Assert.Equal(runAt, Instant(overview["asOf"]));
         Assert.Equal(0, (double)overview["lagSeconds"]!, 3);
-        Assert.Equal(3, (int)overview["campaignsRunning"]!);
-        Assert.Equal(1, (int)overview["endingWithin7Days"]!);
-        var listed = Assert.Single(overview["ending"]!.AsArray())!;
-        Assert.Equal(ending, (string)listed["id"]!);
-        Assert.Equal(t0.AddDays(4), Instant(listed["claimEndsAt"]));
-        Assert.Equal(1, (int)overview["budgetBelow5Percent"]!);
-        var low = Assert.Single(overview["lowBudget"]!.AsArray())!;
-        Assert.Equal((budgeted, 4100L, 100L), ((string)low["id"]!, (long)low["budgetTotal"]!, (long)low["budgetLeft"]!));
+        Assert.Equal(5, (int)overview["campaignsRunning"]!);
+        // Soonest first: the one ending in 2 days, then in 3.
+        Assert.Equal(2, (int)overview["endingWithin7Days"]!);
+        Assert.Equal([(sooner, t0.AddDays(3)), (ending, t0.AddDays(4))],
+            overview["ending"]!.AsArray().Select(c => ((string)c!["id"]!, Instant(c["claimEndsAt"]))).ToArray());
+        // Emptiest first.
+        Assert.Equal(2, (int)overview["budgetBelow5Percent"]!);
+        Assert.Equal([(emptier, 2020L, 20L), (budgeted, 4100L, 100L)],
+            overview["lowBudget"]!.AsArray().Select(c => ((string)c!["id"]!, (long)c["budgetTotal"]!, (long)c["budgetLeft"]!)).ToArray());
         Assert.Equal(2, (long)overview["couponsExpiringWithin24Hours"]!);
-        Assert.Equal((5L, 3L, 3 * Gmv, 3 * Discount), Totals(overview["today"]));
+        Assert.Equal((6L, 4L, 4 * Gmv, 4 * Discount), Totals(overview["today"]));
         Assert.Equal((2L, 1L, Gmv, Discount), Totals(overview["yesterday"]));
 
         Assert.Equal(HttpStatusCode.Forbidden, (await app.Customer(Api.NewId("c")).GetAsync(Path)).StatusCode);
