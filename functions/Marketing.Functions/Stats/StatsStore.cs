@@ -186,10 +186,13 @@ public sealed class StatsStore(Database database)
     private static readonly TransactionalBatchItemRequestOptions NoContent = new() { EnableContentResponseOnWrite = false };
 
     /// <summary>The day's document (null if nothing was counted yet) and which of <paramref name="factIds"/> are marked: one query.</summary>
-    private async Task<(CampaignDay? Day, HashSet<string> Marked)> ReadDayAndMarksAsync(string pk, string[] factIds, CancellationToken ct)
+    private Task<(CampaignDay? Day, HashSet<string> Marked)> ReadDayAndMarksAsync(string pk, string[] factIds, CancellationToken ct)
+        => ReadDayAndMarksAsync(pk, new QueryDefinition("SELECT * FROM c WHERE c.id = @day OR ARRAY_CONTAINS(@ids, c.id)")
+            .WithParameter("@day", CampaignDay.DocumentId).WithParameter("@ids", factIds), ct);
+
+    /// <summary>The day's document and the ids of the marks among the documents <paramref name="query"/> finds in the day's partition.</summary>
+    private async Task<(CampaignDay? Day, HashSet<string> Marked)> ReadDayAndMarksAsync(string pk, QueryDefinition query, CancellationToken ct)
     {
-        var query = new QueryDefinition("SELECT * FROM c WHERE c.id = @day OR ARRAY_CONTAINS(@ids, c.id)")
-            .WithParameter("@day", CampaignDay.DocumentId).WithParameter("@ids", factIds);
         CampaignDay? day = null;
         var marked = new HashSet<string>(StringComparer.Ordinal);
         using var iterator = container.GetItemQueryIterator<JsonElement>(query, requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(pk) });
@@ -302,23 +305,8 @@ public sealed class StatsStore(Database database)
     public Task<bool> TryReplaceDayAsync(CampaignDay day, CancellationToken ct) => container.TrySaveAsync(day, day.Pk, day.ETag, ct);
 
     /// <summary>A day's document (null if none) and the id of every fact counted in it (recount-stats --write): one single-partition query.</summary>
-    public async Task<(CampaignDay? Day, HashSet<string> Marked)> ReadDayAndMarksAsync(string campaignId, DateOnly day, CancellationToken ct)
-    {
-        CampaignDay? found = null;
-        var marked = new HashSet<string>(StringComparer.Ordinal);
-        using var iterator = container.GetItemQueryIterator<JsonElement>(new QueryDefinition("SELECT * FROM c"),
-            requestOptions: new QueryRequestOptions { PartitionKey = new PartitionKey(DayPartition(campaignId, day)) });
-        while (iterator.HasMoreResults)
-        {
-            foreach (var item in await iterator.ReadNextAsync(ct))
-            {
-                var id = item.GetProperty("id").GetString()!;
-                if (id == CampaignDay.DocumentId) found = item.Deserialize<CampaignDay>(Json.Storage);
-                else marked.Add(id);
-            }
-        }
-        return (found, marked);
-    }
+    public Task<(CampaignDay? Day, HashSet<string> Marked)> ReadDayAndMarksAsync(string campaignId, DateOnly day, CancellationToken ct)
+        => ReadDayAndMarksAsync(DayPartition(campaignId, day), new QueryDefinition("SELECT * FROM c"), ct);
 
     public Task<ItemResponse<CampaignDay>?> FindDayAsync(string campaignId, DateOnly day, CancellationToken ct)
         => container.ReadOrNullAsync<CampaignDay>(CampaignDay.DocumentId, DayPartition(campaignId, day), ct);
