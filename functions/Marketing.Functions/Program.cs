@@ -3,6 +3,7 @@ using Marketing.Functions.Commissions;
 using Marketing.Functions.Expiry;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
+using Marketing.Functions.Notifications;
 using Marketing.Functions.Payouts;
 using Marketing.Functions.Promoters;
 using Marketing.Functions.Redemption;
@@ -22,6 +23,7 @@ builder.Services.AddPromoters(builder.Configuration);
 builder.Services.AddCommissions(builder.Configuration);
 builder.Services.AddPayouts();
 builder.Services.AddStats();
+builder.Services.AddNotifications(builder.Configuration);
 
 var app = builder.Build();
 app.UsePlatform();
@@ -34,6 +36,7 @@ app.MapPromoters();
 app.MapCommissions();
 app.MapPayouts();
 app.MapStats();
+app.MapNotifications();
 
 try
 {

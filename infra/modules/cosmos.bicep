@@ -112,6 +112,14 @@ var containers containerSpec[] = [
     excludedPaths: ['/cells/*', '/"_etag"/?']
     defaultTtl: -1
   }
+  {
+    // Notifications (docs/notifications.md): a customer's messages and preferences; operator alerts in "operators".
+    // Records expire (their "ttl").
+    name: 'notifications'
+    partitionKeyPath: '/customerId'
+    excludedPaths: ['/body/?', '/couponIds/*', '/"_etag"/?']
+    defaultTtl: -1
+  }
 ]
 // Built-in "Cosmos DB Built-in Data Contributor" data-plane role.
 var dataContributor = '00000000-0000-0000-0000-000000000002'

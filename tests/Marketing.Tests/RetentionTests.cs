@@ -45,7 +45,7 @@ public sealed class RetentionTests
     {
         await using var app = await StartAsync("containers");
         // stats: a counted fact's mark (Stats/StatsStore.cs) carries a ttl; the days and the feed cursors do not.
-        string[] expiring = ["due", "redemptions", "quarantine", "referrals", "stats"];
+        string[] expiring = ["due", "notifications", "redemptions", "quarantine", "referrals", "stats"];
         Assert.Equal(expiring.Order(), Platform.Containers.Where(c => c.DefaultTtl is not null).Select(c => c.Name).Order());
         foreach (var spec in Platform.Containers)
         {

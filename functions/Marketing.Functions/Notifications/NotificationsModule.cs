@@ -1,0 +1,20 @@
+using Marketing.Functions.Hosting;
+
+namespace Marketing.Functions.Notifications;
+
+/// <summary>Notifications: expiry reminders and operator alerts, the in-app inbox, preferences, delivery (docs/notifications.md).</summary>
+public static class NotificationsModule
+{
+    public static readonly ContainerSpec[] Containers = [NotificationStore.Spec];
+
+    public static IServiceCollection AddNotifications(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddSingleton<NotificationStore>();
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapNotifications(this IEndpointRouteBuilder routes)
+    {
+        return routes;
+    }
+}
