@@ -66,6 +66,16 @@ public sealed record CampaignTerms
     /// </summary>
     public int? StockShards { get; init; }
 
+    /// <summary>
+    /// Expiry reminders (docs/notifications.md): when before a coupon's end of validity its customer is reminded, and the
+    /// share of customers held out to measure the reminders' uplift. Null = <see cref="ReminderPolicy.Default"/>. The one
+    /// term besides quantity and claim end that may change once published: it applies to reminders not yet due.
+    /// </summary>
+    public ReminderPolicy? Reminders { get; init; }
+
+    /// <summary>The reminder policy in force (the default when none is set).</summary>
+    [JsonIgnore] public ReminderPolicy ReminderPolicy => Reminders ?? ReminderPolicy.Default;
+
     /// <summary>How many stock shards the campaign has (1 when <see cref="StockShards"/> is not set).</summary>
     [JsonIgnore] public int ShardCount => StockShards ?? 1;
 
@@ -86,6 +96,7 @@ public sealed record CampaignTerms
         PerCustomerLimit = 1,
         TimeZone = "Asia/Shanghai",
         Budget = 1_000_000,
+        Reminders = new ReminderPolicy { OffsetsHours = [48, 2], HoldoutPercent = 10 },
     };
 
     public const int MaxQuantity = 100_000_000;
@@ -148,6 +159,15 @@ public sealed record CampaignTerms
         // Top-ups cannot take a budget past this either (TopUpBudget), so what a budget document sums stays exact.
         if (Budget is < 1 or > Limits.MaxMoney) Error("budget", $"When set, 1 to {Limits.MaxMoney} in minor units.");
         if (FindTimeZone(TimeZone) is null) Error("timeZone", "An IANA time zone id such as Asia/Shanghai.");
+        if (Reminders is { } reminders)
+        {
+            if (reminders.OffsetsHours is null || reminders.OffsetsHours.Length > ReminderPolicy.MaxOffsets
+                || reminders.OffsetsHours.Any(h => h is < 1 or > ReminderPolicy.MaxOffsetHours))
+                Error("reminders.offsetsHours", $"0 to {ReminderPolicy.MaxOffsets} offsets, each 1 to {ReminderPolicy.MaxOffsetHours} hours before expiry ([] = no reminders).");
+            else if (reminders.OffsetsHours.Distinct().Count() != reminders.OffsetsHours.Length) Error("reminders.offsetsHours", "No duplicates.");
+            if (reminders.HoldoutPercent is < 0 or > ReminderPolicy.MaxHoldoutPercent)
+                Error("reminders.holdoutPercent", $"0 to {ReminderPolicy.MaxHoldoutPercent}.");
+        }
 
         return errors.ToDictionary(e => e.Key, e => e.Value.ToArray());
     }
@@ -183,3 +203,25 @@ public sealed record Campaign
     public bool IsClaimableAt(DateTimeOffset now)
         => Status == CampaignStatus.Published && now >= Terms.ClaimStartsAt && now < Terms.ClaimEndsAt;
 }
+
+/// <summary>
+/// A campaign's expiry reminders: up to <see cref="MaxOffsets"/> offsets before a coupon's end of validity, in hours
+/// (default 24), and the percentage of its customers held out (sent no reminder), chosen by a stable hash of campaign
+/// and customer so the same customers stay out for the campaign's life (docs/notifications.md, "Holdout").
+/// </summary>
+public sealed record ReminderPolicy
+{
+    public const int MaxOffsets = 3;
+    public const int MaxOffsetHours = 720;
+    public const int MaxHoldoutPercent = 50;
+
+    public static ReminderPolicy Default { get; } = new();
+
+    public int[] OffsetsHours { get; init; } = [24];
+    public int HoldoutPercent { get; init; }
+
+    /// <summary>Whether <paramref name="customerId"/> is in the campaign's holdout: FNV-1a of "campaign\ncustomer", mod 100.</summary>
+    public bool HoldsOut(string campaignId, string customerId)
+        => HoldoutPercent > 0 && Hosting.StableHash.Fnv1a(campaignId + "\n" + customerId) % 100 < (uint)HoldoutPercent;
+}
+

@@ -109,13 +109,7 @@ public sealed partial class StockStore
     public static readonly TimeSpan LeaseMargin = TimeSpan.FromSeconds(10);
 
     /// <summary>The shard an order's reservation tries first: FNV-1a of its id (stable across processes), mod the shards.</summary>
-    public static int PreferredBudgetShard(string orderId, int shards)
-    {
-        var hash = 2166136261u;
-        foreach (var b in Encoding.UTF8.GetBytes(orderId))
-            hash = unchecked((hash ^ b) * 16777619u);
-        return (int)(hash % (uint)shards);
-    }
+    public static int PreferredBudgetShard(string orderId, int shards) => (int)(StableHash.Fnv1a(orderId) % (uint)shards);
 
     /// <summary>Shard <paramref name="shard"/>'s part of an amount of money: the first amount % shards shards get one more.</summary>
     public static long MoneyShare(long amount, int shards, int shard) => amount / shards + (shard < amount % shards ? 1 : 0);

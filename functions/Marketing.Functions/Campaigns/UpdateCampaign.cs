@@ -87,8 +87,9 @@ public static class UpdateCampaign
             errors["claimEndsAt"] = ["A published campaign's claim end can only move later."];
         // Everything else must be exactly as published: compare the rest field by field.
         // stockShards absent and 1 mean the same (one counter).
-        var before = JsonSerializer.SerializeToElement(current.Terms with { TotalQuantity = 0, ClaimEndsAt = default, StockShards = current.Terms.ShardCount }, Json.Options);
-        var after = JsonSerializer.SerializeToElement(terms with { TotalQuantity = 0, ClaimEndsAt = default, StockShards = terms.ShardCount }, Json.Options);
+        // Reminders may change too: they apply to reminders not yet due.
+        var before = JsonSerializer.SerializeToElement(current.Terms with { TotalQuantity = 0, ClaimEndsAt = default, StockShards = current.Terms.ShardCount, Reminders = null }, Json.Options);
+        var after = JsonSerializer.SerializeToElement(terms with { TotalQuantity = 0, ClaimEndsAt = default, StockShards = terms.ShardCount, Reminders = null }, Json.Options);
         foreach (var property in after.EnumerateObject())
         {
             if (!before.TryGetProperty(property.Name, out var old) || !JsonElement.DeepEquals(old, property.Value))
@@ -102,6 +103,6 @@ public static class UpdateCampaign
         if (errors.ContainsKey("budget"))
             errors["budget"] = ["Cannot change once published; add to it with POST /api/campaigns/{id}/budget (TopUpBudget)."];
         return errors.Count == 0 ? null : Problem.Of(ProblemTypes.CampaignNotEditable, 409,
-            "Only quantity (up) and claim end (later) can change once a campaign is published.", null, errors);
+            "Only quantity (up), claim end (later) and reminders can change once a campaign is published.", null, errors);
     }
 }

@@ -135,13 +135,7 @@ public sealed class DueIndex(Database database, IOptions<DueIndexOptions>? optio
     /// The entry's shard: FNV-1a of its id's UTF-8 bytes, mod <see cref="Shards"/>. Stable across processes and
     /// releases (never string.GetHashCode), so a repeated write of an entry lands where the first one did.
     /// </summary>
-    public static int ShardOf(string entryId)
-    {
-        var hash = 2166136261u;
-        foreach (var b in Encoding.UTF8.GetBytes(entryId))
-            hash = unchecked((hash ^ b) * 16777619u);
-        return (int)(hash % Shards);
-    }
+    public static int ShardOf(string entryId) => (int)(StableHash.Fnv1a(entryId) % Shards);
 
     private static string BucketsOf(string track) => track + ":buckets";
 
