@@ -108,4 +108,35 @@ public sealed class FunctionDeclarationTests(TestApp app) : IClassFixture<TestAp
             output.Delete(recursive: true);
         }
     }
+
+    /// <summary>
+    /// A timer or queue function's Service Bus output bindings follow its trigger in function.json, as the host reads them;
+    /// an HTTP function may have none (the host proxies only functions whose bindings are exactly httpTrigger + http).
+    /// </summary>
+    [Fact]
+    public void Service_bus_outputs_follow_the_trigger_and_http_functions_refuse_them()
+    {
+        static RouteEndpoint Endpoint(FunctionDeclaration declaration, string method = "POST")
+            => new(_ => Task.CompletedTask, Microsoft.AspNetCore.Routing.Patterns.RoutePatternFactory.Parse("/api/" + declaration.Name),
+                0, new Microsoft.AspNetCore.Http.EndpointMetadataCollection(declaration, new HttpMethodMetadata([method])), declaration.Name);
+        var output = new ServiceBusOutput("notifications", "%NotificationsQueue%", "ServiceBusConnection");
+
+        var functions = FunctionJson.Build(new DefaultEndpointDataSource(
+            Endpoint(new TimerFunction("Remind", "%RemindSchedule%") { Outputs = [output] }),
+            Endpoint(new ServiceBusQueueFunction("Relay", "%In%", "ServiceBusConnection") { Outputs = [output] })));
+        foreach (var name in new[] { "Remind", "Relay" })
+        {
+            var bindings = functions[name]["bindings"]!.AsArray();
+            Assert.Equal(2, bindings.Count);
+            Assert.True(JsonNode.DeepEquals(new JsonObject
+            {
+                ["type"] = "serviceBus", ["direction"] = "out", ["name"] = "notifications",
+                ["queueName"] = "%NotificationsQueue%", ["connection"] = "ServiceBusConnection",
+            }, bindings[1]), bindings[1]!.ToJsonString());
+        }
+
+        var refused = Assert.Throws<InvalidOperationException>(() => FunctionJson.Build(new DefaultEndpointDataSource(
+            Endpoint(new HttpFunction("Web") { Outputs = [output] }, "GET"))));
+        Assert.Contains("proxying", refused.Message);
+    }
 }

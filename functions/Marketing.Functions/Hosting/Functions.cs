@@ -8,7 +8,21 @@ namespace Marketing.Functions.Hosting;
 /// <see cref="FunctionJson"/> writes the host's <c>function.json</c> files from these declarations,
 /// so a route and its function can never disagree.
 /// </summary>
-public abstract record FunctionDeclaration(string Name);
+public abstract record FunctionDeclaration(string Name)
+{
+    /// <summary>
+    /// Service Bus output bindings (timer and queue functions only: an HTTP function must keep exactly its trigger and http
+    /// out, or the host stops proxying it). The handler fills them through <see cref="InvocationResult.Outputs"/>[name].
+    /// </summary>
+    public IReadOnlyList<ServiceBusOutput> Outputs { get; init; } = [];
+}
+
+/// <summary>
+/// A Service Bus queue output binding: what the handler puts in <c>Outputs[Name]</c> (one message body, or an array of
+/// them) is sent to <paramref name="QueueName"/> (usually %Setting%) over the identity-based <paramref name="Connection"/>.
+/// Custom handlers can set only the body: no MessageId, session or properties (docs/notifications.md).
+/// </summary>
+public sealed record ServiceBusOutput(string Name, string QueueName, string Connection);
 
 /// <summary>
 /// An HTTP function. The host proxies the original request (enableProxyingHttpRequest), so the route
@@ -90,7 +104,7 @@ public static class FunctionJson
                 HttpFunction http => HttpBindings(http, endpoint),
                 TimerFunction timer => new JsonObject
                 {
-                    ["bindings"] = new JsonArray(new JsonObject
+                    ["bindings"] = WithOutputs(timer, new JsonObject
                     {
                         ["type"] = "timerTrigger",
                         ["direction"] = "in",
@@ -101,7 +115,7 @@ public static class FunctionJson
                 },
                 ServiceBusQueueFunction queue => new JsonObject
                 {
-                    ["bindings"] = new JsonArray(new JsonObject
+                    ["bindings"] = WithOutputs(queue, new JsonObject
                     {
                         ["type"] = "serviceBusTrigger",
                         ["direction"] = "in",
@@ -114,6 +128,22 @@ public static class FunctionJson
             };
         }
         return functions;
+    }
+
+    /// <summary>The trigger's binding followed by the declaration's Service Bus output bindings.</summary>
+    private static JsonArray WithOutputs(FunctionDeclaration declaration, JsonObject trigger)
+    {
+        var bindings = new JsonArray(trigger);
+        foreach (var output in declaration.Outputs)
+            bindings.Add(new JsonObject
+            {
+                ["type"] = "serviceBus",
+                ["direction"] = "out",
+                ["name"] = output.Name,
+                ["queueName"] = output.QueueName,
+                ["connection"] = output.Connection,
+            });
+        return bindings;
     }
 
     /// <summary>Writes one folder per function with its function.json under <paramref name="directory"/>.</summary>
@@ -141,6 +171,8 @@ public static class FunctionJson
 
     private static JsonObject HttpBindings(HttpFunction function, RouteEndpoint endpoint)
     {
+        if (function.Outputs.Count > 0)
+            throw new InvalidOperationException($"HTTP function '{function.Name}' declares output bindings: the host would stop proxying it.");
         var methods = endpoint.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods
             ?? throw new InvalidOperationException($"HTTP function '{function.Name}' has no HTTP method.");
         // Proxying only applies to functions whose only bindings are httpTrigger in and http out.
