@@ -47,6 +47,11 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
         ["CreatePayoutBatch"] = "operator",
         ["GetPayoutBatch"] = "operator",
         ["ListQuarantinedEvents"] = "operator",
+        ["GetNotificationPreferences"] = "customer",
+        ["SetNotificationPreferences"] = "customer",
+        ["AddWechatConsent"] = "customer",
+        ["ListMyNotifications"] = "customer",
+        ["MarkNotificationRead"] = "customer",
 
         ["Health"] = null,
         ["OpenApi"] = null,
@@ -170,6 +175,7 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
                 "RecordReferralVisit" => new { code = "ABCDEFGH" },
                 "SetCommissionRules" => new { level1 = new { defaultBps = 1000 }, level2 = new { defaultBps = 300 } },
                 "CreatePayoutBatch" => new { batchId = "b-auth", minimum = 1 },
+                "SetNotificationPreferences" => new { channels = new[] { "push" } },
                 _ => (object)Api.Terms(app.Clock.GetUtcNow()),
             });
             request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());

@@ -15,6 +15,13 @@ public static class NotificationsModule
 
     public static IEndpointRouteBuilder MapNotifications(this IEndpointRouteBuilder routes)
     {
+        var preferences = routes.MapGroup("/api/me/notification-preferences").WithTags("Notifications");
+        preferences.MapGetNotificationPreferences();
+        preferences.MapSetNotificationPreferences();
+        preferences.MapAddWechatConsent();
+        var inbox = routes.MapGroup("/api/me/notifications").WithTags("Notifications");
+        inbox.MapListMyNotifications();
+        inbox.MapMarkNotificationRead();
         return routes;
     }
 }
