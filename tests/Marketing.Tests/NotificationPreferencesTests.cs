@@ -137,6 +137,19 @@ public sealed class NotificationPreferencesTests
     }
 
     [Fact]
+    public async Task Unused_wechat_consents_are_capped_so_the_preferences_document_stays_small()
+    {
+        await using var app = await TestApp.StartAsync();
+        var id = Api.NewId("c");
+        var customer = app.Customer(id);
+        await (await customer.SendAsync(Put(new { channels = new[] { "wechat" } }))).AssertStatusAsync(HttpStatusCode.OK);
+        for (var i = 0; i <= NotificationPreferences.MaxWechatConsents; i++)
+            await (await customer.PostAsync(Route + "/wechat-consents", null)).AssertStatusAsync(HttpStatusCode.OK);
+        var stored = await app.Services.GetRequiredService<NotificationStore>().FindPreferencesAsync(id, CancellationToken.None);
+        Assert.Equal(NotificationPreferences.MaxWechatConsents, stored.WechatConsents.Count);
+    }
+
+    [Fact]
     public async Task One_wechat_consent_is_used_exactly_once_by_racing_senders()
     {
         await using var app = await TestApp.StartAsync();

@@ -38,6 +38,8 @@ public sealed record WechatConsent(string Id, DateTimeOffset GrantedAt);
 public sealed record NotificationPreferences
 {
     public const string DocumentId = "preferences";
+    /// <summary>Unused WeChat consents kept at most (~70 bytes each); a newer one replaces the oldest past it.</summary>
+    public const int MaxWechatConsents = 50;
     public const string DocumentType = "notification-preferences";
 
     public string Id { get; init; } = DocumentId;

@@ -29,7 +29,8 @@ public sealed partial class NotificationStore
         {
             var current = await FindPreferencesAsync(customerId, ct);
             if (current.WechatConsents.Any(c => c.Id == consent.Id)) return current;
-            var next = current with { WechatConsents = [.. current.WechatConsents, consent] };
+            // Bounded: past the cap the oldest unused consent gives way (the document must not grow with a customer's taps).
+            var next = current with { WechatConsents = [.. current.WechatConsents.Append(consent).TakeLast(NotificationPreferences.MaxWechatConsents)] };
             if (await TrySavePreferencesAsync(next, current.ETag, ct) is { } etag) return next with { ETag = etag };
         }
     }
