@@ -10,11 +10,15 @@ public static class NotificationsModule
     public static IServiceCollection AddNotifications(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddSingleton<NotificationStore>();
+        services.AddOptions<DeliveryOptions>().Bind(configuration.GetSection(DeliveryOptions.Section))
+            .ValidateDataAnnotations().ValidateOnStart();
+        ProviderWebhook.AddProviderWebhooks(services);
         return services;
     }
 
     public static IEndpointRouteBuilder MapNotifications(this IEndpointRouteBuilder routes)
     {
+        routes.MapDeliverNotifications();
         return routes;
     }
 }
