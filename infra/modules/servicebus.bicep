@@ -54,16 +54,6 @@ resource notifications 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-previe
   }
 }
 
-resource appReceivesNotifications 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(notifications.id, appPrincipalId, dataReceiver)
-  scope: notifications
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', dataReceiver)
-    principalId: appPrincipalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
 // SendReminders' Service Bus output binding sends with the same identity.
 resource appSendsNotifications 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(notifications.id, appPrincipalId, dataSender)
@@ -75,9 +65,11 @@ resource appSendsNotifications 'Microsoft.Authorization/roleAssignments@2022-04-
   }
 }
 
+// The app receives from both queues (SettleCommission, DeliverNotifications): one assignment on the namespace,
+// whose only queues are the app's.
 resource appReceives 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(orderEvents.id, appPrincipalId, dataReceiver)
-  scope: orderEvents
+  name: guid(namespace.id, appPrincipalId, dataReceiver)
+  scope: namespace
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', dataReceiver)
     principalId: appPrincipalId

@@ -165,6 +165,20 @@ public sealed class DeliverNotificationsTests
         Assert.Equal("no provider configured", delivery.LastError);
     }
 
+    [Fact]
+    public async Task An_in_app_record_or_a_malformed_message_is_completed_without_a_provider_call()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await using var app = await WithProviderAsync(receiver);
+        var inapp = await RecordAsync(app, NotificationChannel.Inapp);
+        Assert.Equal("ignored", await OutcomeAsync(await DeliverAsync(app, inapp)));
+        Assert.Equal(DeliveryState.Pending, (await DeliveryOf(app, inapp)).State); // untouched
+
+        var malformed = new JsonObject { ["Data"] = new JsonObject { ["message"] = "{\"recordId\":42}" }, ["Metadata"] = new JsonObject { ["MessageId"] = "m1" } };
+        Assert.Equal("malformed", await OutcomeAsync(await app.Anonymous().PostAsJsonAsync("/" + DeliverNotifications.FunctionName, malformed)));
+        Assert.Empty(receiver.Calls);
+    }
+
     /// <summary>Each webhook points inside (PORT = the test receiver, listening on 127.0.0.1): refused, failed, 200, never called.</summary>
     [Theory]
     [InlineData("https://127.0.0.1:PORT/sms")]

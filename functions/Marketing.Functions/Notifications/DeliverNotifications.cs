@@ -18,7 +18,7 @@ public sealed record DeliveryOutcome(string Outcome, string? Note = null);
 ///   the retries: the attempt and its error are recorded and the answer is 503, so Service Bus delivers again, and
 ///   dead-letters after the queue's maxDeliveryCount;
 /// - no webhook configured for the channel, or an address the SSRF guard refuses: failed, 200 (retrying cannot help).
-/// A malformed message, or one whose record is gone, is completed (200) and logged: nothing to deliver or record.
+/// A malformed message, one whose record is gone, or an in-app one, is completed (200) and logged: nothing to deliver.
 /// The one gap: a provider call that succeeds while marking the record fails; the redelivery then calls the provider
 /// again with the same Idempotency-Key, which the provider drops (docs/notifications.md, "Delivery").
 /// </summary>
@@ -65,6 +65,8 @@ public static class DeliverNotifications
     {
         var record = await store.FindAsync(message.CustomerId, message.RecordId, ct);
         if (record is null) return new("unknown", "no such notification record");
+        // An in-app message is delivered by being written; one on the queue has nothing to go to.
+        if (record.Channel == NotificationChannel.Inapp) return new("ignored", "in-app messages are not sent to a provider");
         var before = record.Delivery ?? new DeliveryStatus(DeliveryState.Pending);
         if (before.State != DeliveryState.Pending) return new("duplicate", $"already {before.State.ToString().ToLowerInvariant()}");
         if (options.WebhookOf(record.Channel) is not { } url)
