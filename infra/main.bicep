@@ -90,6 +90,16 @@ param commissionHoldingDays int = 7
 @description('ISO 4217 currency the distribution programme settles in.')
 param commissionCurrency string = 'CNY'
 
+@description('Provider webhook (https) per notification channel; empty = that channel is not delivered (records marked failed).')
+param notificationPushWebhook string = ''
+param notificationSmsWebhook string = ''
+param notificationWechatWebhook string = ''
+param notificationEmailWebhook string = ''
+
+@secure()
+@description('HMAC-SHA256 key signing every provider webhook call (at least 32 characters when a webhook is set); or a Key Vault reference.')
+param notificationWebhookSecret string = ''
+
 var abbrs = {
   resourceGroup: 'rg-'
   identity: 'id-'
@@ -189,6 +199,12 @@ module functionApp 'modules/functionapp.bicep' = {
     cosmosDatabaseName: cosmos.outputs.databaseName
     serviceBusNamespaceFqdn: serviceBus.outputs.fullyQualifiedNamespace
     orderEventsQueueName: serviceBus.outputs.queueName
+    notificationsQueueName: serviceBus.outputs.notificationsQueueName
+    pushWebhook: notificationPushWebhook
+    smsWebhook: notificationSmsWebhook
+    wechatWebhook: notificationWechatWebhook
+    emailWebhook: notificationEmailWebhook
+    notificationWebhookSecret: notificationWebhookSecret
     authAuthority: authAuthority
     authTenantId: authTenantId
     authClientId: authClientId

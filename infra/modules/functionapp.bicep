@@ -16,6 +16,13 @@ param cosmosEndpoint string
 param cosmosDatabaseName string
 param serviceBusNamespaceFqdn string
 param orderEventsQueueName string
+param notificationsQueueName string
+param pushWebhook string
+param smsWebhook string
+param wechatWebhook string
+param emailWebhook string
+@secure()
+param notificationWebhookSecret string
 param authAuthority string
 param authTenantId string
 param authClientId string
@@ -90,6 +97,18 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ServiceBusConnection__clientId', value: identityClientId }
         // The queue SettleCommission listens on (function.json: "queueName": "%OrderEventsQueue%").
         { name: 'OrderEventsQueue', value: orderEventsQueueName }
+        // The queue DeliverNotifications listens on and SendReminders sends to ("%NotificationsQueue%").
+        { name: 'NotificationsQueue', value: notificationsQueueName }
+        // Provider webhooks per channel (https; empty = channel not delivered) and the key that signs each call:
+        // a secure parameter, or a Key Vault reference (@Microsoft.KeyVault(SecretUri=...)) passed as its value.
+        { name: 'NotificationDelivery__PushWebhook', value: pushWebhook }
+        { name: 'NotificationDelivery__SmsWebhook', value: smsWebhook }
+        { name: 'NotificationDelivery__WechatWebhook', value: wechatWebhook }
+        { name: 'NotificationDelivery__EmailWebhook', value: emailWebhook }
+        { name: 'NotificationDelivery__WebhookSecret', value: notificationWebhookSecret }
+        { name: 'NotificationDelivery__TimeoutSeconds', value: '10' }
+        { name: 'NotificationDelivery__Retries', value: '2' }
+        { name: 'NotificationDelivery__RetryDelayMilliseconds', value: '500' }
         // The handler's own settings (docs/configuration.md).
         { name: 'Cosmos__Endpoint', value: cosmosEndpoint }
         { name: 'Cosmos__Database', value: cosmosDatabaseName }

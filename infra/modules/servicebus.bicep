@@ -1,4 +1,5 @@
-// Service Bus (Standard) with the order-events queue the order system sends to. Local (SAS) auth is off:
+// Service Bus (Standard) with the order-events queue the order system sends to, and the notifications queue
+// SendReminders sends to and DeliverNotifications receives from (both the app, by its identity). Local (SAS) auth is off:
 // the app receives with its identity, the order system sends with its own.
 param name string
 param location string
@@ -35,9 +36,39 @@ resource orderEvents 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview'
   }
 }
 
+// One message per external delivery of a notification (its body names the record). A message whose provider keeps
+// failing (5xx, timeouts) is delivered again up to maxDeliveryCount times, then dead-lettered; a message the
+// provider refuses (4xx) is completed at once and its record marked failed (docs/notifications.md, "Delivery").
+resource notifications 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+  parent: namespace
+  name: 'notifications'
+  properties: {
+    maxDeliveryCount: 10
+    deadLetteringOnMessageExpiration: true
+    defaultMessageTimeToLive: 'P2D'
+    // Longer than one delivery may take: NotificationDelivery__TimeoutSeconds x (Retries + 1) plus the backoff.
+    lockDuration: 'PT2M'
+    // No duplicate detection: it works by MessageId, which a custom handler's output binding cannot set
+    // (docs/notifications.md). A repeated message is dropped by its record instead (delivered or failed: no call).
+  }
+}
+
+// SendReminders' Service Bus output binding sends with the same identity.
+resource appSendsNotifications 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(notifications.id, appPrincipalId, dataSender)
+  scope: notifications
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', dataSender)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The app receives from both queues (SettleCommission, DeliverNotifications): one assignment on the namespace,
+// whose only queues are the app's.
 resource appReceives 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(orderEvents.id, appPrincipalId, dataReceiver)
-  scope: orderEvents
+  name: guid(namespace.id, appPrincipalId, dataReceiver)
+  scope: namespace
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', dataReceiver)
     principalId: appPrincipalId
@@ -58,3 +89,4 @@ resource orderSystemSends 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 output name string = namespace.name
 output fullyQualifiedNamespace string = '${namespace.name}.servicebus.windows.net'
 output queueName string = orderEvents.name
+output notificationsQueueName string = notifications.name

@@ -89,7 +89,7 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
         Assert.Null(wallets.DefaultTtl); // no defaultTtl: time to live off
         Assert.Equal("-1", Assert.Single(InfraContract.Containers(infra), c => c.Name == "due").DefaultTtl);
         Assert.Equal(Platform.Containers.Count(), InfraContract.Containers(infra).Count);
-        Assert.Equal(["order-events"], infra.OfType("Microsoft.ServiceBus/namespaces/queues").Select(q => q.Name.Split('/')[^1]));
+        Assert.Equal(["order-events", "notifications"], infra.OfType("Microsoft.ServiceBus/namespaces/queues").Select(q => q.Name.Split('/')[^1]));
         Assert.Equal(InfraContract.RequiredRoles.Length,
             infra.AllResources.Count(r => r.Type.EndsWith("roleAssignments", StringComparison.OrdinalIgnoreCase) && r.Text("properties.principalId") == "<identity.outputs.principalId>"));
     }
@@ -103,7 +103,7 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
         Assert.Contains("Stock__QuietMinutes", azure);
         Assert.Contains("ReconcileStockSchedule", azure);
         Assert.Contains("OrderEventsQueue", azure);
-        Assert.Equal(["Auth__Audience", "Auth__DevSigningKey", "Auth__Issuer", "Cosmos__Key"], local);
+        Assert.Equal(["Auth__Audience", "Auth__DevSigningKey", "Auth__Issuer", "Cosmos__Key", "NotificationDelivery__AllowLoopback"], local);
     }
 
     /// <summary>Damage done to a copy of infra/ (file, text replaced, replacement) and the violation it must cause.</summary>
@@ -113,6 +113,9 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
         ("modules/functionapp.bicep", "{ name: 'ReconcileStockSchedule', value: reconcileStockSchedule }", "", "setting ReconcileStockSchedule"),
         ("modules/functionapp.bicep", "{ name: 'Campaigns__CacheSeconds', value: '5' }", "{ name: 'Cosmos__Key', value: 'x' }", "Cosmos__Key"),
         ("modules/functionapp.bicep", "{ name: 'OrderEventsQueue', value: orderEventsQueueName }", "", "setting OrderEventsQueue"),
+        ("modules/functionapp.bicep", "{ name: 'NotificationsQueue', value: notificationsQueueName }", "", "setting NotificationsQueue"),
+        ("modules/functionapp.bicep", "{ name: 'NotificationDelivery__WebhookSecret', value: notificationWebhookSecret }", "", "setting NotificationDelivery__WebhookSecret"),
+        ("modules/servicebus.bicep", "resource appSendsNotifications 'Microsoft.Authorization/roleAssignments@2022-04-01' = {", "resource appSendsNotifications 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(appPrincipalId)) {", "Service Bus Data Sender"),
         ("modules/cosmos.bicep", "partitionKeyPath: '/customerId'", "partitionKeyPath: '/id'", "container wallets: partition key"),
         ("modules/cosmos.bicep", "partitionKeyPath: '/promoterId'", "partitionKeyPath: '/id'", "container ledger: partition key"),
         ("modules/cosmos.bicep", "name: 'stock'", "name: 'stocks'", "container stock is used"),

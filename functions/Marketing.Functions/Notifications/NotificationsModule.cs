@@ -10,6 +10,9 @@ public static class NotificationsModule
     public static IServiceCollection AddNotifications(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddSingleton<NotificationStore>();
+        services.AddOptions<DeliveryOptions>().Bind(configuration.GetSection(DeliveryOptions.Section))
+            .ValidateDataAnnotations().ValidateOnStart();
+        ProviderWebhook.AddProviderWebhooks(services);
         return services;
     }
 
@@ -22,6 +25,7 @@ public static class NotificationsModule
         var inbox = routes.MapGroup("/api/me/notifications").WithTags("Notifications");
         inbox.MapListMyNotifications();
         inbox.MapMarkNotificationRead();
+        routes.MapDeliverNotifications();
         return routes;
     }
 }

@@ -18,6 +18,8 @@ public static partial class InfraContract
         ("00000000-0000-0000-0000-000000000002", "Cosmos DB Built-in Data Contributor"),
         ("b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "Storage Blob Data Owner"),
         ("4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0", "Azure Service Bus Data Receiver"),
+        // SendReminders' Service Bus output binding puts the notifications on their queue.
+        ("69a216fc-b8fb-44d8-bc22-1f3c2552a1b9", "Azure Service Bus Data Sender"),
         ("3913510d-42f4-4e42-8a64-420c390055eb", "Monitoring Metrics Publisher"),
     ];
 
