@@ -192,6 +192,27 @@ public sealed partial class StatsTests
     }
 
     [Fact]
+    public async Task A_cursor_that_fails_is_reported_and_the_other_feeds_are_still_folded()
+    {
+        await using var app = await StatsRig.StartAsync("failing");
+        var campaign = await app.Operator().PublishedCampaignAsync(Api.Terms(app.Clock.GetUtcNow()));
+        await app.CustomerWithCouponAsync(campaign);
+        await app.RunAggregateStatsAsync();
+        // A cursor whose feed range Cosmos cannot take (a damaged document): every read of it fails.
+        var stats = app.Services.GetRequiredService<StatsStore>();
+        Assert.True(await stats.TryCreateCursorsAsync([new FeedCursor { Id = "redemptions:damaged", Source = "redemptions", Range = "not a feed range" }], CancellationToken.None));
+        await app.CustomerWithCouponAsync(campaign);
+
+        var run = await app.RunAggregateStatsAsync(); // answered 200: the host would not retry the whole run
+
+        var failure = Assert.Single(run["Failures"]!.AsArray());
+        Assert.StartsWith("redemptions:damaged: ", (string)failure!);
+        Assert.Equal(2, (await app.StoredTotalsAsync(campaign)).Claims); // the wallets' feed went on
+        // No instant can be promised while a feed range is not read: the answer says so rather than claim a false asOf.
+        Assert.Null((await app.GetStatsAsync(campaign))["asOf"]);
+    }
+
+    [Fact]
     public async Task As_of_is_null_before_the_first_run_then_the_instant_of_the_run_that_caught_up_and_the_lag_follows_the_clock()
     {
         await using var app = await StatsRig.StartAsync("asof");
@@ -251,7 +272,8 @@ public sealed partial class StatsTests
         Assert.False((bool)next["Stopped"]!);
         Assert.Equal(7, (await app.StoredTotalsAsync(campaign)).Claims);
         StatsRig.AssertMatchesRecount(await app.CompareAsync());
-        Assert.NotNull((await app.GetStatsAsync(campaign))["asOf"]);
+        // No instant can be promised while a feed range is not read: the answer says so rather than claim a false asOf.
+        Assert.Null((await app.GetStatsAsync(campaign))["asOf"]);
     }
 
     /// <summary>A clock that moves one tick each time it is read: a deadline at tick N allows N looks.</summary>

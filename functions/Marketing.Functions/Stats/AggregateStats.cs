@@ -34,8 +34,12 @@ public sealed class StatsOptions : IValidatableObject
     public int FactDays { get; set; } = 14;
 }
 
-/// <summary>A run's report; <c>CosmosRequests</c> counts the run's own requests (the overview's included), nothing else's.</summary>
-public sealed record AggregateReport(int Pages, int Changes, int Facts, int Counted, int CursorsCaughtUp, int CursorsLost, bool Stopped, long CosmosRequests = 0);
+/// <summary>
+/// A run's report; <c>CosmosRequests</c> counts the run's own requests (the overview's included), nothing else's;
+/// <c>Failures</c> names each cursor that failed (the others went on).
+/// </summary>
+public sealed record AggregateReport(int Pages, int Changes, int Facts, int Counted, int CursorsCaughtUp, int CursorsLost, bool Stopped,
+    long CosmosRequests = 0, IReadOnlyList<string>? Failures = null);
 
 /// <summary>
 /// Timer function AggregateStats (schedule: app setting AggregateStatsSchedule, every minute by default). Reads the
@@ -61,6 +65,7 @@ public static class AggregateStats
             var result = new InvocationResult { ReturnValue = report };
             result.Log($"Folded {report.Changes} changes in {report.Pages} pages: {report.Counted} of {report.Facts} facts new; "
                 + $"{report.CursorsCaughtUp} feed ranges caught up{(report.Stopped ? ", stopped with work left" : "")}; {report.CosmosRequests} Cosmos requests.");
+            foreach (var failure in report.Failures ?? []) result.Log("Failed: " + failure);
             return result;
         });
 }
@@ -90,11 +95,25 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
         var tally = new Tally();
         var zones = new TimeZoneCache(campaigns, options.Value.TimeZone);
         await Parallel.ForEachAsync(cursors, new ParallelOptions { MaxDegreeOfParallelism = timers.Value.Parallelism, CancellationToken = ct },
-            async (cursor, token) => await FoldAsync(cursor, zones, deadline, tally, token));
+            async (cursor, token) =>
+            {
+                // One cursor's failure (throttling past the SDK's retries, a day too contended, a continuation Cosmos no
+                // longer takes) is reported and leaves the others, and the overview, to go on: its page is read again next run.
+                try
+                {
+                    await FoldAsync(cursor, zones, deadline, tally, token);
+                }
+                catch (Exception e) when (!token.IsCancellationRequested)
+                {
+                    logger.LogError(e, "Folding the change feed of {Cursor} failed; the next run reads its page again.", cursor.Id);
+                    lock (tally.Failures) tally.Failures.Add($"{cursor.Id}: {e.GetType().Name}: {e.Message}");
+                }
+            });
         // The console's home, from what is counted now (cheap to read: one document).
         await StatsOverview.RefreshAsync(stats, catalogue, stock, zones, options.Value.TimeZone, time.GetUtcNow(),
             GetCampaignStats.AsOf(await stats.ListCursorsAsync(ct)), ct);
-        return new AggregateReport(tally.Pages, tally.Changes, tally.Facts, tally.Counted, tally.CaughtUp, tally.Lost, deadline.Stopped);
+        return new AggregateReport(tally.Pages, tally.Changes, tally.Facts, tally.Counted, tally.CaughtUp, tally.Lost, deadline.Stopped,
+            Failures: [.. tally.Failures]);
     }
 
     /// <summary>The cursors of every source, created (from the beginning of the feed) for the feed ranges of a source that has none.</summary>
@@ -224,6 +243,7 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
         public int Pages, Changes, Facts, Counted, CaughtUp, Lost;
         /// <summary>The days this run wrote (see <see cref="DayCache"/>).</summary>
         public DayCache Days { get; } = new();
+        public List<string> Failures { get; } = [];
     }
 }
 
