@@ -70,6 +70,9 @@ param releaseCommissionsSchedule string = '0 */5 * * * *'
 @description('NCRONTAB schedule of the AggregateStats timer function, which folds the change feeds into campaign statistics (docs/stats.md).')
 param aggregateStatsSchedule string = '0 * * * * *'
 
+@description('NCRONTAB schedule of the SendReminders timer function, which sends expiry reminders (docs/notifications.md).')
+param sendRemindersSchedule string = '0 */5 * * * *'
+
 @description('The platform\'s time zone (IANA id): where the operators\' overview starts "today" and "yesterday".')
 param statsTimeZone string = 'Asia/Shanghai'
 
@@ -214,6 +217,7 @@ module functionApp 'modules/functionapp.bicep' = {
     redemptionLockMinutes: redemptionLockMinutes
     releaseCommissionsSchedule: releaseCommissionsSchedule
     aggregateStatsSchedule: aggregateStatsSchedule
+    sendRemindersSchedule: sendRemindersSchedule
     statsTimeZone: statsTimeZone
     referralAttributionDays: referralAttributionDays
     referralAttribution: referralAttribution

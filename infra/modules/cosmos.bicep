@@ -55,7 +55,7 @@ var containers containerSpec[] = [
     // done entries expire (their "ttl").
     name: 'due'
     partitionKeyPath: '/bucket'
-    excludedPaths: ['/items/*', '/"_etag"/?']
+    excludedPaths: ['/items/*', '/reminders/*', '/"_etag"/?']
     defaultTtl: -1
   }
   {

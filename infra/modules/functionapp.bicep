@@ -32,6 +32,7 @@ param expireCouponsSchedule string
 param redemptionLockMinutes int
 param releaseCommissionsSchedule string
 param aggregateStatsSchedule string
+param sendRemindersSchedule string
 param statsTimeZone string
 param referralAttributionDays int
 param referralAttribution string
@@ -127,6 +128,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'Redemption__LockMinutes', value: string(redemptionLockMinutes) }
         { name: 'ReleaseCommissionsSchedule', value: releaseCommissionsSchedule }
         { name: 'AggregateStatsSchedule', value: aggregateStatsSchedule }
+        { name: 'SendRemindersSchedule', value: sendRemindersSchedule }
+        { name: 'Reminders__RecordRetentionDays', value: '90' }
+        { name: 'Reminders__RequeueAfterMinutes', value: '10' }
         { name: 'Stats__FactDays', value: '14' }
         { name: 'Stats__TimeZone', value: statsTimeZone }
         { name: 'Referrals__AttributionDays', value: string(referralAttributionDays) }

@@ -174,6 +174,12 @@ public sealed class CampaignStore(Database database, ILogger<CampaignStore>? log
         return container.ReadPageAsync<Campaign>(query, new PartitionKey(DefaultCatalog), pageSize, pageToken, log, ct);
     }
 
+    /// <summary>Every campaign but drafts (one single-partition query): the reminder timer's campaigns, whose coupons may still be valid.</summary>
+    public async Task<List<Campaign>> ListNotDraftAsync(CancellationToken ct)
+        => [.. (await ReadChangesAsync(new QueryDefinition("SELECT * FROM c WHERE c.catalog = @catalog AND c.status != @draft")
+                .WithParameter("@catalog", DefaultCatalog).WithParameter("@draft", Wire(CampaignStatus.Draft)), ct))
+            .Select(c => c.Campaign).OfType<Campaign>()];
+
     /// <summary>Ids of the campaigns whose stock the reconciliation job looks after (everything but drafts).</summary>
     public async Task<List<string>> ListNotDraftIdsAsync(CancellationToken ct = default)
     {

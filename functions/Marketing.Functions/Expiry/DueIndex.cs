@@ -21,6 +21,8 @@ namespace Marketing.Functions.Expiry;
 /// - "lock" (expiry): the lock of order <see cref="OrderId"/>, which lapses at <see cref="DueAt"/> unless confirmed (written
 ///   by the previous release only; still worked).
 /// - "commissions" (release): ledger entries (<see cref="Items"/>) of one order event that become available at <see cref="DueAt"/>.
+/// - "reminders" (reminders): expiry reminders of customer <see cref="CustomerId"/> held back by quiet hours or the daily cap
+///   (<see cref="Reminders"/>), sent at <see cref="DueAt"/> (Notifications/SendReminders.cs).
 /// - "bucket": in the track's "buckets" partition, one per bucket (hour and shard) that holds entries; the timer's
 ///   table of contents. Its id is the bucket's partition ("expiry:2026-11-22T10:7").
 /// Done entries and closed buckets carry a Cosmos "ttl" (<see cref="DueIndexOptions.DoneRetentionDays"/>): Cosmos
@@ -31,6 +33,7 @@ public sealed record DueEntry
     public const string Coupons = "coupons";
     public const string Lock = "lock";
     public const string Commissions = "commissions";
+    public const string HeldReminders = "reminders";
     public const string BucketKind = "bucket";
 
     public required string Id { get; init; }
@@ -40,6 +43,8 @@ public sealed record DueEntry
     public string? CampaignId { get; init; }
     public string? OrderId { get; init; }
     public IReadOnlyList<DueItem>? Items { get; init; }
+    public string? CustomerId { get; init; }
+    public IReadOnlyList<Notifications.DueReminder>? Reminders { get; init; }
     public bool Done { get; init; }
     public DateTimeOffset? DoneAt { get; init; }
 }
@@ -95,7 +100,7 @@ public sealed class DueIndex(Database database, IOptions<DueIndexOptions>? optio
 
     // Not indexed: the ledger entry ids a "commissions" entry carries. Timers query on bucket, done and dueAt only.
     // TTL on with no default: only done entries and closed buckets expire (their own "ttl").
-    public static readonly ContainerSpec Spec = new("due", "/bucket", ["/items/*", "/\"_etag\"/?"], DefaultTtl: -1);
+    public static readonly ContainerSpec Spec = new("due", "/bucket", ["/items/*", "/reminders/*", "/\"_etag\"/?"], DefaultTtl: -1);
 
     /// <summary>
     /// Shards per hour and track. 16 partitions of ~1,000 writes/s each: far beyond the lock and payment rates this
@@ -122,6 +127,8 @@ public sealed class DueIndex(Database database, IOptions<DueIndexOptions>? optio
     public const string Expiry = "expiry";
     /// <summary>The track of ReleaseCommissions: commissions whose holding period ends.</summary>
     public const string Release = "release";
+    /// <summary>The track of SendReminders: reminders held back until quiet hours end or the next local day.</summary>
+    public const string Reminders = "reminders";
 
     /// <summary>The track's hour of <paramref name="instant"/>, e.g. "expiry:2026-11-22T10": also the bucket of the unsharded shape.</summary>
     public static string HourOf(string track, DateTimeOffset instant)
@@ -181,6 +188,54 @@ public sealed class DueIndex(Database database, IOptions<DueIndexOptions>? optio
         await EnsureBucketAsync(Release, entry);
         await CreateIfAbsentAsync(entry);
     }
+
+    /// <summary>
+    /// Files reminders of one customer held back until <paramref name="at"/> (quiet hours, the daily cap). The id is a
+    /// hash of what is held, so filing the same hold twice (an overlapping run, a rerun) files it once.
+    /// </summary>
+    public async Task HoldRemindersAsync(string customerId, DateTimeOffset at, IReadOnlyList<Notifications.DueReminder> reminders, CancellationToken ct)
+    {
+        var key = string.Join("\n", [customerId, UtcInstantConverter.Text(at), .. reminders.Select(r => r.CouponId + "@" + r.OffsetHours).Order(StringComparer.Ordinal)]);
+        var id = "held:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(key)));
+        var entry = new DueEntry
+        {
+            Id = id, Bucket = BucketOf(Reminders, at, id), Type = DueEntry.HeldReminders, DueAt = at, CustomerId = customerId, Reminders = reminders,
+        };
+        await EnsureBucketAsync(Reminders, entry);
+        await container.TryCreateAsync(entry, entry.Bucket, ct);
+    }
+
+    /// <summary>
+    /// The expiry track's "coupons" entries whose instant lies in (<paramref name="after"/>, <paramref name="until"/>]:
+    /// the campaigns and instants whose coupons may owe a reminder. Reads the table of contents for those hours, then
+    /// each listed bucket (a page at a time); never a bucket outside the range.
+    /// </summary>
+    public async IAsyncEnumerable<DueEntry> CouponExpiriesAsync(DateTimeOffset after, DateTimeOffset until,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        // A bucket's dueAt is its hour's start: the hour holding "after" starts up to an hour before it.
+        var buckets = new List<string>();
+        var toc = new QueryDefinition("SELECT VALUE c.id FROM c WHERE c.bucket = @toc AND c.dueAt > @from AND c.dueAt <= @until")
+            .WithParameter("@toc", BucketsOf(Expiry)).WithParameter("@from", UtcInstantConverter.Text(after - TimeSpan.FromHours(1)))
+            .WithParameter("@until", UtcInstantConverter.Text(until));
+        using (var pages = container.GetItemQueryIterator<string>(toc, requestOptions: SinglePartition(BucketsOf(Expiry))))
+            while (pages.HasMoreResults) buckets.AddRange(await pages.ReadNextAsync(ct));
+        foreach (var bucket in buckets)
+        {
+            var query = new QueryDefinition("SELECT * FROM c WHERE c.bucket = @bucket AND c.type = @type AND c.dueAt > @after AND c.dueAt <= @until")
+                .WithParameter("@bucket", bucket).WithParameter("@type", DueEntry.Coupons)
+                .WithParameter("@after", UtcInstantConverter.Text(after)).WithParameter("@until", UtcInstantConverter.Text(until));
+            using var pages = container.GetItemQueryIterator<DueEntry>(query, requestOptions: SinglePartition(bucket));
+            while (pages.HasMoreResults)
+                foreach (var entry in await pages.ReadNextAsync(ct))
+                    yield return entry;
+        }
+    }
+
+    private QueryRequestOptions SinglePartition(string bucket) => new()
+    {
+        PartitionKey = new PartitionKey(bucket), MaxItemCount = timers.PageSize, EnableOptimisticDirectExecution = true,
+    };
 
     /// <summary>Lists the entry's bucket in the track's table of contents (once per instance and bucket).</summary>
     private Task EnsureBucketAsync(string track, DueEntry entry)

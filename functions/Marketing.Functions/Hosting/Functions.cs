@@ -59,8 +59,8 @@ public static class FunctionEndpointExtensions
     /// The endpoint is excluded from OpenAPI: it is the host's, not a client's.
     /// </summary>
     public static RouteHandlerBuilder MapTimerFunction(this IEndpointRouteBuilder routes, string name, string schedule,
-        Func<InvocationRequest, HttpContext, Task<InvocationResult>> handler)
-        => routes.MapInvocation(new TimerFunction(name, schedule), handler);
+        Func<InvocationRequest, HttpContext, Task<InvocationResult>> handler, IReadOnlyList<ServiceBusOutput>? outputs = null)
+        => routes.MapInvocation(new TimerFunction(name, schedule) { Outputs = outputs ?? [] }, handler);
 
     /// <summary>
     /// Maps a Service Bus queue function at POST /{name}. A 2xx answer completes the message; any other answer

@@ -38,6 +38,10 @@ public sealed record NotificationRecord
     public DateTimeOffset? ReadAt { get; init; }
     /// <summary>External channels: the delivery's state; null for in-app messages.</summary>
     public DeliveryStatus? Delivery { get; init; }
+    /// <summary>The reminder run that wrote it: after a refused batch, tells our own applied write (re-sent by the SDK) from another run's.</summary>
+    public string? RunId { get; init; }
+    /// <summary>Set once when a reminder run put the message on the queue again because none seemed to have left (the outbox sweep).</summary>
+    public DateTimeOffset? RequeuedAt { get; init; }
     /// <summary>Seconds Cosmos keeps the record after its last write (container default off: -1 on).</summary>
     public int? Ttl { get; init; }
 

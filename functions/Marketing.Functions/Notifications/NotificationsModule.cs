@@ -10,6 +10,8 @@ public static class NotificationsModule
     public static IServiceCollection AddNotifications(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddSingleton<NotificationStore>();
+        services.AddOptions<ReminderOptions>().Bind(configuration.GetSection(ReminderOptions.Section))
+            .ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<DeliveryOptions>().Bind(configuration.GetSection(DeliveryOptions.Section))
             .ValidateDataAnnotations().ValidateOnStart();
         ProviderWebhook.AddProviderWebhooks(services);
@@ -26,6 +28,7 @@ public static class NotificationsModule
         inbox.MapListMyNotifications();
         inbox.MapMarkNotificationRead();
         routes.MapDeliverNotifications();
+        routes.MapSendReminders();
         return routes;
     }
 }

@@ -27,6 +27,9 @@ public sealed record CampaignWallet
     public string? ETag { get; init; }
 }
 
+/// <summary>A coupon a reminder may be owed for (<see cref="WalletStore.RemindableAsync"/>).</summary>
+public sealed record RemindableCoupon(string CustomerId, string CouponId, DateTimeOffset ClaimedAt);
+
 /// <summary>Marks which newcomer-only campaign a customer used their newcomer status on.</summary>
 public sealed record NewcomerMarker
 {
@@ -255,6 +258,30 @@ public sealed class WalletStore(Database database, ILogger<WalletStore>? logger 
         while (iterator.HasMoreResults)
             wallets.AddRange(await iterator.ReadNextAsync(ct));
         return [.. wallets.DistinctBy(w => w.CustomerId)]; // a wallet with two due coupons comes back twice (JOIN)
+    }
+
+    /// <summary>
+    /// The still-available coupons of <paramref name="campaignId"/> expiring at <paramref name="validTo"/> claimed in
+    /// (<paramref name="claimedAfter"/>, <paramref name="claimedBy"/>] (no lower bound when null): those whose
+    /// expiry reminder falls due in a reminder run's window. Cross-partition, for the reminder timer only; served by
+    /// the index on campaignId and the coupons' validTo, state and claimedAt, and answers a few fields per coupon, not
+    /// wallets. Read a page at a time, so the caller holds what is due and nothing else.
+    /// </summary>
+    public async IAsyncEnumerable<RemindableCoupon> RemindableAsync(string campaignId, DateTimeOffset validTo, DateTimeOffset? claimedAfter,
+        DateTimeOffset claimedBy, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    {
+        var query = new QueryDefinition(
+                "SELECT VALUE {customerId: c.customerId, couponId: cp.id, claimedAt: cp.claimedAt} FROM c JOIN cp IN c.coupons WHERE c.type = @type AND c.campaignId = @campaign AND cp.validTo = @validTo AND cp.state = @state AND cp.claimedAt <= @by"
+                + (claimedAfter is null ? "" : " AND cp.claimedAt > @after"))
+            .WithParameter("@type", CampaignWallet.Kind).WithParameter("@campaign", campaignId)
+            .WithParameter("@validTo", UtcInstantConverter.Text(validTo)).WithParameter("@state", Wire(CouponStatus.Available))
+            .WithParameter("@by", UtcInstantConverter.Text(claimedBy));
+        if (claimedAfter is { } after) query = query.WithParameter("@after", UtcInstantConverter.Text(after));
+        using var iterator = container.GetItemQueryIterator<RemindableCoupon>(query,
+            requestOptions: new QueryRequestOptions { EnableOptimisticDirectExecution = true, MaxItemCount = 1000 });
+        while (iterator.HasMoreResults)
+            foreach (var coupon in await iterator.ReadNextAsync(ct))
+                yield return coupon;
     }
 
     /// <summary>
