@@ -271,7 +271,7 @@ public sealed class WalletStore(Database database, ILogger<WalletStore>? logger 
         DateTimeOffset claimedBy, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
     {
         var query = new QueryDefinition(
-                "SELECT VALUE {customerId: c.customerId, couponId: cp.id, claimedAt: cp.claimedAt} FROM c JOIN cp IN c.coupons WHERE c.type = @type AND c.campaignId = @campaign AND cp.validTo = @validTo AND cp.state = @state AND cp.claimedAt <= @by"
+                "SELECT c.customerId, cp.id AS couponId, cp.claimedAt FROM c JOIN cp IN c.coupons WHERE c.type = @type AND c.campaignId = @campaign AND cp.validTo = @validTo AND cp.state = @state AND cp.claimedAt <= @by"
                 + (claimedAfter is null ? "" : " AND cp.claimedAt > @after"))
             .WithParameter("@type", CampaignWallet.Kind).WithParameter("@campaign", campaignId)
             .WithParameter("@validTo", UtcInstantConverter.Text(validTo)).WithParameter("@state", Wire(CouponStatus.Available))
