@@ -62,27 +62,8 @@ public sealed class DeliverNotificationsTests
     private static async Task<DeliveryStatus> DeliveryOf(TestApp app, NotificationRecord record)
         => (await app.Services.GetRequiredService<NotificationStore>().FindAsync(record.CustomerId, record.Id, CancellationToken.None))!.Delivery!;
 
-    /// <summary>The message as the Functions host delivers it: the JSON body as a string in Data.message, MessageId = record id.</summary>
     private static Task<HttpResponseMessage> DeliverAsync(TestApp app, NotificationRecord record, int deliveryCount = 1)
-    {
-        var now = app.Clock.GetUtcNow();
-        var payload = new JsonObject
-        {
-            ["Data"] = new JsonObject { ["message"] = JsonSerializer.Serialize(NotificationMessage.Of(record), Json.Options) },
-            ["Metadata"] = new JsonObject
-            {
-                ["MessageId"] = record.Id,
-                ["DeliveryCount"] = deliveryCount,
-                ["SequenceNumber"] = Random.Shared.NextInt64(1, long.MaxValue),
-                ["EnqueuedTimeUtc"] = now.UtcDateTime.ToString("O"),
-                ["LockToken"] = Guid.NewGuid().ToString(),
-                ["ContentType"] = "application/json",
-                ["ApplicationProperties"] = new JsonObject(),
-                ["sys"] = new JsonObject { ["MethodName"] = DeliverNotifications.FunctionName, ["UtcNow"] = now.UtcDateTime.ToString("O") },
-            },
-        };
-        return app.Anonymous().PostAsJsonAsync("/" + DeliverNotifications.FunctionName, payload);
-    }
+        => app.DeliverNotificationAsync(NotificationMessage.Of(record), deliveryCount);
 
     private static async Task<string> OutcomeAsync(HttpResponseMessage response, HttpStatusCode status = HttpStatusCode.OK)
         => (string)(await response.AssertStatusAsync(status))["ReturnValue"]!["Outcome"]!;

@@ -232,7 +232,7 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
         IReadOnlyList<string> tried = [];
         for (var attempt = 0; attempt < 4; attempt++)
         {
-            var state = await store.ReadReminderStateAsync(customerId, markIds, [.. DayRecordIds(now), .. tried], ct);
+            var state = await store.ReadReminderStateAsync(customerId, markIds, [.. DayRecordIds(customerId, now), .. tried], ct);
             var ours = state.Records.Values.Where(r => r.RunId == runId && tried.Contains(r.Id)).ToList();
             if (ours.Count > 0)
             {
@@ -256,7 +256,7 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
                     open = await HoldAsync(customerId, open, quietEnd, report, ct);
                 if (open.Count == 0) return;
                 var day = ReminderRules.LocalDay(zone, now);
-                var free = external.Where(ch => !state.Records.ContainsKey(DayRecordId(ch, day))).ToList();
+                var free = external.Where(ch => !state.Records.ContainsKey(DayRecordId(customerId, ch, day))).ToList();
                 if (free.Count > 0) channels = free;
                 else
                     // The day's message went out on every channel: wait for the next day, or the inbox only when that is too late.
@@ -321,16 +321,22 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
         }
     }
 
-    /// <summary>The id of the day's message on a channel: one per customer, channel and local day (the daily cap).</summary>
-    public static string DayRecordId(NotificationChannel channel, DateOnly day)
-        => $"reminder-{Wire(channel)}-{day.ToString("yyyyMMdd", CultureInfo.InvariantCulture)}";
+    /// <summary>
+    /// The id of the day's message on a channel: one per customer, channel and local day (the daily cap). It names the
+    /// customer (a hash: their id may hold characters an id cannot) because it is also the delivery's Idempotency-Key,
+    /// which a provider keeps across all our customers.
+    /// </summary>
+    public static string DayRecordId(string customerId, NotificationChannel channel, DateOnly day)
+        => $"reminder-{Wire(channel)}-{day.ToString("yyyyMMdd", CultureInfo.InvariantCulture)}-{Hash(customerId)[..24]}";
 
     /// <summary>The day's message ids on every external channel for every local day <paramref name="now"/> can be somewhere (UTC−12 to +14).</summary>
-    private static IEnumerable<string> DayRecordIds(DateTimeOffset now)
+    private static IEnumerable<string> DayRecordIds(string customerId, DateTimeOffset now)
     {
         var utc = DateOnly.FromDateTime(now.UtcDateTime);
-        return from day in new[] { utc.AddDays(-1), utc, utc.AddDays(1) } from ch in External select DayRecordId(ch, day);
+        return from day in new[] { utc.AddDays(-1), utc, utc.AddDays(1) } from ch in External select DayRecordId(customerId, ch, day);
     }
+
+    private static string Hash(string text) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text)));
 
     private static string Wire(NotificationChannel channel) => channel.ToString().ToLowerInvariant();
 
@@ -339,9 +345,8 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
     {
         // In-app messages are not capped (they interrupt nobody): one per bundle, named by what it lists.
         var id = channel == NotificationChannel.Inapp
-            ? "reminder-inapp-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
-                Encoding.UTF8.GetBytes(string.Join("\n", reminders.Select(ReminderMark.IdOf).Order(StringComparer.Ordinal)))))[..32]
-            : DayRecordId(channel, day);
+            ? "reminder-inapp-" + Hash(string.Join("\n", [customerId, .. reminders.Select(ReminderMark.IdOf).Order(StringComparer.Ordinal)]))[..40]
+            : DayRecordId(customerId, channel, day);
         var lines = reminders.DistinctBy(r => r.CouponId).Select(r =>
             $"{(catalog.TryGetValue(r.CampaignId, out var c) ? c.Terms.Name : "Coupon")}: expires {TimeZoneInfo.ConvertTime(r.ValidTo, zone):yyyy-MM-dd HH:mm}").ToList();
         return new NotificationRecord

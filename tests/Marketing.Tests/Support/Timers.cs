@@ -1,6 +1,9 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using Marketing.Functions.Hosting;
+using Marketing.Functions.Notifications;
 using Xunit;
 
 namespace Marketing.Tests.Support;
@@ -43,5 +46,30 @@ public static class Timers
         Assert.NotNull(body["Logs"]);
         Assert.NotNull(body["ReturnValue"]);
         return body;
+    }
+
+    /// <summary>
+    /// A notifications queue message delivered to DeliverNotifications as the Functions host delivers it: the JSON body as a
+    /// string in Data.message, and the Service Bus metadata (its MessageId is not ours: the output binding cannot set one).
+    /// </summary>
+    public static Task<HttpResponseMessage> DeliverNotificationAsync(this TestApp app, NotificationMessage message, int deliveryCount = 1)
+    {
+        var now = app.Clock.GetUtcNow();
+        var payload = new JsonObject
+        {
+            ["Data"] = new JsonObject { ["message"] = JsonSerializer.Serialize(message, Json.Options) },
+            ["Metadata"] = new JsonObject
+            {
+                ["MessageId"] = Guid.NewGuid().ToString("N"),
+                ["DeliveryCount"] = deliveryCount,
+                ["SequenceNumber"] = Random.Shared.NextInt64(1, long.MaxValue),
+                ["EnqueuedTimeUtc"] = now.UtcDateTime.ToString("O"),
+                ["LockToken"] = Guid.NewGuid().ToString(),
+                ["ContentType"] = "application/json",
+                ["ApplicationProperties"] = new JsonObject(),
+                ["sys"] = new JsonObject { ["MethodName"] = DeliverNotifications.FunctionName, ["UtcNow"] = now.UtcDateTime.ToString("O") },
+            },
+        };
+        return app.Anonymous().PostAsJsonAsync("/" + DeliverNotifications.FunctionName, payload);
     }
 }
