@@ -19,8 +19,11 @@ public sealed class StatsExactnessTests
     private static readonly string[] Channels = ["app", "mini_program", "h5"];
 
     /// <summary>The activity of one campaign as the test did it, to check the recount against.</summary>
-    private sealed class Activity(TestApp app, string campaign)
+    private sealed class Activity(TestApp app, string campaign, int holdoutPercent = 0)
     {
+        private readonly Marketing.Functions.Campaigns.ReminderPolicy policy = new() { HoldoutPercent = holdoutPercent };
+        /// <summary>1 when the campaign's reminder policy holds the customer out (a count made here, from the rule itself).</summary>
+        private long HeldOut(string customer) => policy.HoldsOut(campaign, customer) ? 1 : 0;
         public string CampaignId => campaign;
         private readonly Queue<(string Customer, string Coupon)> unlocked = new();
         private readonly Queue<string> paid = new();
@@ -39,7 +42,7 @@ public sealed class StatsExactnessTests
                 var channel = Channels[Interlocked.Increment(ref next) % Channels.Length];
                 var claimed = await (await app.Customer(customer).ClaimAsync(campaign, channel: channel)).AssertStatusAsync(HttpStatusCode.Created);
                 // Expiring: the coupon counts as not used at its end of validity until an order confirms it.
-                Add(new Figures { Claims = 1, NewClaimers = 1, Expiring = 1 });
+                Add(new Figures { Claims = 1, NewClaimers = 1, Expiring = 1, HoldoutClaims = HeldOut(customer) });
                 lock (unlocked) unlocked.Enqueue((customer, (string)claimed["id"]!));
             }));
 
@@ -52,10 +55,10 @@ public sealed class StatsExactnessTests
             var orderSystem = app.OrderSystem();
             await Task.WhenAll(taken.Select((c, i) => Lock(orders[i], c, Channels[i % Channels.Length])));
             Add(new Figures { Locks = taken.Count });
-            await Task.WhenAll(orders.Take(confirm).Select(async o =>
+            await Task.WhenAll(orders.Take(confirm).Select(async (o, i) =>
             {
                 await (await orderSystem.StepAsync(o, "confirm")).AssertStatusAsync(HttpStatusCode.OK);
-                Add(new Figures { Redemptions = 1, Discount = Discount, Gmv = Gmv, Expiring = -1 });
+                Add(new Figures { Redemptions = 1, Discount = Discount, Gmv = Gmv, Expiring = -1, HoldoutRedemptions = HeldOut(taken[i].Customer) });
                 lock (paid) paid.Enqueue(o);
             }).Concat(orders.Skip(confirm).Take(cancel).Select(async o =>
             {
@@ -88,11 +91,13 @@ public sealed class StatsExactnessTests
         await using var app = await StatsRig.StartAsync("crash");
         var now = app.Clock.GetUtcNow();
         var op = app.Operator();
+        // Half its customers held out of reminders: the holdout's claims and redemptions must come out exact too.
         var budgeted = new Activity(app, await op.PublishedCampaignAsync(Api.Terms(now, t =>
         {
             t["budget"] = 10_000_000;
             t["totalQuantity"] = 1000;
-        })));
+            t["reminders"] = new JsonObject { ["offsetsHours"] = new JsonArray(24), ["holdoutPercent"] = 50 };
+        })), holdoutPercent: 50);
         var shortLived = new Activity(app, await op.PublishedCampaignAsync(Api.Terms(now, t =>
         {
             t["timeZone"] = "UTC";
@@ -159,6 +164,8 @@ public sealed class StatsExactnessTests
         await app.RunAggregateStatsAsync();
 
         StatsRig.AssertMatchesRecount(await app.CompareAsync());
+        Assert.InRange(budgeted.Done.HoldoutClaims, 1, budgeted.Done.Claims - 1); // both groups present, or the check above proves little
+        Assert.InRange(budgeted.Done.HoldoutRedemptions, 1, budgeted.Done.Redemptions - 1);
         foreach (var activity in new[] { budgeted, shortLived })
         {
             Assert.Equal(activity.Done, await app.RecountedTotalsAsync(activity.CampaignId));
@@ -187,7 +194,11 @@ public sealed class StatsExactnessTests
     {
         await using var app = await StatsRig.StartAsync("resend");
         var now = app.Clock.GetUtcNow();
-        var activity = new Activity(app, await app.Operator().PublishedCampaignAsync(Api.Terms(now, t => t["budget"] = 1_000_000)));
+        var activity = new Activity(app, await app.Operator().PublishedCampaignAsync(Api.Terms(now, t =>
+        {
+            t["budget"] = 1_000_000;
+            t["reminders"] = new JsonObject { ["offsetsHours"] = new JsonArray(24), ["holdoutPercent"] = 50 };
+        })), holdoutPercent: 50);
         var resend = new ResentWrites { Armed = true };
         using var client = TestCosmos.Client(resend);
         var folder = StatsRig.Folder(app, client.GetDatabase(app.Database), pageSize: 3);

@@ -332,7 +332,7 @@ public sealed class StatsReportsTests
             {
                 var f = StatsRig.FiguresOf(p!["figures"]);
                 return string.Join(',', new[] { (string)p["day"]! }.Concat(new[] { f.Claims, f.NewClaimers, f.Locks, f.Redemptions, f.Cancellations,
-                    f.Lapsed, f.Refunds, f.Expired, f.Discount, f.Gmv, f.Expiring, f.Commission, f.CommissionReversed }
+                    f.Lapsed, f.Refunds, f.Expired, f.Discount, f.Gmv, f.Expiring, f.Commission, f.CommissionReversed, f.HoldoutClaims, f.HoldoutRedemptions }
                     .Select(v => v.ToString(CultureInfo.InvariantCulture))));
             }).ToArray();
             Assert.Equal(expected, rows[1..^1]);

@@ -93,7 +93,7 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
     {
         var cursors = await CursorsAsync(ct);
         var tally = new Tally();
-        var zones = new TimeZoneCache(campaigns, options.Value.TimeZone);
+        var lookup = new CampaignLookup(campaigns, options.Value.TimeZone);
         await Parallel.ForEachAsync(cursors, new ParallelOptions { MaxDegreeOfParallelism = timers.Value.Parallelism, CancellationToken = ct },
             async (cursor, token) =>
             {
@@ -101,7 +101,7 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
                 // longer takes) is reported and leaves the others, and the overview, to go on: its page is read again next run.
                 try
                 {
-                    await FoldAsync(cursor, zones, deadline, tally, token);
+                    await FoldAsync(cursor, lookup, deadline, tally, token);
                 }
                 catch (Exception e) when (!token.IsCancellationRequested)
                 {
@@ -110,7 +110,7 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
                 }
             });
         // The console's home, from what is counted now (cheap to read: one document).
-        await StatsOverview.RefreshAsync(stats, catalogue, stock, zones, options.Value.TimeZone, time.GetUtcNow(),
+        await StatsOverview.RefreshAsync(stats, catalogue, stock, lookup, options.Value.TimeZone, time.GetUtcNow(),
             GetCampaignStats.AsOf(await stats.ListCursorsAsync(ct)), ct);
         return new AggregateReport(tally.Pages, tally.Changes, tally.Facts, tally.Counted, tally.CaughtUp, tally.Lost, deadline.Stopped,
             Failures: [.. tally.Failures]);
@@ -138,7 +138,7 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
     public static string CursorId(string source, string range)
         => source + ":" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(range)))[..16];
 
-    private async Task FoldAsync(FeedCursor cursor, TimeZoneCache zones, RunDeadline deadline, Tally tally, CancellationToken ct)
+    private async Task FoldAsync(FeedCursor cursor, CampaignLookup lookup, RunDeadline deadline, Tally tally, CancellationToken ct)
     {
         var source = sources.FirstOrDefault(s => s.Name == cursor.Source);
         if (source is null) return; // a cursor of a source no longer folded
@@ -183,7 +183,7 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
             var documents = await ReadDocumentsAsync(page.Content, ct);
             Interlocked.Increment(ref tally.Pages);
             Interlocked.Add(ref tally.Changes, documents.Count);
-            await CountAsync(await source.Facts(documents, ct), zones, tally, ct);
+            await CountAsync(await source.Facts(documents, ct), lookup, tally, ct);
 
             // Saved only once the page is counted: a run that dies before this reads the page again, and its facts are
             // recognised by their marks. Conditional on the cursor as read: a run that finds another moved it stops.
@@ -199,7 +199,7 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
     }
 
     /// <summary>Counts facts into their days, day by day (each day's facts in one or a few batches), a few days at once.</summary>
-    public async Task CountAsync(IEnumerable<StatsFact> facts, TimeZoneCache zones, Tally tally, CancellationToken ct)
+    public async Task CountAsync(IEnumerable<StatsFact> facts, CampaignLookup lookup, Tally tally, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         var oldest = now.AddDays(-options.Value.FactDays);
@@ -209,8 +209,8 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
             Interlocked.Increment(ref tally.Facts);
             // Older than the marks are kept: it was counted when it was new (docs/stats.md, "How late a change may come").
             if (fact.At < oldest) continue;
-            var zone = await zones.FindAsync(fact.CampaignId, ct);
-            if (zone is null)
+            var campaign = await lookup.FindAsync(fact.CampaignId, ct);
+            if (campaign is null)
             {
                 logger.LogWarning("Fact {Fact} names campaign {Campaign}, which does not exist: not counted.", fact.Id, fact.CampaignId);
                 continue;
@@ -218,7 +218,8 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
             // The fact may come again until FactDays after it happened (or after now, if it happens later: the end of a
             // coupon's validity), so its mark is kept a day longer than that.
             var markTtl = (Max(fact.At, now) - now).TotalSeconds + (options.Value.FactDays + 1) * 86_400d;
-            placed.Add(new PlacedFact(fact, Cell.Of(fact, zone), (int)Math.Min(Math.Ceiling(markTtl), int.MaxValue)));
+            // Its reminder group is fixed here, with its mark: a fact is counted once, in the group it was counted in.
+            placed.Add(new PlacedFact(fact.Classified(campaign.Reminders), Cell.Of(fact, campaign.Zone), (int)Math.Min(Math.Ceiling(markTtl), int.MaxValue)));
         }
         await Parallel.ForEachAsync(placed.GroupBy(p => (p.Cell.CampaignId, p.Cell.Day)), new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct },
             async (day, token) =>
@@ -248,15 +249,23 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
 }
 
 /// <summary>
-/// Campaign time zones, read once per run (a published campaign's time zone never changes); the programme's days are the
-/// platform's (<see cref="StatsOptions.TimeZone"/>).
+/// What counting a fact needs of its campaign, read once per run (one point read per campaign, whatever the number of
+/// facts): its time zone (a published campaign's never changes) and its reminder policy (which may: a run classifies
+/// by the policy it read). The programme's days are the platform's (<see cref="StatsOptions.TimeZone"/>); it has no
+/// reminders.
 /// </summary>
-public sealed class TimeZoneCache(CampaignStore campaigns, string platformTimeZone)
+public sealed class CampaignLookup(CampaignStore campaigns, string platformTimeZone)
 {
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task<TimeZoneInfo?>> zones = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task<FoldedCampaign?>> found = new(StringComparer.Ordinal);
 
-    public Task<TimeZoneInfo?> FindAsync(string campaignId, CancellationToken ct)
+    /// <summary>The campaign's time zone and reminder policy; null for a campaign that does not exist.</summary>
+    public Task<FoldedCampaign?> FindAsync(string campaignId, CancellationToken ct)
         => campaignId == Programme.Id
-            ? Task.FromResult(CampaignTerms.FindTimeZone(platformTimeZone))
-            : zones.GetOrAdd(campaignId, async id => await campaigns.FindAsync(id, ct) is { } c ? CampaignTerms.FindTimeZone(c.Terms.TimeZone) : null);
+            ? Task.FromResult(CampaignTerms.FindTimeZone(platformTimeZone) is { } zone ? new FoldedCampaign(zone, null) : null)
+            : found.GetOrAdd(campaignId, async id => await campaigns.FindAsync(id, ct) is { } c && CampaignTerms.FindTimeZone(c.Terms.TimeZone) is { } zone
+                ? new FoldedCampaign(zone, c.Terms.ReminderPolicy)
+                : null);
 }
+
+/// <summary>A campaign as the fold places its facts: the zone of its days, and the reminder policy that sorts its customers (null: none).</summary>
+public sealed record FoldedCampaign(TimeZoneInfo Zone, ReminderPolicy? Reminders);

@@ -40,6 +40,13 @@ public sealed record Figures
     /// <summary>Commissions taken back by refunds of those orders (a positive amount), when the refund was settled.</summary>
     public long CommissionReversed { get; init; }
 
+    // The reminders' experiment (docs/stats.md, "Reminders: reminded against the holdout"): the claims and redemptions of
+    // the customers the campaign's reminder policy holds out; the reminder group's are the totals less these.
+    /// <summary>Of <see cref="Claims"/>, those of customers in the campaign's reminder holdout (<see cref="ReminderPolicy.HoldsOut"/>).</summary>
+    public long HoldoutClaims { get; init; }
+    /// <summary>Of <see cref="Redemptions"/>, those of customers in the campaign's reminder holdout.</summary>
+    public long HoldoutRedemptions { get; init; }
+
     // The distribution programme's own figures (the "programme" days, in the platform's time zone: docs/stats.md).
     /// <summary>Visits through a referral code (every accepted visit, whatever it did to the buyer's binding).</summary>
     public long Visits { get; init; }
@@ -65,6 +72,8 @@ public sealed record Figures
         Expiring = Expiring + o.Expiring,
         Commission = Commission + o.Commission,
         CommissionReversed = CommissionReversed + o.CommissionReversed,
+        HoldoutClaims = HoldoutClaims + o.HoldoutClaims,
+        HoldoutRedemptions = HoldoutRedemptions + o.HoldoutRedemptions,
         Visits = Visits + o.Visits,
         Bindings = Bindings + o.Bindings,
         PaidOrders = PaidOrders + o.PaidOrders,
@@ -79,7 +88,19 @@ public sealed record Figures
 /// delivers at least once, a run can die before saving where it got to, two runs can overlap — yields the same fact,
 /// and a fact already stored is never counted again (docs/stats.md, "Exactly once").
 /// </summary>
-public sealed record StatsFact(string Id, string CampaignId, DateTimeOffset At, string Channel, Figures Delta);
+public sealed record StatsFact(string Id, string CampaignId, DateTimeOffset At, string Channel, Figures Delta, string? CustomerId = null)
+{
+    /// <summary>
+    /// The fact as counted under the campaign's reminder policy as it is when the fact is counted: a claim or a redemption
+    /// of a customer the policy holds out counts in the holdout's figures too. The customer's group is a hash of campaign
+    /// and customer ids (the same on every run, instance and recount), so only a change of the policy's holdoutPercent
+    /// moves a customer between groups, for the facts counted from then on (docs/stats.md).
+    /// </summary>
+    public StatsFact Classified(ReminderPolicy? policy)
+        => CustomerId is { } customer && policy is not null && (Delta.Claims != 0 || Delta.Redemptions != 0) && policy.HoldsOut(CampaignId, customer)
+            ? this with { Delta = Delta with { HoldoutClaims = Delta.HoldoutClaims + Delta.Claims, HoldoutRedemptions = Delta.HoldoutRedemptions + Delta.Redemptions } }
+            : this;
+}
 
 /// <summary>Where a fact is counted: the campaign's day (in its time zone) and the hour and channel within it.</summary>
 public readonly record struct Cell(string CampaignId, DateOnly Day, int Hour, string Channel)

@@ -36,6 +36,33 @@ public sealed record Funnel(long Claimed, long Locked, long Redeemed, long Refun
 /// </summary>
 public sealed record BudgetStats(long Total, long Left, long Reserved, long Spent, double BurnPerDay, DateOnly? ExhaustsOn);
 
+/// <summary>One side of the reminders' experiment over the period asked for: its coupons claimed, those redeemed, and redeemed ÷ claimed (null when none was claimed).</summary>
+public sealed record ReminderGroupStats(long Claimed, long Redeemed, double? RedemptionRate);
+
+/// <summary>
+/// The reminders' uplift, measured (intent to treat, docs/stats.md): the campaign's reminder policy now, the reminder group
+/// (every customer the policy does not hold out) against the holdout, and <c>Uplift</c> = the reminder group's redemption
+/// rate − the holdout's (null when either is null).
+/// </summary>
+public sealed record ReminderStats(int[] OffsetsHours, int HoldoutPercent, ReminderGroupStats Reminded, ReminderGroupStats Holdout, double? Uplift)
+{
+    /// <summary>The experiment read from some figures; null when the campaign sends no reminders (no offsets): there is nothing to compare.</summary>
+    public static ReminderStats? Of(ReminderPolicy policy, Figures totals)
+    {
+        if (policy.OffsetsHours.Length == 0) return null;
+        var (remindedClaims, remindedRedemptions) = (totals.Claims - totals.HoldoutClaims, totals.Redemptions - totals.HoldoutRedemptions);
+        double? reminded = remindedClaims > 0 ? remindedRedemptions / (double)remindedClaims : null;
+        double? holdout = totals.HoldoutClaims > 0 ? totals.HoldoutRedemptions / (double)totals.HoldoutClaims : null;
+        return new ReminderStats(policy.OffsetsHours, policy.HoldoutPercent,
+            new ReminderGroupStats(remindedClaims, remindedRedemptions, Round(reminded)),
+            new ReminderGroupStats(totals.HoldoutClaims, totals.HoldoutRedemptions, Round(holdout)),
+            // From the unrounded rates: the difference of two rounded rates could be off by a unit in the last place.
+            reminded is { } r && holdout is { } h ? Round(r - h) : null);
+    }
+
+    private static double? Round(double? value) => value is { } v ? Math.Round(v, 4) : null;
+}
+
 public sealed record CampaignStatsView(
     string CampaignId,
     string TimeZone,
@@ -52,7 +79,8 @@ public sealed record CampaignStatsView(
     double? RedemptionRate,
     Funnel Funnel,
     BudgetStats? Budget,
-    double? Roi);
+    double? Roi,
+    ReminderStats? Reminders);
 
 /// <summary>
 /// GET /api/campaigns/{id}/stats?from&amp;to&amp;granularity=day|hour&amp;channel — a campaign's figures as counted by
@@ -71,7 +99,7 @@ public static class GetCampaignStats
             .RequireAuthorization(Policies.Operator)
             .WithProblems(404, ProblemTypes.NotFound)
             .Produces<CampaignStatsView>()
-            .WithSummary("A campaign's statistics: series by day or hour in its time zone, totals, channels, funnel, budget, ROI, as of an instant.")
+            .WithSummary("A campaign's statistics: series by day or hour in its time zone, totals, channels, funnel, budget, ROI, reminders against the holdout, as of an instant.")
             .WithDescription("from and to are local dates (yyyy-MM-dd, inclusive; default: the last 7 days to today); granularity day (default, at most "
                 + $"{MaxDays} days) or hour (at most {MaxHourDays} days); channel filters the series and totals (app, mini_program, h5, ota, unknown).");
 
@@ -166,7 +194,8 @@ public static class GetCampaignStats
             new Funnel(totals.Claims, totals.Locks, totals.Redemptions, totals.Refunds,
                 Rate(totals.Locks, totals.Claims), Rate(totals.Redemptions, totals.Locks), Rate(totals.Refunds, totals.Redemptions)),
             budgetStats,
-            cost > 0 ? (totals.Gmv - cost) / (double)cost : null));
+            cost > 0 ? (totals.Gmv - cost) / (double)cost : null,
+            ReminderStats.Of(campaign.Terms.ReminderPolicy, totals)));
     }
 
     /// <summary>The instant every source has been read up to: the earliest "caught up" of all cursors; null before every source has one.</summary>
@@ -205,11 +234,14 @@ public static class GetCampaignStats
     }
 }
 
-/// <summary>The daily series as CSV (RFC 4180, UTF-8): a header row, then one row per local day; money in minor units.</summary>
+/// <summary>
+/// The daily series as CSV (RFC 4180, UTF-8): a header row, then one row per local day; money in minor units. The reminder
+/// group's claims and redemptions are claims − holdout_claims and redemptions − holdout_redemptions.
+/// </summary>
 public static class StatsCsv
 {
     public const string ContentType = "text/csv";
-    public const string Header = "date,claims,new_claimers,locks,redemptions,cancellations,lapsed,refunds,expired,discount,gmv,expiring,commission,commission_reversed";
+    public const string Header = "date,claims,new_claimers,locks,redemptions,cancellations,lapsed,refunds,expired,discount,gmv,expiring,commission,commission_reversed,holdout_claims,holdout_redemptions";
 
     public static string Write(IEnumerable<(DateOnly Day, Figures Figures)> rows)
     {
@@ -217,7 +249,7 @@ public static class StatsCsv
         foreach (var (day, f) in rows)
         {
             csv.Append(day.ToString(StatsStore.DayFormat, CultureInfo.InvariantCulture));
-            foreach (var value in new[] { f.Claims, f.NewClaimers, f.Locks, f.Redemptions, f.Cancellations, f.Lapsed, f.Refunds, f.Expired, f.Discount, f.Gmv, f.Expiring, f.Commission, f.CommissionReversed })
+            foreach (var value in new[] { f.Claims, f.NewClaimers, f.Locks, f.Redemptions, f.Cancellations, f.Lapsed, f.Refunds, f.Expired, f.Discount, f.Gmv, f.Expiring, f.Commission, f.CommissionReversed, f.HoldoutClaims, f.HoldoutRedemptions })
                 csv.Append(',').Append(value.ToString(CultureInfo.InvariantCulture));
             csv.Append("\r\n");
         }

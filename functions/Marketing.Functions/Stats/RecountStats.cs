@@ -48,7 +48,7 @@ public sealed class RecountStats(Database database, StatsStore stats, CampaignSt
     /// <summary>Every fact of the source documents (one campaign's, or all), placed in its cell; facts of no campaign are left out, as the fold leaves them.</summary>
     private async IAsyncEnumerable<(StatsFact Fact, Cell Cell)> FactsAsync(string? campaignId, [EnumeratorCancellation] CancellationToken ct)
     {
-        var zones = new TimeZoneCache(campaigns, options.Value.TimeZone);
+        var lookup = new CampaignLookup(campaigns, options.Value.TimeZone);
         var filter = campaignId is null || campaignId == Programme.Id ? "" : " AND c.campaignId = @campaign";
         var scoped = campaignId is null || campaignId == Programme.Id ? null : campaignId;
         var sources = new List<(string Container, string Sql, Func<QueryDefinition, QueryDefinition> Parameters, string? Campaign, Func<JsonElement, IEnumerable<StatsFact>> Facts)>();
@@ -66,8 +66,8 @@ public sealed class RecountStats(Database database, StatsStore stats, CampaignSt
         foreach (var source in sources)
             await foreach (var document in ScanAsync(source.Container, source.Sql, source.Parameters, source.Campaign, ct))
                 foreach (var fact in source.Facts(document))
-                    if (await zones.FindAsync(fact.CampaignId, ct) is { } zone)
-                        yield return (fact, Cell.Of(fact, zone));
+                    if (await lookup.FindAsync(fact.CampaignId, ct) is { } campaign)
+                        yield return (fact.Classified(campaign.Reminders), Cell.Of(fact, campaign.Zone));
 
         // Ledger entries name their order, not the campaign: every entry is read, a page at a time, and its facts kept for
         // the campaign asked for (every entry is the programme's; those of orders that redeemed a coupon, their campaign's).
@@ -85,8 +85,8 @@ public sealed class RecountStats(Database database, StatsStore stats, CampaignSt
         {
             var placed = new List<(StatsFact, Cell)>();
             foreach (var fact in await StatsFacts.OfLedgerAsync(entries, redemptions.FindAsync, ct))
-                if ((campaignId is null || fact.CampaignId == campaignId) && await zones.FindAsync(fact.CampaignId, ct) is { } zone)
-                    placed.Add((fact, Cell.Of(fact, zone)));
+                if ((campaignId is null || fact.CampaignId == campaignId) && await lookup.FindAsync(fact.CampaignId, ct) is { } campaign)
+                    placed.Add((fact.Classified(campaign.Reminders), Cell.Of(fact, campaign.Zone)));
             return placed;
         }
     }
@@ -147,7 +147,7 @@ public sealed class RecountStats(Database database, StatsStore stats, CampaignSt
     private async Task<bool> RepairDayAsync(string campaignId, DateOnly day, List<StatsFact> facts, CancellationToken ct)
     {
         var settled = time.GetUtcNow().AddDays(-(options.Value.FactDays + 1));
-        var zone = await new TimeZoneCache(campaigns, options.Value.TimeZone).FindAsync(campaignId, ct) ?? TimeZoneInfo.Utc;
+        var zone = (await new CampaignLookup(campaigns, options.Value.TimeZone).FindAsync(campaignId, ct))?.Zone ?? TimeZoneInfo.Utc;
         for (var attempt = 0; attempt < 20; attempt++)
         {
             var (stored, marked) = await stats.ReadDayAndMarksAsync(campaignId, day, ct);

@@ -33,7 +33,7 @@ public static class StatsFacts
         foreach (var coupon in wallet.Coupons)
         {
             var channel = StatsChannels.Name(coupon.ClaimedOn);
-            yield return new StatsFact("c:" + coupon.Id, wallet.CampaignId, coupon.ClaimedAt, channel, new Figures { Claims = 1 });
+            yield return new StatsFact("c:" + coupon.Id, wallet.CampaignId, coupon.ClaimedAt, channel, new Figures { Claims = 1 }, wallet.CustomerId);
             yield return new StatsFact("e:" + coupon.Id, wallet.CampaignId, coupon.ValidTo, channel, new Figures { Expiring = 1 });
             // Stored state, not the clock: a coupon counts as expired once the expiry timer (or a released lock) marks it,
             // on the hour its validity ended.
@@ -120,7 +120,8 @@ public static class StatsFacts
                 _ => null,
             };
             if (delta is null) continue;
-            yield return new StatsFact($"r:{record.OrderId}:{i}", record.CampaignId, step.At, channel, delta);
+            // The customer goes with it: a confirm is a redemption of theirs, counted in their reminder group (StatsFact.Classified).
+            yield return new StatsFact($"r:{record.OrderId}:{i}", record.CampaignId, step.At, channel, delta, record.CustomerId);
             // The coupon's end of validity: a used coupon will not expire unused; one given back by a refund may again.
             if (step.Step == "confirm" || (step.Step == "refund" && record.CouponReturned))
                 yield return new StatsFact($"re:{record.OrderId}:{i}", record.CampaignId, record.CouponValidTo, channel,

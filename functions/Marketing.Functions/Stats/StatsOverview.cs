@@ -84,7 +84,7 @@ public static class StatsOverview
             .WithSummary("The platform at a glance: campaigns running, ending soon, low on budget, coupons expiring within 24 h, today against yesterday.");
 
     /// <summary>Computes the overview as of now (its figures as of <paramref name="asOf"/>) and stores it.</summary>
-    public static async Task<Overview> RefreshAsync(StatsStore stats, CampaignCache catalogue, StockStore stock, TimeZoneCache zones,
+    public static async Task<Overview> RefreshAsync(StatsStore stats, CampaignCache catalogue, StockStore stock, CampaignLookup lookup,
         string timeZone, DateTimeOffset now, DateTimeOffset? asOf, CancellationToken ct)
     {
         var platform = CampaignTerms.FindTimeZone(timeZone) ?? TimeZoneInfo.Utc;
@@ -112,7 +112,7 @@ public static class StatsOverview
         long expiring = 0;
         foreach (var day in days)
         {
-            if (day.CampaignId == Programme.Id || await zones.FindAsync(day.CampaignId, ct) is not { } zone) continue;
+            if (day.CampaignId == Programme.Id || (await lookup.FindAsync(day.CampaignId, ct))?.Zone is not { } zone) continue;
             foreach (var (key, figures) in day.Cells)
             {
                 var start = CellStart(day.Date, Cell.Parse(key).Hour, zone);
