@@ -23,12 +23,14 @@
 //   trips per top-up and per refund. Only HTTP and a raw read of the document: the same code measures older builds.
 // - stats: AggregateStats, incremental (folding 100 claims after --stats-history older changes vs into a nearly empty
 //   store: Cosmos operations) and fresh (lag under claims paced at --stats-rate/s with a run every --stats-period s).
+// - reminders: SendReminders sending --reminders reminders (default 10,000: one coupon each of as many customers, every
+//   fourth opted in to push) in one run: Cosmos operations per reminder (target ≤ 3), the run's time, reminders/s.
 //
 // Usage (emulators started by scripts/benchmark.sh): dotnet run -c Release --project tests/Marketing.LoadTest --
 //   [--claims N] [--concurrency C] [--rounds R] [--locks N] [--expire N] [--expire-campaigns K] [--events N]
 //   [--customers N] [--flash-stock S] [--flash-shards K] [--flash-concurrency C] [--budget-orders N] [--budget-top-ups N]
 //   [--lapse N] [--lapse-campaigns K] [--releases N] [--stats-history H] [--stats-rate R] [--stats-seconds S] [--stats-period P]
-//   [--only claims|lapse|locks|expiry|settle|release|flash|budget|stats[,...]]
+//   [--reminders N] [--only claims|lapse|locks|expiry|settle|release|flash|budget|stats|reminders[,...]]
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
@@ -49,7 +51,7 @@ using Microsoft.IdentityModel.Tokens;
 
 var claims = Arg("--claims", 2000);
 var concurrency = Arg("--concurrency", 16);
-string[] measurements = ["claims", "lapse", "locks", "expiry", "settle", "release", "flash", "budget", "stats"];
+string[] measurements = ["claims", "lapse", "locks", "expiry", "settle", "release", "flash", "budget", "stats", "reminders"];
 var only = StringArg("--only", string.Join(',', measurements)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 if (only.Except(measurements).FirstOrDefault() is { } unknown)
     throw new ArgumentException($"--only: unknown measurement '{unknown}' ({string.Join(", ", measurements)}, comma-separated)");
@@ -108,6 +110,7 @@ if (only.Contains("release")) failed |= !await ReleaseBenchmarkAsync();
 if (only.Contains("flash")) failed |= !await FlashSaleBenchmarkAsync();
 if (only.Contains("budget")) failed |= !await BudgetBenchmarkAsync();
 if (only.Contains("stats")) failed |= !await StatsBenchmarkAsync();
+if (only.Contains("reminders")) failed |= !await ReminderBenchmarkAsync();
 return failed ? 1 : 0;
 
 // Stats (AggregateStats, docs/stats.md), two measurements:
@@ -753,6 +756,76 @@ async Task<bool> ExpiryBenchmarkAsync()
     if (expired > 0 && operations / (double)expired > 2)
     {
         Console.WriteLine($"FAIL: {operations / (double)expired:F3} Cosmos operations per expired coupon, target ≤ 2");
+        ok = false;
+    }
+    return ok;
+}
+
+// Reminders: N customers each claim one coupon of a campaign reminding 30 hours before expiry (every fourth customer
+// opted in to push, without quiet hours; the others in-app only); none of this measured. SendReminders runs once to
+// start its window at the claims, the clock moves to a minute after the reminders fall due, and one run sends them all:
+// Cosmos operations during the run ÷ reminders sent (target ≤ 3), the run's duration and reminders/s. Then one more run
+// a minute later with nothing due: what an idle run costs.
+async Task<bool> ReminderBenchmarkAsync()
+{
+    var n = Arg("--reminders", 10_000);
+    var campaign = await CreateCampaignAsync(n, terms => terms["reminders"] = new JsonObject { ["offsetsHours"] = new JsonArray(30) });
+    Console.WriteLine();
+    Console.WriteLine($"Reminders: {n} customers with one coupon each of campaign {campaign} (every fourth opted in to push), claimed at concurrency {concurrency}");
+    var validTo = new ConcurrentBag<DateTimeOffset>();
+    var (claimElapsed, _, claimed) = await RunAsync(n, async i =>
+    {
+        var token = Token($"remind-{i}-{Guid.NewGuid():N}", "customer");
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/campaigns/{campaign}/claims")
+        {
+            Content = new StringContent("""{"channel":"app"}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+        using var response = await http.SendAsync(request);
+        if (response.StatusCode != HttpStatusCode.Created) return false;
+        validTo.Add(DateTimeOffset.Parse((string)JsonNode.Parse(await response.Content.ReadAsStringAsync())!["validTo"]!));
+        if (i % 4 != 0) return true;
+        using var preferences = new HttpRequestMessage(HttpMethod.Put, "/api/me/notification-preferences")
+        {
+            Content = new StringContent("""{"channels":["push"],"quietHours":{"from":"00:00","to":"00:00"}}""", Encoding.UTF8, "application/json"),
+        };
+        preferences.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return (await http.SendAsync(preferences)).StatusCode == HttpStatusCode.OK;
+    });
+    Console.WriteLine($"claimed {claimed}/{n} in {claimElapsed.TotalSeconds:F1} s (not measured)");
+    var (startElapsed, startOperations, _) = await InvokeTimerAsync("SendReminders");
+    Console.WriteLine($"first run (starts the window at the claims): {startOperations} operations, {startElapsed.TotalSeconds:F2} s");
+    if (validTo.Distinct().Count() != 1)
+        Console.WriteLine($"note: the claims straddled a local midnight: {validTo.Distinct().Count()} expiry instants");
+
+    // 30 hours before expiry: the warm-up campaign's coupons (the default 24 hours) are not due yet, so the run sends ours only.
+    clock.Advance(validTo.Min() - TimeSpan.FromHours(30) + TimeSpan.FromMinutes(1) - clock.GetUtcNow());
+    var (elapsed, operations, returned) = await InvokeTimerAsync("SendReminders");
+    if (returned is not JsonObject report) return false;
+    long Count(string name) => Field(report, name) is { } value ? value.GetValue<long>() : 0;
+    var sent = Count("remindersSent");
+    clock.Advance(TimeSpan.FromMinutes(1));
+    var (idleElapsed, idleOperations, _) = await InvokeTimerAsync("SendReminders");
+    Console.WriteLine();
+    Console.WriteLine("| measure | value |");
+    Console.WriteLine("|---|---|");
+    Console.WriteLine($"| reminders sent | {sent} of {claimed} coupons |");
+    Console.WriteLine($"| messages written (in-app + push) / queued | {Count("messages")} / {Count("queued")} |");
+    Console.WriteLine($"| Cosmos operations during the run | {operations} |");
+    Console.WriteLine($"| Cosmos operations per reminder sent (target ≤ 3) | {(sent > 0 ? (operations / (double)sent).ToString("F3") : "n/a")} |");
+    Console.WriteLine($"| run duration s | {elapsed.TotalSeconds:F2} |");
+    Console.WriteLine($"| reminders/s | {sent / elapsed.TotalSeconds:F0} |");
+    Console.WriteLine($"| a run with nothing due: operations, s | {idleOperations}, {idleElapsed.TotalSeconds:F2} |");
+    var ok = true;
+    if (claimed != n || sent != n)
+    {
+        Console.WriteLine($"FAIL: {claimed}/{n} claimed, {sent} reminders sent");
+        ok = false;
+    }
+    if (sent > 0 && operations / (double)sent > 3)
+    {
+        Console.WriteLine($"FAIL: {operations / (double)sent:F3} Cosmos operations per reminder, target ≤ 3");
         ok = false;
     }
     return ok;
