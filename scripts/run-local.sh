@@ -37,6 +37,11 @@ ensure_node_modules
 if [ -z "${Commissions__HoldingDays:-}" ] && ! grep -qs '"Commissions__HoldingDays"' "$ROOT/local.settings.json"; then
   export Commissions__HoldingDays=0
 fi
+# Likewise a reminder keeps a minute (not an hour) from a coupon's claim and expiry, so a coupon claimed now is reminded
+# by the SendReminders run a minute later (docs/notifications.md, "Locally"), unless Reminders__MarginMinutes is set.
+if [ -z "${Reminders__MarginMinutes:-}" ] && ! grep -qs '"Reminders__MarginMinutes"' "$ROOT/local.settings.json"; then
+  export Reminders__MarginMinutes=1
+fi
 load_local_settings
 export ASPNETCORE_ENVIRONMENT="${ASPNETCORE_ENVIRONMENT:-Development}"
 # ASP.NET Core writes ~6 Information lines per request; locally only its warnings (also with an older
@@ -53,6 +58,9 @@ dotnet "$APP_DLL" provision --seed-demo
 PORT="${FUNCTIONS_CUSTOMHANDLER_PORT:-7071}"
 export FUNCTIONS_CUSTOMHANDLER_PORT="$PORT"
 start_bg handler dotnet "$APP_DLL"
+# The notification providers' local stand-in: the sample settings point every channel's webhook at it.
+SINK_PORT="${NOTIFICATION_SINK_PORT:-7079}"
+NOTIFICATION_SINK_PORT="$SINK_PORT" start_bg notification-sink node "$ROOT/scripts/notification-sink.mjs"
 wait_for_port "Function app" "$PORT" 60 "$STATE_DIR/handler.log"
 
 cat <<INFO
@@ -73,7 +81,10 @@ cat <<INFO
   Walk-through (docs/getting-started.md), driven end to end: bash scripts/demo.sh
   Commissions are held $Commissions__HoldingDays days here (Commissions__HoldingDays).
   Timers do not fire by themselves here; run one now:
-    bash scripts/timer.sh ExpireCoupons      (or ReleaseCommissions, ReconcileStock, AggregateStats)
+    bash scripts/timer.sh ExpireCoupons      (or ReleaseCommissions, ReconcileStock, AggregateStats, SendReminders)
+  Notifications: SendReminders' messages go to the in-app inbox (GET /api/me/notifications) and, through
+    scripts/timer.sh standing in for the queue, to the local provider sink on 127.0.0.1:$SINK_PORT
+    (log: $STATE_DIR/notification-sink.log; docs/notifications.md, "Locally").
   Commands against this run: bash scripts/command.sh reconcile-ledger
   Logs (kept after exit): $STATE_DIR/      Ctrl-C stops everything.
 

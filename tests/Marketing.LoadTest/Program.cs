@@ -816,6 +816,9 @@ async Task<bool> ReminderBenchmarkAsync()
     Console.WriteLine($"| Cosmos operations per reminder sent (target ≤ 3) | {(sent > 0 ? (operations / (double)sent).ToString("F3") : "n/a")} |");
     Console.WriteLine($"| run duration s | {elapsed.TotalSeconds:F2} |");
     Console.WriteLine($"| reminders/s | {sent / elapsed.TotalSeconds:F0} |");
+    var (rawRate, rawParallelism) = await RawRateAtTimerParallelismAsync((int)Math.Max(1000, sent));
+    Console.WriteLine($"| raw conditional patches/s at parallelism {rawParallelism} (same run) | {rawRate:F0} |");
+    Console.WriteLine($"| ratio reminders/s ÷ raw patches/s (a reminder is 2 operations: 0.5 would be the raw rate) | {sent / elapsed.TotalSeconds / rawRate:F3} |");
     Console.WriteLine($"| a run with nothing due: operations, s | {idleOperations}, {idleElapsed.TotalSeconds:F2} |");
     var ok = true;
     if (claimed != n || sent != n)

@@ -251,7 +251,7 @@ public sealed class LocalRunTests
         public async Task StopAsync(string signal)
         {
             var started = Directory.GetFiles(StateDir, "*.pid").ToDictionary(f => Path.GetFileNameWithoutExtension(f)!, f => int.Parse(File.ReadAllText(f).Trim()));
-            Assert.Equal(["azurite", "cosmos", "handler"], started.Keys.Order());
+            Assert.Equal(["azurite", "cosmos", "handler", "notification-sink"], started.Keys.Order());
             using (var kill = Process.Start("kill", [$"-{signal}", scriptPid.ToString()])) await kill.WaitForExitAsync();
             try { await shell.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60)); }
             catch (TimeoutException) { Assert.Fail($"run-local.sh did not stop within 60 s of SIG{signal}"); }

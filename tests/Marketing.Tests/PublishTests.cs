@@ -77,6 +77,17 @@ public sealed class PublishTests(TestApp app) : IClassFixture<TestApp>
                         break;
                 }
             }
+            // The reminders' pipeline as the host will bind it: a timer whose answer's Outputs.notifications go to the
+            // notifications queue, and the Service Bus trigger reading that queue.
+            var remind = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(output, "SendReminders", "function.json")))!["bindings"]!.AsArray();
+            Assert.Equal(("timerTrigger", "%SendRemindersSchedule%"), ((string?)remind[0]!["type"], (string?)remind[0]!["schedule"]));
+            var queueOut = Assert.Single(remind, b => (string?)b!["direction"] == "out")!;
+            Assert.Equal(("serviceBus", "notifications", "%NotificationsQueue%", "ServiceBusConnection"),
+                ((string?)queueOut["type"], (string?)queueOut["name"], (string?)queueOut["queueName"], (string?)queueOut["connection"]));
+            var deliver = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(output, "DeliverNotifications", "function.json")))!["bindings"]!.AsArray();
+            Assert.Equal(("serviceBusTrigger", "%NotificationsQueue%", "ServiceBusConnection"),
+                ((string?)deliver[0]!["type"], (string?)deliver[0]!["queueName"], (string?)deliver[0]!["connection"]));
+
             var folders = Directory.GetDirectories(output).Select(Path.GetFileName)
                 .Where(d => File.Exists(Path.Combine(output, d!, "function.json"))).Order().ToArray();
             Assert.Equal(declared.Keys.Order().ToArray(), folders);

@@ -11,7 +11,10 @@ public sealed record DueReminder(string CampaignId, string CouponId, int OffsetH
 /// </summary>
 public static class ReminderRules
 {
-    /// <summary>A reminder is never sent later than this before the coupon expires, nor earlier than this after its claim.</summary>
+    /// <summary>
+    /// A reminder is never sent later than this before the coupon expires, nor earlier than this after its claim
+    /// (<see cref="ReminderOptions.MarginMinutes"/>; the local run shortens it to see reminders at once).
+    /// </summary>
     public static readonly TimeSpan Margin = TimeSpan.FromHours(1);
 
     /// <summary>
@@ -21,19 +24,21 @@ public static class ReminderRules
     /// instead, if that is still at least an hour before expiry. Offsets that fall on the same instant give one
     /// reminder: the one of the smallest offset (<paramref name="offsets"/>, the campaign's).
     /// </summary>
-    public static DateTimeOffset? DueAt(int offsetHours, IReadOnlyList<int> offsets, DateTimeOffset claimedAt, DateTimeOffset validTo)
+    public static DateTimeOffset? DueAt(int offsetHours, IReadOnlyList<int> offsets, DateTimeOffset claimedAt, DateTimeOffset validTo,
+        TimeSpan? margin = null)
     {
-        var due = Due(offsetHours, claimedAt, validTo);
+        var m = margin ?? Margin;
+        var due = Due(offsetHours, claimedAt, validTo, m);
         if (due is null) return null;
         // Another, smaller offset of the campaign falling on the same instant sends this one.
-        return offsets.Any(o => o < offsetHours && Due(o, claimedAt, validTo) == due) ? null : due;
+        return offsets.Any(o => o < offsetHours && Due(o, claimedAt, validTo, m) == due) ? null : due;
     }
 
-    private static DateTimeOffset? Due(int offsetHours, DateTimeOffset claimedAt, DateTimeOffset validTo)
+    private static DateTimeOffset? Due(int offsetHours, DateTimeOffset claimedAt, DateTimeOffset validTo, TimeSpan margin)
     {
         var normal = validTo - TimeSpan.FromHours(offsetHours);
-        var due = normal >= claimedAt + Margin ? normal : claimedAt + Margin;
-        return due <= validTo - Margin ? due : null;
+        var due = normal >= claimedAt + margin ? normal : claimedAt + margin;
+        return due <= validTo - margin ? due : null;
     }
 
     /// <summary>
@@ -42,15 +47,17 @@ public static class ReminderRules
     /// and at or before <c>Hi</c>; null when none can. What the wallet query asks for, so each run reads the coupons
     /// whose reminders fall due in its window and no others.
     /// </summary>
-    public static (DateTimeOffset? Lo, DateTimeOffset Hi)? ClaimWindow(int offsetHours, DateTimeOffset validTo, DateTimeOffset from, DateTimeOffset to)
+    public static (DateTimeOffset? Lo, DateTimeOffset Hi)? ClaimWindow(int offsetHours, DateTimeOffset validTo, DateTimeOffset from, DateTimeOffset to,
+        TimeSpan? margin = null)
     {
+        var m = margin ?? Margin;
         var normal = validTo - TimeSpan.FromHours(offsetHours);
         if (normal > to) return null; // not due yet, whenever the coupon was claimed
-        var last = validTo - Margin < to ? validTo - Margin : to; // no reminder later than an hour before expiry
+        var last = validTo - m < to ? validTo - m : to; // no reminder later than an hour before expiry
         if (last <= from) return null;
         // due = max(normal, claimedAt + 1 h) ∈ (from, last]: claimedAt ≤ last − 1 h, and claimedAt > from − 1 h unless
         // the normal instant itself lies in the window.
-        return (normal > from ? null : from - Margin, last - Margin);
+        return (normal > from ? null : from - m, last - m);
     }
 
     /// <summary>When the quiet hours that <paramref name="now"/> falls in end, in the zone; null when it falls outside them.</summary>

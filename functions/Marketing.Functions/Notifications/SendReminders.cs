@@ -19,16 +19,23 @@ public sealed class ReminderOptions
     public int RecordRetentionDays { get; set; } = 90;
 
     /// <summary>The first run looks this far back for reminders that fell due (later runs start where the last one finished).</summary>
-    [Range(1, 1440)]
-    public int FirstLookbackMinutes { get; set; } = 60;
+    public const int FirstLookbackMinutes = 60;
 
     /// <summary>An external message still unsent this long after it was written is put on the queue again (once).</summary>
     [Range(1, 120)]
     public int RequeueAfterMinutes { get; set; } = 10;
 
     /// <summary>Coupons one message lists at most (a transactional batch holds 100 operations: the messages, the marks, a consent).</summary>
-    [Range(1, 90)]
-    public int MaxCouponsPerMessage { get; set; } = 90;
+    public const int MaxCouponsPerMessage = 90;
+
+    /// <summary>
+    /// Minutes a reminder keeps from a coupon's claim and from its expiry (the short-validity and quiet-hours rules):
+    /// 60 in Azure. The local run (scripts/run-local.sh) sets 1, so a coupon claimed now is reminded a minute later.
+    /// </summary>
+    [Range(1, 60)]
+    public int MarginMinutes { get; set; } = 60;
+
+    public TimeSpan Margin => TimeSpan.FromMinutes(MarginMinutes);
 }
 
 /// <summary>What one run did (the tests and the benchmark hold it to its counts).</summary>
@@ -120,7 +127,7 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
         deadline ??= RunDeadline.None;
         var report = new ReminderReport();
         var cursor = await store.FindReminderCursorAsync(ct);
-        var from = cursor?.Through ?? now - TimeSpan.FromMinutes(options.FirstLookbackMinutes);
+        var from = cursor?.Through ?? now - TimeSpan.FromMinutes(ReminderOptions.FirstLookbackMinutes);
         report.From = from;
         report.Through = now;
         catalog = (await campaigns.ListNotDraftAsync(ct)).ToDictionary(c => c.Id, StringComparer.Ordinal);
@@ -163,7 +170,7 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
             report.EntriesRead++;
             if (entry.CampaignId is null || !catalog.TryGetValue(entry.CampaignId, out var campaign)) continue;
             var policy = campaign.Terms.ReminderPolicy;
-            var windows = policy.OffsetsHours.Select(o => ReminderRules.ClaimWindow(o, entry.DueAt, from, now)).OfType<(DateTimeOffset? Lo, DateTimeOffset Hi)>().ToList();
+            var windows = policy.OffsetsHours.Select(o => ReminderRules.ClaimWindow(o, entry.DueAt, from, now, options.Margin)).OfType<(DateTimeOffset? Lo, DateTimeOffset Hi)>().ToList();
             if (windows.Count == 0) continue;
             var lo = windows.Any(w => w.Lo is null) ? null : windows.Min(w => w.Lo);
             var hi = windows.Max(w => w.Hi);
@@ -180,7 +187,7 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
                 }
                 foreach (var offset in policy.OffsetsHours)
                 {
-                    if (ReminderRules.DueAt(offset, policy.OffsetsHours, coupon.ClaimedAt, entry.DueAt) is not { } at || at <= from || at > now) continue;
+                    if (ReminderRules.DueAt(offset, policy.OffsetsHours, coupon.ClaimedAt, entry.DueAt, options.Margin) is not { } at || at <= from || at > now) continue;
                     if (!owed.TryGetValue(coupon.CustomerId, out var list)) owed[coupon.CustomerId] = list = [];
                     list.Add(new DueReminder(campaign.Id, coupon.CouponId, offset, entry.DueAt));
                 }
@@ -263,7 +270,7 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
                     open = await HoldAsync(customerId, open, ReminderRules.NextDayStart(preferences.QuietHours, zone, now), report, ct);
                 if (open.Count == 0) return;
             }
-            var take = open.OrderBy(r => r.ValidTo).ThenBy(r => r.CouponId, StringComparer.Ordinal).Take(options.MaxCouponsPerMessage).ToList();
+            var take = open.OrderBy(r => r.ValidTo).ThenBy(r => r.CouponId, StringComparer.Ordinal).Take(ReminderOptions.MaxCouponsPerMessage).ToList();
             if (open.Count > take.Count)
                 await HoldAsync(customerId, [.. open.Skip(take.Count)], ReminderRules.NextDayStart(preferences.QuietHours, zone, now), report, ct, inboxIfLate: false);
 
@@ -289,7 +296,7 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
     private async Task<List<DueReminder>> HoldAsync(string customerId, List<DueReminder> reminders, DateTimeOffset until, ReminderReport report,
         CancellationToken ct, bool inboxIfLate = true)
     {
-        var later = reminders.Where(r => r.ValidTo - ReminderRules.Margin >= until).ToList();
+        var later = reminders.Where(r => r.ValidTo - options.Margin >= until).ToList();
         if (later.Count > 0)
         {
             await due.HoldRemindersAsync(customerId, until, later, ct);
@@ -348,7 +355,7 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
             ? "reminder-inapp-" + Hash(string.Join("\n", [customerId, .. reminders.Select(ReminderMark.IdOf).Order(StringComparer.Ordinal)]))[..40]
             : DayRecordId(customerId, channel, day);
         var lines = reminders.DistinctBy(r => r.CouponId).Select(r =>
-            $"{(catalog.TryGetValue(r.CampaignId, out var c) ? c.Terms.Name : "Coupon")}: expires {TimeZoneInfo.ConvertTime(r.ValidTo, zone):yyyy-MM-dd HH:mm}").ToList();
+            $"{(catalog.TryGetValue(r.CampaignId, out var c) ? c.Terms.Name : "Coupon")}: expires {TimeZoneInfo.ConvertTime(r.ValidTo, zone).ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)}").ToList();
         return new NotificationRecord
         {
             Id = id,
