@@ -7,8 +7,11 @@ using Marketing.Functions.Campaigns;
 using Marketing.Functions.Notifications;
 using Marketing.Tests.Support;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Azure.Cosmos;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Xunit;
 
@@ -231,6 +234,60 @@ public sealed class OperatorAlertsTests
         var (later, nothing) = await RunAsync(app);
         Assert.Empty(nothing);
         Assert.Equal((0, 0), ((int)later["Alerts"]!, (int)later["Requeued"]!));
+    }
+
+    /// <summary>
+    /// A run killed after 0, 1, 2 or 3 Cosmos requests of its alerts (the stock read, two creates), its output lost: the
+    /// next runs (and the sweep, for a record written before the kill) put each alert on the queue, and the operators'
+    /// webhook receives each exactly once.
+    /// </summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public async Task A_run_killed_after_any_cosmos_request_then_rerun_alerts_each_condition_once(int survive)
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await using var app = await StartAsync($"crash{survive}", b =>
+        {
+            b.UseSetting("NotificationDelivery:OperatorsWebhook", receiver.Url + "/operators");
+            b.UseSetting("NotificationDelivery:WebhookSecret", WebhookReceiver.Secret);
+            b.UseSetting("NotificationDelivery:AllowLoopback", "true");
+        });
+        var now = app.Clock.GetUtcNow();
+        var scarce = await app.Operator().PublishedCampaignAsync(Api.Terms(now, t => { t["totalQuantity"] = 1; t["claimEndsAt"] = Api.Instant(now.AddHours(2)); }));
+        await ClaimAsync(app, scarce, 1);
+        var crash = new Crash();
+        await using var crashing = app.WithWebHostBuilder(b => b.ConfigureServices(services =>
+        {
+            services.RemoveAll<CosmosClient>();
+            services.AddSingleton(_ => TestCosmos.Client(crash));
+        }));
+        var alerts = crashing.Services.GetRequiredService<OperatorAlerts>();
+        var catalog = await crashing.Services.GetRequiredService<CampaignStore>().ListNotDraftAsync(default);
+        // Warm the crashing client (metadata, the stock read) so the count is of the alerts' own requests.
+        await crashing.Services.GetRequiredService<StockStore>().ReadLevelsAsync(scarce, 1, default);
+
+        crash.Arm(survive);
+        var killed = await alerts.RaiseAsync(catalog, now, RunDeadline.None, default);
+        crash.Disarm();
+        Assert.Equal(survive < 3 ? 1 : 0, killed.Failed);
+        // The process died: whatever it meant to queue never left.
+
+        string[] expected = [OperatorAlerts.IdOf(scarce, AlertCondition.EndingSoon), OperatorAlerts.IdOf(scarce, AlertCondition.StockLow)];
+        var queued = new List<string>();
+        foreach (var minutes in new[] { 1, 11, 5 })
+        {
+            app.Clock.Advance(TimeSpan.FromMinutes(minutes));
+            var (_, sent) = await RunAsync(app);
+            queued.AddRange(sent.Select(IdOf));
+            foreach (var message in sent) await DeliverAsync(app, message, 1);
+        }
+        // Written before the kill: queued by the sweep; after it: by the next run. Delivered at once, none is swept again.
+        Assert.Equal(expected, queued.Order());
+        Assert.Equal(expected, receiver.Calls.Select(c => c.IdempotencyKey).Order());
+        Assert.All(receiver.Calls, c => Assert.True(c.SignatureValid));
     }
 
     [Theory]
