@@ -237,7 +237,8 @@ public sealed class OperatorAlertsTests
     }
 
     /// <summary>
-    /// A run killed after 0, 1, 2 or 3 Cosmos requests of its alerts (the stock read, two creates), its output lost: the
+    /// A run killed after 0 to 3 Cosmos requests of its alerts (the stock read, the look-up of alerts raised before, two
+    /// creates), its output lost: the
     /// next runs (and the sweep, for a record written before the kill) put each alert on the queue, and the operators'
     /// webhook receives each exactly once.
     /// </summary>
@@ -246,6 +247,7 @@ public sealed class OperatorAlertsTests
     [InlineData(1)]
     [InlineData(2)]
     [InlineData(3)]
+    [InlineData(4)]
     public async Task A_run_killed_after_any_cosmos_request_then_rerun_alerts_each_condition_once(int survive)
     {
         await using var receiver = await WebhookReceiver.StartAsync();
@@ -272,7 +274,7 @@ public sealed class OperatorAlertsTests
         crash.Arm(survive);
         var killed = await alerts.RaiseAsync(catalog, now, RunDeadline.None, default);
         crash.Disarm();
-        Assert.Equal(survive < 3 ? 1 : 0, killed.Failed);
+        Assert.Equal(survive < 4, killed.Failed > 0);
         // The process died: whatever it meant to queue never left.
 
         string[] expected = [OperatorAlerts.IdOf(scarce, AlertCondition.EndingSoon), OperatorAlerts.IdOf(scarce, AlertCondition.StockLow)];
@@ -288,6 +290,47 @@ public sealed class OperatorAlertsTests
         Assert.Equal(expected, queued.Order());
         Assert.Equal(expected, receiver.Calls.Select(c => c.IdempotencyKey).Order());
         Assert.All(receiver.Calls, c => Assert.True(c.SignatureValid));
+    }
+
+    /// <summary>
+    /// What a run costs (docs/notifications.md, "Operator alerts"): one query per published campaign, whatever its shard
+    /// count, one look-up of the alerts raised before, one create per new alert; a condition that still holds costs no
+    /// write. Drafts cost nothing.
+    /// </summary>
+    [Fact]
+    public async Task A_run_reads_one_query_per_published_campaign_and_writes_only_new_alerts()
+    {
+        var stock = new ContainerTraffic(StockStore.Spec.Name);
+        var notifications = new ContainerTraffic(NotificationStore.Spec.Name);
+        await using var app = await StartAsync("cost", b => b.ConfigureServices(s =>
+        {
+            s.AddSingleton<RequestHandler>(stock);
+            s.AddSingleton<RequestHandler>(notifications);
+        }));
+        var now = app.Clock.GetUtcNow();
+        var op = app.Operator();
+        await op.PublishedCampaignAsync(Api.Terms(now, t => { t["budget"] = 100000; t["stockShards"] = 4; }));
+        await op.PublishedCampaignAsync(Api.Terms(now));
+        var ending = await op.PublishedCampaignAsync(Api.Terms(now, t => t["claimEndsAt"] = Api.Instant(now.AddHours(6))));
+        await op.CreateCampaignAsync(Api.Terms(now, t => t["claimEndsAt"] = Api.Instant(now.AddHours(6))));
+        var alerts = app.Services.GetRequiredService<OperatorAlerts>();
+        var catalog = await app.Services.GetRequiredService<CampaignStore>().ListNotDraftAsync(default);
+        Assert.Equal(3, catalog.Count);
+
+        stock.Reset();
+        notifications.Reset();
+        var first = await alerts.RaiseAsync(catalog, now, RunDeadline.None, default);
+        Assert.Equal(OperatorAlerts.IdOf(ending, AlertCondition.EndingSoon), Assert.Single(first.Messages).RecordId);
+        Assert.Equal(3, stock.Requests);
+        Assert.Equal(2, notifications.Requests); // the look-up, the create
+
+        stock.Reset();
+        notifications.Reset();
+        app.Clock.Advance(TimeSpan.FromMinutes(5));
+        var second = await alerts.RaiseAsync(catalog, app.Clock.GetUtcNow(), RunDeadline.None, default);
+        Assert.Empty(second.Messages);
+        Assert.Equal(3, stock.Requests);
+        Assert.Equal(1, notifications.Requests); // the look-up only
     }
 
     [Theory]

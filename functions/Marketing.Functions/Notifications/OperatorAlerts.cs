@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using Marketing.Functions.Campaigns;
@@ -39,7 +40,8 @@ public sealed record AlertRun(IReadOnlyList<NotificationMessage> Messages, int F
 /// campaign across overlapping runs and reruns, and a run that died between the create and its output binding is
 /// healed by the outbox sweep (the record is an external one, pending, never attempted). Conditions are judged from
 /// the state as it is (level, not edge): a condition met while a run was down is alerted by the next one.
-/// Cosmos per run: one query per published campaign (its stock and budget shards together), plus one create per alert.
+/// Cosmos per run: one query per published campaign (its stock and budget shards together), one query per 100 alerts
+/// due (which exist already), and one create per alert not yet raised.
 /// </summary>
 public sealed class OperatorAlerts(NotificationStore notifications, StockStore stock, IOptions<AlertOptions> options, IOptions<TimerOptions> timers,
     ILogger<OperatorAlerts> log)
@@ -58,33 +60,63 @@ public sealed class OperatorAlerts(NotificationStore notifications, StockStore s
     /// <summary>
     /// Checks every published campaign of <paramref name="catalog"/> and writes the alerts now due; the messages of those
     /// written by this call. Stops taking campaigns when <paramref name="deadline"/> passes (the next run checks them: the
-    /// conditions are read from the state, and what was alerted is not alerted again). A campaign whose check fails is
-    /// logged and counted, and checked again by the next run.
+    /// conditions are read from the state, and what was alerted is not alerted again). Never throws for a Cosmos error: a
+    /// campaign whose check or create fails is logged and counted, and checked again by the next run.
     /// </summary>
     public async Task<AlertRun> RaiseAsync(IEnumerable<Campaign> catalog, DateTimeOffset now, RunDeadline deadline, CancellationToken ct)
     {
         var published = catalog.Where(c => c.Status == CampaignStatus.Published).ToList();
-        var messages = new System.Collections.Concurrent.ConcurrentQueue<NotificationMessage>();
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = timers.Value.Parallelism, CancellationToken = ct };
         var failed = 0;
-        await Parallel.ForEachAsync(published, new ParallelOptions { MaxDegreeOfParallelism = timers.Value.Parallelism, CancellationToken = ct },
-            async (campaign, token) =>
+
+        // 1. Each published campaign's state: one query each.
+        var due = new ConcurrentQueue<NotificationRecord>();
+        await Parallel.ForEachAsync(published, parallel, async (campaign, token) =>
+        {
+            if (!deadline.TakeMore()) return;
+            try
             {
-                if (!deadline.TakeMore()) return;
-                try
-                {
-                    foreach (var record in await DueAsync(campaign, now, token))
-                        if (await notifications.TryCreateAsync(record, token))
-                            messages.Enqueue(NotificationMessage.Of(record));
-                }
-                catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
-                {
-                    Interlocked.Increment(ref failed);
-                    log.LogWarning("Operator alerts for campaign {Campaign} failed (the next run checks it again): {Error}: {Message}",
-                        campaign.Id, e.GetType().Name, e.Message.Split('\n')[0]);
-                }
-            });
+                foreach (var record in await DueAsync(campaign, now, token)) due.Enqueue(record);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+            {
+                Interlocked.Increment(ref failed);
+                Failed("checking campaign " + campaign.Id, e);
+            }
+        });
+        if (due.IsEmpty) return new AlertRun([], failed);
+
+        // 2. Which were raised before (a condition holds for many runs): one query per 100 alerts, so a condition that
+        //    still holds costs no refused create. Only an optimisation: the create below decides.
+        var existing = new HashSet<string>(StringComparer.Ordinal);
+        try
+        {
+            existing = await notifications.ExistingAlertIdsAsync([.. due.Select(r => r.Id)], ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            Failed("looking up the alerts raised before (every due alert is tried)", e);
+        }
+
+        // 3. Create-if-absent: only the run whose create wrote the record queues it.
+        var messages = new ConcurrentQueue<NotificationMessage>();
+        await Parallel.ForEachAsync(due.Where(r => !existing.Contains(r.Id)), parallel, async (record, token) =>
+        {
+            try
+            {
+                if (await notifications.TryCreateAsync(record, token)) messages.Enqueue(NotificationMessage.Of(record));
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+            {
+                Interlocked.Increment(ref failed);
+                Failed("writing alert " + record.Id, e);
+            }
+        });
         return new AlertRun([.. messages], failed);
     }
+
+    private void Failed(string what, Exception e)
+        => log.LogWarning("Operator alerts: {What} failed (the next run tries again): {Error}: {Message}", what, e.GetType().Name, e.Message.Split('\n')[0]);
 
     /// <summary>The alert records a campaign's state calls for now (one query for its stock and budget, skipped when both checks are off).</summary>
     public async Task<List<NotificationRecord>> DueAsync(Campaign campaign, DateTimeOffset now, CancellationToken ct)
