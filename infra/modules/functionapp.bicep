@@ -133,6 +133,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'SendRemindersSchedule', value: sendRemindersSchedule }
         { name: 'Reminders__RecordRetentionDays', value: '90' }
         { name: 'Reminders__RequeueAfterMinutes', value: '10' }
+        { name: 'Reminders__FirstLookbackMinutes', value: '60' }
+        { name: 'Reminders__MaxCouponsPerMessage', value: '90' }
         // Operator alerts (raised by SendReminders): thresholds in percent and hours, record retention in days.
         { name: 'Alerts__BudgetPercent', value: '10' }
         { name: 'Alerts__StockPercent', value: '10' }
