@@ -28,7 +28,10 @@ public sealed class AlertOptions
 /// <summary>What the operators are alerted about; the wire name is part of the alert's id.</summary>
 public enum AlertCondition { BudgetLow, StockLow, EndingSoon }
 
-/// <summary>What one pass raised: the messages to put on the queue (alerts written now) and the campaigns that failed.</summary>
+/// <summary>
+/// What one pass raised: the messages to put on the queue (alerts written now), and how many campaign checks or alert
+/// creates failed (logged; the next run repeats them).
+/// </summary>
 public sealed record AlertRun(IReadOnlyList<NotificationMessage> Messages, int Failed);
 
 /// <summary>
