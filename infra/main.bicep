@@ -99,6 +99,9 @@ param notificationSmsWebhook string = ''
 param notificationWechatWebhook string = ''
 param notificationEmailWebhook string = ''
 
+@description('The operators\' channel (operator alerts): https URL of a DingTalk/Feishu/Slack-compatible receiver or a relay; it receives the signed NotificationMessage JSON. Empty = alerts are recorded, not delivered.')
+param notificationOperatorsWebhook string = ''
+
 @secure()
 @description('HMAC-SHA256 key signing every provider webhook call (at least 32 characters when a webhook is set); or a Key Vault reference.')
 param notificationWebhookSecret string = ''
@@ -207,6 +210,7 @@ module functionApp 'modules/functionapp.bicep' = {
     smsWebhook: notificationSmsWebhook
     wechatWebhook: notificationWechatWebhook
     emailWebhook: notificationEmailWebhook
+    operatorsWebhook: notificationOperatorsWebhook
     notificationWebhookSecret: notificationWebhookSecret
     authAuthority: authAuthority
     authTenantId: authTenantId

@@ -21,6 +21,7 @@ param pushWebhook string
 param smsWebhook string
 param wechatWebhook string
 param emailWebhook string
+param operatorsWebhook string
 @secure()
 param notificationWebhookSecret string
 param authAuthority string
@@ -106,6 +107,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'NotificationDelivery__SmsWebhook', value: smsWebhook }
         { name: 'NotificationDelivery__WechatWebhook', value: wechatWebhook }
         { name: 'NotificationDelivery__EmailWebhook', value: emailWebhook }
+        { name: 'NotificationDelivery__OperatorsWebhook', value: operatorsWebhook }
         { name: 'NotificationDelivery__WebhookSecret', value: notificationWebhookSecret }
         { name: 'NotificationDelivery__TimeoutSeconds', value: '10' }
         { name: 'NotificationDelivery__Retries', value: '2' }
@@ -132,6 +134,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'Reminders__RecordRetentionDays', value: '90' }
         { name: 'Reminders__RequeueAfterMinutes', value: '10' }
         { name: 'Reminders__MarginMinutes', value: '60' }
+        // Operator alerts (raised by SendReminders): thresholds in percent and hours, record retention in days.
+        { name: 'Alerts__BudgetPercent', value: '10' }
+        { name: 'Alerts__StockPercent', value: '10' }
+        { name: 'Alerts__EndingHours', value: '24' }
+        { name: 'Alerts__RetentionDays', value: '90' }
         { name: 'Stats__FactDays', value: '14' }
         { name: 'Stats__TimeZone', value: statsTimeZone }
         { name: 'Referrals__AttributionDays', value: string(referralAttributionDays) }

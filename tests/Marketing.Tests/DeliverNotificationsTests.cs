@@ -26,6 +26,7 @@ public sealed class DeliverNotificationsTests
             ["NotificationDelivery:SmsWebhook"] = "",
             ["NotificationDelivery:WechatWebhook"] = "",
             ["NotificationDelivery:EmailWebhook"] = "",
+            ["NotificationDelivery:OperatorsWebhook"] = "",
             ["NotificationDelivery:WebhookSecret"] = WebhookReceiver.Secret,
             ["NotificationDelivery:AllowLoopback"] = "false",
             ["NotificationDelivery:Retries"] = "1",

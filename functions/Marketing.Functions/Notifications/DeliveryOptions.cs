@@ -19,6 +19,13 @@ public sealed class DeliveryOptions : IValidatableObject
     public string? EmailWebhook { get; set; }
 
     /// <summary>
+    /// The operators' channel (operator alerts): a DingTalk/Feishu/Slack-compatible receiver or a relay in front of one.
+    /// It receives the same signed <see cref="NotificationMessage"/> JSON as the other channels (not a chat tool's own
+    /// format): a relay checks the signature and reformats. Empty = alerts are recorded but not delivered.
+    /// </summary>
+    public string? OperatorsWebhook { get; set; }
+
+    /// <summary>
     /// HMAC-SHA256 key of the X-Signature header. In Azure a Key Vault reference or a secure deployment parameter,
     /// never in the repo; the sample's value is for the local sink only.
     /// </summary>
@@ -46,12 +53,13 @@ public sealed class DeliveryOptions : IValidatableObject
         NotificationChannel.Sms => SmsWebhook,
         NotificationChannel.Wechat => WechatWebhook,
         NotificationChannel.Email => EmailWebhook,
+        NotificationChannel.Operators => OperatorsWebhook,
         _ => null, // in-app messages are the inbox itself
     } is { Length: > 0 } url ? url : null;
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        var configured = new[] { PushWebhook, SmsWebhook, WechatWebhook, EmailWebhook }.Where(u => !string.IsNullOrEmpty(u)).ToList();
+        var configured = new[] { PushWebhook, SmsWebhook, WechatWebhook, EmailWebhook, OperatorsWebhook }.Where(u => !string.IsNullOrEmpty(u)).ToList();
         // A webhook that could not be signed (or with a guessable key) must not start: the provider could not trust it.
         if (configured.Count > 0 && (WebhookSecret?.Length ?? 0) < 32)
             yield return new ValidationResult("WebhookSecret must be at least 32 characters when a provider webhook is configured.", [nameof(WebhookSecret)]);

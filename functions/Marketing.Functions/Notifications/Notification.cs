@@ -2,8 +2,19 @@ using System.Text.Json.Serialization;
 
 namespace Marketing.Functions.Notifications;
 
-/// <summary>Where a message goes. In-app messages are the inbox itself; the others leave through the delivery queue.</summary>
-public enum NotificationChannel { Inapp, Push, Sms, Wechat, Email }
+/// <summary>
+/// Where a message goes. In-app messages are the inbox itself; the others leave through the delivery queue.
+/// <see cref="Operators"/> is the operators' channel (their alerts' webhook), never a customer's: customers cannot opt
+/// in to it and their preferences do not list it (<see cref="NotificationChannels.Customer"/>).
+/// </summary>
+public enum NotificationChannel { Inapp, Push, Sms, Wechat, Email, Operators }
+
+public static class NotificationChannels
+{
+    /// <summary>The channels a customer's preferences list and may opt in to.</summary>
+    public static readonly IReadOnlyList<NotificationChannel> Customer =
+        [NotificationChannel.Inapp, NotificationChannel.Push, NotificationChannel.Sms, NotificationChannel.Wechat, NotificationChannel.Email];
+}
 
 /// <summary>What a message is about.</summary>
 public enum NotificationKind { ExpiryReminder, OperatorAlert }

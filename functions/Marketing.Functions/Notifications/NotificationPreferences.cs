@@ -79,6 +79,10 @@ public sealed record PreferencesRequest(IReadOnlyList<NotificationChannel> Chann
         var errors = new Dictionary<string, string[]>();
         if (Channels is not null && Channels.Distinct().Count() != Channels.Count)
             errors["channels"] = ["Each channel at most once."];
+        // The operators' channel is a value of the same enum, not one a customer may choose.
+        for (var i = 0; i < (Channels?.Count ?? 0); i++)
+            if (!NotificationChannels.Customer.Contains(Channels![i]))
+                errors[$"channels[{i}]"] = ["One of: inapp, push, sms, wechat, email."];
         if (QuietHours is not null)
         {
             if (!QuietHours.IsClock(QuietHours.From)) errors["quietHours.from"] = ["A local time HH:mm, 00:00 to 23:59."];
@@ -97,6 +101,6 @@ public sealed record PreferencesView(IReadOnlyList<ChannelView> Channels, QuietH
     DateTimeOffset? UpdatedAt)
 {
     public static PreferencesView Of(NotificationPreferences p) => new(
-        Enum.GetValues<NotificationChannel>().Select(c => new ChannelView(c, p.IsOptedIn(c), p.Consents.FirstOrDefault(x => x.Channel == c)?.ConsentedAt)).ToList(),
+        NotificationChannels.Customer.Select(c => new ChannelView(c, p.IsOptedIn(c), p.Consents.FirstOrDefault(x => x.Channel == c)?.ConsentedAt)).ToList(),
         p.QuietHours, p.TimeZone, p.WechatConsents.Count, p.UpdatedAt);
 }

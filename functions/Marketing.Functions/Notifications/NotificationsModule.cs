@@ -12,6 +12,9 @@ public static class NotificationsModule
         services.AddSingleton<NotificationStore>();
         services.AddOptions<ReminderOptions>().Bind(configuration.GetSection(ReminderOptions.Section))
             .ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<AlertOptions>().Bind(configuration.GetSection(AlertOptions.Section))
+            .ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<OperatorAlerts>();
         services.AddOptions<DeliveryOptions>().Bind(configuration.GetSection(DeliveryOptions.Section))
             .ValidateDataAnnotations().ValidateOnStart();
         ProviderWebhook.AddProviderWebhooks(services);

@@ -65,6 +65,8 @@ public sealed record ReminderReport
     /// <summary>Reminders not sent because the coupon was no longer available when a held reminder came due.</summary>
     public int NoLongerAvailable { get; set; }
     public int Requeued { get; set; }
+    /// <summary>Operator alerts written and queued by this run (OperatorAlerts: once per campaign per condition).</summary>
+    public int Alerts { get; set; }
     public ConcurrentQueue<string> Failures { get; } = new();
 
     internal void Add(Action<ReminderReport> change)
@@ -103,13 +105,13 @@ public static class SendReminders
             var timers = s.GetRequiredService<IOptions<TimerOptions>>().Value;
             var deadline = RunDeadline.Start(time, timers);
             var run = new ReminderRun(s.GetRequiredService<NotificationStore>(), s.GetRequiredService<WalletStore>(), s.GetRequiredService<CampaignStore>(),
-                s.GetRequiredService<DueIndex>(), s.GetRequiredService<IOptions<ReminderOptions>>().Value, timers);
+                s.GetRequiredService<DueIndex>(), s.GetRequiredService<IOptions<ReminderOptions>>().Value, timers, s.GetRequiredService<OperatorAlerts>());
             var (report, messages) = await run.RunAsync(time.GetUtcNow(), deadline, context.RequestAborted);
             var result = new InvocationResult { ReturnValue = report };
             // Each message as its JSON (camelCase, as the provider webhook receives it): the host sends each array item
             // to the queue as one message body.
             result.Outputs[Output] = messages.Select(m => JsonSerializer.SerializeToNode(m, Json.Options)).ToList();
-            result.Log($"Sent {report.RemindersSent} reminders in {report.Messages} messages ({report.Queued} queued, {report.Requeued} queued again); held {report.RemindersHeld}, worked {report.HeldEntriesWorked} held; {report.AlreadySent} already sent, {report.HeldOut} held out; read {report.EntriesRead} expiry entries, {report.WalletQueries} wallet queries, {report.CouponsRead} coupons; window {report.From:O} to {report.Through:O}{(report.CursorAdvanced ? "" : " (not finished: the next run does it again)")}.");
+            result.Log($"Sent {report.RemindersSent} reminders in {report.Messages} messages ({report.Queued} queued, {report.Requeued} queued again); held {report.RemindersHeld}, worked {report.HeldEntriesWorked} held; {report.AlreadySent} already sent, {report.HeldOut} held out; {report.Alerts} operator alerts; read {report.EntriesRead} expiry entries, {report.WalletQueries} wallet queries, {report.CouponsRead} coupons; window {report.From:O} to {report.Through:O}{(report.CursorAdvanced ? "" : " (not finished: the next run does it again)")}.");
             foreach (var failure in report.Failures) result.Log(failure);
             return result;
         }, [QueueOutput]);
@@ -117,7 +119,7 @@ public static class SendReminders
 
 /// <summary>One run of <see cref="SendReminders"/>.</summary>
 public sealed class ReminderRun(NotificationStore store, WalletStore wallets, CampaignStore campaigns, DueIndex due, ReminderOptions options,
-    TimerOptions timers)
+    TimerOptions timers, OperatorAlerts? alerts = null)
 {
     private static readonly NotificationChannel[] External = [NotificationChannel.Push, NotificationChannel.Sms, NotificationChannel.Email, NotificationChannel.Wechat];
 
@@ -139,6 +141,14 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
         var complete = from < now ? await FindDueAsync(from, now, owed, report, deadline, ct) : true;
         await Parallel.ForEachAsync(owed, new ParallelOptions { MaxDegreeOfParallelism = timers.Parallelism, CancellationToken = ct },
             async (customer, token) => await DecideSafelyAsync(customer.Key, customer.Value, now, report, token));
+        if (alerts is not null)
+        {
+            // Operator alerts over the catalog already read (docs/notifications.md, "Operator alerts"); a failed check is
+            // logged there and repeated by the next run, so it does not hold the reminders' cursor.
+            var raised = await alerts.RaiseAsync(catalog.Values, now, deadline, ct);
+            foreach (var message in raised.Messages) queued.Enqueue(message);
+            report.Alerts = raised.Messages.Count;
+        }
 
         var held = new DueRun();
         await due.RunAsync(DueIndex.Reminders, now, held, (entry, work) => WorkHeldAsync(entry, now, report, work.Token), deadline, ct);
