@@ -33,10 +33,10 @@ public sealed class OperatorAlertsTests
     {
         var body = await app.InvokeTimerAsync(SendReminders.FunctionName);
         var queued = body["Outputs"]![SendReminders.Output]!.AsArray();
-        return (body["ReturnValue"]!, [.. queued.OfType<JsonNode>().Where(m => (string?)m["Kind"] == "operator_alert")]);
+        return (body["ReturnValue"]!, [.. queued.OfType<JsonNode>().Where(m => (string?)m["kind"] == "operator_alert")]);
     }
 
-    private static string IdOf(JsonNode message) => (string)message["RecordId"]!;
+    private static string IdOf(JsonNode message) => (string)message["recordId"]!;
 
     private static async Task ClaimAsync(TestApp app, string campaign, int count)
     {
@@ -89,7 +89,7 @@ public sealed class OperatorAlertsTests
         var (first, alerts) = await RunAsync(app);
         Assert.Equal(expected.Order(), alerts.Select(IdOf).Order());
         Assert.Equal(4, (int)first["Alerts"]!);
-        Assert.DoesNotContain(alerts, a => ((string?)a["Body"])!.Contains(quiet));
+        Assert.DoesNotContain(alerts, a => ((string?)a["body"])!.Contains(quiet));
 
         // What they say: the campaign, the condition and its figures.
         var store = app.Services.GetRequiredService<NotificationStore>();
@@ -191,18 +191,7 @@ public sealed class OperatorAlertsTests
 
     private static async Task<string> DeliverAsync(TestApp app, JsonNode message, int deliveryCount)
     {
-        var now = app.Clock.GetUtcNow();
-        var payload = new JsonObject
-        {
-            ["Data"] = new JsonObject { ["message"] = message.ToJsonString() },
-            ["Metadata"] = new JsonObject
-            {
-                ["MessageId"] = Guid.NewGuid().ToString("N"), // the output binding cannot set it: any id
-                ["DeliveryCount"] = deliveryCount,
-                ["sys"] = new JsonObject { ["MethodName"] = DeliverNotifications.FunctionName, ["UtcNow"] = now.UtcDateTime.ToString("O") },
-            },
-        };
-        var response = await app.Anonymous().PostAsJsonAsync("/" + DeliverNotifications.FunctionName, payload);
+        var response = await app.DeliverNotificationAsync(message.Deserialize<NotificationMessage>(Json.Options)!, deliveryCount);
         return (string)(await response.AssertStatusAsync(HttpStatusCode.OK))["ReturnValue"]!["Outcome"]!;
     }
 
