@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Expiry;
 using Marketing.Functions.Hosting;
@@ -98,7 +99,9 @@ public static class SendReminders
                 s.GetRequiredService<DueIndex>(), s.GetRequiredService<IOptions<ReminderOptions>>().Value, timers);
             var (report, messages) = await run.RunAsync(time.GetUtcNow(), deadline, context.RequestAborted);
             var result = new InvocationResult { ReturnValue = report };
-            result.Outputs[Output] = messages;
+            // Serialized here as every body is (camelCase: recordId, channel...): InvocationResult keeps the host's own
+            // PascalCase (Outputs, ReturnValue) and would pass that on to the message bodies.
+            result.Outputs[Output] = JsonSerializer.SerializeToNode(messages, Json.Messages);
             result.Log($"Sent {report.RemindersSent} reminders in {report.Messages} messages ({report.Queued} queued, {report.Requeued} queued again); held {report.RemindersHeld}, worked {report.HeldEntriesWorked} held; {report.AlreadySent} already sent, {report.HeldOut} held out; read {report.EntriesRead} expiry entries, {report.WalletQueries} wallet queries, {report.CouponsRead} coupons; window {report.From:O} to {report.Through:O}{(report.CursorAdvanced ? "" : " (not finished: the next run does it again)")}.");
             foreach (var failure in report.Failures) result.Log(failure);
             return result;
