@@ -3,10 +3,10 @@
 # schedule: the host would POST the custom-handler invocation below to /<Function>, so this script does the same
 # (a realistic timer value: last run 5 minutes ago, not past due) and prints the handler's answer
 # ({"Outputs":..,"Logs":[...],"ReturnValue":..}). Start the platform first: bash scripts/run-local.sh.
-# Usage: bash scripts/timer.sh ExpireCoupons | ReleaseCommissions | ReconcileStock | AggregateStats
+# Usage: bash scripts/timer.sh ExpireCoupons | ReleaseCommissions | ReconcileStock | AggregateStats | SendReminders
 # The port is FUNCTIONS_CUSTOMHANDLER_PORT if set, else 7071 (run-local's). Exit code 1 if the run failed.
 set -euo pipefail
-TIMERS="ExpireCoupons ReleaseCommissions ReconcileStock AggregateStats"
+TIMERS="ExpireCoupons ReleaseCommissions ReconcileStock AggregateStats SendReminders"
 name=${1:-}
 if [[ " $TIMERS " != *" $name "* ]] || [ -z "$name" ]; then
   echo "usage: bash scripts/timer.sh ${TIMERS// / | }" >&2

@@ -122,7 +122,7 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
         ("modules/cosmos.bicep", "'/coupons/[]/response/?'", "'/coupons/*/response/?'", "container wallets: index path /coupons/*/response/? * may only end a path"),
         ("modules/cosmos.bicep", "'/orders/*'", "'/orders'", "container stock: index path /orders must end with"),
         ("modules/cosmos.bicep", "'/items/*', ", "", "container due: excluded index paths differ"),
-        ("modules/cosmos.bicep", "excludedPaths: ['/items/*', '/\"_etag\"/?']\n    defaultTtl: -1", "excludedPaths: ['/items/*', '/\"_etag\"/?']", "container due: defaultTtl absent (TTL off) in infra, -1 in code"),
+        ("modules/cosmos.bicep", "excludedPaths: ['/items/*', '/reminders/*', '/\"_etag\"/?']\n    defaultTtl: -1", "excludedPaths: ['/items/*', '/reminders/*', '/\"_etag\"/?']", "container due: defaultTtl absent (TTL off) in infra, -1 in code"),
         ("modules/cosmos.bicep", "defaultTtl: c.?defaultTtl", "", "container quarantine: defaultTtl absent"),
         ("modules/functionapp.bicep", "{ name: 'DueIndex__DoneRetentionDays', value: '3' }", "", "setting DueIndex__DoneRetentionDays"),
         ("modules/servicebus.bicep", "name: 'order-events'", "name: 'orders'", "queue order-events"),
