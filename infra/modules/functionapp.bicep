@@ -131,6 +131,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'SendRemindersSchedule', value: sendRemindersSchedule }
         { name: 'Reminders__RecordRetentionDays', value: '90' }
         { name: 'Reminders__RequeueAfterMinutes', value: '10' }
+        { name: 'Reminders__FirstLookbackMinutes', value: '60' }
+        { name: 'Reminders__MaxCouponsPerMessage', value: '90' }
         { name: 'Stats__FactDays', value: '14' }
         { name: 'Stats__TimeZone', value: statsTimeZone }
         { name: 'Referrals__AttributionDays', value: string(referralAttributionDays) }
