@@ -86,7 +86,14 @@ public static class ReminderRules
     public static DateTimeOffset ToInstant(DateOnly day, TimeOnly time, TimeZoneInfo zone)
     {
         var local = day.ToDateTime(time, DateTimeKind.Unspecified);
-        while (zone.IsInvalidTime(local)) local = local.AddMinutes(30);
+        if (zone.IsInvalidTime(local))
+        {
+            // The first wall-clock time after the gap, found a minute at a time (gaps start and end on whole minutes).
+            // Coarser steps overshoot by a time-dependent amount: 02:15 would become 03:15 while 02:30 became 03:00, so
+            // later quiet hours could end earlier.
+            local = new DateTime(local.Ticks - local.Ticks % TimeSpan.TicksPerMinute, DateTimeKind.Unspecified);
+            while (zone.IsInvalidTime(local)) local = local.AddMinutes(1);
+        }
         // An ambiguous time (clocks turned back) is its first occurrence: the earlier instant, the larger offset.
         var offset = zone.IsAmbiguousTime(local) ? zone.GetAmbiguousTimeOffsets(local).Max() : zone.GetUtcOffset(local);
         return new DateTimeOffset(local, offset).ToUniversalTime();
