@@ -202,8 +202,8 @@ public sealed class ReminderRulesTests
         // A minute earlier Kiritimati is still on the 21st.
         Assert.Equal(new DateOnly(2026, 11, 21), ReminderRules.LocalDay(Kiritimati, instant.AddMinutes(-1)));
         // The day's message ids a run reads (UTC day ± 1) cover both: the daily cap holds at both ends.
-        Assert.Equal("reminder-push-20261122", ReminderRun.DayRecordId(NotificationChannel.Push, ReminderRules.LocalDay(Kiritimati, instant)));
-        Assert.Equal("reminder-push-20261120", ReminderRun.DayRecordId(NotificationChannel.Push, ReminderRules.LocalDay(MinusTwelve, instant)));
+        Assert.StartsWith("reminder-push-20261122-", ReminderRun.DayRecordId("c-1", NotificationChannel.Push, ReminderRules.LocalDay(Kiritimati, instant)));
+        Assert.StartsWith("reminder-push-20261120-", ReminderRun.DayRecordId("c-1", NotificationChannel.Push, ReminderRules.LocalDay(MinusTwelve, instant)));
     }
 
     [Fact]
@@ -216,5 +216,16 @@ public sealed class ReminderRulesTests
         // The next day there (the 21st) starts at 08:00 UTC−12 = 20:00Z on the 21st.
         Assert.Equal(Utc(11, 21, 20), ReminderRules.NextDayStart(Night, MinusTwelve, Utc(11, 21, 9, 30)));
         Assert.Equal(new DateTimeOffset(2026, 11, 22, 0, 0, 0, TimeSpan.FromHours(14)), ReminderRules.ToInstant(new DateOnly(2026, 11, 22), TimeOnly.MinValue, Kiritimati));
+    }
+
+    [Fact]
+    public void The_days_message_id_is_the_same_for_one_customer_and_differs_between_customers()
+    {
+        // It is the provider's Idempotency-Key, which a provider keeps across all our customers.
+        var day = new DateOnly(2026, 11, 24);
+        Assert.Equal(ReminderRun.DayRecordId("alice", NotificationChannel.Push, day), ReminderRun.DayRecordId("alice", NotificationChannel.Push, day));
+        Assert.NotEqual(ReminderRun.DayRecordId("alice", NotificationChannel.Push, day), ReminderRun.DayRecordId("bob", NotificationChannel.Push, day));
+        Assert.NotEqual(ReminderRun.DayRecordId("alice", NotificationChannel.Push, day), ReminderRun.DayRecordId("alice", NotificationChannel.Sms, day));
+        Assert.DoesNotContain('/', ReminderRun.DayRecordId("tenant/alice", NotificationChannel.Push, day));
     }
 }

@@ -114,7 +114,7 @@ public sealed class SendRemindersBehaviourTests
         var (morning, morningQueued) = await RunAtAsync(app, Utc(24, 16));
         Assert.Equal((1, 1, 1), (Count(morning, "HeldEntriesWorked"), Count(morning, "RemindersSent"), Count(morning, "Queued")));
         var held = Parsed(Assert.Single(morningQueued)!);
-        Assert.Equal((inLosAngeles, NotificationChannel.Push, "reminder-push-20261124"), (held.CustomerId, held.Channel, held.RecordId));
+        Assert.Equal((inLosAngeles, NotificationChannel.Push, ReminderRun.DayRecordId(inLosAngeles, NotificationChannel.Push, new DateOnly(2026, 11, 24))), (held.CustomerId, held.Channel, held.RecordId));
         Assert.Equal([coupon], held.CouponIds);
 
         // Exactly once: later runs send nothing more.
@@ -168,7 +168,7 @@ public sealed class SendRemindersBehaviourTests
         var (together, queued) = await RunAtAsync(app, Utc(24, 2, 5));
         Assert.Equal((2, 1, 1), (Count(together, "RemindersSent"), Count(together, "Messages"), Count(together, "Queued")));
         var bundle = Parsed(Assert.Single(queued)!);
-        Assert.Equal("reminder-push-20261124", bundle.RecordId);
+        Assert.Equal(ReminderRun.DayRecordId(customer, NotificationChannel.Push, new DateOnly(2026, 11, 24)), bundle.RecordId);
         Assert.Equal(new[] { first, second }.Order(StringComparer.Ordinal), bundle.CouponIds.Order(StringComparer.Ordinal));
 
         // The day's push went out: the third coupon is held to the next local day, no second push.
@@ -188,7 +188,7 @@ public sealed class SendRemindersBehaviourTests
         var (nextDay, nextQueued) = await RunAtAsync(app, Utc(25, 0));
         Assert.Equal((1, 1), (Count(nextDay, "RemindersSent"), Count(nextDay, "HeldEntriesWorked")));
         var held = Parsed(Assert.Single(nextQueued)!);
-        Assert.Equal(("reminder-push-20261125", NotificationChannel.Push), (held.RecordId, held.Channel));
+        Assert.Equal((ReminderRun.DayRecordId(customer, NotificationChannel.Push, new DateOnly(2026, 11, 25)), NotificationChannel.Push), (held.RecordId, held.Channel));
         Assert.Equal([later], held.CouponIds);
 
         var inbox = await InboxAsync(app, customer);
