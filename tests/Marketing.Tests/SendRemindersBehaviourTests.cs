@@ -231,7 +231,7 @@ public sealed class SendRemindersBehaviourTests
         foreach (var (customer, left) in new[] { (oneConsent, 0), (twoConsents, 1) })
         {
             var message = messages[customer];
-            Assert.Equal((NotificationChannel.Wechat, "reminder-wechat-20261124"), (message.Channel, message.RecordId));
+            Assert.Equal((NotificationChannel.Wechat, ReminderRun.DayRecordId(customer, NotificationChannel.Wechat, new DateOnly(2026, 11, 24))), (message.Channel, message.RecordId));
             Assert.Equal([coupons[customer]], message.CouponIds);
             var record = Assert.Single(await InboxAsync(app, customer));
             Assert.Equal((message.RecordId, "wechat"), ((string?)record["id"], (string?)record["channel"]));
