@@ -51,8 +51,12 @@ public sealed record NotificationRecord
     public DeliveryStatus? Delivery { get; init; }
     /// <summary>The reminder run that wrote it: after a refused batch, tells our own applied write (re-sent by the SDK) from another run's.</summary>
     public string? RunId { get; init; }
-    /// <summary>Set once when a reminder run put the message on the queue again because none seemed to have left (the outbox sweep).</summary>
+    /// <summary>When a reminder run last put the message on the queue again because none seemed to have left (the outbox sweep).</summary>
     public DateTimeOffset? RequeuedAt { get; init; }
+    /// <summary>How many times the outbox sweep put it on the queue again (at most <see cref="MaxRequeues"/>).</summary>
+    public int? Requeues { get; init; }
+
+    public const int MaxRequeues = 5;
     /// <summary>Seconds Cosmos keeps the record after its last write (container default off: -1 on).</summary>
     public int? Ttl { get; init; }
 

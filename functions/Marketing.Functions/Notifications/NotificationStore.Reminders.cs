@@ -115,22 +115,29 @@ public sealed partial class NotificationStore
 
     /// <summary>
     /// External messages written in (<paramref name="after"/>, <paramref name="by"/>] that never reached a provider and
-    /// were never put on the queue again: those whose queue message may have been lost (the run died between writing
-    /// them and returning its output binding). Cross-partition, for the reminder timer only, served by the index.
+    /// were not put on the queue again since <paramref name="by"/> (nor <see cref="NotificationRecord.MaxRequeues"/>
+    /// times already): those whose queue message may have been lost (the run died between writing them and returning its
+    /// output binding, or the host failed to send it). Cross-partition, for the reminder timer only, served by the index.
     /// </summary>
     public async Task<List<NotificationRecord>> ListUnsentAsync(DateTimeOffset after, DateTimeOffset by, CancellationToken ct)
     {
-        var query = new QueryDefinition("SELECT * FROM c WHERE c.type = @type AND c.delivery.state = @pending AND c.delivery.attempts = 0 AND c.createdAt > @after AND c.createdAt <= @by AND NOT IS_DEFINED(c.requeuedAt)")
+        var query = new QueryDefinition("SELECT * FROM c WHERE c.type = @type AND c.delivery.state = @pending AND c.delivery.attempts = 0 AND c.createdAt > @after AND c.createdAt <= @by"
+                + " AND (NOT IS_DEFINED(c.requeuedAt) OR c.requeuedAt <= @by) AND (NOT IS_DEFINED(c.requeues) OR c.requeues < @max)")
             .WithParameter("@type", NotificationRecord.DocumentType).WithParameter("@pending", "pending")
-            .WithParameter("@after", UtcInstantConverter.Text(after)).WithParameter("@by", UtcInstantConverter.Text(by));
+            .WithParameter("@after", UtcInstantConverter.Text(after)).WithParameter("@by", UtcInstantConverter.Text(by))
+            .WithParameter("@max", NotificationRecord.MaxRequeues);
         var found = new List<NotificationRecord>();
         using var pages = container.GetItemQueryIterator<NotificationRecord>(query, requestOptions: new QueryRequestOptions { EnableOptimisticDirectExecution = true });
         while (pages.HasMoreResults) found.AddRange(await pages.ReadNextAsync(ct));
         return found;
     }
 
-    /// <summary>Marks a record put on the queue again (once: the patch is filtered on "not yet"); true when this call did.</summary>
-    public Task<bool> TryMarkRequeuedAsync(NotificationRecord record, DateTimeOffset now, CancellationToken ct)
-        => container.TryPatchAsync<NotificationRecord>(record.Id, record.CustomerId, [PatchOperation.Set("/requeuedAt", now)],
-            "NOT IS_DEFINED(c.requeuedAt)", ct);
+    /// <summary>
+    /// Marks a record put on the queue again at <paramref name="now"/>, filtered on "not since <paramref name="by"/>" and
+    /// still pending, so two runs at once requeue it once; true when this call did.
+    /// </summary>
+    public Task<bool> TryMarkRequeuedAsync(NotificationRecord record, DateTimeOffset by, DateTimeOffset now, CancellationToken ct)
+        => container.TryPatchAsync<NotificationRecord>(record.Id, record.CustomerId,
+            [PatchOperation.Set("/requeuedAt", now), PatchOperation.Set("/requeues", (record.Requeues ?? 0) + 1)],
+            $"c.delivery.state = 'pending' AND (NOT IS_DEFINED(c.requeuedAt) OR c.requeuedAt <= '{UtcInstantConverter.Text(by)}')", ct);
 }

@@ -23,7 +23,7 @@ public sealed class ReminderOptions
     public const int FirstLookbackMinutes = 60;
 
     /// <summary>An external message still unsent this long after it was written is put on the queue again (once).</summary>
-    [Range(1, 120)]
+    [Range(1, 1440)]
     public int RequeueAfterMinutes { get; set; } = 10;
 
     /// <summary>Coupons one message lists at most (a transactional batch holds 100 operations: the messages, the marks, a consent).</summary>
@@ -123,14 +123,32 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
 {
     private static readonly NotificationChannel[] External = [NotificationChannel.Push, NotificationChannel.Sms, NotificationChannel.Email, NotificationChannel.Wechat];
 
-    private readonly string runId = Guid.NewGuid().ToString("N");
     private readonly ConcurrentQueue<NotificationMessage> queued = new();
     private Dictionary<string, Campaign> catalog = [];
 
+    /// <summary>
+    /// One run at <paramref name="now"/>. Whatever fails after some messages were written, the run still answers the
+    /// messages it wrote (the host sends them after it answers): a failure is reported, never thrown past them.
+    /// </summary>
     public async Task<(ReminderReport Report, List<NotificationMessage> Messages)> RunAsync(DateTimeOffset now, RunDeadline? deadline, CancellationToken ct)
     {
         deadline ??= RunDeadline.None;
         var report = new ReminderReport();
+        try
+        {
+            await RunStepsAsync(now, deadline, report, ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            report.Failures.Enqueue($"The run stopped: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+        }
+        return (report, [.. queued]);
+    }
+
+    private async Task RunStepsAsync(DateTimeOffset now, RunDeadline deadline, ReminderReport report, CancellationToken ct)
+    {
+        // First the messages earlier runs wrote but may not have sent: nothing later in this run can keep them waiting.
+        await RequeueUnsentAsync(now, report, ct);
         var cursor = await store.FindReminderCursorAsync(ct);
         var from = cursor?.Through ?? now - TimeSpan.FromMinutes(ReminderOptions.FirstLookbackMinutes);
         report.From = from;
@@ -140,7 +158,16 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
         var owed = new Dictionary<string, List<DueReminder>>(StringComparer.Ordinal);
         var complete = from < now ? await FindDueAsync(from, now, owed, report, deadline, ct) : true;
         await Parallel.ForEachAsync(owed, new ParallelOptions { MaxDegreeOfParallelism = timers.Parallelism, CancellationToken = ct },
-            async (customer, token) => await DecideSafelyAsync(customer.Key, customer.Value, now, report, token));
+            async (customer, token) =>
+            {
+                // Taken only while the run has time: the rest stays for the next run (the cursor does not move).
+                if (!deadline.TakeMore())
+                {
+                    complete = false;
+                    return;
+                }
+                await DecideSafelyAsync(customer.Key, customer.Value, now, report, token);
+            });
         if (alerts is not null)
         {
             // Operator alerts over the catalog already read (docs/notifications.md, "Operator alerts"); a failed check is
@@ -154,15 +181,12 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
         await due.RunAsync(DueIndex.Reminders, now, held, (entry, work) => WorkHeldAsync(entry, now, report, work.Token), deadline, ct);
         foreach (var failure in held.Failures) report.Failures.Enqueue(failure);
 
-        await RequeueUnsentAsync(now, report, ct);
-
         report.Stopped = deadline.Stopped || held.Stopped;
         if (complete && report.Failures.IsEmpty && now > from)
         {
             await store.AdvanceReminderCursorAsync(cursor, now, ct);
             report.CursorAdvanced = true;
         }
-        return (report, [.. queued]);
     }
 
     /// <summary>
@@ -237,8 +261,8 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
             }
         }
         report.Add(r => r.HeldEntriesWorked++);
-        if (available.Count > 0) await DecideAsync(entry.CustomerId, available, now, report, ct);
-        return true;
+        // Not decided (refused again and again): the entry stays open and the next run works it again.
+        return available.Count == 0 || await DecideAsync(entry.CustomerId, available, now, report, ct);
     }
 
     /// <summary>
@@ -246,23 +270,25 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
     /// decide which messages to write now and what to hold; the messages and the marks are one batch. A refused batch
     /// (another run got there first, the preferences changed) is decided again from a fresh read.
     /// </summary>
-    private async Task DecideAsync(string customerId, IReadOnlyList<DueReminder> reminders, DateTimeOffset now, ReminderReport report, CancellationToken ct)
+    private async Task<bool> DecideAsync(string customerId, IReadOnlyList<DueReminder> reminders, DateTimeOffset now, ReminderReport report, CancellationToken ct)
     {
         var markIds = reminders.Select(ReminderMark.IdOf).ToList();
         IReadOnlyList<string> tried = [];
+        string? lastWrite = null;
         for (var attempt = 0; attempt < 4; attempt++)
         {
             var state = await store.ReadReminderStateAsync(customerId, markIds, [.. DayRecordIds(customerId, now), .. tried], ct);
-            var ours = state.Records.Values.Where(r => r.RunId == runId && tried.Contains(r.Id)).ToList();
+            // Our own last batch, by its write id (one per attempt, so another decision of this run, say a second held
+            // entry of the same customer, is never mistaken for it): the SDK re-sent it after it was applied.
+            var ours = state.Records.Values.Where(r => lastWrite is not null && r.RunId == lastWrite).ToList();
             if (ours.Count > 0)
             {
-                // The SDK re-sent our batch after it was applied: it is written; send what it wrote.
                 Sent(ours, report);
-                return;
+                return true;
             }
             var open = reminders.Where(r => !state.Marked.Contains(ReminderMark.IdOf(r)) && r.ValidTo > now).ToList();
             if (attempt == 0) report.Add(r => r.AlreadySent += reminders.Count - open.Count);
-            if (open.Count == 0) return;
+            if (open.Count == 0) return true;
 
             var preferences = state.Preferences ?? NotificationPreferences.Defaults(customerId);
             var first = open.MinBy(r => r.ValidTo)!;
@@ -274,40 +300,43 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
                 // Quiet hours: wait for their end, unless the coupon would then have less than an hour left.
                 if (ReminderRules.QuietUntil(preferences.QuietHours, zone, now) is { } quietEnd)
                     open = await HoldAsync(customerId, open, quietEnd, report, ct);
-                if (open.Count == 0) return;
+                if (open.Count == 0) return true;
                 var day = ReminderRules.LocalDay(zone, now);
                 var free = external.Where(ch => !state.Records.ContainsKey(DayRecordId(customerId, ch, day))).ToList();
                 if (free.Count > 0) channels = free;
                 else
                     // The day's message went out on every channel: wait for the next day, or the inbox only when that is too late.
                     open = await HoldAsync(customerId, open, ReminderRules.NextDayStart(preferences.QuietHours, zone, now), report, ct);
-                if (open.Count == 0) return;
+                if (open.Count == 0) return true;
             }
-            var take = open.OrderBy(r => r.ValidTo).ThenBy(r => r.CouponId, StringComparer.Ordinal).Take(ReminderOptions.MaxCouponsPerMessage).ToList();
-            if (open.Count > take.Count)
-                await HoldAsync(customerId, [.. open.Skip(take.Count)], ReminderRules.NextDayStart(preferences.QuietHours, zone, now), report, ct, inboxIfLate: false);
+            var ordered = open.OrderBy(r => r.ValidTo).ThenBy(r => r.CouponId, StringComparer.Ordinal).ToList();
+            var take = ordered.Take(ReminderOptions.MaxCouponsPerMessage).ToList();
 
             var local = ReminderRules.LocalDay(zone, now);
-            var records = channels.Select(ch => Record(customerId, ch, local, take, zone, now)).ToList();
+            lastWrite = Guid.NewGuid().ToString("N");
+            var records = channels.Select(ch => Record(customerId, ch, local, take, zone, now, lastWrite)).ToList();
             var marks = take.Select(r => new ReminderMark(ReminderMark.IdOf(r), customerId, MarkTtl(r, now))).ToList();
             var consent = channels.Contains(NotificationChannel.Wechat) ? state.Preferences?.ETag : null;
             if (await store.TryWriteRemindersAsync(customerId, records, marks, consent, ct))
             {
                 report.Add(r => r.RemindersSent += take.Count);
                 Sent(records, report);
-                return;
+                // More than one message holds: the rest are decided again, now that the day's messages exist (the daily
+                // cap: the next day, or the inbox when that is too late; in-app only customers get another message).
+                return ordered.Count == take.Count || await DecideAsync(customerId, [.. ordered.Skip(take.Count)], now, report, ct);
             }
             tried = [.. records.Select(r => r.Id)];
         }
         report.Failures.Enqueue("A customer's reminders were refused 4 times in a row (their partition keeps changing); the next run tries again.");
+        return false;
     }
 
     /// <summary>
     /// Holds the reminders whose coupon is still valid for an hour at <paramref name="until"/> (filed in the due index,
-    /// sent then); answers the others, which go out now (<paramref name="inboxIfLate"/>) or not at all.
+    /// sent then); answers the others, which go out now.
     /// </summary>
     private async Task<List<DueReminder>> HoldAsync(string customerId, List<DueReminder> reminders, DateTimeOffset until, ReminderReport report,
-        CancellationToken ct, bool inboxIfLate = true)
+        CancellationToken ct)
     {
         var later = reminders.Where(r => r.ValidTo - options.Margin >= until).ToList();
         if (later.Count > 0)
@@ -315,7 +344,7 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
             await due.HoldRemindersAsync(customerId, until, later, ct);
             report.Add(r => r.RemindersHeld += later.Count);
         }
-        return inboxIfLate ? [.. reminders.Except(later)] : [];
+        return [.. reminders.Except(later)];
     }
 
     private void Sent(IReadOnlyList<NotificationRecord> records, ReminderReport report)
@@ -329,13 +358,16 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
         }
     }
 
-    /// <summary>Writes the queue message again for external messages of the last hour that never left (once each).</summary>
+    /// <summary>
+    /// Puts on the queue again the external messages of the last day that never reached a provider, RequeueAfterMinutes
+    /// after they were written or last requeued, at most <see cref="NotificationRecord.MaxRequeues"/> times each.
+    /// </summary>
     private async Task RequeueUnsentAsync(DateTimeOffset now, ReminderReport report, CancellationToken ct)
     {
         var by = now - TimeSpan.FromMinutes(options.RequeueAfterMinutes);
-        foreach (var record in await store.ListUnsentAsync(by - TimeSpan.FromHours(1), by, ct))
+        foreach (var record in await store.ListUnsentAsync(now - TimeSpan.FromDays(1), by, ct))
         {
-            if (!await store.TryMarkRequeuedAsync(record, now, ct)) continue;
+            if (!await store.TryMarkRequeuedAsync(record, by, now, ct)) continue;
             queued.Enqueue(NotificationMessage.Of(record));
             report.Add(r => r.Requeued++);
         }
@@ -361,7 +393,7 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
     private static string Wire(NotificationChannel channel) => channel.ToString().ToLowerInvariant();
 
     private NotificationRecord Record(string customerId, NotificationChannel channel, DateOnly day, IReadOnlyList<DueReminder> reminders,
-        TimeZoneInfo zone, DateTimeOffset now)
+        TimeZoneInfo zone, DateTimeOffset now, string writeId)
     {
         // In-app messages are not capped (they interrupt nobody): one per bundle, named by what it lists.
         var id = channel == NotificationChannel.Inapp
@@ -381,7 +413,7 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
             CampaignId = reminders.Select(r => r.CampaignId).Distinct().Count() == 1 ? reminders[0].CampaignId : null,
             CreatedAt = now,
             Delivery = channel == NotificationChannel.Inapp ? null : new DeliveryStatus(DeliveryState.Pending),
-            RunId = runId,
+            RunId = writeId,
             Ttl = options.RecordRetentionDays * 86_400,
         };
     }
