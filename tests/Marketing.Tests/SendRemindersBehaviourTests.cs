@@ -403,4 +403,52 @@ public sealed class SendRemindersBehaviourTests
         Assert.All(inbox, m => Assert.Equal([coupon], CouponsOf(m)));
         Assert.Equal([Api.Instant(Utc(23, 4, 5)), Api.Instant(Utc(25, 2, 5))], inbox.Select(m => (string)m["createdAt"]!).Order(StringComparer.Ordinal).ToArray());
     }
+
+    // ---- Review fixes: held reminders bundled, no coupon dropped beyond one message ----
+
+    [Fact]
+    public async Task Reminders_held_by_two_runs_for_the_same_end_of_quiet_hours_leave_as_one_message()
+    {
+        await using var app = await StartAsync("heldtogether");
+        var customer = Api.NewId("la");
+        await PreferAsync(app, customer, ["push"], "America/Los_Angeles");
+        // Due 07:30Z (23:30 in Los Angeles) and 11:00Z (03:00 there): both wait for 08:00 there, 16:00Z.
+        var first = await ClaimAsync(app, customer, await CampaignAsync(app, Utc(25, 7, 30)));
+        var second = await ClaimAsync(app, customer, await CampaignAsync(app, Utc(25, 11)));
+        await RunAtAsync(app, Start);
+
+        var (night, nightQueued) = await RunAtAsync(app, Utc(24, 7, 35));
+        var (later, laterQueued) = await RunAtAsync(app, Utc(24, 11, 5));
+        Assert.Equal((1, 1, 0, 0), (Count(night, "RemindersHeld"), Count(later, "RemindersHeld"), nightQueued.Count, laterQueued.Count));
+
+        var (morning, queued) = await RunAtAsync(app, Utc(24, 16));
+        Assert.Equal((1, 2, 1), (Count(morning, "HeldEntriesWorked"), Count(morning, "RemindersSent"), Count(morning, "Messages")));
+        var message = Parsed(Assert.Single(queued)!);
+        Assert.Equal(new[] { first, second }.Order(StringComparer.Ordinal), message.CouponIds.Order(StringComparer.Ordinal));
+        var (after, afterQueued) = await RunAtAsync(app, Utc(24, 16, 5));
+        Assert.Equal((0, 0), (Count(after, "RemindersSent"), afterQueued.Count));
+    }
+
+    [Fact]
+    public async Task More_coupons_than_one_message_lists_are_all_reminded_in_further_in_app_messages()
+    {
+        await using var app = await StartAsync("many");
+        var customer = Api.NewId("many");
+        var now = app.Clock.GetUtcNow();
+        var campaign = await app.Operator().PublishedCampaignAsync(Api.Terms(now, t =>
+        {
+            t["validity"] = new JsonObject { ["type"] = "absolute", ["from"] = Api.Instant(now.AddHours(-1)), ["to"] = Api.Instant(Utc(25, 4)) };
+            t["perCustomerLimit"] = 95;
+        }));
+        var coupons = new List<string>();
+        for (var i = 0; i < 95; i++) coupons.Add(await ClaimAsync(app, customer, campaign));
+        await RunAtAsync(app, Start);
+
+        var (run, _) = await RunAtAsync(app, Utc(24, 4, 5));
+
+        Assert.Equal((95, 2), (Count(run, "RemindersSent"), Count(run, "Messages")));
+        var inbox = await InboxAsync(app, customer);
+        Assert.Equal([5, 90], inbox.Select(m => m["couponIds"]!.AsArray().Count).Order());
+        Assert.Equal(coupons.Order(StringComparer.Ordinal), inbox.SelectMany(m => m["couponIds"]!.AsArray().Select(c => (string)c!)).Order(StringComparer.Ordinal));
+    }
 }

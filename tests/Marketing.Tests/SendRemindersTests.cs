@@ -217,6 +217,15 @@ public sealed class SendRemindersTests
         queued.AddRange(requeued);
         var (again, none) = await RunAsync(app);
         Assert.Equal((0, 0), ((int)again["Requeued"]!, none.Count));
+        // Still not delivered 10 minutes on (a lost send again?): queued once more; at most 5 times in all.
+        var requeues = (int)sweep["Requeued"]!;
+        for (var round = 2; round <= NotificationRecord.MaxRequeues + 1; round++)
+        {
+            app.Clock.Advance(TimeSpan.FromMinutes(11));
+            var (next, more) = await RunAsync(app);
+            Assert.Equal(round <= NotificationRecord.MaxRequeues ? requeues : 0, (int)next["Requeued"]!);
+            queued.AddRange(more);
+        }
         await AssertDeliveredOnceAsync(app, receiver, queued, external);
     }
 }

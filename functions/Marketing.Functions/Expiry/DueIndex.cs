@@ -190,19 +190,48 @@ public sealed class DueIndex(Database database, IOptions<DueIndexOptions>? optio
     }
 
     /// <summary>
-    /// Files reminders of one customer held back until <paramref name="at"/> (quiet hours, the daily cap). The id is a
-    /// hash of what is held, so filing the same hold twice (an overlapping run, a rerun) files it once.
+    /// Files reminders of one customer held back until <paramref name="at"/> (quiet hours, the daily cap) in the one
+    /// entry of that customer and instant: everything held for the same instant is decided, and bundled, together.
+    /// A hold filed twice (an overlapping run, a rerun) adds nothing the entry already holds. Bounded by the customer's
+    /// reminders falling due before that instant (at most three per coupon).
     /// </summary>
     public async Task HoldRemindersAsync(string customerId, DateTimeOffset at, IReadOnlyList<Notifications.DueReminder> reminders, CancellationToken ct)
     {
-        var key = string.Join("\n", [customerId, UtcInstantConverter.Text(at), .. reminders.Select(r => r.CouponId + "@" + r.OffsetHours).Order(StringComparer.Ordinal)]);
-        var id = "held:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(key)));
+        var id = "held:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+            Encoding.UTF8.GetBytes(customerId + "\n" + UtcInstantConverter.Text(at))))[..40];
         var entry = new DueEntry
         {
-            Id = id, Bucket = BucketOf(Reminders, at, id), Type = DueEntry.HeldReminders, DueAt = at, CustomerId = customerId, Reminders = reminders,
+            Id = id, Bucket = BucketOf(Reminders, at, id), Type = DueEntry.HeldReminders, DueAt = at, CustomerId = customerId,
+            Reminders = [.. reminders.DistinctBy(Notifications.ReminderMark.IdOf)],
         };
         await EnsureBucketAsync(Reminders, entry);
-        await container.TryCreateAsync(entry, entry.Bucket, ct);
+        if (await container.TryCreateAsync(entry, entry.Bucket, ct)) return;
+        // Held before for this instant: add what is new to it, on its etag (another run may be adding too).
+        for (var attempt = 0; attempt < 10; attempt++)
+        {
+            var stored = await container.ReadOrNullAsync<DueEntry>(id, entry.Bucket, ct);
+            if (stored is null)
+            {
+                if (await container.TryCreateAsync(entry, entry.Bucket, ct)) return;
+                continue;
+            }
+            var held = stored.Resource.Reminders ?? [];
+            var added = entry.Reminders.Where(r => !held.Any(h => Notifications.ReminderMark.IdOf(h) == Notifications.ReminderMark.IdOf(r))).ToList();
+            if (added.Count == 0) return;
+            if (stored.Resource.Done)
+            {
+                // Worked already (only an instance whose clock runs behind holds for an instant that has come): a new
+                // entry named by what it holds, so the reminders are not lost.
+                var again = entry with { Id = id + ":" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(
+                    string.Join("\n", added.Select(Notifications.ReminderMark.IdOf).Order(StringComparer.Ordinal)))))[..16], Reminders = added };
+                again = again with { Bucket = BucketOf(Reminders, at, again.Id) };
+                await EnsureBucketAsync(Reminders, again);
+                await container.TryCreateAsync(again, again.Bucket, ct);
+                return;
+            }
+            if (await container.TrySaveAsync(stored.Resource with { Reminders = [.. held, .. added] }, entry.Bucket, stored.ETag, ct)) return;
+        }
+        throw new InvalidOperationException("Holding reminders: the customer's entry kept changing.");
     }
 
     /// <summary>

@@ -272,6 +272,7 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
     /// </summary>
     private async Task<bool> DecideAsync(string customerId, IReadOnlyList<DueReminder> reminders, DateTimeOffset now, ReminderReport report, CancellationToken ct)
     {
+        reminders = [.. reminders.DistinctBy(ReminderMark.IdOf)]; // one mark each: a batch cannot create one id twice
         var markIds = reminders.Select(ReminderMark.IdOf).ToList();
         IReadOnlyList<string> tried = [];
         string? lastWrite = null;
