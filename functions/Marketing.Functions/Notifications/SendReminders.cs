@@ -153,8 +153,16 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
 
     private async Task RunStepsAsync(DateTimeOffset now, RunDeadline deadline, ReminderReport report, CancellationToken ct)
     {
-        // First the messages earlier runs wrote but may not have sent: nothing later in this run can keep them waiting.
-        await RequeueUnsentAsync(now, report, ct);
+        // First the messages earlier runs wrote but may not have sent: nothing later in this run can keep them waiting,
+        // and a failure here does not keep the reminders from going out (it is reported; the next run sweeps again).
+        try
+        {
+            await RequeueUnsentAsync(now, report, ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            report.Failures.Enqueue($"The outbox sweep failed: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+        }
         var cursor = await store.FindReminderCursorAsync(ct);
         var from = cursor?.Through ?? now - TimeSpan.FromMinutes(ReminderOptions.FirstLookbackMinutes);
         report.From = from;
