@@ -103,7 +103,7 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
         Assert.Contains("Stock__QuietMinutes", azure);
         Assert.Contains("ReconcileStockSchedule", azure);
         Assert.Contains("OrderEventsQueue", azure);
-        Assert.Equal(["Auth__Audience", "Auth__DevSigningKey", "Auth__Issuer", "Cosmos__Key", "NotificationDelivery__AllowLoopback"], local);
+        Assert.Equal(["Auth__Audience", "Auth__DevSigningKey", "Auth__Issuer", "Blobs__ConnectionString", "Cosmos__Key", "NotificationDelivery__AllowLoopback"], local);
     }
 
     /// <summary>Damage done to a copy of infra/ (file, text replaced, replacement) and the violation it must cause.</summary>
@@ -133,6 +133,9 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
         ("modules/servicebus.bicep", "resource appReceives 'Microsoft.Authorization/roleAssignments@2022-04-01' = {", "resource appReceives 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(appPrincipalId)) {", "Service Bus Data Receiver"),
         ("main.bicep", "identityId: identity.outputs.id", "identityId: '/some/other/identity'", "does not run as the identity"),
         ("modules/storage.bicep", "allowSharedKeyAccess: false", "allowSharedKeyAccess: true", "uses a key"),
+        ("modules/functionapp.bicep", "{ name: 'Media__ScanUploads', value: string(mediaMalwareScanning) }", "", "setting Media__ScanUploads"),
+        ("modules/functionapp.bicep", "{ name: 'Blobs__ServiceUri', value: storageBlobEndpoint }", "", "setting Blobs__ServiceUri"),
+        ("modules/storage.bicep", "roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDelegator)", "roleDefinitionId: ''", "Storage Blob Delegator"),
         ("modules/cosmos.bicep", "disableLocalAuth: true", "disableLocalAuth: capacityMode == 'autoscale'", "uses a key"),
         ("modules/functionapp.bicep", "value: storageAccountName }", "value: listKeys(storageAccountName, '2023-05-01').keys[0].value }", "uses a key"),
     ];
@@ -169,7 +172,7 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
             Assert.Contains($"`{setting}`", docs);
         }
         // Every value is an example, except the Azure-only ones, which are deliberately empty locally.
-        string[] azureOnly = ["Auth__Authority", "Auth__TenantId", "Auth__ClientId", "Auth__AppIdUri", "Cosmos__ClientId"];
+        string[] azureOnly = ["Auth__Authority", "Auth__TenantId", "Auth__ClientId", "Auth__AppIdUri", "Cosmos__ClientId", "Blobs__ServiceUri", "Blobs__ClientId"];
         foreach (var (name, value) in sample)
             Assert.True(azureOnly.Contains(name) != !string.IsNullOrWhiteSpace((string?)value), $"{name}: unexpected example value '{value}'");
     }
