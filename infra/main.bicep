@@ -106,6 +106,13 @@ param notificationOperatorsWebhook string = ''
 @description('HMAC-SHA256 key signing every provider webhook call (at least 32 characters when a webhook is set); or a Key Vault reference.')
 param notificationWebhookSecret string = ''
 
+@description('Enable Defender for Storage on-upload malware scanning on the storage account; uploads are then published only once scanned clean (Media__ScanUploads). Billed per GB scanned.')
+param mediaMalwareScanning bool = false
+
+@minValue(-1)
+@description('Most GB Defender scans per month (-1 = no cap). Beyond it uploads are not scanned, so they are never published.')
+param mediaMalwareScanningCapGBPerMonth int = 5000
+
 var abbrs = {
   resourceGroup: 'rg-'
   identity: 'id-'
@@ -158,6 +165,8 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     appPrincipalId: identity.outputs.principalId
+    malwareScanning: mediaMalwareScanning
+    malwareScanningCapGBPerMonth: mediaMalwareScanningCapGBPerMonth
   }
 }
 
@@ -199,6 +208,7 @@ module functionApp 'modules/functionapp.bicep' = {
     identityClientId: identity.outputs.clientId
     storageAccountName: storage.outputs.name
     storageBlobEndpoint: storage.outputs.blobEndpoint
+    mediaMalwareScanning: mediaMalwareScanning
     deploymentContainerName: storage.outputs.deploymentContainerName
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     cosmosEndpoint: cosmos.outputs.endpoint

@@ -65,6 +65,8 @@ start_azurite() {
     --blobHost 127.0.0.1 --blobPort "$blob" --queueHost 127.0.0.1 --queuePort "$queue" \
     --tableHost 127.0.0.1 --tablePort "$table" --location "$STATE_DIR/azurite"
   wait_for_port "Azurite" "$blob" 30 "$STATE_DIR/azurite.log"
+  # The app's blobs (Hosting/Blobs.cs) on this Azurite: its well-known dev account and key (not a secret).
+  export Blobs__ConnectionString="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:$blob/devstoreaccount1;"
   log "Azurite blob on http://127.0.0.1:$blob/devstoreaccount1 (pid $(cat "$STATE_DIR/azurite.pid"))"
 }
 

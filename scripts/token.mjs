@@ -21,6 +21,7 @@ const ROLES = {
   admin: "everything an operator may do",
   order_system: "the order system: quotes, locks, confirms, cancels and refunds coupons on orders",
   promoter: "a promoter (distribution): reads their own registration, commissions and balance",
+  finance: "finance staff: short-lived links to payout batch CSVs",
 };
 const usage = () => {
   console.error("usage: node scripts/token.mjs --sub ID --role ROLE [--role ROLE ...] [--minutes N]\nroles:");

@@ -11,6 +11,7 @@ param identityClientId string
 param storageAccountName string
 param storageBlobEndpoint string
 param deploymentContainerName string
+param mediaMalwareScanning bool
 param appInsightsConnectionString string
 param cosmosEndpoint string
 param cosmosDatabaseName string
@@ -117,6 +118,12 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'Cosmos__Database', value: cosmosDatabaseName }
         { name: 'Cosmos__ClientId', value: identityClientId }
         { name: 'Cosmos__CallTimeoutSeconds', value: '10' }
+        // The app's blobs (payout CSVs, media), by identity; links to one blob are user-delegation SAS.
+        { name: 'Blobs__ServiceUri', value: storageBlobEndpoint }
+        { name: 'Blobs__ClientId', value: identityClientId }
+        // Publish uploads only once Defender scanned them clean: on exactly when the scanning is deployed.
+        { name: 'Media__ScanUploads', value: string(mediaMalwareScanning) }
+        { name: 'Media__ScanWaitSeconds', value: '5' }
         // The API's Entra ID registration; the accepted issuers and audiences follow from it (Identity/AuthOptions.cs).
         { name: 'Auth__Authority', value: authAuthority }
         { name: 'Auth__TenantId', value: authTenantId }

@@ -46,6 +46,7 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
         ["GetMyBalance"] = "promoter",
         ["CreatePayoutBatch"] = "operator",
         ["GetPayoutBatch"] = "operator",
+        ["GetPayoutCsvLink"] = "finance",
         ["ListQuarantinedEvents"] = "operator",
         ["GetNotificationPreferences"] = "customer",
         ["SetNotificationPreferences"] = "customer",

@@ -94,6 +94,44 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
             infra.AllResources.Count(r => r.Type.EndsWith("roleAssignments", StringComparison.OrdinalIgnoreCase) && r.Text("properties.principalId") == "<identity.outputs.principalId>"));
     }
 
+    private static IEnumerable<JsonObject> AllTemplateResources(JsonNode template)
+    {
+        var resources = template["resources"] switch
+        {
+            JsonArray a => a.OfType<JsonObject>(),
+            JsonObject o => o.Select(p => p.Value).OfType<JsonObject>(),
+            _ => [],
+        };
+        foreach (var resource in resources)
+        {
+            yield return resource;
+            if (resource["properties"]?["template"] is JsonNode nested)
+                foreach (var inner in AllTemplateResources(nested)) yield return inner;
+        }
+    }
+
+    [Fact]
+    public void The_payouts_blob_container_is_private_and_malware_scanning_is_one_switch_off_by_default()
+    {
+        var infra = Compiled.Value.Template;
+        var payouts = Assert.Single(infra.OfType("Microsoft.Storage/storageAccounts/blobServices/containers"),
+            c => c.Name.Split('/')[^1] == Marketing.Functions.Payouts.PayoutFiles.ContainerName);
+        Assert.Equal("None", payouts.Text("properties.publicAccess"));
+        // Off by default: with the default parameters the resource is not deployed at all...
+        Assert.Empty(infra.OfType("Microsoft.Security/defenderForStorageSettings"));
+        // ...and as compiled it is deployed on the parameter alone, with on-upload scanning and a monthly cap.
+        var defender = Assert.Single(AllTemplateResources(JsonNode.Parse(Compiled.Value.Json)!),
+            r => (string?)r["type"] == "Microsoft.Security/defenderForStorageSettings");
+        Assert.Equal(("[parameters('malwareScanning')]", "current", "2022-12-01-preview"),
+            ((string?)defender["condition"], (string?)defender["name"], (string?)defender["apiVersion"]));
+        Assert.True((bool)defender["properties"]!["isEnabled"]!);
+        Assert.True((bool)defender["properties"]!["malwareScanning"]!["onUpload"]!["isEnabled"]!);
+        Assert.Equal("[parameters('malwareScanningCapGBPerMonth')]", (string?)defender["properties"]!["malwareScanning"]!["onUpload"]!["capGBPerMonth"]);
+        Assert.Contains("Media__ScanUploads", InfraContract.AppSettingNames(infra));
+        var main = File.ReadAllText(Path.Combine(Infra, "main.bicep"));
+        Assert.Contains("param mediaMalwareScanning bool = false", main);
+    }
+
     [Fact]
     public void The_settings_the_app_reads_are_found_from_its_options_and_timers()
     {
@@ -103,7 +141,7 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
         Assert.Contains("Stock__QuietMinutes", azure);
         Assert.Contains("ReconcileStockSchedule", azure);
         Assert.Contains("OrderEventsQueue", azure);
-        Assert.Equal(["Auth__Audience", "Auth__DevSigningKey", "Auth__Issuer", "Cosmos__Key", "NotificationDelivery__AllowLoopback"], local);
+        Assert.Equal(["Auth__Audience", "Auth__DevSigningKey", "Auth__Issuer", "Blobs__ConnectionString", "Cosmos__Key", "NotificationDelivery__AllowLoopback"], local);
     }
 
     /// <summary>Damage done to a copy of infra/ (file, text replaced, replacement) and the violation it must cause.</summary>
@@ -133,6 +171,9 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
         ("modules/servicebus.bicep", "resource appReceives 'Microsoft.Authorization/roleAssignments@2022-04-01' = {", "resource appReceives 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(appPrincipalId)) {", "Service Bus Data Receiver"),
         ("main.bicep", "identityId: identity.outputs.id", "identityId: '/some/other/identity'", "does not run as the identity"),
         ("modules/storage.bicep", "allowSharedKeyAccess: false", "allowSharedKeyAccess: true", "uses a key"),
+        ("modules/functionapp.bicep", "{ name: 'Media__ScanUploads', value: string(mediaMalwareScanning) }", "", "setting Media__ScanUploads"),
+        ("modules/functionapp.bicep", "{ name: 'Blobs__ServiceUri', value: storageBlobEndpoint }", "", "setting Blobs__ServiceUri"),
+        ("modules/storage.bicep", "roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDelegator)", "roleDefinitionId: ''", "Storage Blob Delegator"),
         ("modules/cosmos.bicep", "disableLocalAuth: true", "disableLocalAuth: capacityMode == 'autoscale'", "uses a key"),
         ("modules/functionapp.bicep", "value: storageAccountName }", "value: listKeys(storageAccountName, '2023-05-01').keys[0].value }", "uses a key"),
     ];
@@ -169,7 +210,7 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
             Assert.Contains($"`{setting}`", docs);
         }
         // Every value is an example, except the Azure-only ones, which are deliberately empty locally.
-        string[] azureOnly = ["Auth__Authority", "Auth__TenantId", "Auth__ClientId", "Auth__AppIdUri", "Cosmos__ClientId"];
+        string[] azureOnly = ["Auth__Authority", "Auth__TenantId", "Auth__ClientId", "Auth__AppIdUri", "Cosmos__ClientId", "Blobs__ServiceUri", "Blobs__ClientId"];
         foreach (var (name, value) in sample)
             Assert.True(azureOnly.Contains(name) != !string.IsNullOrWhiteSpace((string?)value), $"{name}: unexpected example value '{value}'");
     }

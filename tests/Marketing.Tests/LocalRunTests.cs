@@ -58,6 +58,7 @@ public sealed partial class LocalToolTests
             [Roles.Admin] = ("/api/campaigns", Roles.Customer),
             [Roles.OrderSystem] = ("/api/redemptions/ord-token-script", Roles.Customer),
             [Roles.Promoter] = ("/api/promoters/me", Roles.Customer),
+            [Roles.Finance] = ("/api/payouts/token-script/csv-link", Roles.Operator),
         };
         Assert.Equal(roles.Order(), routes.Keys.Order());
         var subject = "token-script-" + Guid.NewGuid().ToString("N")[..8];

@@ -23,7 +23,7 @@ namespace Marketing.Tests;
 /// database: the commission rules are one document per database, a payout batch walks every promoter in the
 /// database, and the release timer reads every settlement record with a release due, so nothing may leak between tests.
 /// </summary>
-public sealed class PayoutTests
+public sealed partial class PayoutTests
 {
     private static readonly TimeSpan Holding = TimeSpan.FromDays(7); // Commissions:HoldingDays in the test settings
 

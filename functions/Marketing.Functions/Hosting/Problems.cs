@@ -35,6 +35,12 @@ public static class ProblemTypes
     public const string SelfReferral = "self-referral";
     public const string InvalidPageToken = "invalid-page-token";
     public const string Busy = "busy";
+    /// <summary>Defender for Storage found malware in an upload (Media/MalwareScan.cs): the blob is deleted.</summary>
+    public const string MediaMalicious = "media-malicious";
+    /// <summary>The upload has no malware-scan verdict yet (Media/MalwareScan.cs): retry after Retry-After.</summary>
+    public const string MediaScanPending = "media-scan-pending";
+    /// <summary>The payout batch is still being paid: its CSV is not final yet.</summary>
+    public const string PayoutBatchNotCompleted = "payout-batch-not-completed";
     public const string Internal = "internal";
 }
 

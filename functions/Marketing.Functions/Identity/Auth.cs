@@ -18,6 +18,8 @@ public static class Roles
     public const string OrderSystem = "order_system";
     /// <summary>A customer registered in the distribution programme (see Promoters/PromoterAccess.cs).</summary>
     public const string Promoter = "promoter";
+    /// <summary>Finance staff: download what payouts paid (Payouts/GetPayoutCsvLink.cs).</summary>
+    public const string Finance = "finance";
 }
 
 public static class Policies
@@ -33,6 +35,8 @@ public static class Policies
     public const string OrderSystemOrOperator = "order-system-or-operator";
     /// <summary>A registered promoter, acting on their own account only (policy added by AddPromoters).</summary>
     public const string Promoter = "promoter";
+    /// <summary>Finance (or an admin): links to payout files.</summary>
+    public const string Finance = "finance";
 }
 
 public static class AuthExtensions
@@ -76,6 +80,7 @@ public static class AuthExtensions
             .AddPolicy(Policies.Operator, p => p.BearerUser().RequireRole(Roles.Operator, Roles.Admin))
             .AddPolicy(Policies.CustomerOrOrderSystem, p => p.BearerUser().RequireRole(Roles.Customer, Roles.OrderSystem))
             .AddPolicy(Policies.OrderSystem, p => p.BearerUser().RequireRole(Roles.OrderSystem))
+            .AddPolicy(Policies.Finance, p => p.BearerUser().RequireRole(Roles.Finance, Roles.Admin))
             .AddPolicy(Policies.OrderSystemOrOperator, p => p.BearerUser().RequireRole(Roles.OrderSystem, Roles.Operator, Roles.Admin));
         return services;
     }

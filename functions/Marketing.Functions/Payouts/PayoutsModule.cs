@@ -6,13 +6,15 @@ public static class PayoutsModule
 {
     public static readonly ContainerSpec[] Containers = [PayoutStore.Spec];
 
-    public static IServiceCollection AddPayouts(this IServiceCollection services) => services.AddSingleton<PayoutStore>();
+    public static IServiceCollection AddPayouts(this IServiceCollection services)
+        => services.AddSingleton<PayoutStore>().AddSingleton<PayoutFiles>();
 
     public static IEndpointRouteBuilder MapPayouts(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/payouts").WithTags("Distribution");
         group.MapCreatePayoutBatch();
         group.MapGetPayoutBatch();
+        group.MapGetPayoutCsvLink();
         return routes;
     }
 }
