@@ -66,6 +66,8 @@ start_azurite() {
     --tableHost 127.0.0.1 --tablePort "$table" --location "$STATE_DIR/azurite"
   wait_for_port "Azurite" "$blob" 30 "$STATE_DIR/azurite.log"
   log "Azurite blob on http://127.0.0.1:$blob/devstoreaccount1 (pid $(cat "$STATE_DIR/azurite.pid"))"
+  # Campaign media go to the Azurite just started, whatever port it got (docs/media.md).
+  export Media__BlobEndpoint="http://127.0.0.1:$blob/devstoreaccount1"
 }
 
 # Exports every "Values" entry of a local.settings.json-shaped file as an environment variable.

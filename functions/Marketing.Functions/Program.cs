@@ -3,6 +3,7 @@ using Marketing.Functions.Commissions;
 using Marketing.Functions.Expiry;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
+using Marketing.Functions.Media;
 using Marketing.Functions.Notifications;
 using Marketing.Functions.Payouts;
 using Marketing.Functions.Promoters;
@@ -24,6 +25,7 @@ builder.Services.AddCommissions(builder.Configuration);
 builder.Services.AddPayouts();
 builder.Services.AddStats();
 builder.Services.AddNotifications(builder.Configuration);
+builder.Services.AddMedia(builder.Configuration);
 
 var app = builder.Build();
 app.UsePlatform();
@@ -37,6 +39,7 @@ app.MapCommissions();
 app.MapPayouts();
 app.MapStats();
 app.MapNotifications();
+app.MapMedia();
 
 try
 {

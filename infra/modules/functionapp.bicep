@@ -11,6 +11,8 @@ param identityClientId string
 param storageAccountName string
 param storageBlobEndpoint string
 param deploymentContainerName string
+param mediaBlobEndpoint string
+param mediaPublicBaseUrl string
 param appInsightsConnectionString string
 param cosmosEndpoint string
 param cosmosDatabaseName string
@@ -117,6 +119,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'Cosmos__Database', value: cosmosDatabaseName }
         { name: 'Cosmos__ClientId', value: identityClientId }
         { name: 'Cosmos__CallTimeoutSeconds', value: '10' }
+        // Campaign media (docs/media.md): upload links are user-delegation SAS signed with the identity.
+        { name: 'Media__BlobEndpoint', value: mediaBlobEndpoint }
+        { name: 'Media__ClientId', value: identityClientId }
+        { name: 'Media__PublicBaseUrl', value: mediaPublicBaseUrl }
+        { name: 'Media__UploadMinutes', value: '10' }
         // The API's Entra ID registration; the accepted issuers and audiences follow from it (Identity/AuthOptions.cs).
         { name: 'Auth__Authority', value: authAuthority }
         { name: 'Auth__TenantId', value: authTenantId }

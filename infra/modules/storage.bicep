@@ -1,5 +1,6 @@
-// Storage for the Functions host (identity-based AzureWebJobsStorage), the deployment package container
-// (Flex Consumption deploys from blob) and the private media container. Shared-key access is off.
+// Storage for the Functions host (identity-based AzureWebJobsStorage) and the deployment package container
+// (Flex Consumption deploys from blob). Shared-key access is off, nothing is public. Campaign media have an account of
+// their own (media-storage.bicep).
 param name string
 param location string
 param tags object
@@ -31,12 +32,6 @@ resource blobs 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
 resource deployment 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobs
   name: deploymentContainerName
-  properties: { publicAccess: 'None' }
-}
-
-resource media 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
-  parent: blobs
-  name: 'media'
   properties: { publicAccess: 'None' }
 }
 

@@ -35,6 +35,14 @@ public static class ProblemTypes
     public const string SelfReferral = "self-referral";
     public const string InvalidPageToken = "invalid-page-token";
     public const string Busy = "busy";
+    // Campaign media (docs/media.md): why an upload was refused on complete, or is not there yet.
+    public const string MediaNotUploaded = "media-not-uploaded";
+    public const string MediaEmpty = "media-empty";
+    public const string MediaTooLarge = "media-too-large";
+    public const string MediaLengthMismatch = "media-length-mismatch";
+    public const string MediaTypeMismatch = "media-type-mismatch";
+    public const string MediaUnreadable = "media-unreadable";
+    public const string MediaDimensionsTooLarge = "media-dimensions-too-large";
     public const string Internal = "internal";
 }
 
