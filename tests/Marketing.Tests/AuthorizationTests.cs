@@ -56,6 +56,7 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
         ["CompleteMediaUpload"] = "operator",
         ["ListMedia"] = "operator",
         ["DeleteMedia"] = "operator",
+        ["GetCampaignPage"] = "customer",
 
         ["Health"] = null,
         ["OpenApi"] = null,

@@ -315,6 +315,30 @@ public sealed class MediaTests : IAsyncLifetime
         Assert.Equal("ready", (string?)ready["state"]);
     }
 
+    [Fact]
+    public async Task A_campaigns_page_in_the_app_lists_its_ready_media_only()
+    {
+        var op = Operator();
+        var campaign = await op.PublishedCampaignAsync(Api.Terms(app.Clock.GetUtcNow()));
+        var banner = await UploadAsync(op, campaign, "banner", "image/png", Image(900, 300, "image/png"));
+        var ready = await (await op.PostAsync($"/api/campaigns/{campaign}/media/{banner}/complete", null)).AssertStatusAsync(HttpStatusCode.OK);
+        var refused = await UploadAsync(op, campaign, "thumbnail", "image/jpeg", Image(100, 100, "image/png"));
+        await (await op.PostAsync($"/api/campaigns/{campaign}/media/{refused}/complete", null)).AssertProblemAsync(HttpStatusCode.UnprocessableEntity, "media-type-mismatch");
+        await LinkAsync(op, campaign, "poster", "image/png", 1000); // pending: never uploaded
+
+        var page = await (await app.Customer(Api.NewId("c")).GetAsync($"/api/campaigns/{campaign}/page")).AssertStatusAsync(HttpStatusCode.OK);
+
+        Assert.Equal(campaign, (string?)page["campaign"]!["id"]);
+        var media = Assert.Single(page["media"]!.AsArray())!;
+        Assert.Equal(banner, (string?)media["mediaId"]);
+        Assert.Equal("banner", (string?)media["kind"]);
+        Assert.Equal(ready["renditions"]!.AsArray().Select(r => (string?)r!["url"]), media["renditions"]!.AsArray().Select(r => (string?)r!["url"]));
+
+        // A draft has no page for customers, media or not.
+        var draft = await op.CreateCampaignAsync(Api.Terms(app.Clock.GetUtcNow()));
+        await (await app.Customer(Api.NewId("c")).GetAsync($"/api/campaigns/{draft}/page")).AssertProblemAsync(HttpStatusCode.NotFound, "not-found");
+    }
+
     // --- helpers ---
 
     private HttpClient Operator()

@@ -23,6 +23,7 @@ public static class MediaModule
         group.MapCompleteMediaUpload();
         group.MapListMedia();
         group.MapDeleteMedia();
+        group.MapGetCampaignPage();
         return routes;
     }
 }
