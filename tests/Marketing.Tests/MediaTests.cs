@@ -5,6 +5,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
 using Marketing.Tests.Support;
+using Microsoft.AspNetCore.Hosting;
 using SkiaSharp;
 using Xunit;
 
@@ -337,6 +338,25 @@ public sealed class MediaTests : IAsyncLifetime
         // A draft has no page for customers, media or not.
         var draft = await op.CreateCampaignAsync(Api.Terms(app.Clock.GetUtcNow()));
         await (await app.Customer(Api.NewId("c")).GetAsync($"/api/campaigns/{draft}/page")).AssertProblemAsync(HttpStatusCode.NotFound, "not-found");
+    }
+
+    [Fact]
+    public async Task Urls_follow_the_public_base_url_setting_also_for_media_published_before_it_was_set()
+    {
+        var op = Operator();
+        var campaign = await op.PublishedCampaignAsync(Api.Terms(app.Clock.GetUtcNow()));
+        var media = await UploadAsync(op, campaign, "thumbnail", "image/png", Image(200, 100, "image/png"));
+        var ready = await (await op.PostAsync($"/api/campaigns/{campaign}/media/{media}/complete", null)).AssertStatusAsync(HttpStatusCode.OK);
+        var names = ready["renditions"]!.AsArray().Select(r => (string)r!["name"]!).ToList();
+        Assert.All(ready["renditions"]!.AsArray(), r => Assert.StartsWith(Settings.Get("Media__BlobEndpoint") + "/media/", (string)r!["url"]!));
+
+        // A CDN put in front of the media container afterwards: another instance with the setting answers its URLs.
+        await using var behindCdn = await TestApp.StartAsync(customize: b => b.UseSetting("Media:PublicBaseUrl", "https://cdn.example.test/media/"));
+        behindCdn.Clock.Set(app.Clock.GetUtcNow());
+        var listed = await (await behindCdn.Operator().GetAsync($"/api/campaigns/{campaign}/media")).AssertStatusAsync(HttpStatusCode.OK);
+        Assert.Equal(names.Select(n => "https://cdn.example.test/media/" + n), listed["items"]![0]!["renditions"]!.AsArray().Select(r => (string?)r!["url"]));
+        var page = await (await behindCdn.Customer(Api.NewId("c")).GetAsync($"/api/campaigns/{campaign}/page")).AssertStatusAsync(HttpStatusCode.OK);
+        Assert.Equal(names.Select(n => "https://cdn.example.test/media/" + n), page["media"]![0]!["renditions"]!.AsArray().Select(r => (string?)r!["url"]));
     }
 
     // --- helpers ---

@@ -37,7 +37,7 @@ public static class CompleteMediaUpload
         {
             var item = await media.FindAsync(id, mediaId, ct);
             if (item is null) return Problem.NotFound("The media item").ToResult();
-            if (item.State == MediaItem.Ready) return TypedResults.Ok(MediaView.Of(item));
+            if (item.State == MediaItem.Ready) return TypedResults.Ok(MediaView.Of(item, blobs));
             if (item.State == MediaItem.Refused) return Refused(item.Refusal!);
 
             // MALWARE SCAN: when scanning is on (Defender for Storage on the upload account), the scan verdict is checked
@@ -93,7 +93,7 @@ public static class CompleteMediaUpload
                 continue;
             }
             await blobs.DeleteUploadAsync(item.UploadBlob, ct);
-            return TypedResults.Ok(MediaView.Of(ready));
+            return TypedResults.Ok(MediaView.Of(ready, blobs));
         }
         return Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The media item is being changed by someone else; try again.").ToResult();
     }

@@ -20,14 +20,14 @@ public sealed record CampaignPageView(ClaimableCampaign Campaign, IReadOnlyList<
 public static class GetCampaignPage
 {
     public static RouteHandlerBuilder MapGetCampaignPage(this IEndpointRouteBuilder group) =>
-        group.MapGet("/{id}/page", async Task<IResult> (string id, HttpContext context, CampaignCache campaigns, MediaStore media) =>
+        group.MapGet("/{id}/page", async Task<IResult> (string id, HttpContext context, CampaignCache campaigns, MediaStore media, MediaBlobs blobs) =>
             {
                 var ct = context.RequestAborted;
                 var campaign = await campaigns.FindAsync(id, ct);
                 if (campaign is not { Status: CampaignStatus.Published }) return Problem.NotFound("The campaign").ToResult();
                 var ready = await media.ListAsync(id, readyOnly: true, ct);
                 var published = ready.Select(m => new PublishedMedia(m.Id, m.Kind,
-                    m.Renditions.Select(r => new PublishedRendition(r.Url, r.ContentType, r.Width, r.Height)).ToList())).ToList();
+                    m.Renditions.Select(r => new PublishedRendition(blobs.PublicUrl(r.Name), r.ContentType, r.Width, r.Height)).ToList())).ToList();
                 return TypedResults.Ok(new CampaignPageView(ClaimableCampaign.Of(campaign), published));
             })
             .AsFunction("GetCampaignPage")

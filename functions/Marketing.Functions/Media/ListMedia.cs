@@ -10,12 +10,12 @@ public sealed record MediaList(IReadOnlyList<MediaView> Items);
 public static class ListMedia
 {
     public static RouteHandlerBuilder MapListMedia(this IEndpointRouteBuilder group) =>
-        group.MapGet("/{id}/media", async Task<IResult> (string id, HttpContext context, CampaignStore campaigns, MediaStore media) =>
+        group.MapGet("/{id}/media", async Task<IResult> (string id, HttpContext context, CampaignStore campaigns, MediaStore media, MediaBlobs blobs) =>
             {
                 var ct = context.RequestAborted;
                 if (await campaigns.FindAsync(id, ct) is null) return Problem.NotFound("The campaign").ToResult();
                 var items = await media.ListAsync(id, readyOnly: false, ct);
-                return TypedResults.Ok(new MediaList(items.Select(MediaView.Of).ToList()));
+                return TypedResults.Ok(new MediaList(items.Select(m => MediaView.Of(m, blobs)).ToList()));
             })
             .AsFunction("ListMedia")
             .RequireAuthorization(Policies.Operator)

@@ -1,6 +1,10 @@
 namespace Marketing.Functions.Media;
 
-/// <summary>One published web rendition of a media item (or the PDF itself), under a content-addressed name.</summary>
+/// <summary>
+/// One published web rendition of a media item (or the PDF itself), under a content-addressed name. <c>Url</c> is stored
+/// as it was when published; answers give the URL under today's Media:PublicBaseUrl (<see cref="MediaView.Of"/>), so a
+/// CDN put in front later serves every rendition, old ones included.
+/// </summary>
 public sealed record Rendition(string Name, string Url, string ContentType, int? Width, int? Height, long Bytes);
 
 /// <summary>Why an upload was refused: its stable problem type and the words for the operator.</summary>
@@ -44,6 +48,7 @@ public sealed record MediaItem
 public sealed record MediaView(string MediaId, string CampaignId, string Kind, string ContentType, long Length, string State,
     IReadOnlyList<Rendition> Renditions, Refusal? Refusal, DateTimeOffset CreatedAt, string CreatedBy, DateTimeOffset? CompletedAt)
 {
-    public static MediaView Of(MediaItem m) =>
-        new(m.Id, m.CampaignId, m.Kind, m.ContentType, m.Length, m.State, m.Renditions, m.Refusal, m.CreatedAt, m.CreatedBy, m.CompletedAt);
+    public static MediaView Of(MediaItem m, MediaBlobs blobs) =>
+        new(m.Id, m.CampaignId, m.Kind, m.ContentType, m.Length, m.State, m.Renditions.Select(r => r with { Url = blobs.PublicUrl(r.Name) }).ToList(),
+            m.Refusal, m.CreatedAt, m.CreatedBy, m.CompletedAt);
 }
