@@ -105,6 +105,10 @@ param notificationOperatorsWebhook string = ''
 @secure()
 @description('HMAC-SHA256 key signing every provider webhook call (at least 32 characters when a webhook is set); or a Key Vault reference.')
 param notificationWebhookSecret string = ''
+@description('Origins allowed to upload campaign media from a browser (console and app web fronts), e.g. ["https://console.example.com"].')
+param mediaCorsOrigins array = []
+@description('Where the app\'s clients read published media: a CDN endpoint in front of the media container; empty = the container\'s own URL.')
+param mediaPublicBaseUrl string = ''
 
 @description('Enable Defender for Storage on-upload malware scanning on the storage account; uploads are then published only once scanned clean (Media__ScanUploads). Billed per GB scanned.')
 param mediaMalwareScanning bool = false
@@ -119,6 +123,7 @@ var abbrs = {
   logAnalytics: 'log-'
   appInsights: 'appi-'
   storage: 'st'
+  mediaStorage: 'stmd'
   cosmos: 'cosmos-'
   serviceBus: 'sb-'
   plan: 'plan-'
@@ -165,6 +170,18 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     appPrincipalId: identity.outputs.principalId
+  }
+}
+
+module mediaStorage 'modules/media-storage.bicep' = {
+  name: 'media-storage'
+  scope: rg
+  params: {
+    name: '${abbrs.mediaStorage}${resourceToken}'
+    location: location
+    tags: tags
+    appPrincipalId: identity.outputs.principalId
+    corsOrigins: mediaCorsOrigins
     malwareScanning: mediaMalwareScanning
     malwareScanningCapGBPerMonth: mediaMalwareScanningCapGBPerMonth
   }
@@ -210,6 +227,8 @@ module functionApp 'modules/functionapp.bicep' = {
     storageBlobEndpoint: storage.outputs.blobEndpoint
     mediaMalwareScanning: mediaMalwareScanning
     deploymentContainerName: storage.outputs.deploymentContainerName
+    mediaBlobEndpoint: mediaStorage.outputs.blobEndpoint
+    mediaPublicBaseUrl: mediaPublicBaseUrl
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     cosmosEndpoint: cosmos.outputs.endpoint
     cosmosDatabaseName: cosmos.outputs.databaseName
@@ -252,4 +271,5 @@ output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
 output COSMOS_DATABASE string = cosmos.outputs.databaseName
 output SERVICE_BUS_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
 output STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output MEDIA_STORAGE_ACCOUNT_NAME string = mediaStorage.outputs.name
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName

@@ -68,6 +68,8 @@ start_azurite() {
   # The app's blobs (Hosting/Blobs.cs) on this Azurite: its well-known dev account and key (not a secret).
   export Blobs__ConnectionString="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:$blob/devstoreaccount1;"
   log "Azurite blob on http://127.0.0.1:$blob/devstoreaccount1 (pid $(cat "$STATE_DIR/azurite.pid"))"
+  # Campaign media go to the Azurite just started, whatever port it got (docs/media.md).
+  export Media__BlobEndpoint="http://127.0.0.1:$blob/devstoreaccount1"
 }
 
 # Exports every "Values" entry of a local.settings.json-shaped file as an environment variable.

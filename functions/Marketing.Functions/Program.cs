@@ -27,6 +27,7 @@ builder.Services.AddCommissions(builder.Configuration);
 builder.Services.AddPayouts();
 builder.Services.AddStats();
 builder.Services.AddNotifications(builder.Configuration);
+builder.Services.AddMedia(builder.Configuration);
 
 var app = builder.Build();
 app.UsePlatform();
@@ -40,6 +41,7 @@ app.MapCommissions();
 app.MapPayouts();
 app.MapStats();
 app.MapNotifications();
+app.MapMedia();
 
 try
 {

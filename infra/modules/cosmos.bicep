@@ -120,6 +120,14 @@ var containers containerSpec[] = [
     excludedPaths: ['/body/?', '/couponIds/*', '/"_etag"/?']
     defaultTtl: -1
   }
+  {
+    // Campaign media (docs/media.md): one item per upload, in its campaign's partition. Pending and refused items
+    // expire (their "ttl"); ready ones stay.
+    name: 'media'
+    partitionKeyPath: '/campaignId'
+    excludedPaths: ['/renditions/*', '/refusal/*', '/"_etag"/?']
+    defaultTtl: -1
+  }
 ]
 // Built-in "Cosmos DB Built-in Data Contributor" data-plane role.
 var dataContributor = '00000000-0000-0000-0000-000000000002'

@@ -12,6 +12,8 @@ param storageAccountName string
 param storageBlobEndpoint string
 param deploymentContainerName string
 param mediaMalwareScanning bool
+param mediaBlobEndpoint string
+param mediaPublicBaseUrl string
 param appInsightsConnectionString string
 param cosmosEndpoint string
 param cosmosDatabaseName string
@@ -124,6 +126,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         // Publish uploads only once Defender scanned them clean: on exactly when the scanning is deployed.
         { name: 'Media__ScanUploads', value: string(mediaMalwareScanning) }
         { name: 'Media__ScanWaitSeconds', value: '5' }
+        // Campaign media (docs/media.md): upload links are user-delegation SAS signed with the identity.
+        { name: 'Media__BlobEndpoint', value: mediaBlobEndpoint }
+        { name: 'Media__ClientId', value: identityClientId }
+        { name: 'Media__PublicBaseUrl', value: mediaPublicBaseUrl }
+        { name: 'Media__UploadMinutes', value: '10' }
         // The API's Entra ID registration; the accepted issuers and audiences follow from it (Identity/AuthOptions.cs).
         { name: 'Auth__Authority', value: authAuthority }
         { name: 'Auth__TenantId', value: authTenantId }

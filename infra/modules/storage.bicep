@@ -1,14 +1,10 @@
 // Storage for the Functions host (identity-based AzureWebJobsStorage), the deployment package container
-// (Flex Consumption deploys from blob), the private media and payouts containers, and (optionally) Defender for
-// Storage's on-upload malware scanning. Shared-key access is off: the app signs links with user-delegation keys.
+// (Flex Consumption deploys from blob) and the private payouts container. Shared-key access is off, nothing is public:
+// the app signs read links with user-delegation keys. Campaign media have an account of their own (media-storage.bicep).
 param name string
 param location string
 param tags object
 param appPrincipalId string
-@description('Enable Defender for Storage with on-upload malware scanning on this account (docs/malware-scanning.md).')
-param malwareScanning bool
-@description('Most GB scanned per month (-1 = no cap); uploads beyond it are not scanned, so never published.')
-param malwareScanningCapGBPerMonth int
 
 var deploymentContainerName = 'app-package'
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -40,34 +36,11 @@ resource deployment 'Microsoft.Storage/storageAccounts/blobServices/containers@2
   properties: { publicAccess: 'None' }
 }
 
-resource media 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
-  parent: blobs
-  name: 'media'
-  properties: { publicAccess: 'None' }
-}
-
 // Payout batch CSVs (Payouts/PayoutFiles.cs), read by finance through short-lived read-only links.
 resource payouts 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobs
   name: 'payouts'
   properties: { publicAccess: 'None' }
-}
-
-// On-upload malware scanning: Defender tags each scanned blob "Malware Scanning scan result" (Media/MalwareScan.cs).
-resource defender 'Microsoft.Security/defenderForStorageSettings@2022-12-01-preview' = if (malwareScanning) {
-  name: 'current'
-  scope: account
-  properties: {
-    isEnabled: true
-    overrideSubscriptionLevelSettings: true
-    malwareScanning: {
-      onUpload: {
-        isEnabled: true
-        capGBPerMonth: malwareScanningCapGBPerMonth
-      }
-    }
-    sensitiveDataDiscovery: { isEnabled: false }
-  }
 }
 
 // The host keeps its leases and state in blobs, and the platform reads the package from blob: Blob Data Owner.

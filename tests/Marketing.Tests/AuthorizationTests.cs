@@ -53,6 +53,11 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
         ["AddWechatConsent"] = "customer",
         ["ListMyNotifications"] = "customer",
         ["MarkNotificationRead"] = "customer",
+        ["StartMediaUpload"] = "operator",
+        ["CompleteMediaUpload"] = "operator",
+        ["ListMedia"] = "operator",
+        ["DeleteMedia"] = "operator",
+        ["GetCampaignPage"] = "customer",
 
         ["Health"] = null,
         ["OpenApi"] = null,
@@ -161,7 +166,7 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
             .MaxBy(e => e.RoutePattern.Parameters.Count)!; // of the API reference's endpoints, the page itself
         var method = endpoint.Metadata.GetMetadata<HttpMethodMetadata>()!.HttpMethods[0];
         var path = "/" + endpoint.RoutePattern.RawText!.TrimStart('/')
-            .Replace("{id}", "cmp_unknown").Replace("{couponId}", "cpn_unknown").Replace("{orderId}", "o-unknown").Replace("{documentName?}", "");
+            .Replace("{id}", "cmp_unknown").Replace("{couponId}", "cpn_unknown").Replace("{orderId}", "o-unknown").Replace("{mediaId}", "med_unknown").Replace("{documentName?}", "");
         var request = new HttpRequestMessage(new HttpMethod(method), path);
         if (method is "POST" or "PUT")
         {
@@ -177,6 +182,7 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
                 "SetCommissionRules" => new { level1 = new { defaultBps = 1000 }, level2 = new { defaultBps = 300 } },
                 "CreatePayoutBatch" => new { batchId = "b-auth", minimum = 1 },
                 "SetNotificationPreferences" => new { channels = new[] { "push" } },
+                "StartMediaUpload" => new { kind = "banner", contentType = "image/png", length = 100 },
                 _ => (object)Api.Terms(app.Clock.GetUtcNow()),
             });
             request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());

@@ -141,7 +141,7 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
         Assert.Contains("Stock__QuietMinutes", azure);
         Assert.Contains("ReconcileStockSchedule", azure);
         Assert.Contains("OrderEventsQueue", azure);
-        Assert.Equal(["Auth__Audience", "Auth__DevSigningKey", "Auth__Issuer", "Blobs__ConnectionString", "Cosmos__Key", "NotificationDelivery__AllowLoopback"], local);
+        Assert.Equal(["Auth__Audience", "Auth__DevSigningKey", "Auth__Issuer", "Blobs__ConnectionString", "Cosmos__Key", "Media__AccountKey", "NotificationDelivery__AllowLoopback"], local);
     }
 
     /// <summary>Damage done to a copy of infra/ (file, text replaced, replacement) and the violation it must cause.</summary>
@@ -157,6 +157,7 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
         ("modules/cosmos.bicep", "partitionKeyPath: '/customerId'", "partitionKeyPath: '/id'", "container wallets: partition key"),
         ("modules/cosmos.bicep", "partitionKeyPath: '/promoterId'", "partitionKeyPath: '/id'", "container ledger: partition key"),
         ("modules/cosmos.bicep", "name: 'stock'", "name: 'stocks'", "container stock is used"),
+        ("modules/media-storage.bicep", "principalId: appPrincipalId", "principalId: 'someone'", "Storage Blob Delegator"),
         ("modules/cosmos.bicep", "'/coupons/[]/response/?'", "'/coupons/*/response/?'", "container wallets: index path /coupons/*/response/? * may only end a path"),
         ("modules/cosmos.bicep", "'/orders/*'", "'/orders'", "container stock: index path /orders must end with"),
         ("modules/cosmos.bicep", "'/items/*', ", "", "container due: excluded index paths differ"),
@@ -209,8 +210,9 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
             Assert.True(sample.ContainsKey(setting), $"{setting} missing from local.settings.sample.json");
             Assert.Contains($"`{setting}`", docs);
         }
-        // Every value is an example, except the Azure-only ones, which are deliberately empty locally.
-        string[] azureOnly = ["Auth__Authority", "Auth__TenantId", "Auth__ClientId", "Auth__AppIdUri", "Cosmos__ClientId", "Blobs__ServiceUri", "Blobs__ClientId"];
+        // Every value is an example, except the Azure-only ones, which are deliberately empty locally (Media__PublicBaseUrl
+        // too: locally the media are read from Azurite's own URL).
+        string[] azureOnly = ["Auth__Authority", "Auth__TenantId", "Auth__ClientId", "Auth__AppIdUri", "Cosmos__ClientId", "Blobs__ServiceUri", "Blobs__ClientId", "Media__ClientId", "Media__PublicBaseUrl"];
         foreach (var (name, value) in sample)
             Assert.True(azureOnly.Contains(name) != !string.IsNullOrWhiteSpace((string?)value), $"{name}: unexpected example value '{value}'");
     }

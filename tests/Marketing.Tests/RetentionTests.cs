@@ -45,7 +45,8 @@ public sealed class RetentionTests
     {
         await using var app = await StartAsync("containers");
         // stats: a counted fact's mark (Stats/StatsStore.cs) carries a ttl; the days and the feed cursors do not.
-        string[] expiring = ["due", "notifications", "redemptions", "quarantine", "referrals", "stats"];
+        // media: a pending or refused item carries a ttl (Media/MediaItem.cs); a ready one does not.
+        string[] expiring = ["due", "notifications", "redemptions", "quarantine", "referrals", "stats", "media"];
         Assert.Equal(expiring.Order(), Platform.Containers.Where(c => c.DefaultTtl is not null).Select(c => c.Name).Order());
         foreach (var spec in Platform.Containers)
         {

@@ -41,6 +41,14 @@ public static class ProblemTypes
     public const string MediaScanPending = "media-scan-pending";
     /// <summary>The payout batch is still being paid: its CSV is not final yet.</summary>
     public const string PayoutBatchNotCompleted = "payout-batch-not-completed";
+    // Campaign media (docs/media.md): why an upload was refused on complete, or is not there yet.
+    public const string MediaNotUploaded = "media-not-uploaded";
+    public const string MediaEmpty = "media-empty";
+    public const string MediaTooLarge = "media-too-large";
+    public const string MediaLengthMismatch = "media-length-mismatch";
+    public const string MediaTypeMismatch = "media-type-mismatch";
+    public const string MediaUnreadable = "media-unreadable";
+    public const string MediaDimensionsTooLarge = "media-dimensions-too-large";
     public const string Internal = "internal";
 }
 

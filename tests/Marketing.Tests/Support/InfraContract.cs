@@ -17,6 +17,8 @@ public static partial class InfraContract
     [
         ("00000000-0000-0000-0000-000000000002", "Cosmos DB Built-in Data Contributor"),
         ("b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "Storage Blob Data Owner"),
+        // Campaign media (infra/modules/media-storage.bicep): writing renditions, and the user-delegation key of upload links.
+        ("ba92f5b4-2d11-453d-a403-e96b0029c9fe", "Storage Blob Data Contributor"),
         ("db58b8e5-c6ad-4a2a-8342-4190687cbf4a", "Storage Blob Delegator"),
         ("4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0", "Azure Service Bus Data Receiver"),
         // SendReminders' Service Bus output binding puts the notifications on their queue.
