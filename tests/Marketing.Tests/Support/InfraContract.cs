@@ -13,18 +13,23 @@ namespace Marketing.Tests.Support;
 public static partial class InfraContract
 {
     /// <summary>Built-in roles the app's identity needs on the data planes, by role definition id.</summary>
-    public static readonly (string Role, string Name)[] RequiredRoles =
+    /// <summary>
+    /// Built-in roles the app's identity needs on the data planes, by role definition id, and on how many resources
+    /// (the delegator twice: the host account signs payout CSV links, the media account upload links).
+    /// </summary>
+    public static readonly (string Role, string Name, int Count)[] RequiredRoles =
     [
-        ("00000000-0000-0000-0000-000000000002", "Cosmos DB Built-in Data Contributor"),
-        ("b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "Storage Blob Data Owner"),
+        ("00000000-0000-0000-0000-000000000002", "Cosmos DB Built-in Data Contributor", 1),
+        ("b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "Storage Blob Data Owner", 1),
         // Campaign media (infra/modules/media-storage.bicep): writing renditions, and the user-delegation key of upload links.
-        ("ba92f5b4-2d11-453d-a403-e96b0029c9fe", "Storage Blob Data Contributor"),
-        ("db58b8e5-c6ad-4a2a-8342-4190687cbf4a", "Storage Blob Delegator"),
-        ("4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0", "Azure Service Bus Data Receiver"),
+        ("ba92f5b4-2d11-453d-a403-e96b0029c9fe", "Storage Blob Data Contributor", 1),
+        ("db58b8e5-c6ad-4a2a-8342-4190687cbf4a", "Storage Blob Delegator", 2),
+        ("4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0", "Azure Service Bus Data Receiver", 1),
         // SendReminders' Service Bus output binding puts the notifications on their queue.
-        ("69a216fc-b8fb-44d8-bc22-1f3c2552a1b9", "Azure Service Bus Data Sender"),
-        ("3913510d-42f4-4e42-8a64-420c390055eb", "Monitoring Metrics Publisher"),
+        ("69a216fc-b8fb-44d8-bc22-1f3c2552a1b9", "Azure Service Bus Data Sender", 1),
+        ("3913510d-42f4-4e42-8a64-420c390055eb", "Monitoring Metrics Publisher", 1),
     ];
+
 
     /// <summary>Queues the platform declares for the order system even before a function consumes them.</summary>
     public static readonly string[] DeclaredQueues = ["order-events"];
@@ -150,10 +155,13 @@ public static partial class InfraContract
         var principal = $"<{identityModule.Name}.outputs.principalId>";
         var assignments = infra.AllResources.Where(r => r.Type.EndsWith("/roleAssignments", StringComparison.OrdinalIgnoreCase)
             || r.Type.EndsWith("/sqlRoleAssignments", StringComparison.OrdinalIgnoreCase)).ToList();
-        foreach (var (role, name) in RequiredRoles)
-            if (!assignments.Any(a => !a.Conditional && a.Text("properties.principalId") == principal
-                    && a.Text("properties.roleDefinitionId")?.EndsWith("/" + role, StringComparison.OrdinalIgnoreCase) == true))
-                violations.Add($"no role assignment of {name} to the app's identity");
+        foreach (var (role, name, count) in RequiredRoles)
+        {
+            var found = assignments.Count(a => !a.Conditional && a.Text("properties.principalId") == principal
+                && a.Text("properties.roleDefinitionId")?.EndsWith("/" + role, StringComparison.OrdinalIgnoreCase) == true);
+            if (found == 0) violations.Add($"no role assignment of {name} to the app's identity");
+            else if (found < count) violations.Add($"{found} role assignment(s) of {name} to the app's identity, {count} needed");
+        }
         return violations;
     }
 
