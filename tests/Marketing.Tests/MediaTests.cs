@@ -359,6 +359,44 @@ public sealed class MediaTests : IAsyncLifetime
         Assert.Equal(names.Select(n => "https://cdn.example.test/media/" + n), page["media"]![0]!["renditions"]!.AsArray().Select(r => (string?)r!["url"]));
     }
 
+    [Fact]
+    public async Task With_scanning_on_complete_waits_for_a_clean_verdict_and_refuses_a_malicious_upload()
+    {
+        await using var scanning = await TestApp.StartAsync(customize: b => b.UseSetting("Media:ScanUploads", "true"));
+        scanning.Clock.Set(DateTimeOffset.UtcNow); // Azurite judges links by the real clock
+        var op = scanning.Operator();
+        var campaign = await op.PublishedCampaignAsync(Api.Terms(scanning.Clock.GetUtcNow()));
+
+        // Not scanned yet: no tag is never "clean".
+        var link = await LinkAsync(op, campaign, "banner", "image/png", Image(400, 200, "image/png").Length);
+        var uploaded = new Uri((string)link["uploadUrl"]!);
+        Assert.Equal(HttpStatusCode.Created, (await PutAsync(uploaded, Image(400, 200, "image/png"), "image/png")).StatusCode);
+        var media = (string)link["mediaId"]!;
+        var pending = await op.PostAsync($"/api/campaigns/{campaign}/media/{media}/complete", null);
+        await pending.AssertProblemAsync(HttpStatusCode.Conflict, "media-scan-pending");
+        Assert.NotNull(pending.Headers.RetryAfter);
+        // Defender's verdict arrives as the blob index tag.
+        await TagAsync(uploaded, Marketing.Functions.Media.MalwareScan.NoThreatsFound);
+        var ready = await (await op.PostAsync($"/api/campaigns/{campaign}/media/{media}/complete", null)).AssertStatusAsync(HttpStatusCode.OK);
+        Assert.Equal("ready", (string?)ready["state"]);
+
+        var bad = await LinkAsync(op, campaign, "banner", "image/png", Image(400, 200, "image/png").Length);
+        var badUpload = new Uri((string)bad["uploadUrl"]!);
+        Assert.Equal(HttpStatusCode.Created, (await PutAsync(badUpload, Image(400, 200, "image/png"), "image/png")).StatusCode);
+        await TagAsync(badUpload, Marketing.Functions.Media.MalwareScan.MaliciousResult);
+        for (var attempt = 0; attempt < 2; attempt++)
+            await (await op.PostAsync($"/api/campaigns/{campaign}/media/{(string)bad["mediaId"]!}/complete", null))
+                .AssertProblemAsync(HttpStatusCode.UnprocessableEntity, "media-malicious");
+        Assert.False(await UploadExistsAsync(badUpload));
+    }
+
+    private static async Task TagAsync(Uri link, string result)
+    {
+        var blob = new Azure.Storage.Blobs.BlobClient(new UriBuilder(link) { Query = "" }.Uri,
+            new Azure.Storage.StorageSharedKeyCredential("devstoreaccount1", Settings.Get("Media__AccountKey")));
+        await blob.SetTagsAsync(new Dictionary<string, string> { [Marketing.Functions.Media.MalwareScan.ResultTag] = result });
+    }
+
     // --- helpers ---
 
     private HttpClient Operator()
