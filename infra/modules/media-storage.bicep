@@ -14,7 +14,8 @@ param malwareScanning bool = false
 @description('Most GB scanned per month (-1 = no cap); uploads beyond it are not scanned, so never published.')
 param malwareScanningCapGBPerMonth int = 5000
 
-var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+// Owner, not Contributor: reading Defender's verdict (a blob index tag) needs blobs/tags/read, which only Owner has.
+var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 // Lets the identity ask for a user-delegation key (the key upload links are signed with), nothing else.
 var storageBlobDelegator = 'db58b8e5-c6ad-4a2a-8342-4190687cbf4a'
 
@@ -104,10 +105,10 @@ resource defender 'Microsoft.Security/defenderForStorageSettings@2022-12-01-prev
 }
 
 resource contributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(account.id, appPrincipalId, storageBlobDataContributor)
+  name: guid(account.id, appPrincipalId, storageBlobDataOwner)
   scope: account
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwner)
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }

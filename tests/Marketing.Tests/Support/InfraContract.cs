@@ -20,9 +20,9 @@ public static partial class InfraContract
     public static readonly (string Role, string Name, int Count)[] RequiredRoles =
     [
         ("00000000-0000-0000-0000-000000000002", "Cosmos DB Built-in Data Contributor", 1),
-        ("b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "Storage Blob Data Owner", 1),
-        // Campaign media (infra/modules/media-storage.bicep): writing renditions, and the user-delegation key of upload links.
-        ("ba92f5b4-2d11-453d-a403-e96b0029c9fe", "Storage Blob Data Contributor", 1),
+        // The host's account, and the media account (infra/modules/media-storage.bicep: writing renditions, reading
+        // Defender's verdict tags, which only the Owner role may).
+        ("b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "Storage Blob Data Owner", 2),
         ("db58b8e5-c6ad-4a2a-8342-4190687cbf4a", "Storage Blob Delegator", 2),
         ("4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0", "Azure Service Bus Data Receiver", 1),
         // SendReminders' Service Bus output binding puts the notifications on their queue.
