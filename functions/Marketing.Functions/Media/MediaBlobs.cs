@@ -26,14 +26,14 @@ public sealed class MediaBlobs
     private readonly BlobServiceClient service;
     private readonly StorageSharedKeyCredential? key;
     private readonly MediaOptions options;
-    private readonly TimeProvider time;
+    private readonly BlobSas sas;
     private readonly SemaphoreSlim localSetup = new(1, 1);
     private bool localReady;
 
-    public MediaBlobs(IOptions<MediaOptions> settings, TimeProvider time)
+    public MediaBlobs(IOptions<MediaOptions> settings, BlobSas sas)
     {
+        this.sas = sas;
         options = settings.Value;
-        this.time = time;
         var endpoint = new Uri(options.BlobEndpoint);
         var clientOptions = new BlobClientOptions();
         // Azurite (or any endpoint given a key) is local: the account key signs requests and upload links. In Azure
@@ -69,29 +69,9 @@ public sealed class MediaBlobs
     public async Task<UploadLink> UploadLinkAsync(string blobName, CancellationToken ct)
     {
         await EnsureLocalContainersAsync(ct);
-        var expires = time.GetUtcNow().AddMinutes(options.UploadMinutes);
-        var sas = new BlobSasBuilder
-        {
-            BlobContainerName = UploadsContainer,
-            BlobName = blobName,
-            Resource = "b",
-            ExpiresOn = expires,
-            Protocol = service.Uri.Scheme == Uri.UriSchemeHttps ? SasProtocol.Https : SasProtocol.HttpsAndHttp,
-        };
-        sas.SetPermissions(BlobSasPermissions.Create | BlobSasPermissions.Write);
-        var uri = new BlobUriBuilder(Uploads.GetBlobClient(blobName).Uri);
-        if (key is not null)
-        {
-            uri.Sas = sas.ToSasQueryParameters(key);
-        }
-        else
-        {
-            // The delegation key may start a little before now (clock skew) and must outlive the SAS it signs.
-            var now = time.GetUtcNow();
-            var delegation = await service.GetUserDelegationKeyAsync(now.AddMinutes(-5), expires.AddMinutes(5), ct);
-            uri.Sas = sas.ToSasQueryParameters(delegation.Value, service.AccountName);
-        }
-        return new UploadLink(uri.ToUri(), expires);
+        var (uri, expires) = await sas.SignAsync(Uploads.GetBlobClient(blobName), BlobSasPermissions.Create | BlobSasPermissions.Write,
+            TimeSpan.FromMinutes(options.UploadMinutes), ct);
+        return new UploadLink(uri, expires);
     }
 
     /// <summary>The upload's properties, or null when nothing was uploaded (yet, or any more).</summary>
