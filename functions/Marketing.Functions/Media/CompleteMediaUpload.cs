@@ -18,6 +18,9 @@ public static class CompleteMediaUpload
     /// <summary>A complete reads and re-encodes at most a few MB; past this the request is cut off rather than left hanging.</summary>
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
 
+    /// <summary>Images decoded at once per instance: 2 × ~320 MB at most, within a Flex Consumption instance's 2 GB.</summary>
+    private static readonly SemaphoreSlim Decoding = new(2, 2);
+
     public static RouteHandlerBuilder MapCompleteMediaUpload(this IEndpointRouteBuilder group) =>
         group.MapPost("/{id}/media/{mediaId}/complete", HandleAsync)
             .AsFunction("CompleteMediaUpload")
@@ -147,6 +150,9 @@ public static class CompleteMediaUpload
 
         var bytes = length > header.Length ? await blobs.ReadUploadAsync(item.UploadBlob, etag, length, ct) : header;
         List<RenditionBytes>? renditions;
+        // Each decode is bounded (MaxPixels, about 160 MB of pixels and an upright copy); so is how many run at once on an
+        // instance, so that many large completes together cannot add up past the instance's memory.
+        await Decoding.WaitAsync(ct);
         try
         {
             renditions = Renditions.Make(bytes, kind, prefix, size);
@@ -154,6 +160,10 @@ public static class CompleteMediaUpload
         catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {
             renditions = null;
+        }
+        finally
+        {
+            Decoding.Release();
         }
         return renditions is null
             ? Refuse(ProblemTypes.MediaUnreadable, "The image does not decode.")
