@@ -38,15 +38,18 @@ public static class BlobExtensions
         services.AddSingleton(sp =>
         {
             var options = sp.GetRequiredService<IOptions<BlobOptions>>().Value;
-            // Bounded retries: a request waiting on storage gives up in seconds rather than the SDK's default minutes.
-            var client = new BlobClientOptions { Retry = { MaxRetries = 3, NetworkTimeout = TimeSpan.FromSeconds(30) } };
-            if (!string.IsNullOrEmpty(options.ConnectionString)) return new BlobServiceClient(options.ConnectionString, client);
-            TokenCredential credential = string.IsNullOrEmpty(options.ClientId)
-                ? new DefaultAzureCredential()
-                : new ManagedIdentityCredential(ManagedIdentityId.FromUserAssignedClientId(options.ClientId));
-            return new BlobServiceClient(new Uri(options.ServiceUri), credential, client);
+            if (!string.IsNullOrEmpty(options.ConnectionString)) return new BlobServiceClient(options.ConnectionString, ClientOptions());
+            return new BlobServiceClient(new Uri(options.ServiceUri), Identity(options.ClientId), ClientOptions());
         });
         services.AddSingleton<Media.BlobSas>();
         return services;
     }
+
+    /// <summary>Bounded retries: a request waiting on storage gives up in seconds rather than the SDK's default minutes.</summary>
+    public static BlobClientOptions ClientOptions() => new() { Retry = { MaxRetries = 3, NetworkTimeout = TimeSpan.FromSeconds(30) } };
+
+    /// <summary>The app's managed identity in Azure: the user-assigned one named by <paramref name="clientId"/>, else DefaultAzureCredential.</summary>
+    public static TokenCredential Identity(string? clientId) => string.IsNullOrEmpty(clientId)
+        ? new DefaultAzureCredential()
+        : new ManagedIdentityCredential(ManagedIdentityId.FromUserAssignedClientId(clientId));
 }

@@ -35,20 +35,16 @@ public sealed class MediaBlobs
         this.sas = sas;
         options = settings.Value;
         var endpoint = new Uri(options.BlobEndpoint);
-        var clientOptions = new BlobClientOptions();
         // Azurite (or any endpoint given a key) is local: the account key signs requests and upload links. In Azure
         // shared-key access is off: the managed identity signs in, and links are user-delegation SAS.
         if (!string.IsNullOrEmpty(options.AccountKey))
         {
             key = new StorageSharedKeyCredential(new BlobUriBuilder(endpoint).AccountName, options.AccountKey);
-            service = new BlobServiceClient(endpoint, key, clientOptions);
+            service = new BlobServiceClient(endpoint, key, Hosting.BlobExtensions.ClientOptions());
         }
         else
         {
-            TokenCredential credential = string.IsNullOrEmpty(options.ClientId)
-                ? new DefaultAzureCredential()
-                : new ManagedIdentityCredential(ManagedIdentityId.FromUserAssignedClientId(options.ClientId));
-            service = new BlobServiceClient(endpoint, credential, clientOptions);
+            service = new BlobServiceClient(endpoint, Hosting.BlobExtensions.Identity(options.ClientId), Hosting.BlobExtensions.ClientOptions());
         }
     }
 
