@@ -1,3 +1,4 @@
+using Marketing.Functions.Approvals;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Commissions;
 using Marketing.Functions.Expiry;
@@ -42,6 +43,7 @@ app.MapPayouts();
 app.MapStats();
 app.MapNotifications();
 app.MapMedia();
+app.MapApprovals();
 
 try
 {

@@ -58,6 +58,7 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
         ["ListMedia"] = "operator",
         ["DeleteMedia"] = "operator",
         ["GetCampaignPage"] = "customer",
+        ["ListApprovals"] = "approver",
 
         ["Health"] = null,
         ["OpenApi"] = null,

@@ -49,6 +49,12 @@ public static class ProblemTypes
     public const string MediaTypeMismatch = "media-type-mismatch";
     public const string MediaUnreadable = "media-unreadable";
     public const string MediaDimensionsTooLarge = "media-dimensions-too-large";
+    /// <summary>Maker-checker: the caller submitted, edited or requested what they try to approve (403; docs/approvals.md).</summary>
+    public const string FourEyes = "four-eyes";
+    /// <summary>The step needs an approval that is not there (publishing an unapproved revision; paying an unapproved batch).</summary>
+    public const string ApprovalRequired = "approval-required";
+    /// <summary>The approval request was already decided (or voided) and cannot be decided again differently.</summary>
+    public const string ApprovalNotPending = "approval-not-pending";
     public const string Internal = "internal";
 }
 

@@ -20,6 +20,8 @@ public static class Roles
     public const string Promoter = "promoter";
     /// <summary>Finance staff: download what payouts paid (Payouts/GetPayoutCsvLink.cs).</summary>
     public const string Finance = "finance";
+    /// <summary>Approves (or rejects, or returns) other people's campaigns and budget top-ups: the checker of maker-checker.</summary>
+    public const string Approver = "approver";
 }
 
 public static class Policies
@@ -37,6 +39,10 @@ public static class Policies
     public const string Promoter = "promoter";
     /// <summary>Finance (or an admin): links to payout files.</summary>
     public const string Finance = "finance";
+    /// <summary>Approvers (or admins): decide campaigns and top-ups, never their own work (docs/approvals.md).</summary>
+    public const string Approver = "approver";
+    /// <summary>Who reads the audit trail: admins and approvers.</summary>
+    public const string Auditor = "auditor";
 }
 
 public static class AuthExtensions
@@ -81,6 +87,8 @@ public static class AuthExtensions
             .AddPolicy(Policies.CustomerOrOrderSystem, p => p.BearerUser().RequireRole(Roles.Customer, Roles.OrderSystem))
             .AddPolicy(Policies.OrderSystem, p => p.BearerUser().RequireRole(Roles.OrderSystem))
             .AddPolicy(Policies.Finance, p => p.BearerUser().RequireRole(Roles.Finance, Roles.Admin))
+            .AddPolicy(Policies.Approver, p => p.BearerUser().RequireRole(Roles.Approver, Roles.Admin))
+            .AddPolicy(Policies.Auditor, p => p.BearerUser().RequireRole(Roles.Approver, Roles.Admin))
             .AddPolicy(Policies.OrderSystemOrOperator, p => p.BearerUser().RequireRole(Roles.OrderSystem, Roles.Operator, Roles.Admin));
         return services;
     }
