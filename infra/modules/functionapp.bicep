@@ -153,6 +153,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'Alerts__StockPercent', value: '10' }
         { name: 'Alerts__EndingHours', value: '24' }
         { name: 'Alerts__RetentionDays', value: '90' }
+        { name: 'Alerts__ApprovalRequests', value: 'true' }
         { name: 'Stats__FactDays', value: '14' }
         { name: 'Stats__TimeZone', value: statsTimeZone }
         { name: 'Referrals__AttributionDays', value: string(referralAttributionDays) }

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.ComponentModel.DataAnnotations;
 using System.Globalization;
+using Marketing.Functions.Approvals;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
 using Microsoft.Extensions.Options;
@@ -23,6 +24,9 @@ public sealed class AlertOptions
 
     /// <summary>Days an alert's record is kept after the campaign's claim window ends (its "ttl"): while it exists, no second alert.</summary>
     [Range(1, 365)] public int RetentionDays { get; set; } = 90;
+
+    /// <summary>approval_requested: tell the operators' channel (where approvers are) about each new request in the approvers' queue.</summary>
+    public bool ApprovalRequests { get; set; } = true;
 }
 
 /// <summary>What the operators are alerted about; the wire name is part of the alert's id.</summary>
@@ -47,11 +51,22 @@ public sealed record AlertRun(IReadOnlyList<NotificationMessage> Messages, int F
 /// due (which exist already), and one create per alert not yet raised.
 /// </summary>
 public sealed class OperatorAlerts(NotificationStore notifications, StockStore stock, IOptions<AlertOptions> options, IOptions<TimerOptions> timers,
-    ILogger<OperatorAlerts> log)
+    ILogger<OperatorAlerts> log, IEnumerable<IApprovalQueue>? approvals = null)
 {
     private readonly AlertOptions settings = options.Value;
 
     public static string IdOf(string campaignId, AlertCondition condition) => $"alert-{campaignId}-{Wire(condition)}";
+
+    /// <summary>
+    /// At most this many requests of each kind are looked at per run (the oldest first as the queue lists them): a queue longer
+    /// than that has its later requests alerted by later runs, as earlier ones are decided.
+    /// </summary>
+    public const int ApprovalAlertsPerKind = 100;
+
+    /// <summary>The approval_requested alert of one request: its kind, its id and when it was requested (a resubmission is a new request).</summary>
+    public static string ApprovalIdOf(ApprovalItem item)
+        => "alert-approval-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+            System.Text.Encoding.UTF8.GetBytes($"{item.Kind}\n{item.Id}\n{UtcInstantConverter.Text(item.RequestedAt)}")))[..32];
 
     public static string Wire(AlertCondition condition) => condition switch
     {
@@ -87,6 +102,22 @@ public sealed class OperatorAlerts(NotificationStore notifications, StockStore s
                 Failed("checking campaign " + campaign.Id, e);
             }
         });
+        // 1b. Requests waiting for an approver: one alert per request (and per resubmission: the id names when it was requested).
+        if (settings.ApprovalRequests)
+            foreach (var queue in approvals ?? [])
+            {
+                if (!deadline.TakeMore()) break;
+                try
+                {
+                    foreach (var item in (await queue.PendingAsync(ApprovalAlertsPerKind, null, ct)).Items)
+                        due.Enqueue(ApprovalRecord(item, now));
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+                {
+                    Interlocked.Increment(ref failed);
+                    Failed("reading the approvers' queue of " + queue.Kind, e);
+                }
+            }
         if (due.IsEmpty) return new AlertRun([], failed);
 
         // 2. Which were raised before (a condition holds for many runs): one query per 100 alerts, so a condition that
@@ -157,6 +188,26 @@ public sealed class OperatorAlerts(NotificationStore notifications, StockStore s
     private static string Figure(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
 
     private static string Percent(long part, long whole) => (part * 100.0 / whole).ToString("0.#", CultureInfo.InvariantCulture);
+
+    private NotificationRecord ApprovalRecord(ApprovalItem item, DateTimeOffset now)
+    {
+        var amount = item.Amount is { } money ? $", {Figure(money)} {item.Currency} minor units" : "";
+        return new NotificationRecord
+        {
+            Id = ApprovalIdOf(item),
+            CustomerId = NotificationRecord.OperatorsPartition,
+            Kind = NotificationKind.OperatorAlert,
+            Channel = NotificationChannel.Operators,
+            Title = $"Approval requested: {item.Title}",
+            Body = $"{item.Kind} {item.Id}{amount}, requested by {item.RequestedBy} at {UtcInstantConverter.Text(item.RequestedAt)}: "
+                + $"{item.Changes.Count} field(s) changed since the last approval. Decide with POST /api/{item.Routes.Approve} or /api/{item.Routes.Reject}.",
+            CampaignId = item.Kind == ApprovalItem.Kinds.Campaign ? item.Id : null,
+            CreatedAt = now,
+            Delivery = new DeliveryStatus(DeliveryState.Pending),
+            // While it exists its id refuses a second alert for the same request.
+            Ttl = (int)TimeSpan.FromDays(settings.RetentionDays).TotalSeconds,
+        };
+    }
 
     private NotificationRecord Record(Campaign campaign, AlertCondition condition, DateTimeOffset now, string title, string body)
     {
