@@ -40,7 +40,7 @@ public static class DecideCampaign
             .Audited("campaign.approve", AuditKinds.Campaign, "id")
             .WithProblems(403, ProblemTypes.FourEyes)
             .WithProblems(409, ProblemTypes.InvalidTransition, ProblemTypes.ApprovalNotPending, ProblemTypes.ConcurrentUpdate)
-            .Accepts<ApproveCampaignRequest>(isOptional: true, "application/json")
+            .AcceptsJson(new ApproveCampaignRequest { Revision = 3 }, isOptional: true)
             .Produces<CampaignView>()
             .WithSummary("Approve a submitted revision (approver or admin, never its submitter or makers); then it can be published.");
         group.MapPost("/{id}/reject", RejectAsync)
