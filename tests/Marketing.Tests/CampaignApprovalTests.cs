@@ -175,6 +175,23 @@ public sealed class CampaignApprovalTests(TestApp app) : IClassFixture<TestApp>
     }
 
     [Fact]
+    public async Task A_revision_has_at_most_fifty_makers_and_a_fifty_first_is_refused_rather_than_forgotten()
+    {
+        var id = await app.Operator("maker-0").CreateCampaignAsync(Api.Terms(Now));
+        for (var i = 1; i < Campaign.MaxMakers; i++)
+            await (await app.Operator($"maker-{i}").PutAsync($"/api/campaigns/{id}", Api.JsonContent(Api.Terms(Now, t => t["totalQuantity"] = 100 + i))))
+                .AssertStatusAsync(HttpStatusCode.OK);
+        var full = await GetAsync(id);
+        Assert.Equal((Campaign.MaxMakers, Campaign.MaxMakers), (full["makers"]!.AsArray().Count, (int)full["revision"]!));
+        // One of them may still edit; a new person may not.
+        await (await app.Operator("maker-7").PutAsync($"/api/campaigns/{id}", Api.JsonContent(Api.Terms(Now, t => t["totalQuantity"] = 7)))).AssertStatusAsync(HttpStatusCode.OK);
+        var refused = await (await app.Operator("maker-50").PutAsync($"/api/campaigns/{id}", Api.JsonContent(Api.Terms(Now, t => t["totalQuantity"] = 8))))
+            .AssertProblemAsync(HttpStatusCode.Conflict, "campaign-not-editable");
+        Assert.Contains("50", (string?)refused["detail"]);
+        Assert.Equal(7, (int)(await GetAsync(id))["terms"]!["totalQuantity"]!);
+    }
+
+    [Fact]
     public async Task An_edit_after_approval_voids_it_and_a_submitted_campaign_cannot_be_edited()
     {
         var op = app.Operator("olivia");
