@@ -43,16 +43,19 @@ now() { node -e 'console.log(new Date(Date.now() + Number(process.argv[1] || 0) 
 RUN=$(node -e 'console.log(require("crypto").randomBytes(4).toString("hex"))')
 BUYER="buyer-$RUN" PROMOTER_ID="promoter-$RUN" ORDER="o-demo-$RUN"
 OPERATOR=$(token olivia operator)
+APPROVER=$(token avery approver)
 ORDERS=$(token order-service order_system)
 BUYER_TOKEN=$(token "$BUYER" customer)
 PROMOTER=$(token "$PROMOTER_ID" customer)
 
-echo "1. An operator creates a campaign (draft) and publishes it:" >&2
+echo "1. An operator creates a campaign (draft) and submits it; an approver (someone else) approves it; the operator publishes it:" >&2
 CAMPAIGN=$(call 201 POST /api/campaigns "$OPERATOR" "{\"name\":\"Demo $RUN: spend 100 save 20\",\"kind\":\"amount_off\",
   \"amountOff\":2000,\"minimumSpend\":10000,\"currency\":\"CNY\",\"categories\":[],\"newCustomersOnly\":false,
   \"channels\":[\"app\"],\"claimStartsAt\":\"$(now -1)\",\"claimEndsAt\":\"$(now 1440)\",
   \"validity\":{\"type\":\"relative\",\"days\":7},\"totalQuantity\":100,\"perCustomerLimit\":1,
   \"timeZone\":\"Asia/Shanghai\",\"budget\":100000,\"returnOnRefund\":true}" | json j.id)
+call 200 POST "/api/campaigns/$CAMPAIGN/submit" "$OPERATOR" | json 'j.status' >&2
+call 200 POST "/api/campaigns/$CAMPAIGN/approve" "$APPROVER" | json 'j.status' >&2
 call 200 POST "/api/campaigns/$CAMPAIGN/publish" "$OPERATOR" | json 'j.status' >&2
 
 echo "2. A customer claims a coupon (the Idempotency-Key makes a retry safe):" >&2

@@ -18,10 +18,11 @@ const setting = (name) => process.env[name] ?? values[name];
 const ROLES = {
   customer: "a shopper: claims coupons, reads their wallet, quotes a cart, registers as a promoter",
   operator: "runs campaigns, budgets, commission rules and payouts",
-  admin: "everything an operator may do",
+  admin: "everything an operator may do, and approve (never their own work)",
   order_system: "the order system: quotes, locks, confirms, cancels and refunds coupons on orders",
   promoter: "a promoter (distribution): reads their own registration, commissions and balance",
   finance: "finance staff: short-lived links to payout batch CSVs",
+  approver: "approves, rejects or returns other people's campaigns (never their own), reads the audit trail",
 };
 const usage = () => {
   console.error("usage: node scripts/token.mjs --sub ID --role ROLE [--role ROLE ...] [--minutes N]\nroles:");

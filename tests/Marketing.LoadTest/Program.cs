@@ -87,6 +87,8 @@ var counter = app.Services.GetRequiredService<CosmosRequestCounter>();
 using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Math.Max(concurrency, flashConcurrency) * 2 }) { BaseAddress = baseAddress, Timeout = TimeSpan.FromMinutes(10) };
 // Minted on each use: the measurements that move the clock a day or more on would outlive a token minted once.
 string OperatorToken() => Token("bench-operator", "operator");
+// Maker-checker: campaigns are approved by someone other than the operator who made them.
+string ApproverToken() => Token("bench-approver", "approver");
 
 Console.WriteLine($"Handler at {baseAddress}, Cosmos at {Setting("Cosmos__Endpoint")}, {claims} claims, concurrency {concurrency}, {Environment.ProcessorCount} cores");
 
@@ -1088,6 +1090,12 @@ async Task<string> CreateCampaignAsync(int quantity, Action<JsonObject>? adjust 
     var created = await http.SendAsync(create);
     created.EnsureSuccessStatusCode();
     var id = (string)JsonNode.Parse(await created.Content.ReadAsStringAsync())!["id"]!;
+    foreach (var (step, token) in new[] { ("submit", OperatorToken()), ("approve", ApproverToken()) })
+    {
+        using var decide = new HttpRequestMessage(HttpMethod.Post, $"/api/campaigns/{id}/{step}");
+        decide.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        (await http.SendAsync(decide)).EnsureSuccessStatusCode();
+    }
     using var publish = new HttpRequestMessage(HttpMethod.Post, $"/api/campaigns/{id}/publish");
     publish.Headers.Authorization = new AuthenticationHeaderValue("Bearer", OperatorToken());
     (await http.SendAsync(publish)).EnsureSuccessStatusCode();

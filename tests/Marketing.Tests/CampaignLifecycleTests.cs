@@ -114,6 +114,7 @@ public sealed class CampaignLifecycleTests(TestApp app) : IClassFixture<TestApp>
         await Step("pause", HttpStatusCode.Conflict);
         await Step("resume", HttpStatusCode.Conflict);
         await Step("end", HttpStatusCode.Conflict);
+        await op.ApprovedCampaignAsync(id);
         Assert.Equal("published", (string?)(await Step("publish", HttpStatusCode.OK))["status"]);
         Assert.Equal("published", (string?)(await Step("publish", HttpStatusCode.OK))["status"]); // repeat = no-op
         await Step("resume", HttpStatusCode.OK);
@@ -143,6 +144,7 @@ public sealed class CampaignLifecycleTests(TestApp app) : IClassFixture<TestApp>
             t["claimStartsAt"] = Api.Instant(Now.AddDays(-3));
             t["claimEndsAt"] = Api.Instant(Now.AddDays(-1));
         }));
+        await app.Operator().ApprovedCampaignAsync(id);
         await (await app.Operator().PostAsync($"/api/campaigns/{id}/publish", null)).AssertProblemAsync(HttpStatusCode.Conflict, "invalid-transition");
     }
 
@@ -239,6 +241,7 @@ public sealed class CampaignLifecycleTests(TestApp app) : IClassFixture<TestApp>
         await stocks.PrepareForPublishAsync(id, 10, null);
         await (await op.PutAsync($"/api/campaigns/{id}", Api.JsonContent(Api.Terms(Now, t => t["totalQuantity"] = 3)))).AssertStatusAsync(HttpStatusCode.OK);
 
+        await op.ApprovedCampaignAsync(id);
         await (await op.PostAsync($"/api/campaigns/{id}/publish", null)).AssertStatusAsync(HttpStatusCode.OK);
 
         var stock = await stocks.FindAsync(id);

@@ -37,7 +37,7 @@ public sealed class GeneratedClientTests(TestApp app) : IClassFixture<TestApp>
             [
                 Repo.PathOf("tests", "Marketing.Tests", "GeneratedClient", "flow.mjs"), spec, work.FullName, baseUrl,
                 await TokenAsync("generated-operator", "operator"), await TokenAsync("generated-customer", "customer"),
-                terms.ToJsonString(),
+                terms.ToJsonString(), await TokenAsync("generated-approver", "approver"),
             ], timeout: TimeSpan.FromMinutes(3));
             Assert.True(run.ExitCode == 0, run.ToString());
 

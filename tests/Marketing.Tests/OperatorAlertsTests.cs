@@ -203,7 +203,7 @@ public sealed class OperatorAlertsTests
         var ending = await app.Operator().PublishedCampaignAsync(Api.Terms(now, t => t["claimEndsAt"] = Api.Instant(now.AddHours(12))));
         // A run that wrote the alert and died before its output binding left: the message is dropped.
         var alerts = app.Services.GetRequiredService<OperatorAlerts>();
-        var campaign = (await app.Services.GetRequiredService<CampaignStore>().ListNotDraftAsync(default)).Single();
+        var campaign = (await app.Services.GetRequiredService<CampaignStore>().ListLaunchedAsync(default)).Single();
         var lost = Assert.Single((await alerts.RaiseAsync([campaign], now, RunDeadline.None, default)).Messages);
         var id = OperatorAlerts.IdOf(ending, AlertCondition.EndingSoon);
         Assert.Equal(id, lost.RecordId);
@@ -256,7 +256,7 @@ public sealed class OperatorAlertsTests
             services.AddSingleton(_ => TestCosmos.Client(crash));
         }));
         var alerts = crashing.Services.GetRequiredService<OperatorAlerts>();
-        var catalog = await crashing.Services.GetRequiredService<CampaignStore>().ListNotDraftAsync(default);
+        var catalog = await crashing.Services.GetRequiredService<CampaignStore>().ListLaunchedAsync(default);
         // Warm the crashing client (metadata, the stock read) so the count is of the alerts' own requests.
         await crashing.Services.GetRequiredService<StockStore>().ReadLevelsAsync(scarce, 1, default);
 
@@ -303,7 +303,7 @@ public sealed class OperatorAlertsTests
         var ending = await op.PublishedCampaignAsync(Api.Terms(now, t => t["claimEndsAt"] = Api.Instant(now.AddHours(6))));
         await op.CreateCampaignAsync(Api.Terms(now, t => t["claimEndsAt"] = Api.Instant(now.AddHours(6))));
         var alerts = app.Services.GetRequiredService<OperatorAlerts>();
-        var catalog = await app.Services.GetRequiredService<CampaignStore>().ListNotDraftAsync(default);
+        var catalog = await app.Services.GetRequiredService<CampaignStore>().ListLaunchedAsync(default);
         Assert.Equal(3, catalog.Count);
 
         stock.Reset();

@@ -67,12 +67,13 @@ public sealed class RequestContractTests(TestApp app) : IClassFixture<TestApp>
     {
         var op = app.Operator();
         var id = await op.CreateCampaignAsync(Api.Terms(Now));
+        await op.ApprovedCampaignAsync(id);
 
         var member = await (await op.PostAsync($"/api/campaigns/{id}/publish", Body("""{"status":"published"}"""))).AssertProblemAsync(HttpStatusCode.BadRequest, "validation-failed");
         Assert.NotNull(member["errors"]!["status"]);
         await (await op.PostAsync($"/api/campaigns/{id}/publish", Body("null"))).AssertProblemAsync(HttpStatusCode.BadRequest, "validation-failed");
         await (await op.PostAsync($"/api/campaigns/{id}/publish", Body("now", "text/plain"))).AssertProblemAsync(HttpStatusCode.UnsupportedMediaType, "unsupported-media-type");
-        Assert.Equal("draft", (string?)(await (await op.GetAsync($"/api/campaigns/{id}")).AssertStatusAsync(HttpStatusCode.OK))["status"]);
+        Assert.Equal("approved", (string?)(await (await op.GetAsync($"/api/campaigns/{id}")).AssertStatusAsync(HttpStatusCode.OK))["status"]);
 
         await (await op.PostAsync($"/api/campaigns/{id}/publish", Body("{}"))).AssertStatusAsync(HttpStatusCode.OK);
         await (await op.PostAsync($"/api/campaigns/{id}/pause", null)).AssertStatusAsync(HttpStatusCode.OK);
@@ -89,7 +90,8 @@ public sealed class RequestContractTests(TestApp app) : IClassFixture<TestApp>
     {
         var document = await (await app.Anonymous().GetAsync("/api/openapi.json")).AssertStatusAsync(HttpStatusCode.OK);
         foreach (var path in new[] { "/api/redemptions/{orderId}/confirm", "/api/redemptions/{orderId}/cancel", "/api/redemptions/{orderId}/refund",
-                     "/api/campaigns/{id}/publish", "/api/campaigns/{id}/pause", "/api/campaigns/{id}/resume", "/api/campaigns/{id}/end" })
+                     "/api/campaigns/{id}/publish", "/api/campaigns/{id}/pause", "/api/campaigns/{id}/resume", "/api/campaigns/{id}/end",
+                     "/api/campaigns/{id}/submit", "/api/campaigns/{id}/approve" })
         {
             var body = document["paths"]![path]!["post"]!["requestBody"];
             Assert.True(body is not null, $"{path} documents its body");

@@ -7,7 +7,21 @@ public enum DiscountKind { AmountOff, PercentOff }
 
 public enum Channel { App, MiniProgram, H5, Ota }
 
-public enum CampaignStatus { Draft, Published, Paused, Ended }
+/// <summary>
+/// draft → submitted → approved → published → paused ⇄ published → ended (docs/approvals.md, "Campaigns"). From submitted an
+/// approver rejects or returns it to draft; editing an approved campaign voids its approval (back to draft).
+/// </summary>
+public enum CampaignStatus { Draft, Submitted, Approved, Published, Paused, Ended }
+
+public static class CampaignStatuses
+{
+    /// <summary>
+    /// Published at some point (published, paused, ended): the campaign has stock and a budget document, and coupons may
+    /// exist. Drafts, submitted and approved campaigns have none of these (publishing creates them), so every job that
+    /// looks after stock, budgets or coupons reads launched campaigns only.
+    /// </summary>
+    public static bool IsLaunched(this CampaignStatus status) => status is CampaignStatus.Published or CampaignStatus.Paused or CampaignStatus.Ended;
+}
 
 public enum ValidityType { Absolute, Relative }
 
@@ -196,6 +210,42 @@ public sealed record Campaign
     /// <summary>Why it ended: "operator", "claim_window_over" or "sold_out" (the last two by ExpireCoupons).</summary>
     public string? EndReason { get; init; }
 
+    /// <summary>The revision of the terms: 1 on create, +1 on every change of the terms (documents older than approvals read as 1).</summary>
+    public int Revision { get; init; } = 1;
+    /// <summary>
+    /// Who created or edited the terms since the last approval (distinct subs, at most <see cref="MaxMakers"/>): none of them
+    /// may approve this revision. Null on documents older than approvals: then the creator and the last editor stand in.
+    /// </summary>
+    public string[]? Makers { get; init; }
+    /// <summary>Who submitted the current revision for approval, and when (the last submission).</summary>
+    public string? SubmittedBy { get; init; }
+    public DateTimeOffset? SubmittedAt { get; init; }
+    /// <summary>The approval of the current revision; null when there is none (never approved, or voided by an edit).</summary>
+    public CampaignApproval? Approval { get; init; }
+    /// <summary>The terms as last approved: what the approvers' queue diffs a resubmitted revision against.</summary>
+    public ApprovedTerms? LastApproved { get; init; }
+    /// <summary>The last rejection or return (cleared on the next submission): what the makers have to address.</summary>
+    public CampaignReview? Review { get; init; }
+
+    /// <summary>
+    /// How many distinct makers a revision may have. Operators are a handful of people; the cap keeps the document bounded.
+    /// A new maker beyond it is refused (409 campaign-not-editable) until the revision is decided: dropping a name would let
+    /// that person approve their own work.
+    /// </summary>
+    public const int MaxMakers = 50;
+
+    /// <summary>Who may not approve the current revision: its makers and its submitter.</summary>
+    [JsonIgnore]
+    public IReadOnlyList<string> FourEyes => [.. (Makers ?? [CreatedBy, UpdatedBy]).Append(SubmittedBy).OfType<string>().Distinct(StringComparer.Ordinal)];
+
+    /// <summary>The makers of the current revision (for old documents: the creator and the last editor).</summary>
+    [JsonIgnore]
+    public string[] CurrentMakers => Makers ?? [.. new[] { CreatedBy, UpdatedBy }.Distinct(StringComparer.Ordinal)];
+
+    /// <summary>Whether the current revision carries an approval (publishing needs one).</summary>
+    [JsonIgnore]
+    public bool IsApproved => Approval is { } approval && approval.Revision == Revision;
+
     [JsonPropertyName("_etag")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? ETag { get; init; }
@@ -203,6 +253,17 @@ public sealed record Campaign
     public bool IsClaimableAt(DateTimeOffset now)
         => Status == CampaignStatus.Published && now >= Terms.ClaimStartsAt && now < Terms.ClaimEndsAt;
 }
+
+/// <summary>An approval of one revision of the terms: by whom and when.</summary>
+public sealed record CampaignApproval(int Revision, string By, DateTimeOffset At);
+
+/// <summary>The terms of the last approved revision, kept for the approvers' diff of the next one.</summary>
+public sealed record ApprovedTerms(int Revision, CampaignTerms Terms, string By, DateTimeOffset At);
+
+public enum ReviewOutcome { Rejected, Returned }
+
+/// <summary>An approver's rejection (reason) or return for changes (comments) of one submitted revision.</summary>
+public sealed record CampaignReview(ReviewOutcome Outcome, int Revision, string By, DateTimeOffset At, string Reason);
 
 /// <summary>
 /// A campaign's expiry reminders: up to <see cref="MaxOffsets"/> offsets before a coupon's end of validity, in hours

@@ -174,19 +174,25 @@ public sealed class CampaignStore(Database database, ILogger<CampaignStore>? log
         return container.ReadPageAsync<Campaign>(query, new PartitionKey(DefaultCatalog), pageSize, pageToken, log, ct);
     }
 
-    /// <summary>Every campaign but drafts (one single-partition query): the reminder timer's campaigns, whose coupons may still be valid.</summary>
-    public async Task<List<Campaign>> ListNotDraftAsync(CancellationToken ct)
-        => [.. (await ReadChangesAsync(new QueryDefinition("SELECT * FROM c WHERE c.catalog = @catalog AND c.status != @draft")
-                .WithParameter("@catalog", DefaultCatalog).WithParameter("@draft", Wire(CampaignStatus.Draft)), ct))
-            .Select(c => c.Campaign).OfType<Campaign>()];
+    /// <summary>
+    /// Every launched campaign (published, paused, ended; one single-partition query): the reminder timer's campaigns, whose
+    /// coupons may still be valid. Drafts and campaigns in review or approved have no coupons yet.
+    /// </summary>
+    public async Task<List<Campaign>> ListLaunchedAsync(CancellationToken ct)
+        => [.. (await ReadChangesAsync(Launched("SELECT * FROM c"), ct)).Select(c => c.Campaign).OfType<Campaign>()];
 
-    /// <summary>Ids of the campaigns whose stock the reconciliation job looks after (everything but drafts).</summary>
-    public async Task<List<string>> ListNotDraftIdsAsync(CancellationToken ct = default)
-    {
-        var query = new QueryDefinition("SELECT VALUE c.id FROM c WHERE c.catalog = @catalog AND c.status != @draft")
-            .WithParameter("@catalog", DefaultCatalog).WithParameter("@draft", Wire(CampaignStatus.Draft));
-        return await ReadIdsAsync(query, ct);
-    }
+    /// <summary>
+    /// Ids of the campaigns whose stock the reconciliation job looks after: the launched ones. A campaign not launched has
+    /// no stock, or only the closed counters of a publish that stopped half-way, which its next publish takes over.
+    /// </summary>
+    public Task<List<string>> ListLaunchedIdsAsync(CancellationToken ct = default)
+        => ReadIdsAsync(Launched("SELECT VALUE c.id FROM c"), ct);
+
+    /// <summary>A query over the launched campaigns of the catalog, by the statuses that are (not by "not draft": the unlaunched statuses grow).</summary>
+    private static QueryDefinition Launched(string select)
+        => new QueryDefinition(select + " WHERE c.catalog = @catalog AND c.status IN (@published, @paused, @ended)")
+            .WithParameter("@catalog", DefaultCatalog).WithParameter("@published", Wire(CampaignStatus.Published))
+            .WithParameter("@paused", Wire(CampaignStatus.Paused)).WithParameter("@ended", Wire(CampaignStatus.Ended));
 
     private async Task<List<string>> ReadIdsAsync(QueryDefinition query, CancellationToken ct)
     {
@@ -210,6 +216,8 @@ public sealed class CampaignStore(Database database, ILogger<CampaignStore>? log
     public static string Wire(CampaignStatus status) => status switch
     {
         CampaignStatus.Draft => "draft",
+        CampaignStatus.Submitted => "submitted",
+        CampaignStatus.Approved => "approved",
         CampaignStatus.Published => "published",
         CampaignStatus.Paused => "paused",
         CampaignStatus.Ended => "ended",

@@ -2,7 +2,9 @@ namespace Marketing.Functions.Campaigns;
 
 /// <summary>
 /// A campaign as operators see it: its terms and lifecycle (no storage fields), and on GET /api/campaigns/{id} the
-/// summary of its budget when it has one (published, paused or ended with a budget; null elsewhere, see GetCampaigns).
+/// summary of its budget when it has one (published, paused or ended with a budget; null elsewhere, see GetCampaigns),
+/// and where it is in review: the revision of its terms, its makers (who may not approve it), who submitted it, the approval
+/// of the current revision (null when there is none), and the last rejection or return.
 /// </summary>
 public sealed record CampaignView(
     string Id,
@@ -15,12 +17,19 @@ public sealed record CampaignView(
     DateTimeOffset? PublishedAt,
     DateTimeOffset? EndedAt,
     string? EndReason,
-    BudgetSummary? Budget)
+    BudgetSummary? Budget,
+    int Revision,
+    IReadOnlyList<string> Makers,
+    string? SubmittedBy,
+    DateTimeOffset? SubmittedAt,
+    CampaignApproval? Approval,
+    CampaignReview? Review)
 {
     public static CampaignView Of(Campaign c) => Of(c, null);
 
     public static CampaignView Of(Campaign c, BudgetSummary? budget) =>
-        new(c.Id, c.Status, c.Terms, c.CreatedAt, c.CreatedBy, c.UpdatedAt, c.UpdatedBy, c.PublishedAt, c.EndedAt, c.EndReason, budget);
+        new(c.Id, c.Status, c.Terms, c.CreatedAt, c.CreatedBy, c.UpdatedAt, c.UpdatedBy, c.PublishedAt, c.EndedAt, c.EndReason, budget,
+            c.Revision, c.CurrentMakers, c.SubmittedBy, c.SubmittedAt, c.Approval, c.Review);
 }
 
 public sealed record CampaignPage(IReadOnlyList<CampaignView> Items, string? ContinuationToken);

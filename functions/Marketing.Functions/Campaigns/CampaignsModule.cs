@@ -1,3 +1,4 @@
+using Marketing.Functions.Approvals;
 using Marketing.Functions.Hosting;
 
 namespace Marketing.Functions.Campaigns;
@@ -15,6 +16,8 @@ public static class CampaignsModule
         services.AddSingleton<CampaignStore>();
         services.AddSingleton<StockStore>();
         services.AddSingleton<CampaignCache>();
+        // Submitted campaigns in the approvers' queue (GET /api/approvals).
+        services.AddSingleton<IApprovalQueue, CampaignApprovalQueue>();
         return services;
     }
 
@@ -24,6 +27,8 @@ public static class CampaignsModule
         group.MapCreateCampaign();
         group.MapGetCampaigns();
         group.MapUpdateCampaign();
+        group.MapSubmitCampaign();
+        group.MapDecideCampaign();
         group.MapChangeCampaignStatus();
         group.MapListClaimableCampaigns();
         group.MapTopUpBudget();

@@ -12,7 +12,8 @@ public sealed record CampaignStepRequest;
 
 /// <summary>
 /// POST /api/campaigns/{id}/publish · /pause · /resume · /end — the lifecycle
-/// draft → published → paused ⇄ published → ended.
+/// approved → published → paused ⇄ published → ended. Publishing needs an approval of the current revision
+/// (draft → submitted → approved: SubmitCampaign, DecideCampaign); without one it is 409 approval-required.
 /// Repeating a transition that already happened answers 200 and re-applies its stock side, so a retry
 /// after a crash between the two writes converges. Anything else is 409 invalid-transition.
 /// The order of the two writes is chosen so that a crash in between can only stop claims, never allow them:
@@ -24,7 +25,7 @@ public static class ChangeCampaignStatus
 
     private static readonly Transition[] Transitions =
     [
-        new("publish", "PublishCampaign", CampaignStatus.Published, [CampaignStatus.Draft], "Publish a draft: customers can claim while the claim window is open."),
+        new("publish", "PublishCampaign", CampaignStatus.Published, [CampaignStatus.Approved], "Publish an approved campaign: customers can claim while the claim window is open."),
         new("pause", "PauseCampaign", CampaignStatus.Paused, [CampaignStatus.Published], "Pause claiming."),
         new("resume", "ResumeCampaign", CampaignStatus.Published, [CampaignStatus.Paused], "Resume claiming after a pause."),
         new("end", "EndCampaign", CampaignStatus.Ended, [CampaignStatus.Published, CampaignStatus.Paused], "End a campaign for good."),
@@ -39,7 +40,9 @@ public static class ChangeCampaignStatus
                         => HandleAsync(transition, id, context, store, stock, cache, time))
                 .AsFunction(transition.Function)
                 .RequireAuthorization(Policies.Operator)
-                .WithProblems(409, ProblemTypes.InvalidTransition, ProblemTypes.ConcurrentUpdate)
+                .WithProblems(409, transition.Action == "publish"
+                    ? [ProblemTypes.InvalidTransition, ProblemTypes.ApprovalRequired, ProblemTypes.ConcurrentUpdate]
+                    : [ProblemTypes.InvalidTransition, ProblemTypes.ConcurrentUpdate])
                 .Accepts<CampaignStepRequest>(isOptional: true, "application/json") // an empty object: nothing to show
                 .Produces<CampaignView>()
                 .WithSummary(transition.Summary);
@@ -79,6 +82,12 @@ public static class ChangeCampaignStatus
             // A scheduled step re-checks its reason on every attempt: an operator may have just extended the campaign.
             if (stillDue is not null && !stillDue(current)) return (current, null, false);
             var repeat = current.Status == transition.Target;
+            // Maker-checker: a draft or a campaign still in review has no approval of its current revision to publish.
+            if (transition.Action == "publish" && current.Status is CampaignStatus.Draft or CampaignStatus.Submitted)
+                return (null, Problem.Of(ProblemTypes.ApprovalRequired, 409, "Publishing needs an approval of the current revision.",
+                    current.Status == CampaignStatus.Draft
+                        ? "Submit it (POST /api/campaigns/{id}/submit); an approver other than its makers approves it; then publish."
+                        : "It is in review: an approver other than its makers approves it; then publish."), false);
             if (!repeat && !transition.From.Contains(current.Status))
                 return (null, Problem.Of(ProblemTypes.InvalidTransition, 409, "This lifecycle step is not possible now.",
                     $"Cannot {transition.Action} a campaign that is {CampaignStore.Wire(current.Status)}."), false);

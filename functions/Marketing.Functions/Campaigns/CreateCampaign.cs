@@ -3,7 +3,10 @@ using Marketing.Functions.Identity;
 
 namespace Marketing.Functions.Campaigns;
 
-/// <summary>POST /api/campaigns — an operator drafts a campaign. Nothing is claimable until it is published.</summary>
+/// <summary>
+/// POST /api/campaigns — an operator drafts a campaign (revision 1). Nothing is claimable until it is submitted, approved by
+/// someone else and published (docs/approvals.md).
+/// </summary>
 public static class CreateCampaign
 {
     public static RouteHandlerBuilder MapCreateCampaign(this IEndpointRouteBuilder group) =>
@@ -28,6 +31,8 @@ public static class CreateCampaign
             Terms = terms!,
             Status = CampaignStatus.Draft,
             CreatedAt = now, CreatedBy = who, UpdatedAt = now, UpdatedBy = who,
+            // The first revision, made by its creator (who may therefore not approve it).
+            Revision = 1, Makers = [who],
         }, context.RequestAborted);
         return CampaignResults.Campaign(campaign, context, StatusCodes.Status201Created);
     }

@@ -1,6 +1,9 @@
 namespace Marketing.Functions.Campaigns;
 
-/// <summary>A published demo campaign for the local run script: "spend 100 save 20", 1,000 coupons.</summary>
+/// <summary>
+/// A published demo campaign for the local run script: "spend 100 save 20", 1,000 coupons. Seeded as published with the
+/// record a real one would carry: revision 1, made and submitted by "seed", approved by "seed-approver" (someone else).
+/// </summary>
 public static class DemoCampaign
 {
     public const string Id = "cmp_demo";
@@ -35,6 +38,9 @@ public static class DemoCampaign
         {
             Id = Id, Catalog = CampaignStore.DefaultCatalog, Terms = terms, Status = CampaignStatus.Published,
             CreatedAt = now, CreatedBy = "seed", UpdatedAt = now, UpdatedBy = "seed", PublishedAt = now,
+            Revision = 1, Makers = ["seed"], SubmittedBy = "seed", SubmittedAt = now,
+            Approval = new CampaignApproval(1, "seed-approver", now),
+            LastApproved = new ApprovedTerms(1, terms, "seed-approver", now),
         });
         await stock.SetOpenAsync(Id, true);
         Console.WriteLine($"Seeded published demo campaign {Id}.");

@@ -66,7 +66,7 @@ public static class GetBudget
         return TypedResults.Ok(new BudgetView(budget.Total, budget.Left, budget.Reserved, budget.Spent, topUps, page.Result.ContinuationToken));
     }
 
-    /// <summary>404 for an unknown campaign, one without a budget, and a draft (its budget is created when it is published).</summary>
+    /// <summary>404 for an unknown campaign, one without a budget, and a campaign not yet published (its budget is created when it is published).</summary>
     public static IResult NoBudget() => Problem.Of(ProblemTypes.NotFound, 404, "Not found.",
-        "This campaign has no budget: it does not exist, its terms set no budget, or it is a draft (the budget is created when it is published).").ToResult();
+        "This campaign has no budget: it does not exist, its terms set no budget, or it is not published yet (the budget is created when it is published).").ToResult();
 }

@@ -37,8 +37,8 @@ public static class GetCampaigns
         var campaign = await store.FindAsync(id, ct);
         if (campaign is null) return Problem.NotFound("The campaign").ToResult();
         BudgetSummary? budget = null;
-        // A draft's budget is only its terms until publishing creates the budget documents.
-        if (campaign.Terms.Budget is not null && campaign.Status != CampaignStatus.Draft
+        // Until publishing creates the budget documents (draft, in review, approved), the budget is only its terms.
+        if (campaign.Terms.Budget is not null && campaign.Status.IsLaunched()
             && await stock.SumBudgetAsync(id, campaign.Terms.ShardCount, ct: ct) is { } figures)
             budget = BudgetSummary.Of(figures);
         return CampaignResults.Campaign(campaign, context, budget: budget);
@@ -51,7 +51,7 @@ public static class GetCampaigns
         if (status is not null)
         {
             filter = Enum.GetValues<CampaignStatus>().Cast<CampaignStatus?>().FirstOrDefault(s => CampaignStore.Wire(s!.Value) == status);
-            if (filter is null) return Problem.Validation("status", "One of draft, published, paused, ended.").ToResult();
+            if (filter is null) return Problem.Validation("status", $"One of {string.Join(", ", Enum.GetValues<CampaignStatus>().Select(CampaignStore.Wire))}.").ToResult();
         }
         if (limit is < 1 or > MaxPageSize) return Problem.Validation("limit", $"1 to {MaxPageSize}.").ToResult();
 

@@ -123,7 +123,7 @@ public static class ReconcileStock
     {
         var repairs = new List<string>();
         // Ids only: each campaign is read fresh just before it is reconciled.
-        var all = await campaigns.ListNotDraftIdsAsync(ct);
+        var all = await campaigns.ListLaunchedIdsAsync(ct);
         foreach (var id in all)
         {
             try

@@ -79,8 +79,9 @@ public static class TopUpBudget
                 return earlier.RequestHash != hash ? KeyReused() : await AnswerAsync(TopUpView.Of(earlier), replayed: true);
             switch (campaign.Status)
             {
-                case CampaignStatus.Draft:
-                    return Problem.Of(ProblemTypes.CampaignNotEditable, 409, "A draft has no budget to top up yet.",
+                case CampaignStatus.Draft or CampaignStatus.Submitted or CampaignStatus.Approved:
+                    // The initial budget is part of the terms, approved with the campaign; publishing creates its documents.
+                    return Problem.Of(ProblemTypes.CampaignNotEditable, 409, "A campaign not yet published has no budget to top up yet.",
                         "Set the draft's budget with PUT /api/campaigns/{id}.").ToResult();
                 case CampaignStatus.Ended:
                     return Problem.Of(ProblemTypes.CampaignNotActive, 409, "The campaign has ended.").ToResult();

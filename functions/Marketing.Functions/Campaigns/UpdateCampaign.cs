@@ -5,10 +5,12 @@ using Marketing.Functions.Identity;
 namespace Marketing.Functions.Campaigns;
 
 /// <summary>
-/// PUT /api/campaigns/{id} — replace a campaign's terms. Drafts are fully editable. Once published,
-/// customers hold coupons on these terms, so only two changes stay allowed: more quantity and a later
-/// claim end. Ended campaigns are frozen. Optional If-Match (the ETag of a GET) guards against
-/// overwriting another operator's edit.
+/// PUT /api/campaigns/{id} — replace a campaign's terms. Drafts are fully editable. A submitted campaign is in review
+/// and frozen until an approver decides it (or returns it). Editing an approved campaign voids its approval: it goes back
+/// to draft, to be submitted again. Once published, customers hold coupons on these terms, so only quantity (up), claim
+/// end (later) and reminders may change, without a new approval (docs/decisions/0009). Ended campaigns are frozen.
+/// Every change of the terms is a new revision, and its editor one of the revision's makers, who may not approve it.
+/// Optional If-Match (the ETag of a GET) guards against overwriting another operator's edit.
 /// </summary>
 public static class UpdateCampaign
 {
@@ -45,11 +47,28 @@ public static class UpdateCampaign
             if (refusal is not null) return refusal.ToResult();
 
             var now = time.GetUtcNow();
+            var editor = context.User.SubjectId();
+            var changed = !SameTerms(current.Terms, terms);
+            // A revision's makers are who edited it since its last approval: an edit of an approved revision starts a new list.
+            var makers = !changed ? current.Makers
+                : current.IsApproved ? [editor]
+                : current.CurrentMakers.Contains(editor, StringComparer.Ordinal) ? current.CurrentMakers
+                : [.. current.CurrentMakers, editor];
+            if (makers is { Length: > Campaign.MaxMakers })
+                return Problem.Of(ProblemTypes.CampaignNotEditable, 409, "Too many different people edited this revision.",
+                    $"A revision may have at most {Campaign.MaxMakers} makers (its editors since the last approval, who may not approve it): " +
+                    "have one of them finish it and submit it for approval.").ToResult();
+            var voidsApproval = changed && current.Status == CampaignStatus.Approved;
             var updated = await store.ReplaceAsync(current with
             {
                 Terms = terms,
                 UpdatedAt = now,
-                UpdatedBy = context.User.SubjectId(),
+                UpdatedBy = editor,
+                Revision = changed ? current.Revision + 1 : current.Revision,
+                Makers = makers,
+                // An edit after approval voids it: the new revision goes back to draft and through review again.
+                Status = voidsApproval ? CampaignStatus.Draft : current.Status,
+                Approval = voidsApproval ? null : current.Approval,
             }, current.ETag!, context.RequestAborted);
             if (updated is null)
             {
@@ -63,19 +82,26 @@ public static class UpdateCampaign
             // Campaign first, stock second: if we stop in between, the counter is short (never over) and
             // the reconciliation job finishes the change. The patch is conditional on the old total (each shard's
             // on its old share of it), so applying it twice is impossible.
-            if (current.Status != CampaignStatus.Draft && terms.TotalQuantity != current.Terms.TotalQuantity)
+            if (current.Status.IsLaunched() && terms.TotalQuantity != current.Terms.TotalQuantity)
                 await stock.TryChangeTotalAsync(id, current.Terms.ShardCount, current.Terms.TotalQuantity, terms.TotalQuantity, context.RequestAborted);
             cache.Forget(id);
             return CampaignResults.Campaign(updated, context);
         }
     }
 
+    /// <summary>Whether two sets of terms are the same (as JSON, so an unchanged PUT is not a new revision).</summary>
+    private static bool SameTerms(CampaignTerms a, CampaignTerms b)
+        => JsonElement.DeepEquals(JsonSerializer.SerializeToElement(a, Json.Storage), JsonSerializer.SerializeToElement(b, Json.Storage));
+
     private static Problem? CheckEditable(Campaign current, CampaignTerms terms)
     {
         switch (current.Status)
         {
-            case CampaignStatus.Draft:
+            case CampaignStatus.Draft or CampaignStatus.Approved:
                 return null;
+            case CampaignStatus.Submitted:
+                return Problem.Of(ProblemTypes.CampaignNotEditable, 409, "The campaign is in review.",
+                    "Ask an approver to return it for changes (POST /api/campaigns/{id}/return), then edit and submit it again.");
             case CampaignStatus.Ended:
                 return Problem.Of(ProblemTypes.CampaignNotEditable, 409, "An ended campaign cannot be changed.");
         }

@@ -167,7 +167,7 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
         var from = cursor?.Through ?? now - TimeSpan.FromMinutes(ReminderOptions.FirstLookbackMinutes);
         report.From = from;
         report.Through = now;
-        catalog = (await campaigns.ListNotDraftAsync(ct)).ToDictionary(c => c.Id, StringComparer.Ordinal);
+        catalog = (await campaigns.ListLaunchedAsync(ct)).ToDictionary(c => c.Id, StringComparer.Ordinal);
 
         var owed = new Dictionary<string, List<DueReminder>>(StringComparer.Ordinal);
         var complete = from < now ? await FindDueAsync(from, now, owed, report, deadline, ct) : true;

@@ -80,8 +80,8 @@ public static class ClaimCoupon
     {
         var ct = context.RequestAborted;
         var campaign = await campaigns.FindAsync(claim.CampaignId, ct);
-        // Drafts do not exist as far as customers are concerned.
-        if (campaign is null || campaign.Status == CampaignStatus.Draft)
+        // Campaigns never published (draft, in review, approved) do not exist as far as customers are concerned.
+        if (campaign is null || !campaign.Status.IsLaunched())
             return Problem.NotFound("The campaign").ToResult();
 
         // Every refusal first checks whether this key already succeeded: a replay must get the first

@@ -1,7 +1,8 @@
 // Generates a TypeScript client from the served OpenAPI document with @hey-api/openapi-ts, the way a newcomer's
-// front end would, and runs one flow through its generated functions: an operator creates and publishes a campaign,
-// a customer claims a coupon. Prints the claim's body as JSON on the last line.
-// Usage: node flow.mjs SPEC_FILE WORK_DIR BASE_URL OPERATOR_TOKEN CUSTOMER_TOKEN TERMS_JSON
+// front end would, and runs one flow through its generated functions: an operator creates and submits a campaign,
+// an approver (someone else) approves it, the operator publishes it, a customer claims a coupon. Prints the claim's body
+// as JSON on the last line.
+// Usage: node flow.mjs SPEC_FILE WORK_DIR BASE_URL OPERATOR_TOKEN CUSTOMER_TOKEN TERMS_JSON APPROVER_TOKEN
 // Node 20 cannot run TypeScript, so the generated files are transpiled to CommonJS with the typescript compiler:
 // CommonJS resolves the generator's extensionless imports ('./client.gen'), ES modules would not.
 import { execFileSync } from "node:child_process";
@@ -11,7 +12,7 @@ import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const [spec, work, baseUrl, operatorToken, customerToken, termsJson] = process.argv.slice(2);
+const [spec, work, baseUrl, operatorToken, customerToken, termsJson, approverToken] = process.argv.slice(2);
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const require = createRequire(join(root, "package.json"));
 const ts = require("typescript");
@@ -35,7 +36,7 @@ writeFileSync(join(compiled, "package.json"), JSON.stringify({ type: "commonjs" 
 const load = createRequire(join(compiled, "package.json"));
 const { client } = load("./client.gen.js");
 const sdk = load("./sdk.gen.js");
-const missing = ["createCampaign", "publishCampaign", "claimCoupon"].filter((name) => typeof sdk[name] !== "function");
+const missing = ["createCampaign", "submitCampaign", "approveCampaign", "publishCampaign", "claimCoupon"].filter((name) => typeof sdk[name] !== "function");
 if (missing.length) throw new Error(`generated sdk lacks ${missing.join(", ")}; it has ${Object.keys(sdk).join(", ")}`);
 
 client.setConfig({ baseUrl });
@@ -47,6 +48,8 @@ const ok = (what, result) => {
 };
 
 const created = ok("create", await sdk.createCampaign({ body: JSON.parse(termsJson), headers: as(operatorToken) }));
+ok("submit", await sdk.submitCampaign({ path: { id: created.id }, headers: as(operatorToken) }));
+ok("approve", await sdk.approveCampaign({ path: { id: created.id }, headers: as(approverToken) }));
 ok("publish", await sdk.publishCampaign({ path: { id: created.id }, headers: as(operatorToken) }));
 const claim = ok("claim", await sdk.claimCoupon({
   path: { id: created.id }, body: { channel: "app" }, headers: { ...as(customerToken), "Idempotency-Key": randomUUID() },

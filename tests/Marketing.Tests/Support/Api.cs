@@ -3,6 +3,8 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
 using Xunit;
 
 namespace Marketing.Tests.Support;
@@ -68,11 +70,44 @@ public static class Api
         return (string)json["id"]!;
     }
 
+    /// <summary>Creates the campaign, submits it, has someone else approve it (maker-checker) and publishes it.</summary>
     public static async Task<string> PublishedCampaignAsync(this HttpClient operatorClient, JsonObject terms)
     {
         var id = await operatorClient.CreateCampaignAsync(terms);
+        await operatorClient.ApprovedCampaignAsync(id);
         await (await operatorClient.PostAsync($"/api/campaigns/{id}/publish", null)).AssertStatusAsync(HttpStatusCode.OK);
         return id;
+    }
+
+    /// <summary>Submits the draft as the operator, and approves it as an approver who is someone else (<see cref="CheckerToken"/>).</summary>
+    public static async Task ApprovedCampaignAsync(this HttpClient operatorClient, string id)
+    {
+        await (await operatorClient.PostAsync($"/api/campaigns/{id}/submit", null)).AssertStatusAsync(HttpStatusCode.OK);
+        using var approve = new HttpRequestMessage(HttpMethod.Post, $"/api/campaigns/{id}/approve");
+        // A header on the request wins over the client's default one: the same app, another person.
+        approve.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", CheckerToken(operatorClient));
+        await (await operatorClient.SendAsync(approve)).AssertStatusAsync(HttpStatusCode.OK);
+    }
+
+    /// <summary>
+    /// A dev token for an approver ("avery", or "avery-2" when the client is avery) shaped like the client's own: same
+    /// issuer, audience and lifetime (on the app's clock, whatever a test did to it).
+    /// </summary>
+    public static string CheckerToken(HttpClient maker)
+    {
+        var own = new JsonWebToken(maker.DefaultRequestHeaders.Authorization?.Parameter
+            ?? throw new InvalidOperationException("The client has no bearer token."));
+        return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = own.Issuer,
+            Audience = own.Audiences.First(),
+            Claims = new Dictionary<string, object> { ["sub"] = own.Subject == "avery" ? "avery-2" : "avery", ["roles"] = new[] { "approver" } },
+            IssuedAt = own.IssuedAt,
+            NotBefore = own.ValidFrom,
+            Expires = own.ValidTo,
+            SigningCredentials = new SigningCredentials(new SymmetricSecurityKey(Encoding.UTF8.GetBytes(Settings.Get("Auth__DevSigningKey"))),
+                SecurityAlgorithms.HmacSha256),
+        });
     }
 
     public static Task<HttpResponseMessage> ClaimAsync(this HttpClient customer, string campaignId, string? key = null, string channel = "app")
