@@ -1,3 +1,4 @@
+using Marketing.Functions.Approvals;
 using Marketing.Functions.Hosting;
 
 namespace Marketing.Functions.Campaigns;
@@ -15,6 +16,7 @@ public static class CampaignsModule
         services.AddSingleton<CampaignStore>();
         services.AddSingleton<StockStore>();
         services.AddSingleton<CampaignCache>();
+        services.AddSingleton<IApprovalQueue, PendingTopUps>();
         return services;
     }
 
@@ -28,6 +30,8 @@ public static class CampaignsModule
         group.MapListClaimableCampaigns();
         group.MapTopUpBudget();
         group.MapGetBudget();
+        group.MapApproveTopUp();
+        group.MapRejectTopUp();
         routes.MapReconcileStock();
         return routes;
     }
