@@ -463,35 +463,10 @@ public sealed partial class StockStore
     /// counters or budget shards that share the container. In no particular order across campaigns (a cross-partition
     /// ORDER BY would cost a sort per page); the queue is short by nature.
     /// </summary>
-    public async Task<Page<TopUp>> ListPendingTopUpsAsync(int pageSize, string? pageToken, CancellationToken ct = default)
-    {
-        var query = new QueryDefinition("SELECT * FROM c WHERE c.approval.status = @pending").WithParameter("@pending", TopUpApproval.Pending);
-        var scope = Paging.Scope(container, query, PartitionKey.None);
-        var continuation = pageToken is null ? null : Paging.Decode(pageToken, scope);
-        var items = new List<TopUp>();
-        for (var reads = 0; ;)
-        {
-            // Optimistic direct execution as in SettlementStore's cross-partition list: the SDK runs it directly when the
-            // container has one physical partition and falls back to its cross-partition pipeline otherwise.
-            using var iterator = container.GetItemQueryIterator<TopUp>(query, continuation,
-                new QueryRequestOptions { MaxItemCount = pageSize - items.Count, EnableOptimisticDirectExecution = true });
-            FeedResponse<TopUp> page;
-            try
-            {
-                page = await iterator.ReadNextAsync(ct);
-            }
-            catch (Exception e) when (reads == 0 && pageToken is not null && !Platform.IsTransient(e, ct))
-            {
-                // As in Paging: a continuation that decodes but that Cosmos DB or the SDK refuses is the token's fault.
-                throw new InvalidPageTokenException("Cosmos DB cannot continue from this token.", e);
-            }
-            items.AddRange(page);
-            continuation = page.ContinuationToken;
-            reads++;
-            if (continuation is null || items.Count >= pageSize || reads >= Paging.MaxReadsPerPage) break;
-        }
-        return new Page<TopUp>(items, continuation is null ? null : Paging.Encode(scope, continuation));
-    }
+    public Task<Page<TopUp>> ListPendingTopUpsAsync(int pageSize, string? pageToken, CancellationToken ct = default)
+        => container.ReadCrossPartitionPageAsync<TopUp>(
+            new QueryDefinition("SELECT * FROM c WHERE c.approval.status = @pending").WithParameter("@pending", TopUpApproval.Pending),
+            pageSize, pageToken, log, ct);
 
     /// <summary>
     /// The campaign's budget figures summed over its shards and, <paramref name="withOldTopUps"/>, the top-ups the old shape
