@@ -93,6 +93,16 @@ param commissionHoldingDays int = 7
 @description('ISO 4217 currency the distribution programme settles in.')
 param commissionCurrency string = 'CNY'
 
+@description('Maker-checker on money (docs/approvals.md): a budget top-up above this many minor units waits for an approver; 0 = every top-up does.')
+@minValue(0)
+@maxValue(1000000000000)
+param approvalTopUpThreshold int = 1000000
+
+@description('A payout batch whose total is above this many minor units waits for finance to approve it; 0 = every batch that pays anything does.')
+@minValue(0)
+@maxValue(1000000000000)
+param approvalPayoutThreshold int = 5000000
+
 @description('Provider webhook (https) per notification channel; empty = that channel is not delivered (records marked failed).')
 param notificationPushWebhook string = ''
 param notificationSmsWebhook string = ''
@@ -256,6 +266,8 @@ module functionApp 'modules/functionapp.bicep' = {
     referralAttribution: referralAttribution
     commissionHoldingDays: commissionHoldingDays
     commissionCurrency: commissionCurrency
+    approvalTopUpThreshold: approvalTopUpThreshold
+    approvalPayoutThreshold: approvalPayoutThreshold
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     alwaysReadyHttpInstances: alwaysReadyHttpInstances

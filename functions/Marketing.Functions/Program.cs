@@ -29,6 +29,7 @@ builder.Services.AddPayouts();
 builder.Services.AddStats();
 builder.Services.AddNotifications(builder.Configuration);
 builder.Services.AddMedia(builder.Configuration);
+builder.Services.AddApprovals();
 
 var app = builder.Build();
 app.UsePlatform();

@@ -42,6 +42,8 @@ param referralAttributionDays int
 param referralAttribution string
 param commissionHoldingDays int
 param commissionCurrency string
+param approvalTopUpThreshold int
+param approvalPayoutThreshold int
 param instanceMemoryMB int
 param maximumInstanceCount int
 param alwaysReadyHttpInstances int
@@ -160,6 +162,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'Referrals__Attribution', value: referralAttribution }
         { name: 'Commissions__HoldingDays', value: string(commissionHoldingDays) }
         { name: 'Commissions__Currency', value: commissionCurrency }
+        // Maker-checker on money (docs/approvals.md): above these (minor units) a top-up or a payout batch waits for a decision.
+        { name: 'Approvals__TopUpThreshold', value: string(approvalTopUpThreshold) }
+        { name: 'Approvals__PayoutThreshold', value: string(approvalPayoutThreshold) }
         // Retention of finished data, in days (Cosmos per-item TTL; docs/configuration.md, docs/scale.md).
         { name: 'DueIndex__DoneRetentionDays', value: '3' }
         { name: 'Redemption__FinishedRetentionDays', value: '180' }

@@ -37,6 +37,8 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
         ["GetRedemption"] = "order_system", // or operator
         ["TopUpBudget"] = "operator",
         ["GetBudget"] = "operator",
+        ["ApproveTopUp"] = "approver", // or admin
+        ["RejectTopUp"] = "approver",
         ["GetCampaignStats"] = "operator",
         ["ExportCampaignStats"] = "operator",
         ["GetStatsOverview"] = "operator",
@@ -51,6 +53,8 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
         ["CreatePayoutBatch"] = "operator",
         ["GetPayoutBatch"] = "operator",
         ["GetPayoutCsvLink"] = "finance",
+        ["ApprovePayoutBatch"] = "finance", // or admin
+        ["RejectPayoutBatch"] = "finance",
         ["ListQuarantinedEvents"] = "operator",
         ["GetNotificationPreferences"] = "customer",
         ["SetNotificationPreferences"] = "customer",
@@ -171,7 +175,7 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
             .MaxBy(e => e.RoutePattern.Parameters.Count)!; // of the API reference's endpoints, the page itself
         var method = endpoint.Metadata.GetMetadata<HttpMethodMetadata>()!.HttpMethods[0];
         var path = "/" + endpoint.RoutePattern.RawText!.TrimStart('/')
-            .Replace("{id}", "cmp_unknown").Replace("{couponId}", "cpn_unknown").Replace("{orderId}", "o-unknown").Replace("{mediaId}", "med_unknown").Replace("{documentName?}", "");
+            .Replace("{id}", "cmp_unknown").Replace("{couponId}", "cpn_unknown").Replace("{orderId}", "o-unknown").Replace("{mediaId}", "med_unknown").Replace("{key}", "k-unknown").Replace("{batchId}", "b-unknown").Replace("{documentName?}", "");
         var request = new HttpRequestMessage(new HttpMethod(method), path);
         if (method is "POST" or "PUT")
         {
@@ -186,6 +190,7 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
                 "RecordReferralVisit" => new { code = "ABCDEFGH" },
                 "SetCommissionRules" => new { level1 = new { defaultBps = 1000 }, level2 = new { defaultBps = 300 } },
                 "CreatePayoutBatch" => new { batchId = "b-auth", minimum = 1 },
+                "RejectTopUp" or "RejectPayoutBatch" => new { reason = "test" },
                 "SetNotificationPreferences" => new { channels = new[] { "push" } },
                 "StartMediaUpload" => new { kind = "banner", contentType = "image/png", length = 100 },
                 _ => (object)Api.Terms(app.Clock.GetUtcNow()),

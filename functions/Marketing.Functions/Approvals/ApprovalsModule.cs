@@ -6,6 +6,14 @@ namespace Marketing.Functions.Approvals;
 /// </summary>
 public static class ApprovalsModule
 {
+    /// <summary>The money thresholds (<see cref="ApprovalOptions"/>), read by top-ups and payout batches; checked on start.</summary>
+    public static IServiceCollection AddApprovals(this IServiceCollection services)
+    {
+        // Bound from the app's configuration in the container (BindConfiguration), so the call site needs none.
+        services.AddOptions<ApprovalOptions>().BindConfiguration(ApprovalOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        return services;
+    }
+
     public static IEndpointRouteBuilder MapApprovals(this IEndpointRouteBuilder routes)
     {
         routes.MapListApprovals();

@@ -18,6 +18,8 @@ public static class CampaignsModule
         services.AddSingleton<CampaignCache>();
         // Submitted campaigns in the approvers' queue (GET /api/approvals).
         services.AddSingleton<IApprovalQueue, CampaignApprovalQueue>();
+        // Top-up requests over the threshold, after the campaigns.
+        services.AddSingleton<IApprovalQueue, PendingTopUps>();
         return services;
     }
 
@@ -33,6 +35,8 @@ public static class CampaignsModule
         group.MapListClaimableCampaigns();
         group.MapTopUpBudget();
         group.MapGetBudget();
+        group.MapApproveTopUp();
+        group.MapRejectTopUp();
         routes.MapReconcileStock();
         return routes;
     }

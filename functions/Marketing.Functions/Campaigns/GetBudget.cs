@@ -12,16 +12,19 @@ public sealed record BudgetSummary(long Total, long Left, long Reserved, long Sp
 /// <summary>The budget's figures and one page of its top-ups, newest first.</summary>
 public sealed record BudgetView(long Total, long Left, long Reserved, long Spent, IReadOnlyList<TopUpView> TopUps, string? ContinuationToken);
 
-/// <summary>One top-up: its Idempotency-Key, how much, why, who and when.</summary>
-public sealed record TopUpView(string Key, long Amount, string Reason, string By, DateTimeOffset At)
+/// <summary>
+/// One top-up: its Idempotency-Key, how much, why, who and when; its state (applied, or a request: pending_approval,
+/// approved, rejected, refused) and, for a request, the decision (who, when, why).
+/// </summary>
+public sealed record TopUpView(string Key, long Amount, string Reason, string By, DateTimeOffset At, string State, TopUpApproval? Approval)
 {
-    public static TopUpView Of(TopUp t) => new(t.Key, t.Amount, t.Reason, t.By, t.At);
-    public static TopUpView Of(BudgetTopUp t) => new(t.Key, t.Amount, t.Reason, t.By, t.At);
+    public static TopUpView Of(TopUp t) => new(t.Key, t.Amount, t.Reason, t.By, t.At, t.State, t.Approval);
+    public static TopUpView Of(BudgetTopUp t) => new(t.Key, t.Amount, t.Reason, t.By, t.At, TopUpStates.Applied, null);
 }
 
 /// <summary>
 /// GET /api/campaigns/{id}/budget — operators read a campaign's money: total, left, reserved and spent summed over the
-/// budget's shards, and who added how much, when and why. Top-ups grow with the campaign's life, so they are paged.
+/// budget's shards, and who added (or asked to add) how much, when and why, with each top-up's state. Top-ups grow with the campaign's life, so they are paged.
 /// Costs two queries, sent together: the figures of every shard (one query naming their partitions) and a page of
 /// top-ups (one query of the campaign's partition).
 /// </summary>

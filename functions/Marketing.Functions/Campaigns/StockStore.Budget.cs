@@ -82,10 +82,62 @@ public sealed record TopUp
     public DateTimeOffset? LeaseUntil { get; init; }
     /// <summary>Set once the money was added to every shard: from then on no one moves money for it again.</summary>
     public DateTimeOffset? AppliedAt { get; init; }
+    /// <summary>
+    /// Set when the top-up was above Approvals:TopUpThreshold: a request an approver decides (docs/approvals.md, "Money").
+    /// Nothing applies it, and no one takes a lease on it, unless <see cref="TopUpApproval.Status"/> is approved.
+    /// Absent: the top-up needed no approval (at or below the threshold, or written before approvals existed).
+    /// </summary>
+    public TopUpApproval? Approval { get; init; }
+
+    /// <summary>May money move for it: it needed no approval, or it was approved.</summary>
+    [JsonIgnore] public bool MayApply => Approval is null || Approval.Status == TopUpApproval.Approved;
+
+    /// <summary>Where it stands, as the API says it (<see cref="TopUpStates"/>).</summary>
+    [JsonIgnore]
+    public string State => AppliedAt is not null ? TopUpStates.Applied : Approval?.Status switch
+    {
+        TopUpApproval.Pending => TopUpStates.PendingApproval,
+        TopUpApproval.Approved => TopUpStates.Approved,
+        TopUpApproval.Rejected => TopUpStates.Rejected,
+        TopUpApproval.Refused => TopUpStates.Refused,
+        _ => TopUpStates.Applying,
+    };
 
     [JsonPropertyName("_etag")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? ETag { get; init; }
+}
+
+/// <summary>
+/// The decision on a top-up request. pending → approved (then applied, exactly once) or rejected; approved → refused only
+/// when applying it would take the budget past Limits.MaxMoney (nothing was added). Every decision is final.
+/// </summary>
+public sealed record TopUpApproval
+{
+    public const string Pending = "pending";
+    public const string Approved = "approved";
+    public const string Rejected = "rejected";
+    public const string Refused = "refused";
+
+    public required string Status { get; init; }
+    public string? DecidedBy { get; init; }
+    public DateTimeOffset? DecidedAt { get; init; }
+    /// <summary>The approver's reason for a rejection; why the budget refused an approved top-up.</summary>
+    public string? Reason { get; init; }
+}
+
+/// <summary>A top-up's state in the API.</summary>
+public static class TopUpStates
+{
+    public const string Applied = "applied";
+    /// <summary>No approval needed; its request is adding it to the budget's shards right now.</summary>
+    public const string Applying = "applying";
+    public const string PendingApproval = "pending_approval";
+    /// <summary>Approved, being applied (a crash here is finished by the next approve or replay of its key).</summary>
+    public const string Approved = "approved";
+    public const string Rejected = "rejected";
+    /// <summary>Approved, but the budget would pass the maximum: nothing was added.</summary>
+    public const string Refused = "refused";
 }
 
 /// <summary>A reservation could not be placed now though the money is there: every shard that could take it is at its cap.</summary>
@@ -389,18 +441,32 @@ public sealed partial class StockStore
             TryBudgetPatchAsync(campaignId, k, $"IS_DEFINED(c.applying[\"{key}\"])", [PatchOperation.Remove($"/applying/{key}")], ct)));
 
     /// <summary>
-    /// One page of the campaign's applied top-ups, newest first (one query of its partition, served by the index on
-    /// <c>at</c>); <paramref name="pageToken"/> is an opaque token of an earlier page of this list (<see cref="Paging"/>:
-    /// throws <see cref="InvalidPageTokenException"/> for any other). Top-ups being applied are not listed yet.
+    /// One page of the campaign's applied top-ups and top-up requests (pending, approved, rejected), newest first (one
+    /// query of its partition, served by the index on <c>at</c>); <paramref name="pageToken"/> is an opaque token of an
+    /// earlier page of this list (<see cref="Paging"/>: throws <see cref="InvalidPageTokenException"/> for any other).
+    /// Top-ups that needed no approval are listed once applied.
     /// </summary>
     public Task<Page<TopUp>> ListTopUpsAsync(string campaignId, int pageSize, string? pageToken, CancellationToken ct = default)
     {
         // The partition key is in the filter too, not only in the options: the query then means the same wherever it runs.
         // Instants are stored as fixed-width UTC text, so ordering the text orders the instants.
-        var query = new QueryDefinition("SELECT * FROM c WHERE c.campaignId = @campaign AND STARTSWITH(c.id, @prefix) AND IS_DEFINED(c.appliedAt) ORDER BY c.at DESC")
+        var query = new QueryDefinition("SELECT * FROM c WHERE c.campaignId = @campaign AND STARTSWITH(c.id, @prefix) "
+                + "AND (IS_DEFINED(c.appliedAt) OR IS_DEFINED(c.approval)) ORDER BY c.at DESC")
             .WithParameter("@campaign", campaignId).WithParameter("@prefix", TopUp.IdPrefix);
         return container.ReadPageAsync<TopUp>(query, new PartitionKey(campaignId), pageSize, pageToken, log, ct, optimisticDirectExecution: true);
     }
+
+    /// <summary>
+    /// One page of the top-up requests waiting for an approver, across campaigns (the approvers' queue). Cross-partition,
+    /// but served by the index on approval.status: only top-up documents have an approval, and only pending ones match,
+    /// so each physical partition answers from its index (about 3 RU each, plus the results) and never reads the hot stock
+    /// counters or budget shards that share the container. In no particular order across campaigns (a cross-partition
+    /// ORDER BY would cost a sort per page); the queue is short by nature.
+    /// </summary>
+    public Task<Page<TopUp>> ListPendingTopUpsAsync(int pageSize, string? pageToken, CancellationToken ct = default)
+        => container.ReadCrossPartitionPageAsync<TopUp>(
+            new QueryDefinition("SELECT * FROM c WHERE c.approval.status = @pending").WithParameter("@pending", TopUpApproval.Pending),
+            pageSize, pageToken, log, ct);
 
     /// <summary>
     /// The campaign's budget figures summed over its shards and, <paramref name="withOldTopUps"/>, the top-ups the old shape

@@ -1,9 +1,11 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Marketing.Functions.Approvals;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
 using Marketing.Functions.Wallet;
+using Microsoft.Extensions.Options;
 
 namespace Marketing.Functions.Campaigns;
 
@@ -21,6 +23,9 @@ public sealed record TopUpResult(long Total, long Left, long Reserved, long Spen
 /// free, so a retry never adds twice; its money is then added to every budget shard, each at most once (a per-key entry
 /// in the shard), under a lease; then it is marked applied and the per-key entries are removed. No document grows with
 /// the number of top-ups (docs/redemption.md, "Budgets").
+/// Above Approvals:TopUpThreshold the document is created as a request instead (approval pending), nothing is applied and
+/// the answer is 202 with the top-up in state pending_approval; an approver decides it (ApproveTopUp, RejectTopUp), and
+/// only an approved request is ever applied, by the same path (TopUpApplication; docs/approvals.md, "Money").
 /// </summary>
 public static class TopUpBudget
 {
@@ -35,9 +40,11 @@ public static class TopUpBudget
             .WithProblems(422, ProblemTypes.IdempotencyKeyReused)
             .AcceptsJson(new TopUpRequest(500_000, "Weekend traffic is above plan"))
             .Produces<TopUpResult>()
-            .WithSummary("Add to a campaign's budget, with a reason (Idempotency-Key header required).");
+            .Produces<TopUpResult>(StatusCodes.Status202Accepted)
+            .WithSummary("Add to a campaign's budget, with a reason (Idempotency-Key header required); above the approval threshold, a request for an approver (202).");
 
-    private static async Task<IResult> HandleAsync(string id, HttpContext context, CampaignStore campaigns, StockStore stock, TimeProvider time)
+    private static async Task<IResult> HandleAsync(string id, HttpContext context, CampaignStore campaigns, StockStore stock, TimeProvider time,
+        IOptions<ApprovalOptions> approvals)
     {
         var keyHeader = context.Request.Headers[ClaimCoupon.IdempotencyHeader];
         if (!ClaimCoupon.IsValidKey(keyHeader)) return ClaimCoupon.InvalidKey().ToResult();
@@ -59,15 +66,19 @@ public static class TopUpBudget
             if (await stock.FindTopUpAsync(id, key, ct) is { } recorded)
             {
                 if (recorded.RequestHash != hash) return KeyReused();
+                // A request not (yet) approved is answered as it stands and never applied here: pending, rejected, or
+                // refused. Its LeaseUntil is absent, so the lease test below would let anyone "take it over": this must come first.
+                if (!recorded.MayApply)
+                    return await AnswerAsync(recorded, replayed: true);
                 if (recorded.AppliedAt is not null)
                 {
                     // Applied: its per-key entries may still be there if a crash came before their removal.
-                    await stock.ClearTopUpAsync(id, await ShardsAsync(), key, CancellationToken.None);
-                    return await AnswerAsync(TopUpView.Of(recorded), replayed: true);
+                    await stock.ClearTopUpAsync(id, await TopUpApplication.ShardsAsync(stock, id), key, CancellationToken.None);
+                    return await AnswerAsync(recorded, replayed: true);
                 }
                 if (now < recorded.LeaseUntil + StockStore.LeaseMargin)
                     return InFlight();
-                // Its request stopped (a crash, a timeout) before marking it applied: take the lease over and finish it.
+                // Its request (or its approver's) stopped (a crash, a timeout) before marking it applied: take the lease over and finish it.
                 if (await stock.TryReplaceTopUpAsync(recorded with { LeaseUntil = now + StockStore.Lease }, CancellationToken.None) is not { } taken)
                     continue;
                 return await ApplyAsync(taken);
@@ -76,7 +87,7 @@ public static class TopUpBudget
             var before = await stock.FindBudgetAsync(id, ct);
             // A key used before top-ups had their own documents is in the old shape's list (never appended again).
             if (before?.TopUps?.FirstOrDefault(t => t.Key == key) is { } earlier)
-                return earlier.RequestHash != hash ? KeyReused() : await AnswerAsync(TopUpView.Of(earlier), replayed: true);
+                return earlier.RequestHash != hash ? KeyReused() : await AnswerViewAsync(TopUpView.Of(earlier), replayed: true, StatusCodes.Status200OK);
             switch (campaign.Status)
             {
                 case CampaignStatus.Draft or CampaignStatus.Submitted or CampaignStatus.Approved:
@@ -97,61 +108,70 @@ public static class TopUpBudget
             if (before.Budget > Limits.MaxMoney - request.Amount)
                 return OverCap(before.Budget);
 
+            // Above the threshold the top-up is a request: recorded (the key is taken), nothing applied, no lease (no one is
+            // moving money for it) until an approver approves it.
+            var needsApproval = request.Amount > approvals.Value.TopUpThreshold;
             var topUp = new TopUp
             {
                 CampaignId = id, Key = key, Amount = request.Amount, Reason = request.Reason, By = context.User.SubjectId(), At = now,
-                RequestHash = hash, LeaseUntil = now + StockStore.Lease,
+                RequestHash = hash,
+                LeaseUntil = needsApproval ? null : now + StockStore.Lease,
+                Approval = needsApproval ? new TopUpApproval { Status = TopUpApproval.Pending } : null,
             };
             if (await stock.TryCreateTopUpAsync(topUp, CancellationToken.None) is { } created)
-                return await ApplyAsync(created, before.ShardCount);
+                return needsApproval ? await AnswerAsync(created, replayed: false) : await ApplyAsync(created, before.ShardCount);
             // The same key got in first (a concurrent retry): answer as it does.
         }
         return KeptChanging();
 
-        // From here the money moves even if the client goes away; every call ends with the lease.
         async Task<IResult> ApplyAsync(TopUp leased, int? knownShards = null)
         {
-            var shards = knownShards ?? await ShardsAsync();
-            using (var lease = new CancellationTokenSource(StockStore.Lease))
+            var (outcome, topUp) = await TopUpApplication.ApplyAsync(stock, leased, knownShards ?? await TopUpApplication.ShardsAsync(stock, id), time);
+            return outcome switch
             {
-                if (!await stock.ApplyTopUpAsync(id, shards, key, leased.Amount, lease.Token))
-                {
-                    // Refused for the cap by the first shard: nothing was added anywhere, so the key is free again.
-                    await stock.TryDeleteTopUpAsync(leased, CancellationToken.None);
-                    return OverCap((await stock.FindBudgetAsync(id, CancellationToken.None))?.Budget ?? 0);
-                }
-            }
-            if (await stock.TryReplaceTopUpAsync(leased with { LeaseUntil = null, AppliedAt = time.GetUtcNow() }, CancellationToken.None) is null)
-                return InFlight(); // our lease ran out and another request took it over: it finishes the top-up
-            await stock.ClearTopUpAsync(id, shards, key, CancellationToken.None);
-            return await AnswerAsync(TopUpView.Of(leased), replayed: false);
+                TopUpApplied.Done => await AnswerAsync(topUp, replayed: false),
+                TopUpApplied.OverCap => OverCap((await stock.FindBudgetAsync(id, CancellationToken.None))?.Budget ?? 0),
+                _ => InFlight(), // our lease ran out and another request took it over: it finishes the top-up
+            };
         }
 
-        async Task<int> ShardsAsync() => (await stock.FindBudgetShardAsync(id, 0, CancellationToken.None))?.ShardCount ?? 1;
+        // 200 once applied; 202 for a request waiting for (or refused by) a decision.
+        Task<IResult> AnswerAsync(TopUp topUp, bool replayed) => AnswerViewAsync(TopUpView.Of(topUp), replayed,
+            topUp.AppliedAt is null && topUp.Approval is not null ? StatusCodes.Status202Accepted : StatusCodes.Status200OK);
 
-        // The figures in one query over the shards; the top-ups themselves are listed by GET /api/campaigns/{id}/budget (paged:
-        // an answer that listed them all would grow with every top-up).
-        async Task<IResult> AnswerAsync(TopUpView topUp, bool replayed)
+        Task<IResult> AnswerViewAsync(TopUpView topUp, bool replayed, int status)
         {
-            var budget = await stock.SumBudgetAsync(id, campaign.Terms.ShardCount, ct: CancellationToken.None);
-            if (budget is null) return Problem.NotFound("The campaign's budget").ToResult();
             if (replayed) context.Response.Headers["Idempotent-Replayed"] = "true";
-            return TypedResults.Ok(new TopUpResult(budget.Total, budget.Left, budget.Reserved, budget.Spent, topUp));
+            return Answer(context, stock, campaign, topUp, status);
         }
 
-        IResult OverCap(long budget) => Problem.Validation("amount", $"A budget holds at most {Limits.MaxMoney} minor units: at most "
-            + $"{Math.Max(0, Limits.MaxMoney - budget)} more can be added to this one.").ToResult();
-
-        IResult InFlight()
-        {
-            context.Response.Headers.RetryAfter = "1";
-            return Problem.Of(ProblemTypes.IdempotencyInFlight, 409, "A top-up with this Idempotency-Key is still in progress.", "Retry shortly.").ToResult();
-        }
+        IResult InFlight() => TopUpBudget.InFlight(context);
 
         static IResult KeyReused() => Problem.Of(ProblemTypes.IdempotencyKeyReused, 422, "This Idempotency-Key was used for a different top-up.",
             "Use a new key for a new top-up.").ToResult();
 
         static IResult KeptChanging() => Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The top-up is being changed by someone else; try again.").ToResult();
+    }
+
+    /// <summary>
+    /// The budget's figures now with <paramref name="topUp"/>, in one query over the shards; the top-ups themselves are listed
+    /// by GET /api/campaigns/{id}/budget (paged: an answer that listed them all would grow with every top-up).
+    /// </summary>
+    public static async Task<IResult> Answer(HttpContext context, StockStore stock, Campaign campaign, TopUpView topUp, int status)
+    {
+        var budget = await stock.SumBudgetAsync(campaign.Id, campaign.Terms.ShardCount, ct: CancellationToken.None);
+        if (budget is null) return Problem.NotFound("The campaign's budget").ToResult();
+        var result = new TopUpResult(budget.Total, budget.Left, budget.Reserved, budget.Spent, topUp);
+        return status == StatusCodes.Status202Accepted ? TypedResults.Accepted((string?)null, result) : TypedResults.Ok(result);
+    }
+
+    public static IResult OverCap(long budget) => Problem.Validation("amount", $"A budget holds at most {Limits.MaxMoney} minor units: at most "
+        + $"{Math.Max(0, Limits.MaxMoney - budget)} more can be added to this one.").ToResult();
+
+    public static IResult InFlight(HttpContext context)
+    {
+        context.Response.Headers.RetryAfter = "1";
+        return Problem.Of(ProblemTypes.IdempotencyInFlight, 409, "A top-up with this Idempotency-Key is still in progress.", "Retry shortly.").ToResult();
     }
 
     private static Dictionary<string, string[]> Validate(TopUpRequest request)

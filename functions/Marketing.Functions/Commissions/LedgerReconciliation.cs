@@ -120,8 +120,9 @@ public static class LedgerReconciliation
         var promoter = await promoters.FindAsync(promoterId, ct);
         if (promoter?.PayingBatch is { } holding && await payouts.FindAsync(holding, ct) is var holder)
         {
-            if (holder is null || holder.State == PayoutBatch.Completed) Violation($"held by batch {holding}, which {(holder is null ? "does not exist" : "completed")}");
-            else if (holder.CreatedAt + releaseGrace < now) Violation($"held by batch {holding}, unfinished since {holder.CreatedAt:O}: repeat its request to finish it");
+            if (holder is null || holder.State is PayoutBatch.Completed or PayoutBatch.Rejected) Violation($"held by batch {holding}, which {(holder is null ? "does not exist" : holder.State)}");
+            // A batch awaiting finance's approval holds its promoters on purpose until decided (the approvers' queue shows it).
+            else if (holder.State != PayoutBatch.AwaitingApproval && holder.CreatedAt + releaseGrace < now) Violation($"held by batch {holding}, unfinished since {holder.CreatedAt:O}: repeat its request to finish it");
         }
         return violations;
     }

@@ -94,6 +94,49 @@ public static class Paging
         return new Page<T>(items, continuation is null ? null : Encode(scope, continuation));
     }
 
+    /// <summary>
+    /// Like <see cref="ReadPageAsync{T}"/>, for a query over every partition (the approvers' queues: a few waiting
+    /// requests spread over many partitions). Only for queries an index serves with a selective filter: each page costs
+    /// a request to every physical partition. Optimistic direct execution as in SettlementStore's cross-partition list:
+    /// the SDK runs it directly when the container has one physical partition and uses its cross-partition pipeline otherwise.
+    /// </summary>
+    public static async Task<Page<T>> ReadCrossPartitionPageAsync<T>(this Container container, QueryDefinition query, int pageSize,
+        string? pageToken, ILogger logger, CancellationToken ct)
+    {
+        var scope = Scope(container, query, PartitionKey.None);
+        var continuation = pageToken is null ? null : Decode(pageToken, scope);
+        var items = new List<T>(pageSize);
+        for (var reads = 0; ;)
+        {
+            var fromClient = reads == 0 && continuation is not null;
+            using var iterator = container.GetItemQueryStreamIterator(query, continuation, new QueryRequestOptions
+            {
+                MaxItemCount = pageSize - items.Count,
+                EnableOptimisticDirectExecution = true,
+            });
+            ResponseMessage response;
+            try
+            {
+                response = await iterator.ReadNextAsync(ct);
+            }
+            catch (Exception e) when (fromClient && !Platform.IsTransient(e, ct))
+            {
+                throw new InvalidPageTokenException("Cosmos DB cannot continue from this token.", e);
+            }
+            using (response)
+            {
+                if (fromClient && response.StatusCode == HttpStatusCode.BadRequest)
+                    throw new InvalidPageTokenException("Cosmos DB cannot continue from this token.");
+                response.EnsureSuccessStatusCode();
+                await AddReadableAsync(response.Content, items, container.Id, logger, ct);
+                continuation = response.ContinuationToken;
+            }
+            reads++;
+            if (continuation is null || items.Count >= pageSize || reads >= MaxReadsPerPage) break;
+        }
+        return new Page<T>(items, continuation is null ? null : Encode(scope, continuation));
+    }
+
     /// <summary>Every readable result of <paramref name="query"/> in one partition; unreadable documents are skipped and logged.</summary>
     public static async Task<List<T>> ReadAllReadableAsync<T>(this Container container, QueryDefinition query, PartitionKey partition,
         ILogger logger, CancellationToken ct, bool optimisticDirectExecution = false)

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Marketing.Functions.Approvals;
 using Marketing.Functions.Commissions;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
@@ -9,18 +10,24 @@ namespace Marketing.Functions.Payouts;
 
 public sealed record CreatePayoutBatchRequest(string BatchId, long Minimum);
 
+/// <summary>A batch whose plan waits for finance (202): its total and how many promoters it would pay.</summary>
+public sealed record PayoutBatchPending(string BatchId, string State, long Total, int Lines, string Currency);
+
 /// <summary>
 /// POST /api/payouts — an operator pays every promoter whose available balance is at least <c>minimum</c>
-/// (minor units). Answers the batch as CSV (201; the same CSV again, 200, for a repeated request).
-/// Exactly once, per promoter:
-/// 1. the promoter is held for this batch (a patch filtered on "no other batch holds them"), so a concurrent
-///    batch skips them instead of splitting their entries;
-/// 2. their available entries are listed, a page at a time, into parts of the batch's line for them (at most
-///    PayoutPart.MaxEntries ids each), then the line (amount, count) is created: the set is fixed before anything is paid;
-/// 3. each listed entry moves available → paid with a patch filtered on status = available;
-/// 4. the hold is released and the line marked paid.
+/// (minor units). Answers the batch as CSV (201; the same CSV again, 200, for a repeated request), or, when the plan's
+/// total is above Approvals:PayoutThreshold, 202 with the plan (state awaiting_approval) until finance approves it
+/// (ApprovePayoutBatch, which then pays it) or rejects it (RejectPayoutBatch).
+/// Exactly once, per promoter, in two phases:
+/// plan — 1. the promoter is held for this batch (a patch filtered on "no other batch holds them"), so a concurrent
+///    batch skips them instead of splitting their entries; 2. their available entries are listed, a page at a time,
+///    into parts of the batch's line for them (at most PayoutPart.MaxEntries ids each), then the line (amount, count)
+///    is created: the set is fixed before anything is paid. When every promoter is planned, the header records the
+///    total and moves to paying, or to awaiting_approval (one filtered patch: of two runs, one decides);
+/// pay — 3. each listed entry still available moves available → paid with a patch filtered on status = available;
+///    4. the hold is released and the line marked paid; then the batch is completed.
 /// The batch id is the idempotency key: repeating the request resumes an interrupted batch with the lines
-/// it already wrote (never a recomputed set), then answers the same CSV.
+/// it already wrote (never a recomputed set), then answers the same CSV (or the same 202 while it waits).
 /// </summary>
 public static class CreatePayoutBatch
 {
@@ -31,15 +38,17 @@ public static class CreatePayoutBatch
         group.MapPost("", HandleAsync)
             .AsFunction("CreatePayoutBatch")
             .RequireAuthorization(Policies.Operator)
-            .WithProblems(409, ProblemTypes.ConcurrentUpdate)
+            .WithProblems(409, ProblemTypes.ConcurrentUpdate, ProblemTypes.ApprovalNotPending)
             .WithProblems(422, ProblemTypes.IdempotencyKeyReused)
             .AcceptsJson(new CreatePayoutBatchRequest("2026-12-week-49", 1000))
             .Produces<string>(StatusCodes.Status201Created, PayoutCsv.ContentType)
             .Produces<string>(StatusCodes.Status200OK, PayoutCsv.ContentType)
-            .WithSummary("Pay every promoter whose available balance is at least minimum; idempotent per batchId; answers CSV.");
+            .Produces<PayoutBatchPending>(StatusCodes.Status202Accepted)
+            .WithSummary("Pay every promoter whose available balance is at least minimum; idempotent per batchId; answers CSV, "
+                + "or 202 while a batch above the approval threshold waits for finance.");
 
     private static async Task<IResult> HandleAsync(HttpContext context, PayoutStore payouts, PromoterStore promoters, LedgerStore ledger,
-        IOptions<CommissionOptions> options, TimeProvider time)
+        IOptions<CommissionOptions> options, IOptions<ApprovalOptions> approvals, TimeProvider time)
     {
         var (request, problem) = await JsonBody.ReadAsync<CreatePayoutBatchRequest>(context.Request, r =>
         {
@@ -67,18 +76,46 @@ public static class CreatePayoutBatch
             context.Response.Headers["Idempotent-Replayed"] = "true";
             batch = earlier;
         }
-        if (batch.State != PayoutBatch.Completed)
-        {
-            var skipped = await PayAsync(batch, resuming: !created, payouts, promoters, ledger, time, ct);
-            await payouts.CompleteAsync(batch.BatchId, skipped, time.GetUtcNow(), ct);
-        }
-        var lines = await payouts.ListLinesAsync(batch.BatchId, ct);
-        return PayoutCsv.Result(batch.BatchId, lines, created ? StatusCodes.Status201Created : StatusCodes.Status200OK, context);
+        if (batch.State == PayoutBatch.Building)
+            batch = await PlanAsync(batch, resuming: !created, approvals.Value.PayoutThreshold, payouts, promoters, ledger, ct);
+        return await ContinueAsync(batch, created ? StatusCodes.Status201Created : StatusCodes.Status200OK, context, payouts, promoters, ledger, time, ct);
     }
 
-    /// <summary>Pays every promoter over the minimum; returns those another batch was paying.</summary>
-    private static async Task<List<string>> PayAsync(PayoutBatch batch, bool resuming, PayoutStore payouts, PromoterStore promoters,
-        LedgerStore ledger, TimeProvider time, CancellationToken ct)
+    /// <summary>
+    /// Takes a planned batch as far as its state allows: pays (and completes) a paying one and answers its CSV with
+    /// <paramref name="csvStatus"/>; answers a completed one's CSV; a waiting one's plan (202); a rejected one 409.
+    /// </summary>
+    public static async Task<IResult> ContinueAsync(PayoutBatch batch, int csvStatus, HttpContext context, PayoutStore payouts,
+        PromoterStore promoters, LedgerStore ledger, TimeProvider time, CancellationToken ct)
+    {
+        switch (batch.State)
+        {
+            case PayoutBatch.AwaitingApproval:
+                return TypedResults.Accepted($"/api/payouts/{batch.BatchId}",
+                    new PayoutBatchPending(batch.BatchId, batch.State, batch.Total ?? 0, batch.Lines ?? 0, batch.Currency));
+            case PayoutBatch.Rejected:
+                return Problem.Of(ProblemTypes.ApprovalNotPending, 409, "This payout batch was rejected: nothing was paid.",
+                    "Use a new batch id for a new batch.").ToResult();
+            case PayoutBatch.Paying:
+                await PayAsync(batch, payouts, promoters, ledger, time, ct);
+                await payouts.CompleteAsync(batch.BatchId, batch.Skipped, time.GetUtcNow(), ct);
+                break;
+            case PayoutBatch.Completed:
+                break;
+            default:
+                return Problem.Of(ProblemTypes.ConcurrentUpdate, 409, "The batch is being planned by another request; retry.").ToResult();
+        }
+        var lines = await payouts.ListLinesAsync(batch.BatchId, ct);
+        return PayoutCsv.Result(batch.BatchId, lines, csvStatus, context);
+    }
+
+    /// <summary>
+    /// Plans every promoter over the minimum (holds them and writes their lines; pays nothing), then ends the plan: the
+    /// header gets the total and moves to paying, or to awaiting_approval when the total is above
+    /// <paramref name="threshold"/>. Returns the header as it then is (another run of the batch may have ended it first).
+    /// </summary>
+    private static async Task<PayoutBatch> PlanAsync(PayoutBatch batch, bool resuming, long threshold, PayoutStore payouts, PromoterStore promoters,
+        LedgerStore ledger, CancellationToken ct)
     {
         var skipped = new ConcurrentBag<string>();
         string? continuation = null;
@@ -88,47 +125,63 @@ public static class CreatePayoutBatch
             await Parallel.ForEachAsync(ids.Distinct(), new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = ct },
                 async (promoterId, token) =>
                 {
-                    if (!await PayPromoterAsync(batch, promoterId, resuming, payouts, promoters, ledger, time, token))
+                    if (!await PlanPromoterAsync(batch, promoterId, resuming, payouts, promoters, ledger, token))
                         skipped.Add(promoterId);
                 });
             continuation = next;
         } while (continuation is not null);
-        return [.. skipped.Order(StringComparer.Ordinal)];
+
+        var lines = await payouts.ListLinesAsync(batch.BatchId, ct);
+        var total = lines.Sum(l => l.Amount);
+        // A batch interrupted while paying under the code before approvals (it paid as it planned) goes on paying: its
+        // money already moved, so there is nothing left for finance to decide.
+        var paidBeforeApprovals = lines.Any(l => l.State == PayoutLine.Paid);
+        var waits = total > threshold && !paidBeforeApprovals;
+        await payouts.TryEndPlanAsync(batch.BatchId, waits ? PayoutBatch.AwaitingApproval : PayoutBatch.Paying, total, lines.Count,
+            [.. skipped.Order(StringComparer.Ordinal)], waits ? new PayoutApproval { Status = PayoutApproval.Pending } : null, ct);
+        return await payouts.FindAsync(batch.BatchId, ct) ?? batch;
     }
 
     /// <summary>False when the promoter is over the minimum but another batch holds them.</summary>
-    private static async Task<bool> PayPromoterAsync(PayoutBatch batch, string promoterId, bool resuming, PayoutStore payouts,
-        PromoterStore promoters, LedgerStore ledger, TimeProvider time, CancellationToken ct)
+    private static async Task<bool> PlanPromoterAsync(PayoutBatch batch, string promoterId, bool resuming, PayoutStore payouts,
+        PromoterStore promoters, LedgerStore ledger, CancellationToken ct)
     {
-        var line = resuming ? await payouts.FindLineAsync(batch.BatchId, promoterId, ct) : null;
-        if (line is { State: PayoutLine.Paid }) return true;
-        IReadOnlyList<string>? onlyPart = null; // the plan's ids when they fit in one part: no need to read it back
-        var fresh = false; // this run made the line's plan: every entry in it is still available
-        if (line is null)
+        if (resuming && await payouts.FindLineAsync(batch.BatchId, promoterId, ct) is not null) return true;
+        // Cheap test first: most promoters are under the minimum and need no hold.
+        if (await ledger.SumAsync(promoterId, LedgerStatus.Available, ct) < batch.Minimum) return true;
+        if (!await promoters.TryHoldForPayoutAsync(promoterId, batch.BatchId, ct)) return false;
+        // Held: from here on only this batch moves this promoter's entries out of "available".
+        var planned = await PlanLineAsync(batch, promoterId, payouts, ledger, ct);
+        if (planned.Amount < batch.Minimum || planned.Entries == 0)
         {
-            // Cheap test first: most promoters are under the minimum and need no hold.
-            if (await ledger.SumAsync(promoterId, LedgerStatus.Available, ct) < batch.Minimum) return true;
-            if (!await promoters.TryHoldForPayoutAsync(promoterId, batch.BatchId, ct)) return false;
-            // Held: from here on only this batch moves this promoter's entries out of "available".
-            var (planned, firstPart) = await PlanAsync(batch, promoterId, payouts, ledger, ct);
-            if (planned.Amount < batch.Minimum || planned.Entries == 0)
-            {
-                await promoters.ReleasePayoutHoldAsync(promoterId, batch.BatchId, ct);
-                return true;
-            }
-            if (await payouts.TryCreateLineAsync(planned, ct))
-                (line, onlyPart, fresh) = (planned, planned.Parts == 1 ? firstPart : null, true);
-            else
-                line = await payouts.FindLineAsync(batch.BatchId, promoterId, ct) ?? planned; // a concurrent run of the same batch wrote it
+            await promoters.ReleasePayoutHoldAsync(promoterId, batch.BatchId, ct);
+            return true;
         }
+        await payouts.TryCreateLineAsync(planned, ct); // false: a concurrent run of the same batch wrote it first (its plan counts)
+        return true;
+    }
+
+    /// <summary>Pays every unpaid line of a batch whose header says paying (a repeat gets further each time).</summary>
+    private static async Task PayAsync(PayoutBatch batch, PayoutStore payouts, PromoterStore promoters, LedgerStore ledger, TimeProvider time,
+        CancellationToken ct)
+    {
+        var lines = await payouts.ListLinesAsync(batch.BatchId, ct);
+        await Parallel.ForEachAsync(lines.Where(l => l.State == PayoutLine.Paying),
+            new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = ct },
+            async (line, token) => await PayLineAsync(batch, line, payouts, promoters, ledger, time, token));
+    }
+
+    private static async Task PayLineAsync(PayoutBatch batch, PayoutLine line, PayoutStore payouts, PromoterStore promoters, LedgerStore ledger,
+        TimeProvider time, CancellationToken ct)
+    {
+        var promoterId = line.PromoterId;
         var now = time.GetUtcNow();
-        // An entry that is no longer available was paid by an earlier run of this batch (only the holder pays): a
-        // resumed line pays only what is still available, a part at a time, so each repeat gets further. (A replica
-        // behind the latest write can only show an entry as still available, never the reverse: the patch's filter
-        // then refuses it.)
+        // Only entries still available are paid: one paid by an earlier run of this batch is not (only the holder pays), so
+        // each repeat gets further. (A replica behind the latest write can only show an entry as still available, never
+        // the reverse: the patch's filter then refuses it.)
         async Task PayEntriesAsync(IReadOnlyList<string> ids)
         {
-            var unpaid = fresh ? ids : await ledger.StillAvailableAsync(promoterId, ids, ct);
+            var unpaid = await ledger.StillAvailableAsync(promoterId, ids, ct);
             await Parallel.ForEachAsync(unpaid, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = ct },
                 async (id, token) => await ledger.TryPayAsync(promoterId, id, batch.BatchId, now, token));
         }
@@ -136,24 +189,30 @@ public static class CreatePayoutBatch
             foreach (var chunk in legacy.Chunk(PayoutPart.MaxEntries))
                 await PayEntriesAsync(chunk);
         for (var part = 0; part < line.Parts; part++)
-            await PayEntriesAsync(onlyPart ?? (await payouts.ReadPartAsync(batch.BatchId, promoterId, line.PlanId!, part, ct)).EntryIds);
+            await PayEntriesAsync((await payouts.ReadPartAsync(batch.BatchId, promoterId, line.PlanId!, part, ct)).EntryIds);
         await promoters.ReleasePayoutHoldAsync(promoterId, batch.BatchId, ct);
-        await payouts.MarkLinePaidAsync(batch.BatchId, promoterId, ct);
-        return true;
+        if (batch.Approval is null)
+        {
+            await payouts.MarkLinePaidAsync(batch.BatchId, promoterId, ct);
+            return;
+        }
+        // A line that waited for finance reports what the ledger says it paid. While the batch waits the promoter stays
+        // held, entries only move forward and only the holder pays, so this is the plan's amount; a refund meanwhile is a
+        // new (negative) entry outside the plan, netted by the next batch (docs/approvals.md, "Money").
+        var (amount, entries) = await ledger.PaidInBatchAsync(promoterId, batch.BatchId, ct);
+        await payouts.MarkLinePaidAsync(batch.BatchId, promoterId, amount, (int)entries, ct);
     }
 
     /// <summary>
     /// Fixes what the line will pay: the promoter's available entries, a page at a time, each page written as a
     /// part of the plan (bounded: memory and documents do not grow with the entries). Returns the line to create,
-    /// whose creation commits the plan, and the first part's ids. A plan under the minimum leaves its parts
-    /// behind unused (a rare race: the sum just before the hold was over it).
+    /// whose creation commits the plan. A plan under the minimum leaves its parts behind unused (a rare race: the sum
+    /// just before the hold was over it).
     /// </summary>
-    private static async Task<(PayoutLine Line, IReadOnlyList<string> FirstPart)> PlanAsync(PayoutBatch batch, string promoterId,
-        PayoutStore payouts, LedgerStore ledger, CancellationToken ct)
+    private static async Task<PayoutLine> PlanLineAsync(PayoutBatch batch, string promoterId, PayoutStore payouts, LedgerStore ledger, CancellationToken ct)
     {
         var planId = Guid.NewGuid().ToString("N");
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        IReadOnlyList<string> firstPart = [];
         long amount = 0;
         var parts = 0;
         string? continuation = null;
@@ -170,16 +229,15 @@ public static class CreatePayoutBatch
                     EntryIds = [.. fresh.Select(e => e.Id)],
                 };
                 await payouts.WritePartAsync(part, ct);
-                if (parts == 0) firstPart = part.EntryIds;
                 amount += part.Amount;
                 parts++;
             }
             continuation = next;
         } while (continuation is not null);
-        return (new PayoutLine
+        return new PayoutLine
         {
             BatchId = batch.BatchId, PromoterId = promoterId, Amount = amount, Currency = batch.Currency, State = PayoutLine.Paying,
             Entries = seen.Count, Parts = parts, PlanId = planId,
-        }, firstPart);
+        };
     }
 }

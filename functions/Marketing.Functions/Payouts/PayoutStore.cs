@@ -3,12 +3,20 @@ using Microsoft.Azure.Cosmos;
 
 namespace Marketing.Functions.Payouts;
 
-/// <summary>A payout batch's header: what the operator asked for and, once completed, what it paid.</summary>
+/// <summary>
+/// A payout batch's header: what the operator asked for, what the plan came to and, once completed, what it paid.
+/// building (holding promoters and writing their lines) → paying → completed; a plan whose total is above
+/// Approvals:PayoutThreshold goes building → awaiting_approval, then finance approves (→ paying → completed) or rejects
+/// (→ rejected: holds released, nothing paid). Nothing is paid before the header says paying.
+/// </summary>
 public sealed record PayoutBatch
 {
     public const string HeaderId = "batch";
     public const string Building = "building";
+    public const string AwaitingApproval = "awaiting_approval";
+    public const string Paying = "paying";
     public const string Completed = "completed";
+    public const string Rejected = "rejected";
 
     public string Id => HeaderId;
     public required string BatchId { get; init; }
@@ -20,6 +28,24 @@ public sealed record PayoutBatch
     public DateTimeOffset? CompletedAt { get; init; }
     /// <summary>Promoters over the minimum that another batch was paying at the time (paid by that batch instead).</summary>
     public IReadOnlyList<string> Skipped { get; init; } = [];
+    /// <summary>The plan's total (the lines' sum) and how many lines, fixed when planning ends (absent on older batches).</summary>
+    public long? Total { get; init; }
+    public int? Lines { get; init; }
+    /// <summary>Set when the plan's total was above the threshold: finance's decision (docs/approvals.md, "Money").</summary>
+    public PayoutApproval? Approval { get; init; }
+}
+
+/// <summary>Finance's decision on a batch over the threshold: pending, then approved or rejected (final).</summary>
+public sealed record PayoutApproval
+{
+    public const string Pending = "pending";
+    public const string Approved = "approved";
+    public const string Rejected = "rejected";
+
+    public required string Status { get; init; }
+    public string? DecidedBy { get; init; }
+    public DateTimeOffset? DecidedAt { get; init; }
+    public string? Reason { get; init; }
 }
 
 /// <summary>
@@ -33,6 +59,8 @@ public sealed record PayoutLine
 {
     public const string Paying = "paying";
     public const string Paid = "paid";
+    /// <summary>Its batch was rejected: nothing paid, the promoter's hold released.</summary>
+    public const string Rejected = "rejected";
 
     public string Id => LineId(PromoterId);
     public required string BatchId { get; init; }
@@ -102,6 +130,49 @@ public sealed class PayoutStore(Database database)
     public Task MarkLinePaidAsync(string batchId, string promoterId, CancellationToken ct)
         => container.PatchItemAsync<PayoutLine>(PayoutLine.LineId(promoterId), new PartitionKey(batchId), [PatchOperation.Set("/state", PayoutLine.Paid)],
             new PatchItemRequestOptions { EnableContentResponseOnWrite = false }, ct);
+
+    /// <summary>
+    /// Marks the line paid with what the ledger says it paid (a line that waited for approval: see CreatePayoutBatch),
+    /// so its CSV row is what moved, whatever happened to its planned entries meanwhile.
+    /// </summary>
+    public Task MarkLinePaidAsync(string batchId, string promoterId, long amount, int entries, CancellationToken ct)
+        => container.PatchItemAsync<PayoutLine>(PayoutLine.LineId(promoterId), new PartitionKey(batchId),
+            [PatchOperation.Set("/state", PayoutLine.Paid), PatchOperation.Set("/amount", amount), PatchOperation.Set("/entries", entries)],
+            new PatchItemRequestOptions { EnableContentResponseOnWrite = false }, ct);
+
+    /// <summary>Marks the line of a rejected batch (only while unpaid: a repeat, or a paid line, is left as it is).</summary>
+    public Task<bool> MarkLineRejectedAsync(string batchId, string promoterId, CancellationToken ct)
+        => container.TryPatchAsync<PayoutLine>(PayoutLine.LineId(promoterId), batchId, [PatchOperation.Set("/state", PayoutLine.Rejected)],
+            $"c.state = '{PayoutLine.Paying}'", ct);
+
+    /// <summary>
+    /// Ends planning: the header moves from building to <paramref name="state"/> (paying, or awaiting_approval with a pending
+    /// approval) with the plan's total, line count and skipped promoters. Filtered on building, so of two runs of the
+    /// same batch one decides; false for the other (it reads the header again and follows it).
+    /// </summary>
+    public Task<bool> TryEndPlanAsync(string batchId, string state, long total, int lines, IReadOnlyList<string> skipped, PayoutApproval? approval,
+        CancellationToken ct)
+    {
+        List<PatchOperation> operations = [PatchOperation.Set("/state", state), PatchOperation.Set("/total", total), PatchOperation.Set("/lines", lines),
+            PatchOperation.Set("/skipped", skipped)];
+        if (approval is not null) operations.Add(PatchOperation.Set("/approval", approval));
+        return container.TryPatchAsync<PayoutBatch>(PayoutBatch.HeaderId, batchId, operations, $"c.state = '{PayoutBatch.Building}'", ct);
+    }
+
+    /// <summary>Finance's decision: awaiting_approval → <paramref name="state"/> (paying or rejected) with the decision; false when not awaiting.</summary>
+    public Task<bool> TryDecideAsync(string batchId, string state, PayoutApproval approval, CancellationToken ct)
+        => container.TryPatchAsync<PayoutBatch>(PayoutBatch.HeaderId, batchId, [PatchOperation.Set("/state", state), PatchOperation.Set("/approval", approval)],
+            $"c.state = '{PayoutBatch.AwaitingApproval}'", ct);
+
+    /// <summary>
+    /// One page of the batches awaiting finance's approval, across batches (the approvers' queue). Cross-partition, served
+    /// by the index on state: only a batch header is ever in state awaiting_approval (lines are paying, paid or rejected),
+    /// so each physical partition answers from its index and reads nothing else.
+    /// </summary>
+    public Task<Page<PayoutBatch>> ListAwaitingApprovalAsync(int pageSize, string? pageToken, ILogger log, CancellationToken ct)
+        => container.ReadCrossPartitionPageAsync<PayoutBatch>(
+            new QueryDefinition("SELECT * FROM c WHERE c.state = @awaiting").WithParameter("@awaiting", PayoutBatch.AwaitingApproval),
+            pageSize, pageToken, log, ct);
 
     public Task CompleteAsync(string batchId, IReadOnlyList<string> skipped, DateTimeOffset now, CancellationToken ct)
         => container.PatchItemAsync<PayoutBatch>(PayoutBatch.HeaderId, new PartitionKey(batchId),

@@ -1,3 +1,4 @@
+using Marketing.Functions.Approvals;
 using Marketing.Functions.Hosting;
 
 namespace Marketing.Functions.Payouts;
@@ -7,7 +8,7 @@ public static class PayoutsModule
     public static readonly ContainerSpec[] Containers = [PayoutStore.Spec];
 
     public static IServiceCollection AddPayouts(this IServiceCollection services)
-        => services.AddSingleton<PayoutStore>().AddSingleton<PayoutFiles>();
+        => services.AddSingleton<PayoutStore>().AddSingleton<PayoutFiles>().AddSingleton<IApprovalQueue, PendingPayouts>();
 
     public static IEndpointRouteBuilder MapPayouts(this IEndpointRouteBuilder routes)
     {
@@ -15,6 +16,8 @@ public static class PayoutsModule
         group.MapCreatePayoutBatch();
         group.MapGetPayoutBatch();
         group.MapGetPayoutCsvLink();
+        group.MapApprovePayoutBatch();
+        group.MapRejectPayoutBatch();
         return routes;
     }
 }
