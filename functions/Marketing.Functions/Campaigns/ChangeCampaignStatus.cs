@@ -1,3 +1,4 @@
+using Marketing.Functions.Audit;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
 
@@ -39,6 +40,7 @@ public static class ChangeCampaignStatus
                         => HandleAsync(transition, id, context, store, stock, cache, time))
                 .AsFunction(transition.Function)
                 .RequireAuthorization(Policies.Operator)
+                .Audited(transition.Action, AuditKinds.Campaign, "id")
                 .WithProblems(409, ProblemTypes.InvalidTransition, ProblemTypes.ConcurrentUpdate)
                 .Accepts<CampaignStepRequest>(isOptional: true, "application/json") // an empty object: nothing to show
                 .Produces<CampaignView>()

@@ -1,3 +1,4 @@
+using Marketing.Functions.Audit;
 using System.Collections.Concurrent;
 using Marketing.Functions.Commissions;
 using Marketing.Functions.Hosting;
@@ -31,6 +32,7 @@ public static class CreatePayoutBatch
         group.MapPost("", HandleAsync)
             .AsFunction("CreatePayoutBatch")
             .RequireAuthorization(Policies.Operator)
+            .Audited("create", AuditKinds.PayoutBatch)
             .WithProblems(409, ProblemTypes.ConcurrentUpdate)
             .WithProblems(422, ProblemTypes.IdempotencyKeyReused)
             .AcceptsJson(new CreatePayoutBatchRequest("2026-12-week-49", 1000))
@@ -51,6 +53,7 @@ public static class CreatePayoutBatch
         if (problem is not null) return problem.ToResult();
 
         var ct = context.RequestAborted;
+        await context.BeginAuditAsync(request!.BatchId);
         var batch = new PayoutBatch
         {
             BatchId = request!.BatchId, Minimum = request.Minimum, Currency = options.Value.Currency, State = PayoutBatch.Building,
