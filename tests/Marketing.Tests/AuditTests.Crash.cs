@@ -87,7 +87,7 @@ public sealed class AuditCrashTests
             await RepairAsync(app);
 
             var now = await (await app.Operator().GetAsync($"/api/campaigns/{campaign}")).AssertStatusAsync(HttpStatusCode.OK);
-            var tookEffect = (string?)now["name"] == name;
+            var tookEffect = (string?)now["terms"]!["name"] == name;
             var entries = await app.AuditEntriesAsync(target);
             AuditTrailReader.AssertNoIntentLeft(entries);
             var fresh = entries.Take(entries.Count - entriesBefore).ToList(); // newest first
@@ -108,7 +108,7 @@ public sealed class AuditCrashTests
                 // No entry claims a change that did not happen.
                 Assert.All(fresh, e =>
                 {
-                    Assert.Equal("no_change", (string?)e["outcome"]);
+                    Assert.True("no_change" == (string?)e["outcome"], $"crash after {crashAfter}: {e.ToJsonString()}");
                     Assert.Empty(AuditTrailReader.Changes(e));
                 });
             }
@@ -204,7 +204,7 @@ public sealed class AuditCrashTests
             var entry = Assert.Single(await app.AuditEntriesAsync("campaign/" + campaign), e => (string?)e["action"] == "update");
             Assert.Equal("repaired", (string?)entry["state"]);
             Assert.Null(entry["status"]);
-            var name = (string?)(await (await app.Operator().GetAsync($"/api/campaigns/{campaign}")).AssertStatusAsync(HttpStatusCode.OK))["name"];
+            var name = (string?)(await (await app.Operator().GetAsync($"/api/campaigns/{campaign}")).AssertStatusAsync(HttpStatusCode.OK))["terms"]!["name"];
             Assert.Equal(name == "killed" ? "applied" : "no_change", (string?)entry["outcome"]);
         }
     }

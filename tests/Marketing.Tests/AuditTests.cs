@@ -130,7 +130,7 @@ public sealed class AuditTests(TestApp app) : IClassFixture<TestApp>
         {
             var batch = Api.NewId("b");
             var response = await op.PostAsync("/api/payouts", Api.JsonContent(new { batchId = batch, minimum = 1_000_000_000 }));
-            await response.AssertStatusAsync(HttpStatusCode.Created);
+            Assert.Equal(HttpStatusCode.Created, response.StatusCode); // the batch's CSV
             return new("payout-batch/" + batch, "create", who);
         },
         ["StartMediaUpload"] = async (app, op, who) =>
