@@ -76,6 +76,7 @@ cat <<INFO
     ORDERS=\$(node scripts/token.mjs --sub order-service --role order_system)
     PROMOTER=\$(node scripts/token.mjs --sub alice --role promoter)
     FINANCE=\$(node scripts/token.mjs --sub fiona --role finance)
+    APPROVER=\$(node scripts/token.mjs --sub abby --role approver)
   Claim the demo coupon:
     curl -X POST http://127.0.0.1:$PORT/api/campaigns/cmp_demo/claims -H "Authorization: Bearer \$CUSTOMER" \\
          -H "Idempotency-Key: \$(cat /proc/sys/kernel/random/uuid)" -H "Content-Type: application/json" -d '{"channel":"app"}'

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Marketing.Functions.Audit;
 using Marketing.Functions.Hosting;
 using Marketing.Tests.Support;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit;
@@ -301,6 +302,25 @@ public sealed class AuditTests(TestApp app) : IClassFixture<TestApp>
         var ends = (await app.AuditEntriesAsync("campaign/" + id)).Where(e => (string?)e["action"] == "end").ToList();
         Assert.Equal(["applied", "no_change"], ends.Select(e => (string)e["outcome"]!).Order());
         Assert.Empty(AuditTrailReader.Changes(ends.Single(e => (string?)e["outcome"] == "no_change")));
+    }
+
+    [Fact]
+    public async Task An_audited_update_costs_two_reads_of_the_campaign_and_two_writes_of_its_entry_beyond_its_own_three_requests()
+    {
+        var (campaigns, audit) = (new ContainerTraffic("campaigns"), new ContainerTraffic(AuditStore.Spec.Name));
+        await using var own = await TestApp.StartAsync(customize: b => b.ConfigureServices(s =>
+        {
+            s.AddSingleton<Microsoft.Azure.Cosmos.RequestHandler>(campaigns);
+            s.AddSingleton<Microsoft.Azure.Cosmos.RequestHandler>(audit);
+        }));
+        var op = own.Operator(Api.NewId("op"));
+        var id = await op.CreateCampaignAsync(Api.Terms(own.Clock.GetUtcNow()));
+        campaigns.Reset();
+        audit.Reset();
+        await (await op.PutAsync($"/api/campaigns/{id}", Api.JsonContent(Api.Terms(own.Clock.GetUtcNow(), t => t["name"] = "Renamed"))))
+            .AssertStatusAsync(HttpStatusCode.OK);
+        // Its own: read, replace, the catalog's change marker. The audit's: the campaign before and after, the intent and its completion.
+        Assert.Equal((3L + 2L, 2L), (campaigns.Requests, audit.Requests));
     }
 
     // ---- reading the trail -------------------------------------------------------------------------------------------

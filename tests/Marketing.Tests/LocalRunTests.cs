@@ -59,6 +59,7 @@ public sealed partial class LocalToolTests
             [Roles.OrderSystem] = ("/api/redemptions/ord-token-script", Roles.Customer),
             [Roles.Promoter] = ("/api/promoters/me", Roles.Customer),
             [Roles.Finance] = ("/api/payouts/token-script/csv-link", Roles.Operator),
+            [Roles.Approver] = ("/api/audit?limit=1", Roles.Operator),
         };
         Assert.Equal(roles.Order(), routes.Keys.Order());
         var subject = "token-script-" + Guid.NewGuid().ToString("N")[..8];
