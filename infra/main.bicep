@@ -73,6 +73,9 @@ param aggregateStatsSchedule string = '0 * * * * *'
 @description('NCRONTAB schedule of the SendReminders timer function, which sends expiry reminders (docs/notifications.md).')
 param sendRemindersSchedule string = '0 */5 * * * *'
 
+@description('NCRONTAB schedule of the AuditRepair timer function, which completes the audit entries of calls that died (docs/audit.md).')
+param auditRepairSchedule string = '0 */5 * * * *'
+
 @description('The platform\'s time zone (IANA id): where the operators\' overview starts "today" and "yesterday".')
 param statsTimeZone string = 'Asia/Shanghai'
 
@@ -261,6 +264,7 @@ module functionApp 'modules/functionapp.bicep' = {
     releaseCommissionsSchedule: releaseCommissionsSchedule
     aggregateStatsSchedule: aggregateStatsSchedule
     sendRemindersSchedule: sendRemindersSchedule
+    auditRepairSchedule: auditRepairSchedule
     statsTimeZone: statsTimeZone
     referralAttributionDays: referralAttributionDays
     referralAttribution: referralAttribution

@@ -83,7 +83,7 @@ cat <<INFO
   Walk-through (docs/getting-started.md), driven end to end: bash scripts/demo.sh
   Commissions are held $Commissions__HoldingDays days here (Commissions__HoldingDays).
   Timers do not fire by themselves here; run one now:
-    bash scripts/timer.sh ExpireCoupons      (or ReleaseCommissions, ReconcileStock, AggregateStats, SendReminders)
+    bash scripts/timer.sh ExpireCoupons      (or ReleaseCommissions, ReconcileStock, AggregateStats, SendReminders, AuditRepair)
   Notifications: SendReminders' messages go to the in-app inbox (GET /api/me/notifications) and, through
     scripts/timer.sh standing in for the queue, to the local provider sink on 127.0.0.1:$SINK_PORT
     (log: $STATE_DIR/notification-sink.log; docs/notifications.md, "Locally").

@@ -3,14 +3,14 @@
 # schedule: the host would POST the custom-handler invocation below to /<Function>, so this script does the same
 # (a realistic timer value: last run 5 minutes ago, not past due) and prints the handler's answer
 # ({"Outputs":..,"Logs":[...],"ReturnValue":..}). Start the platform first: bash scripts/run-local.sh.
-# Usage: bash scripts/timer.sh ExpireCoupons | ReleaseCommissions | ReconcileStock | AggregateStats | SendReminders
+# Usage: bash scripts/timer.sh ExpireCoupons | ReleaseCommissions | ReconcileStock | AggregateStats | SendReminders | AuditRepair
 # SendReminders answers its queue messages in Outputs.notifications, which the host would send to the notifications
 # queue for DeliverNotifications. Locally there is no Service Bus: this script stands in for it and hands each message
 # to /DeliverNotifications as the host would deliver it, so the providers' calls reach the local notification sink
 # (started by run-local.sh; it prints each call and keeps it in .emulators/notification-sink.jsonl).
 # The port is FUNCTIONS_CUSTOMHANDLER_PORT if set, else 7071 (run-local's). Exit code 1 if the run failed.
 set -euo pipefail
-TIMERS="ExpireCoupons ReleaseCommissions ReconcileStock AggregateStats SendReminders"
+TIMERS="ExpireCoupons ReleaseCommissions ReconcileStock AggregateStats SendReminders AuditRepair"
 name=${1:-}
 if [[ " $TIMERS " != *" $name "* ]] || [ -z "$name" ]; then
   echo "usage: bash scripts/timer.sh ${TIMERS// / | }" >&2

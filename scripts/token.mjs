@@ -22,7 +22,7 @@ const ROLES = {
   order_system: "the order system: quotes, locks, confirms, cancels and refunds coupons on orders",
   promoter: "a promoter (distribution): reads their own registration, commissions and balance",
   finance: "finance staff: short-lived links to payout batch CSVs",
-  approver: "approves, rejects or returns other people's campaigns (never their own), reads the audit trail",
+  approver: "the checker of maker-checker: decides others' campaigns and top-ups (never their own), reads the audit trail",
 };
 const usage = () => {
   console.error("usage: node scripts/token.mjs --sub ID --role ROLE [--role ROLE ...] [--minutes N]\nroles:");

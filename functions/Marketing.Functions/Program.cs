@@ -1,4 +1,5 @@
 using Marketing.Functions.Approvals;
+using Marketing.Functions.Audit;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Commissions;
 using Marketing.Functions.Expiry;
@@ -30,6 +31,7 @@ builder.Services.AddStats();
 builder.Services.AddNotifications(builder.Configuration);
 builder.Services.AddMedia(builder.Configuration);
 builder.Services.AddApprovals();
+builder.Services.AddAudit(builder.Configuration);
 
 var app = builder.Build();
 app.UsePlatform();
@@ -45,6 +47,7 @@ app.MapStats();
 app.MapNotifications();
 app.MapMedia();
 app.MapApprovals();
+app.MapAudit();
 
 try
 {

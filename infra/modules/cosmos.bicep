@@ -128,6 +128,13 @@ var containers containerSpec[] = [
     excludedPaths: ['/renditions/*', '/refusal/*', '/"_etag"/?']
     defaultTtl: -1
   }
+  {
+    // The audit trail (docs/audit.md): one partition per target ("campaign/cmp_..."). Queries filter on target, actor.sub,
+    // state and occurredAt and sort on occurredAt; the states and the diff (most of an entry) are never indexed.
+    name: 'audit'
+    partitionKeyPath: '/target'
+    excludedPaths: ['/before/*', '/after/*', '/changes/*', '/actor/roles/*', '/reason/?', '/beforeHash/?', '/statesOmitted/?', '/"_etag"/?']
+  }
 ]
 // Built-in "Cosmos DB Built-in Data Contributor" data-plane role.
 var dataContributor = '00000000-0000-0000-0000-000000000002'

@@ -37,6 +37,7 @@ param redemptionLockMinutes int
 param releaseCommissionsSchedule string
 param aggregateStatsSchedule string
 param sendRemindersSchedule string
+param auditRepairSchedule string
 param statsTimeZone string
 param referralAttributionDays int
 param referralAttribution string
@@ -147,6 +148,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ReleaseCommissionsSchedule', value: releaseCommissionsSchedule }
         { name: 'AggregateStatsSchedule', value: aggregateStatsSchedule }
         { name: 'SendRemindersSchedule', value: sendRemindersSchedule }
+        // The audit trail (docs/audit.md): intents older than the grace belong to calls that died; the repair completes them.
+        { name: 'AuditRepairSchedule', value: auditRepairSchedule }
+        { name: 'Audit__RepairGraceMinutes', value: '10' }
         { name: 'Reminders__RecordRetentionDays', value: '90' }
         { name: 'Reminders__RequeueAfterMinutes', value: '10' }
         { name: 'Reminders__MarginMinutes', value: '60' }

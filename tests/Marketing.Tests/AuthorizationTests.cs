@@ -67,6 +67,7 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
         ["DeleteMedia"] = "operator",
         ["GetCampaignPage"] = "customer",
         ["ListApprovals"] = "approver",
+        ["ListAuditEntries"] = "approver", // or admin
 
         ["Health"] = null,
         ["OpenApi"] = null,

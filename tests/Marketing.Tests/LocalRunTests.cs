@@ -87,7 +87,7 @@ public sealed partial class LocalToolTests
         await using var app = await TestApp.StartAsync();
         var timers = FunctionJson.Build(app.Services.GetRequiredService<EndpointDataSource>())
             .Where(f => (string?)f.Value["bindings"]![0]!["type"] == "timerTrigger").Select(f => f.Key).Order().ToArray();
-        Assert.Equal(5, timers.Length); // ExpireCoupons, ReleaseCommissions, ReconcileStock, AggregateStats, SendReminders
+        Assert.Equal(6, timers.Length); // ExpireCoupons, ReleaseCommissions, ReconcileStock, AggregateStats, SendReminders, AuditRepair
         var usage = await Scripts.BashAsync("timer.sh", "NoSuchTimer");
         Assert.Equal(2, usage.ExitCode);
         var offered = TimerList().Match(usage.Error).Groups[1].Value.Split('|', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);

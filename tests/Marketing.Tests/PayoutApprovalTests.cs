@@ -164,7 +164,7 @@ public sealed class PayoutApprovalTests
     private sealed record Referrer(string Id, string Buyer);
 
     /// <summary>Two promoters with one released commission each (10% of the order amounts).</summary>
-    private static async Task<(string A, string B)> TwoEarnersAsync(TestApp app, long orderA, long orderB)
+    internal static async Task<(string A, string B)> TwoEarnersAsync(TestApp app, long orderA, long orderB)
     {
         await app.SetRulesAsync(1000, 0);
         var a = await ReferrerAsync(app);

@@ -1,3 +1,4 @@
+using Marketing.Functions.Audit;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
 
@@ -40,6 +41,7 @@ public static class ChangeCampaignStatus
                         => HandleAsync(transition, id, context, store, stock, cache, time))
                 .AsFunction(transition.Function)
                 .RequireAuthorization(Policies.Operator)
+                .Audited(transition.Action, AuditKinds.Campaign, "id")
                 .WithProblems(409, transition.Action == "publish"
                     ? [ProblemTypes.InvalidTransition, ProblemTypes.ApprovalRequired, ProblemTypes.ConcurrentUpdate]
                     : [ProblemTypes.InvalidTransition, ProblemTypes.ConcurrentUpdate])

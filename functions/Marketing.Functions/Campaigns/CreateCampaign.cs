@@ -1,3 +1,4 @@
+using Marketing.Functions.Audit;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
 
@@ -13,6 +14,7 @@ public static class CreateCampaign
         group.MapPost("", HandleAsync)
             .AsFunction("CreateCampaign")
             .RequireAuthorization(Policies.Operator)
+            .Audited("create", AuditKinds.Campaign)
             .AcceptsJson(CampaignTerms.Example)
             .Produces<CampaignView>(StatusCodes.Status201Created)
             .WithSummary("Create a campaign (draft).");
@@ -24,9 +26,11 @@ public static class CreateCampaign
 
         var now = time.GetUtcNow();
         var who = context.User.SubjectId();
+        var id = Ids.New("cmp");
+        await context.BeginAuditAsync(id);
         var campaign = await store.CreateAsync(new Campaign
         {
-            Id = Ids.New("cmp"),
+            Id = id,
             Catalog = CampaignStore.DefaultCatalog,
             Terms = terms!,
             Status = CampaignStatus.Draft,

@@ -16,7 +16,7 @@ public static class SubmitCampaign
         group.MapPost("/{id}/submit", HandleAsync)
             .AsFunction("SubmitCampaign")
             .RequireAuthorization(Policies.Operator)
-            .Audited("campaign.submit", AuditKinds.Campaign, "id")
+            .Audited("submit", AuditKinds.Campaign, "id")
             .WithProblems(409, ProblemTypes.InvalidTransition, ProblemTypes.ConcurrentUpdate)
             .Accepts<CampaignStepRequest>(isOptional: true, "application/json") // an empty object: nothing to show
             .Produces<CampaignView>()

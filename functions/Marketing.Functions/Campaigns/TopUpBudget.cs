@@ -1,3 +1,4 @@
+using Marketing.Functions.Audit;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -35,6 +36,7 @@ public static class TopUpBudget
         group.MapPost("/{id}/budget", HandleAsync)
             .AsFunction("TopUpBudget")
             .RequireAuthorization(Policies.Operator)
+            .Audited("top-up", AuditKinds.Budget, "id")
             .WithHeader(RequestHeader.IdempotencyKey(required: true))
             .WithProblems(409, ProblemTypes.CampaignNotActive, ProblemTypes.CampaignNotEditable, ProblemTypes.ConcurrentUpdate, ProblemTypes.IdempotencyInFlight)
             .WithProblems(422, ProblemTypes.IdempotencyKeyReused)
@@ -53,6 +55,7 @@ public static class TopUpBudget
         var (body, problem) = await JsonBody.ReadAsync<TopUpRequest>(context.Request, Validate);
         if (problem is not null) return problem.ToResult();
         var request = body!;
+        context.AuditReason(request.Reason);
 
         var ct = context.RequestAborted;
         var campaign = await campaigns.FindAsync(id, ct);

@@ -1,3 +1,4 @@
+using Marketing.Functions.Audit;
 using System.Text.Json;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
@@ -18,6 +19,7 @@ public static class UpdateCampaign
         group.MapPut("/{id}", HandleAsync)
             .AsFunction("UpdateCampaign")
             .RequireAuthorization(Policies.Operator)
+            .Audited("update", AuditKinds.Campaign, "id")
             .WithHeader(RequestHeader.IfMatch)
             .WithProblems(409, ProblemTypes.CampaignNotEditable, ProblemTypes.ConcurrentUpdate)
             .WithProblems(412, ProblemTypes.PreconditionFailed)

@@ -156,6 +156,13 @@ public sealed class CommissionRulesStore(Database database, TimeProvider time, I
         return versions.OrderBy(v => v.EffectiveFrom).ToList();
     }
 
+    /// <summary>The version taking effect at <paramref name="effectiveFrom"/>, or null: one point read (the audit trail's view of a version).</summary>
+    public async Task<RuleVersion?> FindVersionAsync(DateTimeOffset effectiveFrom, CancellationToken ct)
+    {
+        await EnsureMigratedAsync(ct);
+        return (await container.ReadOrNullAsync<RuleVersionDocument>(RuleVersionDocument.IdFor(effectiveFrom), Programme, ct))?.Resource.ToVersion();
+    }
+
     /// <summary>
     /// Writes <paramref name="version"/> (replacing a not-yet-effective one with the same effectiveFrom). An
     /// upsert of a document named by its instant: sent twice, it writes the same document twice.

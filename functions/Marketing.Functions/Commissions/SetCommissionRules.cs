@@ -1,3 +1,4 @@
+using Marketing.Functions.Audit;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
 
@@ -29,6 +30,7 @@ public static class SetCommissionRules
         group.MapPut("", HandleAsync)
             .AsFunction("SetCommissionRules")
             .RequireAuthorization(Policies.Operator)
+            .Audited("set", AuditKinds.CommissionRules)
             .AcceptsJson(new SetCommissionRulesRequest(
                 new RateTableRequest(1000, new() { ["digital"] = 500 }), new RateTableRequest(300)))
             .Produces<CommissionRulesView>()
@@ -42,6 +44,7 @@ public static class SetCommissionRules
 
         var version = new RuleVersion(RuleVersion.Stored(request!.EffectiveFrom ?? now), Table(request.Level1), Table(request.Level2),
             context.User.SubjectId(), now);
+        await context.BeginAuditAsync(UtcInstantConverter.Text(version.EffectiveFrom));
         await store.SaveAsync(version, context.RequestAborted);
         return TypedResults.Ok(CommissionRulesView.Of(await store.ListAsync(context.RequestAborted), now));
     }

@@ -48,10 +48,10 @@ public static class Paging
     private const int ScopeLength = 8;
 
     /// <summary>
-    /// Reads one page of <paramref name="query"/> in one partition, starting at <paramref name="pageToken"/>
+    /// Reads one page of <paramref name="query"/> in one partition (null: across partitions), starting at <paramref name="pageToken"/>
     /// (null: the first page). Throws <see cref="InvalidPageTokenException"/> for a token that is not one of this list's.
     /// </summary>
-    public static async Task<Page<T>> ReadPageAsync<T>(this Container container, QueryDefinition query, PartitionKey partition,
+    public static async Task<Page<T>> ReadPageAsync<T>(this Container container, QueryDefinition query, PartitionKey? partition,
         int pageSize, string? pageToken, ILogger logger, CancellationToken ct, bool optimisticDirectExecution = false)
     {
         var scope = Scope(container, query, partition);
@@ -197,9 +197,9 @@ public static class Paging
     /// Names a query: its container, text, parameter values and partition. Not a secret (a forged token can only
     /// move within the partition the server chose); it keeps a token to the list it came from.
     /// </summary>
-    public static byte[] Scope(Container container, QueryDefinition query, PartitionKey partition)
+    public static byte[] Scope(Container container, QueryDefinition query, PartitionKey? partition)
     {
-        var text = new StringBuilder().Append(container.Id).Append('\n').Append(query.QueryText).Append('\n').Append(partition.ToString());
+        var text = new StringBuilder().Append(container.Id).Append('\n').Append(query.QueryText).Append('\n').Append(partition?.ToString() ?? "(all partitions)");
         foreach (var (name, value) in query.GetQueryParameters())
             text.Append('\n').Append(name).Append('=').Append(JsonSerializer.Serialize(value, Json.Storage));
         return SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString()))[..ScopeLength];

@@ -100,7 +100,7 @@ public static class Platform
         [
             .. CampaignsModule.Containers, .. WalletModule.Containers, .. RedemptionModule.Containers, .. ExpiryModule.Containers,
             .. PromotersModule.Containers, .. CommissionsModule.Containers, .. PayoutsModule.Containers, .. StatsModule.Containers,
-            .. Notifications.NotificationsModule.Containers, .. Media.MediaModule.Containers,
+            .. Notifications.NotificationsModule.Containers, .. Media.MediaModule.Containers, .. Audit.AuditModule.Containers,
         ];
 
     private static Task WriteUnhandledAsync(HttpContext context)

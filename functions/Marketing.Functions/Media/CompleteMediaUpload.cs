@@ -1,3 +1,4 @@
+using Marketing.Functions.Audit;
 using Azure;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
@@ -25,6 +26,7 @@ public static class CompleteMediaUpload
         group.MapPost("/{id}/media/{mediaId}/complete", HandleAsync)
             .AsFunction("CompleteMediaUpload")
             .RequireAuthorization(Policies.Operator)
+            .Audited("complete-upload", AuditKinds.Media, "id", "mediaId")
             .WithProblems(409, ProblemTypes.MediaNotUploaded, ProblemTypes.MediaScanPending, ProblemTypes.ConcurrentUpdate)
             .WithProblems(422, ProblemTypes.MediaMalicious, ProblemTypes.MediaEmpty, ProblemTypes.MediaTooLarge, ProblemTypes.MediaLengthMismatch, ProblemTypes.MediaTypeMismatch,
                 ProblemTypes.MediaUnreadable, ProblemTypes.MediaDimensionsTooLarge)

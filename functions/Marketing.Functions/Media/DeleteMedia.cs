@@ -1,3 +1,4 @@
+using Marketing.Functions.Audit;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
 
@@ -23,6 +24,7 @@ public static class DeleteMedia
             })
             .AsFunction("DeleteMedia")
             .RequireAuthorization(Policies.Operator)
+            .Audited("delete", AuditKinds.Media, "id", "mediaId")
             .Produces(StatusCodes.Status204NoContent)
             .WithSummary("Detach a media item from its campaign and remove its files (again: 204 too).");
 }

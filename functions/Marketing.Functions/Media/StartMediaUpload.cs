@@ -1,3 +1,4 @@
+using Marketing.Functions.Audit;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
@@ -22,6 +23,7 @@ public static class StartMediaUpload
         group.MapPost("/{id}/media", HandleAsync)
             .AsFunction("StartMediaUpload")
             .RequireAuthorization(Policies.Operator)
+            .Audited("start-upload", AuditKinds.Media)
             .AcceptsJson(new StartMediaUploadRequest("banner", MediaKind.Png, 348_211))
             .Produces<MediaUpload>(StatusCodes.Status201Created)
             .WithSummary("Announce a media item of a campaign and get its upload link (PUT the bytes there, then complete).");
@@ -35,6 +37,7 @@ public static class StartMediaUpload
         if (await campaigns.FindAsync(id, ct) is null) return Problem.NotFound("The campaign").ToResult();
 
         var mediaId = Ids.New("med");
+        await context.BeginAuditAsync(id + "/" + mediaId);
         var uploadBlob = MediaBlobs.UploadName(id, mediaId);
         var link = await blobs.UploadLinkAsync(uploadBlob, ct);
         var item = new MediaItem

@@ -1,3 +1,4 @@
+using Marketing.Functions.Audit;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
 
@@ -15,6 +16,7 @@ public static class AddWechatConsent
     public static RouteHandlerBuilder MapAddWechatConsent(this IEndpointRouteBuilder group) =>
         group.MapPost("/wechat-consents", HandleAsync)
             .AsFunction("AddWechatConsent")
+            .NotAudited("A customer's own self-service: the document it writes records who and when (docs/audit.md).")
             .RequireAuthorization(Policies.Customer)
             .Produces<PreferencesView>()
             .WithSummary("Record one WeChat one-time subscribe consent (one per subscribe action); answers my preferences.");

@@ -1,3 +1,4 @@
+using Marketing.Functions.Audit;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
 
@@ -13,6 +14,7 @@ public static class MarkNotificationRead
     public static RouteHandlerBuilder MapMarkNotificationRead(this IEndpointRouteBuilder group) =>
         group.MapPost("/{id}/read", HandleAsync)
             .AsFunction("MarkNotificationRead")
+            .NotAudited("A customer's own self-service: the document it writes records who and when (docs/audit.md).")
             .RequireAuthorization(Policies.Customer)
             .Produces<NotificationView>()
             .WithSummary("Mark one of my notifications read (idempotent).");

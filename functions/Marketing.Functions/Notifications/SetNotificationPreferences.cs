@@ -1,3 +1,4 @@
+using Marketing.Functions.Audit;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
@@ -15,6 +16,7 @@ public static class SetNotificationPreferences
     public static RouteHandlerBuilder MapSetNotificationPreferences(this IEndpointRouteBuilder group) =>
         group.MapPut("", HandleAsync)
             .AsFunction("SetNotificationPreferences")
+            .NotAudited("A customer's own self-service: the document it writes records who and when (docs/audit.md).")
             .RequireAuthorization(Policies.Customer)
             .WithHeader(RequestHeader.IfMatch)
             .WithProblems(409, ProblemTypes.ConcurrentUpdate)

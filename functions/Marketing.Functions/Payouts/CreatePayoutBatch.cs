@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Marketing.Functions.Approvals;
+using Marketing.Functions.Audit;
 using Marketing.Functions.Commissions;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
@@ -38,6 +39,7 @@ public static class CreatePayoutBatch
         group.MapPost("", HandleAsync)
             .AsFunction("CreatePayoutBatch")
             .RequireAuthorization(Policies.Operator)
+            .Audited("create", AuditKinds.PayoutBatch)
             .WithProblems(409, ProblemTypes.ConcurrentUpdate, ProblemTypes.ApprovalNotPending)
             .WithProblems(422, ProblemTypes.IdempotencyKeyReused)
             .AcceptsJson(new CreatePayoutBatchRequest("2026-12-week-49", 1000))
@@ -60,6 +62,7 @@ public static class CreatePayoutBatch
         if (problem is not null) return problem.ToResult();
 
         var ct = context.RequestAborted;
+        await context.BeginAuditAsync(request!.BatchId);
         var batch = new PayoutBatch
         {
             BatchId = request!.BatchId, Minimum = request.Minimum, Currency = options.Value.Currency, State = PayoutBatch.Building,

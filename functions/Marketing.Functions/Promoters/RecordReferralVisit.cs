@@ -1,3 +1,4 @@
+using Marketing.Functions.Audit;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
 using Microsoft.Extensions.Options;
@@ -28,6 +29,7 @@ public static class RecordReferralVisit
     public static RouteHandlerBuilder MapRecordReferralVisit(this IEndpointRouteBuilder group) =>
         group.MapPost("/visits", HandleAsync)
             .AsFunction("RecordReferralVisit")
+            .NotAudited("A customer's own self-service: the document it writes records who and when (docs/audit.md).")
             .RequireAuthorization(Policies.Customer)
             .WithProblems(409, ProblemTypes.ConcurrentUpdate)
             .WithProblems(422, ProblemTypes.SelfReferral)

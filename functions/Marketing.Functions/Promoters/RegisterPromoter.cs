@@ -1,3 +1,4 @@
+using Marketing.Functions.Audit;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
 
@@ -25,6 +26,7 @@ public static class RegisterPromoter
     public static RouteHandlerBuilder MapRegisterPromoter(this IEndpointRouteBuilder group) =>
         group.MapPost("", HandleAsync)
             .AsFunction("RegisterPromoter")
+            .NotAudited("A customer's own self-service: the document it writes records who and when (docs/audit.md).")
             .RequireAuthorization(Policies.Customer)
             .WithProblems(422, ProblemTypes.UnknownReferralCode)
             .AcceptsJson(new RegisterPromoterRequest("K7Q2M9XA"), isOptional: true)

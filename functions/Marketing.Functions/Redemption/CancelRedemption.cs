@@ -1,3 +1,4 @@
+using Marketing.Functions.Audit;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
@@ -15,6 +16,7 @@ public static class CancelRedemption
     public static RouteHandlerBuilder MapCancelRedemption(this IEndpointRouteBuilder group) =>
         group.MapPost("/{orderId}/cancel", HandleAsync)
             .AsFunction("CancelRedemption")
+            .NotAudited("An order transaction: the redemption record is the trail of an order transaction (docs/audit.md).")
             .RequireAuthorization(Policies.OrderSystem)
             .WithProblems(409, ProblemTypes.InvalidTransition, ProblemTypes.ConcurrentUpdate, ProblemTypes.IdempotencyInFlight)
             .AcceptsJson(new StepRequest("Order cancelled before payment"), isOptional: true)

@@ -1,3 +1,4 @@
+using Marketing.Functions.Audit;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
@@ -19,6 +20,7 @@ public static class ConfirmRedemption
     public static RouteHandlerBuilder MapConfirmRedemption(this IEndpointRouteBuilder group) =>
         group.MapPost("/{orderId}/confirm", HandleAsync)
             .AsFunction("ConfirmRedemption")
+            .NotAudited("An order transaction: the redemption record is the trail of an order transaction (docs/audit.md).")
             .RequireAuthorization(Policies.OrderSystem)
             .WithProblems(409, ProblemTypes.InvalidTransition, ProblemTypes.ConcurrentUpdate, ProblemTypes.IdempotencyInFlight)
             .AcceptsJson(new StepRequest("Order paid"), isOptional: true)

@@ -1,3 +1,4 @@
+using Marketing.Functions.Audit;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -45,6 +46,7 @@ public static class LockCoupon
     public static RouteHandlerBuilder MapLockCoupon(this IEndpointRouteBuilder group) =>
         group.MapPost("", HandleAsync)
             .AsFunction("LockCoupon")
+            .NotAudited("An order transaction: the redemption record is the trail of an order transaction (docs/audit.md).")
             .RequireAuthorization(Policies.OrderSystem)
             .WithProblems(404, ProblemTypes.NotFound)
             .WithProblems(409, ProblemTypes.BudgetExhausted, ProblemTypes.ConcurrentUpdate, ProblemTypes.CouponLocked, ProblemTypes.InvalidTransition, ProblemTypes.IdempotencyInFlight)

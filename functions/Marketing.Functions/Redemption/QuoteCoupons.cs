@@ -1,3 +1,4 @@
+using Marketing.Functions.Audit;
 using System.Text.Json.Serialization;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
@@ -32,6 +33,7 @@ public static class QuoteCoupons
     public static RouteHandlerBuilder MapQuoteCoupons(this IEndpointRouteBuilder group) =>
         group.MapPost("/quote", HandleAsync)
             .AsFunction("QuoteCoupons")
+            .NotAudited("Prices an order draft and changes nothing; the redemption record is the trail of an order transaction (docs/audit.md).")
             .RequireAuthorization(Policies.CustomerOrOrderSystem)
             .AcceptsJson(new QuoteRequest(OrderDraft.Example.Channel, OrderDraft.Example.Currency, OrderDraft.Example.Lines))
             .Produces<Quote>()

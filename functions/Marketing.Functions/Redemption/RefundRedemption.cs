@@ -1,3 +1,4 @@
+using Marketing.Functions.Audit;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
@@ -22,6 +23,7 @@ public static class RefundRedemption
     public static RouteHandlerBuilder MapRefundRedemption(this IEndpointRouteBuilder group) =>
         group.MapPost("/{orderId}/refund", HandleAsync)
             .AsFunction("RefundRedemption")
+            .NotAudited("An order transaction: the redemption record is the trail of an order transaction (docs/audit.md).")
             .RequireAuthorization(Policies.OrderSystem)
             .WithProblems(409, ProblemTypes.InvalidTransition, ProblemTypes.ConcurrentUpdate, ProblemTypes.IdempotencyInFlight)
             .AcceptsJson(new StepRequest("Goods returned"), isOptional: true)

@@ -1,3 +1,4 @@
+using Marketing.Functions.Audit;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
@@ -39,6 +40,7 @@ public static class ClaimCoupon
     public static RouteHandlerBuilder MapClaimCoupon(this IEndpointRouteBuilder group) =>
         group.MapPost("/{id}/claims", HandleAsync)
             .AsFunction("ClaimCoupon")
+            .NotAudited("A customer's own self-service: the document it writes records who and when (docs/audit.md).")
             .RequireAuthorization(Policies.Customer)
             .WithHeader(RequestHeader.IdempotencyKey(required: true))
             .WithProblems(403, ProblemTypes.NotEligible)
