@@ -153,6 +153,34 @@ public sealed class OperatorAlertsTests
     }
 
     [Fact]
+    public async Task A_request_waiting_for_an_approver_is_alerted_once_and_a_resubmission_again()
+    {
+        await using var app = await StartAsync("approval");
+        var op = app.Operator();
+        var id = await op.CreateCampaignAsync(Api.Terms(app.Clock.GetUtcNow(), t => t["name"] = "Needs a look"));
+        Assert.Empty((await RunAsync(app)).Alerts); // a draft waits for nobody
+
+        await (await op.PostAsync($"/api/campaigns/{id}/submit", null)).AssertStatusAsync(HttpStatusCode.OK);
+        var (report, alerts) = await RunAsync(app);
+        var alert = Assert.Single(alerts);
+        Assert.StartsWith("alert-approval-", IdOf(alert));
+        Assert.Equal("operators", (string?)alert["channel"]);
+        Assert.Contains("Needs a look", (string?)alert["title"]);
+        Assert.Contains($"campaigns/{id}/approve", (string?)alert["body"]);
+        Assert.Equal(1, (int)report["Alerts"]!);
+        Assert.Empty((await RunAsync(app)).Alerts); // still waiting: not alerted again
+
+        // Returned for changes and submitted again: a new request, a new alert.
+        await (await app.As("avery", "approver").PostAsync($"/api/campaigns/{id}/return", Api.JsonContent(new { comments = "Name it better" })))
+            .AssertStatusAsync(HttpStatusCode.OK);
+        Assert.Empty((await RunAsync(app)).Alerts);
+        app.Clock.Advance(TimeSpan.FromMinutes(1));
+        await (await app.Operator().PostAsync($"/api/campaigns/{id}/submit", null)).AssertStatusAsync(HttpStatusCode.OK);
+        var again = Assert.Single((await RunAsync(app)).Alerts);
+        Assert.NotEqual(IdOf(alert), IdOf(again));
+    }
+
+    [Fact]
     public async Task An_alert_is_delivered_to_the_operators_webhook_signed_once_and_never_reaches_an_inbox()
     {
         await using var receiver = await WebhookReceiver.StartAsync();
@@ -245,6 +273,8 @@ public sealed class OperatorAlertsTests
             b.UseSetting("NotificationDelivery:OperatorsWebhook", receiver.Url + "/operators");
             b.UseSetting("NotificationDelivery:WebhookSecret", WebhookReceiver.Secret);
             b.UseSetting("NotificationDelivery:AllowLoopback", "true");
+            // The count is of the campaign conditions' requests (approval alerts, tested on their own, read the queue first).
+            b.UseSetting("Alerts:ApprovalRequests", "false");
         });
         var now = app.Clock.GetUtcNow();
         var scarce = await app.Operator().PublishedCampaignAsync(Api.Terms(now, t => { t["totalQuantity"] = 1; t["claimEndsAt"] = Api.Instant(now.AddHours(2)); }));
@@ -291,7 +321,8 @@ public sealed class OperatorAlertsTests
     {
         var stock = new ContainerTraffic(StockStore.Spec.Name);
         var notifications = new ContainerTraffic(NotificationStore.Spec.Name);
-        await using var app = await StartAsync("cost", b => b.ConfigureServices(s =>
+        // The campaign conditions' costs; approval alerts add one queue read per kind per run (docs/notifications.md).
+        await using var app = await StartAsync("cost", b => b.UseSetting("Alerts:ApprovalRequests", "false").ConfigureServices(s =>
         {
             s.AddSingleton<RequestHandler>(stock);
             s.AddSingleton<RequestHandler>(notifications);

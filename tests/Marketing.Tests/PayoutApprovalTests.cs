@@ -145,8 +145,15 @@ public sealed class PayoutApprovalTests
         topUp.Headers.Add("Idempotency-Key", "queued-top-up");
         await (await app.Operator("oscar").SendAsync(topUp)).AssertStatusAsync(HttpStatusCode.Accepted);
 
-        var page = await (await app.As("anna", "approver").GetAsync("/api/approvals?status=pending")).AssertStatusAsync(HttpStatusCode.OK);
+        // An admin sees every kind; approvers see what they decide (campaigns, top-ups), finance what it decides (payouts).
+        var page = await (await app.As("root", "admin").GetAsync("/api/approvals?status=pending")).AssertStatusAsync(HttpStatusCode.OK);
         var items = page["items"]!.AsArray().Select(i => i!).ToList();
+        var approvers = await (await app.As("anna", "approver").GetAsync("/api/approvals?status=pending")).AssertStatusAsync(HttpStatusCode.OK);
+        Assert.DoesNotContain(approvers["items"]!.AsArray(), i => (string?)i!["kind"] == "payout");
+        Assert.Contains(approvers["items"]!.AsArray(), i => (string?)i!["kind"] == "top_up");
+        var finance = await (await Finance(app).GetAsync("/api/approvals?status=pending")).AssertStatusAsync(HttpStatusCode.OK);
+        Assert.Equal(["payout"], finance["items"]!.AsArray().Select(i => (string)i!["kind"]!).Distinct());
+        await (await app.As("anna", "approver").GetAsync("/api/approvals?kind=payout")).AssertProblemAsync(HttpStatusCode.BadRequest, "validation-failed");
         var batch = items.Single(i => (string?)i["kind"] == "payout" && (string?)i["id"] == "queued-1");
         Assert.Equal((1300L, "olivia", "CNY", "payouts/queued-1/approve"), ((long)batch["amount"]!, (string?)batch["requestedBy"], (string?)batch["currency"],
             (string?)batch["routes"]!["approve"]));
@@ -155,7 +162,7 @@ public sealed class PayoutApprovalTests
         Assert.True(items.FindLastIndex(i => (string?)i["kind"] == "top_up") < items.FindIndex(i => (string?)i["kind"] == "payout"));
 
         Assert.Equal(HttpStatusCode.OK, (await ApproveAsync(Finance(app), "queued-1")).StatusCode);
-        var after = await (await app.As("anna", "approver").GetAsync("/api/approvals?status=pending&kind=payout")).AssertStatusAsync(HttpStatusCode.OK);
+        var after = await (await Finance(app).GetAsync("/api/approvals?status=pending&kind=payout")).AssertStatusAsync(HttpStatusCode.OK);
         Assert.DoesNotContain(after["items"]!.AsArray(), i => (string?)i!["id"] == "queued-1");
     }
 

@@ -38,5 +38,7 @@ public sealed record ApprovalRoutes(string Approve, string Reject, string? Retur
 public interface IApprovalQueue
 {
     string Kind { get; }
+    /// <summary>The role that decides this kind (admins decide every kind): the queue shows a caller the kinds they decide.</summary>
+    string DecidedBy { get; }
     Task<Page<ApprovalItem>> PendingAsync(int pageSize, string? pageToken, CancellationToken ct);
 }

@@ -10,7 +10,8 @@ public sealed record ApprovalPage(List<ApprovalItem> Items, string? Continuation
 /// <summary>
 /// GET /api/approvals?status=pending[&amp;kind=] — the approvers' queue: everything waiting for a decision, kind by kind
 /// (campaigns, then top-ups, then payouts), a page at a time. The page token names the kind it stopped in and that kind's
-/// own token, so a page may span kinds and the next one resumes exactly where this one stopped.
+/// own token, so a page may span kinds and the next one resumes exactly where this one stopped. A caller sees the kinds
+/// their role decides: approvers campaigns and top-ups, finance payouts, admins all.
 /// </summary>
 public static class ListApprovals
 {
@@ -20,7 +21,7 @@ public static class ListApprovals
     public static RouteHandlerBuilder MapListApprovals(this IEndpointRouteBuilder routes) =>
         routes.MapGet("/api/approvals", HandleAsync)
             .AsFunction("ListApprovals")
-            .RequireAuthorization(Policies.Approver)
+            .RequireAuthorization(Policies.ApprovalQueue)
             .WithTags("Approvals")
             .Produces<ApprovalPage>()
             .WithSummary("The approvers' queue: pending campaigns, top-ups and payouts, with what changed since the last approval.")
@@ -30,7 +31,7 @@ public static class ListApprovals
         string? continuationToken)
     {
         var errors = new Dictionary<string, string[]>();
-        var all = queues.ToList();
+        var all = queues.Where(q => context.User.IsInRole(Roles.Admin) || context.User.IsInRole(q.DecidedBy)).ToList();
         if (status is not null and not "pending") errors["status"] = ["Only pending (decisions are in the audit trail: GET /api/audit)."];
         if (kind is not null && all.All(q => q.Kind != kind)) errors["kind"] = [$"One of {string.Join(", ", all.Select(q => q.Kind))}."];
         if (limit is < 1 or > MaxPageSize) errors["limit"] = [$"1 to {MaxPageSize}."];

@@ -51,9 +51,9 @@ public static class AuditedRouteExtensions
         if (route.RouteValues.Count > 0)
         {
             var values = route.RouteValues.Select(name => context.Request.RouteValues[name] as string).ToList();
-            // A value that cannot be one of our ids names nothing stored (handlers answer it without reaching Cosmos):
-            // nothing can change, so there is nothing to audit (docs/audit.md).
-            if (!values.All(Ids.IsWellFormed)) return await next(invocation);
+            // A value outside the alphabet of our ids and of Idempotency-Keys (a top-up's key names it) names nothing
+            // stored (handlers answer it without reaching Cosmos): nothing can change, so there is nothing to audit.
+            if (!values.All(v => Ids.IsWellFormed(v) || Wallet.ClaimCoupon.IsValidKey(v))) return await next(invocation);
             await trail.BeginAsync(call, string.Join("/", values), context);
         }
         // A handler that throws leaves the intent: AuditRepair completes it from the target as it is (docs/audit.md).

@@ -14,6 +14,7 @@ namespace Marketing.Functions.Campaigns;
 public sealed class CampaignApprovalQueue(CampaignStore store) : IApprovalQueue
 {
     public string Kind => ApprovalItem.Kinds.Campaign;
+    public string DecidedBy => Identity.Roles.Approver;
 
     public async Task<Page<ApprovalItem>> PendingAsync(int pageSize, string? pageToken, CancellationToken ct)
     {

@@ -12,6 +12,7 @@ namespace Marketing.Functions.Campaigns;
 public sealed class PendingTopUps(StockStore stock, CampaignCache campaigns) : IApprovalQueue
 {
     public string Kind => ApprovalItem.Kinds.TopUp;
+    public string DecidedBy => Identity.Roles.Approver;
 
     public async Task<Page<ApprovalItem>> PendingAsync(int pageSize, string? pageToken, CancellationToken ct)
     {

@@ -41,6 +41,8 @@ public static class Policies
     public const string Finance = "finance";
     /// <summary>Approvers (or admins): decide campaigns and top-ups, never their own work (docs/approvals.md).</summary>
     public const string Approver = "approver";
+    /// <summary>Who reads the approvers' queue: whoever decides some kind of request (approvers, finance) and admins.</summary>
+    public const string ApprovalQueue = "approval-queue";
     /// <summary>Who reads the audit trail: admins and approvers.</summary>
     public const string Auditor = "auditor";
 }
@@ -88,6 +90,7 @@ public static class AuthExtensions
             .AddPolicy(Policies.OrderSystem, p => p.BearerUser().RequireRole(Roles.OrderSystem))
             .AddPolicy(Policies.Finance, p => p.BearerUser().RequireRole(Roles.Finance, Roles.Admin))
             .AddPolicy(Policies.Approver, p => p.BearerUser().RequireRole(Roles.Approver, Roles.Admin))
+            .AddPolicy(Policies.ApprovalQueue, p => p.BearerUser().RequireRole(Roles.Approver, Roles.Finance, Roles.Admin))
             .AddPolicy(Policies.Auditor, p => p.BearerUser().RequireRole(Roles.Approver, Roles.Admin))
             .AddPolicy(Policies.OrderSystemOrOperator, p => p.BearerUser().RequireRole(Roles.OrderSystem, Roles.Operator, Roles.Admin));
         return services;

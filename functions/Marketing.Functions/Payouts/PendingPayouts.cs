@@ -12,6 +12,7 @@ namespace Marketing.Functions.Payouts;
 public sealed class PendingPayouts(PayoutStore payouts, ILogger<PendingPayouts> log) : IApprovalQueue
 {
     public string Kind => ApprovalItem.Kinds.Payout;
+    public string DecidedBy => Identity.Roles.Finance;
 
     public async Task<Page<ApprovalItem>> PendingAsync(int pageSize, string? pageToken, CancellationToken ct)
     {
