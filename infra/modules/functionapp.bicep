@@ -150,7 +150,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'SendRemindersSchedule', value: sendRemindersSchedule }
         // The audit trail (docs/audit.md): intents older than the grace belong to calls that died; the repair completes them.
         { name: 'AuditRepairSchedule', value: auditRepairSchedule }
-        { name: 'Audit__RepairGraceMinutes', value: '10' }
+        { name: 'Audit__RepairGraceMinutes', value: '15' }
         { name: 'Reminders__RecordRetentionDays', value: '90' }
         { name: 'Reminders__RequeueAfterMinutes', value: '10' }
         { name: 'Reminders__MarginMinutes', value: '60' }

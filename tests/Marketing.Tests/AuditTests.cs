@@ -349,6 +349,14 @@ public sealed class AuditTests(TestApp app) : IClassFixture<TestApp>
         var entry = Assert.Single(await app.AuditEntriesAsync("budget/" + id));
         Assert.Equal("Weekend traffic is above plan", (string?)entry["reason"]);
         Assert.Equal(("50000", "50700"), AuditTrailReader.Changes(entry)["total"]);
+
+        // Over the approval threshold (1,000,000 by default) the top-up is a request: its entry shows the money requested.
+        await (await TopUpAsync(op, id, Guid.NewGuid().ToString(), 2_000_000, "Launch week")).AssertStatusAsync(HttpStatusCode.Accepted);
+        var request = Assert.Single(await app.AuditEntriesAsync("budget/" + id), e => (string?)e["reason"] == "Launch week");
+        Assert.Equal("applied", (string?)request["outcome"]);
+        var changes = AuditTrailReader.Changes(request);
+        Assert.Equal(("0", "2000000"), changes["pendingTopUps"]);
+        Assert.False(changes.ContainsKey("total"));
     }
 
     [Fact]
@@ -378,9 +386,9 @@ public sealed class AuditTests(TestApp app) : IClassFixture<TestApp>
         var after = await (await op.GetAsync($"/api/campaigns/{id}")).AssertStatusAsync(HttpStatusCode.OK);
         Assert.Equal(ended.ToJsonString(), after.ToJsonString());
 
-        // Refused before it named its target (a create with a bad body): one refused entry, under the kind alone.
+        // Refused before it named its target (a create with a bad body): one refused entry, under its kind and the day.
         await (await op.PostAsync("/api/campaigns", Api.JsonContent(new { name = "" }))).AssertProblemAsync(HttpStatusCode.BadRequest, "validation-failed");
-        var bad = Assert.Single(await app.AuditEntriesAsync("campaign/", actor: who));
+        var bad = Assert.Single(await app.AuditEntriesAsync("campaign/" + Marketing.Functions.Audit.AuditTrail.UnnamedTarget(app.Clock.GetUtcNow()), actor: who));
         Assert.Equal(("create", "refused", 400), ((string?)bad["action"], (string?)bad["outcome"], (int)bad["status"]!));
     }
 

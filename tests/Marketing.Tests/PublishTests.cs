@@ -46,6 +46,10 @@ public sealed class PublishTests(TestApp app) : IClassFixture<TestApp>
             var longestRun = typeof(TimerOptions).GetProperty(nameof(TimerOptions.RunSeconds))!
                 .GetCustomAttributes(typeof(RangeAttribute), false).Cast<RangeAttribute>().Single().Maximum;
             Assert.True(TimeSpan.FromSeconds((int)longestRun) <= TimerOptions.FunctionTimeout - TimeSpan.FromMinutes(1));
+            // The audit repair completes only intents of calls that can no longer run: its shortest grace outlasts any invocation.
+            var shortestGrace = typeof(Marketing.Functions.Audit.AuditOptions).GetProperty(nameof(Marketing.Functions.Audit.AuditOptions.RepairGraceMinutes))!
+                .GetCustomAttributes(typeof(RangeAttribute), false).Cast<RangeAttribute>().Single().Minimum;
+            Assert.True(TimeSpan.FromMinutes((int)shortestGrace) > TimerOptions.FunctionTimeout);
 
             // One folder per declared function, each function.json exactly the declaration.
             // Published for Azure (Production): the API reference page is not mapped there, so it has no function.

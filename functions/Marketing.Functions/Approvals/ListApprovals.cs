@@ -1,5 +1,3 @@
-using System.Buffers.Text;
-using System.Text;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
 
@@ -66,24 +64,18 @@ public static class ListApprovals
         return TypedResults.Ok(new ApprovalPage(items, null));
     }
 
-    private static string Encode(string kind, string? inner) => "q1." + Base64Url.EncodeToString(Encoding.UTF8.GetBytes(kind + "\n" + inner));
+    // "q1.{kind}.{inner}": the inner token (a Paging token, already URL-safe) is carried as it is, not encoded again.
+    private static string Encode(string kind, string? inner) => "q1." + kind + "." + inner;
 
     private static (int Start, string? Inner)? Decode(string token, List<IApprovalQueue> queues)
     {
-        if (!token.StartsWith("q1.", StringComparison.Ordinal) || token.Length > Paging.MaxTokenLength) return null;
-        try
-        {
-            var text = Encoding.UTF8.GetString(Base64Url.DecodeFromChars(token.AsSpan(3)));
-            var split = text.IndexOf('\n');
-            if (split < 0) return null;
-            var index = queues.FindIndex(q => q.Kind == text[..split]);
-            if (index < 0) return null;
-            var inner = text[(split + 1)..];
-            return (index, inner.Length == 0 ? null : inner);
-        }
-        catch (FormatException)
-        {
-            return null;
-        }
+        if (!token.StartsWith("q1.", StringComparison.Ordinal) || token.Length > Paging.MaxTokenLength + 64) return null;
+        var rest = token[3..];
+        var split = rest.IndexOf('.');
+        if (split < 0) return null;
+        var index = queues.FindIndex(q => q.Kind == rest[..split]);
+        if (index < 0) return null;
+        var inner = rest[(split + 1)..];
+        return (index, inner.Length == 0 ? null : inner);
     }
 }

@@ -90,6 +90,7 @@ public sealed class AuditStore(Database database, ILogger<AuditStore>? logger = 
         if (to is not null) query = query.WithParameter("@to", UtcInstantConverter.Text(to.Value));
         // Across partitions too, direct execution: in Azure the SDK falls back to its full (query plan) pipeline when the
         // container has more than one partition range, and ORDER BY continues across partitions there; the emulator has one.
+        // A token taken before a split may be refused after it (400 invalid-page-token), never misread (docs/audit.md).
         return container.ReadPageAsync<AuditEntry>(query, target is null ? null : new PartitionKey(target), pageSize, pageToken, log, ct,
             optimisticDirectExecution: true);
     }

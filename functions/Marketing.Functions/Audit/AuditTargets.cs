@@ -53,15 +53,18 @@ public sealed class CampaignAuditTarget(CampaignStore campaigns) : IAuditTarget
 }
 
 /// <summary>
-/// A campaign's budget: its total over every shard (one query naming every possible shard). Only the total: what is
-/// left, reserved and spent moves with every order, and is the redemptions' trail, not the operators'.
+/// A campaign's budget: its total over every shard (one query naming every possible shard), and the money its top-up
+/// requests waiting for an approver ask for (one query in the campaign's partition), so a top-up over the threshold shows
+/// as what it requested. Not what is left, reserved or spent: that moves with every order, and is the redemptions' trail.
 /// </summary>
 public sealed class BudgetAuditTarget(StockStore stock) : IAuditTarget
 {
     public string Kind => AuditKinds.Budget;
 
     public async Task<JsonNode?> ReadAsync(string targetId, CancellationToken ct)
-        => await stock.SumBudgetAsync(targetId, StockSharding.Max, ct: ct) is { } figures ? new JsonObject { ["total"] = figures.Total } : null;
+        => await stock.SumBudgetAsync(targetId, StockSharding.Max, ct: ct) is { } figures
+            ? new JsonObject { ["total"] = figures.Total, ["pendingTopUps"] = await stock.SumPendingTopUpsAsync(targetId, ct) }
+            : null;
 }
 
 /// <summary>One top-up: "{campaignId}/{key}".</summary>

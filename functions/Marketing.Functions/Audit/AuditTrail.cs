@@ -11,12 +11,12 @@ public sealed class AuditOptions
     public const string Section = "Audit";
 
     /// <summary>
-    /// How old an intent must be before AuditRepair completes it: longer than any request can run (the Functions host
-    /// cuts HTTP requests off at 230 s; every Cosmos call is bounded by Cosmos:CallTimeoutSeconds), so a repair never
-    /// completes the entry of a call still running.
+    /// How old an intent must be before AuditRepair completes it: longer than any invocation can run, so a repair never
+    /// completes the entry of a call still running. The front end answers an HTTP caller within 230 s, but the function
+    /// itself runs on until host.json's functionTimeout (10 minutes), so the grace is that plus a margin, and never less.
     /// </summary>
-    [Range(5, 1440)]
-    public int RepairGraceMinutes { get; set; } = 10;
+    [Range(15, 1440)]
+    public int RepairGraceMinutes { get; set; } = 15;
 }
 
 /// <summary>The audit entry could not be written before the call: nothing was changed, and the caller may retry (503).</summary>
@@ -90,11 +90,14 @@ public sealed class AuditTrail(AuditStore store, IEnumerable<IAuditTarget> targe
         {
             if (call.Intent is not { } intent)
             {
-                // Refused before it named its target (a create with a bad body): nothing can have changed; one entry says so.
+                // Refused before it named its target (a create with a bad body): nothing can have changed; one entry says so,
+                // under a target of its kind and day ("campaign/-/2026-12-02"), so refusals spread over one partition a day
+                // instead of growing one forever.
                 if (status >= 400)
                     await store.WriteCompletedAsync(new AuditEntry
                     {
-                        Id = Ids.New("aud"), Target = call.Route.Kind + "/", Kind = call.Route.Kind, TargetId = "", Action = call.Route.Action,
+                        Id = Ids.New("aud"), Target = $"{call.Route.Kind}/{UnnamedTarget(time.GetUtcNow())}", Kind = call.Route.Kind,
+                        TargetId = UnnamedTarget(time.GetUtcNow()), Action = call.Route.Action,
                         Actor = Actor(context.User), RequestId = context.TraceIdentifier, OccurredAt = time.GetUtcNow(), State = AuditEntry.States.Done,
                         Outcome = AuditEntry.Outcomes.Refused, Status = status, ProblemType = problemType, Reason = context.AuditReason(),
                         BeforeHash = AuditState.Hash(null), Changes = [], CompletedAt = time.GetUtcNow(),
@@ -132,6 +135,9 @@ public sealed class AuditTrail(AuditStore store, IEnumerable<IAuditTarget> targe
         return await store.TryCompleteAsync(repaired, intent.ETag!, ct);
     }
 
+    /// <summary>The target id of a refusal that never named its target: "-/" and the UTC day.</summary>
+    public static string UnnamedTarget(DateTimeOffset now) => "-/" + now.UtcDateTime.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+
     private AuditEntry Complete(AuditEntry intent, JsonNode? after, string state, int? status, string? problemType, string? reason)
     {
         var changed = AuditState.Hash(after) != intent.BeforeHash;
@@ -140,7 +146,12 @@ public sealed class AuditTrail(AuditStore store, IEnumerable<IAuditTarget> targe
         var (before, kept) = (intent.Before, after);
         IReadOnlyList<FieldChange>? changes;
         if (omitted is not null)
-            changes = null; // no state before to diff against: the outcome (from the hashes) says whether it changed
+        {
+            // No state before to diff against: the outcome (from the hashes) says whether it changed. The after is not kept
+            // either: a target too large for the intent would make the completed entry too large to write, forever.
+            changes = null;
+            kept = null;
+        }
         else
         {
             var diff = JsonDiff.Of(before, after);

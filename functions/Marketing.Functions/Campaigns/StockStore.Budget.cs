@@ -469,6 +469,25 @@ public sealed partial class StockStore
             pageSize, pageToken, log, ct);
 
     /// <summary>
+    /// The money the campaign's top-up requests waiting for an approver ask for (0: none): one single-partition query,
+    /// served by the index on approval.status. What the audit trail shows of a budget besides its total.
+    /// </summary>
+    public async Task<long> SumPendingTopUpsAsync(string campaignId, CancellationToken ct = default)
+    {
+        var query = new QueryDefinition("SELECT VALUE SUM(c.amount) FROM c WHERE STARTSWITH(c.id, @prefix) AND c.approval.status = @pending")
+            .WithParameter("@prefix", TopUp.IdPrefix).WithParameter("@pending", TopUpApproval.Pending);
+        long sum = 0;
+        using var iterator = container.GetItemQueryIterator<long?>(query, requestOptions: new QueryRequestOptions
+        {
+            PartitionKey = new PartitionKey(campaignId), EnableOptimisticDirectExecution = true,
+        });
+        while (iterator.HasMoreResults)
+            foreach (var value in await iterator.ReadNextAsync(ct))
+                sum += value ?? 0;
+        return sum;
+    }
+
+    /// <summary>
     /// The campaign's budget figures summed over its shards and, <paramref name="withOldTopUps"/>, the top-ups the old shape
     /// recorded inside shard 0 (none in every budget written since): one query naming the shards' partition keys, projecting only figures (never the
     /// reservation entries), so it costs one round trip whatever the shard count. Shards that do not exist (a sharded

@@ -39,6 +39,8 @@ public static class Paging
     /// <summary>Longer tokens are refused unread (Cosmos DB continuations of our single-partition queries are a few hundred characters).</summary>
     public const int MaxTokenLength = 4096;
     public const int MaxReadsPerPage = 10;
+    /// <summary>The cap on a cross-partition Cosmos continuation (KB): base64 of 2 KB plus the scope is ~2.8 K characters.</summary>
+    public const int CrossPartitionContinuationKb = 2;
 
     /// <summary>What every paged route says about paging in the OpenAPI document.</summary>
     public const string Description =
@@ -65,7 +67,13 @@ public static class Paging
             {
                 PartitionKey = partition,
                 MaxItemCount = pageSize - items.Count,
+                // Across partitions too when asked (the local emulator serves no query plans): in Azure the SDK runs the
+                // query directly only while the container has one partition range. A page token taken before a split may
+                // then be refused after it (400 invalid-page-token: the client starts the list again), never misread.
                 EnableOptimisticDirectExecution = optimisticDirectExecution,
+                // A cross-partition continuation names a position in every partition range and can grow to ~16 KB; capped so
+                // its token stays within MaxTokenLength (and an approvals token wrapping it, within that plus its prefix).
+                ResponseContinuationTokenLimitInKb = partition is null ? CrossPartitionContinuationKb : null,
             });
             ResponseMessage response;
             try
@@ -95,47 +103,12 @@ public static class Paging
     }
 
     /// <summary>
-    /// Like <see cref="ReadPageAsync{T}"/>, for a query over every partition (the approvers' queues: a few waiting
-    /// requests spread over many partitions). Only for queries an index serves with a selective filter: each page costs
-    /// a request to every physical partition. Optimistic direct execution as in SettlementStore's cross-partition list:
-    /// the SDK runs it directly when the container has one physical partition and uses its cross-partition pipeline otherwise.
+    /// <see cref="ReadPageAsync{T}"/> over every partition (the approvers' queues: a few waiting requests spread over many
+    /// partitions). Only for queries an index serves with a selective filter: each page costs a request to every physical partition.
     /// </summary>
-    public static async Task<Page<T>> ReadCrossPartitionPageAsync<T>(this Container container, QueryDefinition query, int pageSize,
+    public static Task<Page<T>> ReadCrossPartitionPageAsync<T>(this Container container, QueryDefinition query, int pageSize,
         string? pageToken, ILogger logger, CancellationToken ct)
-    {
-        var scope = Scope(container, query, PartitionKey.None);
-        var continuation = pageToken is null ? null : Decode(pageToken, scope);
-        var items = new List<T>(pageSize);
-        for (var reads = 0; ;)
-        {
-            var fromClient = reads == 0 && continuation is not null;
-            using var iterator = container.GetItemQueryStreamIterator(query, continuation, new QueryRequestOptions
-            {
-                MaxItemCount = pageSize - items.Count,
-                EnableOptimisticDirectExecution = true,
-            });
-            ResponseMessage response;
-            try
-            {
-                response = await iterator.ReadNextAsync(ct);
-            }
-            catch (Exception e) when (fromClient && !Platform.IsTransient(e, ct))
-            {
-                throw new InvalidPageTokenException("Cosmos DB cannot continue from this token.", e);
-            }
-            using (response)
-            {
-                if (fromClient && response.StatusCode == HttpStatusCode.BadRequest)
-                    throw new InvalidPageTokenException("Cosmos DB cannot continue from this token.");
-                response.EnsureSuccessStatusCode();
-                await AddReadableAsync(response.Content, items, container.Id, logger, ct);
-                continuation = response.ContinuationToken;
-            }
-            reads++;
-            if (continuation is null || items.Count >= pageSize || reads >= MaxReadsPerPage) break;
-        }
-        return new Page<T>(items, continuation is null ? null : Encode(scope, continuation));
-    }
+        => container.ReadPageAsync<T>(query, null, pageSize, pageToken, logger, ct, optimisticDirectExecution: true);
 
     /// <summary>Every readable result of <paramref name="query"/> in one partition; unreadable documents are skipped and logged.</summary>
     public static async Task<List<T>> ReadAllReadableAsync<T>(this Container container, QueryDefinition query, PartitionKey partition,

@@ -131,15 +131,6 @@ public sealed class PayoutStore(Database database)
         => container.PatchItemAsync<PayoutLine>(PayoutLine.LineId(promoterId), new PartitionKey(batchId), [PatchOperation.Set("/state", PayoutLine.Paid)],
             new PatchItemRequestOptions { EnableContentResponseOnWrite = false }, ct);
 
-    /// <summary>
-    /// Marks the line paid with what the ledger says it paid (a line that waited for approval: see CreatePayoutBatch),
-    /// so its CSV row is what moved, whatever happened to its planned entries meanwhile.
-    /// </summary>
-    public Task MarkLinePaidAsync(string batchId, string promoterId, long amount, int entries, CancellationToken ct)
-        => container.PatchItemAsync<PayoutLine>(PayoutLine.LineId(promoterId), new PartitionKey(batchId),
-            [PatchOperation.Set("/state", PayoutLine.Paid), PatchOperation.Set("/amount", amount), PatchOperation.Set("/entries", entries)],
-            new PatchItemRequestOptions { EnableContentResponseOnWrite = false }, ct);
-
     /// <summary>Marks the line of a rejected batch (only while unpaid: a repeat, or a paid line, is left as it is).</summary>
     public Task<bool> MarkLineRejectedAsync(string batchId, string promoterId, CancellationToken ct)
         => container.TryPatchAsync<PayoutLine>(PayoutLine.LineId(promoterId), batchId, [PatchOperation.Set("/state", PayoutLine.Rejected)],
