@@ -324,6 +324,7 @@ public sealed class CampaignApprovalTests(TestApp app) : IClassFixture<TestApp>
         Assert.Equal(("campaign", "olivia", 500_000L, "CNY"), ((string?)item["kind"], (string?)item["requestedBy"], (long)item["amount"]!, (string?)item["currency"]));
         Assert.Equal(new[] { "olivia" }, Names(item["makers"]!));
         Assert.Equal($"campaigns/{first}/approve", (string?)item["routes"]!["approve"]);
+        Assert.Equal((int)(await (await app.Operator().GetAsync($"/api/campaigns/{first}")).AssertStatusAsync(HttpStatusCode.OK))["revision"]!, (int)item["revision"]!);
         // A first approval: every field against nothing.
         var changes = item["changes"]!.AsArray();
         Assert.Contains(changes, c => (string?)c!["path"] == "amountOff" && c["before"] is null && (long)c["after"]! == 2000);

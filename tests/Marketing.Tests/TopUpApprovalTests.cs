@@ -129,6 +129,7 @@ public sealed class TopUpApprovalTests
         var stocks = app.Services.GetRequiredService<StockStore>();
 
         var interrupted = 0;
+        var unfinished = 0;
         var expected = 10_000L;
         for (var crashAfter = 0; crashAfter < 12; crashAfter++)
         {
@@ -139,6 +140,12 @@ public sealed class TopUpApprovalTests
             crash.Disarm();
             if (killed.StatusCode != HttpStatusCode.OK) interrupted++;
             var state = (await stocks.FindTopUpAsync(campaign, key))!;
+            // Whatever the crash left undone stays in the approvers' queue until it is finished: pending, or approved but unapplied.
+            var queued = (await (await Approver(app, "amir").GetAsync("/api/approvals?kind=top_up&limit=200")).AssertStatusAsync(HttpStatusCode.OK))["items"]!
+                .AsArray().SingleOrDefault(i => (string?)i!["id"] == $"{campaign}/{key}");
+            Assert.Equal(state.AppliedAt is not null ? null : state.Approval!.Status == TopUpApproval.Approved ? "approved_unfinished" : "pending",
+                (string?)queued?["state"]);
+            if ((string?)queued?["state"] == "approved_unfinished") unfinished++;
 
             // While the killed approval's lease may still run, a repeat is told to come back; after it, a repeat of the
             // approval (even rounds) or a replay of the top-up's own key (odd rounds) finishes it.
@@ -158,6 +165,7 @@ public sealed class TopUpApprovalTests
             Assert.Equal(TopUpStates.Applied, (await stocks.FindTopUpAsync(campaign, key))!.State);
         }
         Assert.True(interrupted >= 6, $"only {interrupted} approvals were interrupted");
+        Assert.True(unfinished >= 1, "no crash left an approved, unapplied request in the queue");
     }
 
     [Fact]

@@ -16,7 +16,16 @@ public sealed record ApprovalItem
         public const string Payout = "payout";
     }
 
+    public static class States
+    {
+        /// <summary>Waiting for a decision.</summary>
+        public const string Pending = "pending";
+        /// <summary>Approved, but its money has not finished moving (the approving call died): approving it again finishes it.</summary>
+        public const string Unfinished = "approved_unfinished";
+    }
+
     public required string Kind { get; init; }
+    public string State { get; init; } = States.Pending;
     /// <summary>The id of what is to be approved (a campaign id; "{campaignId}/{key}" for a top-up; a batch id).</summary>
     public required string Id { get; init; }
     public required string Title { get; init; }
@@ -28,6 +37,11 @@ public sealed record ApprovalItem
     public long? Amount { get; init; }
     public string? Currency { get; init; }
     public IReadOnlyList<FieldChange> Changes { get; init; } = [];
+    /// <summary>
+    /// A campaign's revision under review: send it back with the approval ({"revision": n}) so that only what was seen is
+    /// approved (a revision returned, edited and submitted again in between is refused). Null for money requests, which never change.
+    /// </summary>
+    public int? Revision { get; init; }
     /// <summary>The routes that decide it, relative to /api (e.g. "campaigns/{id}/approve").</summary>
     public required ApprovalRoutes Routes { get; init; }
 }

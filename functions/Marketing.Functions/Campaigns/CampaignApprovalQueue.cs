@@ -33,6 +33,7 @@ public sealed class CampaignApprovalQueue(CampaignStore store) : IApprovalQueue
         Amount = campaign.Terms.Budget,
         Currency = campaign.Terms.Currency,
         Changes = Changes(campaign),
+        Revision = campaign.Revision,
         Routes = new ApprovalRoutes($"campaigns/{campaign.Id}/approve", $"campaigns/{campaign.Id}/reject", $"campaigns/{campaign.Id}/return"),
     };
 

@@ -25,6 +25,7 @@ public sealed class PendingTopUps(StockStore stock, CampaignCache campaigns) : I
             items.Add(new ApprovalItem
             {
                 Kind = Kind,
+                State = topUp.Approval?.Status == TopUpApproval.Approved ? ApprovalItem.States.Unfinished : ApprovalItem.States.Pending,
                 Id = $"{topUp.CampaignId}/{topUp.Key}",
                 Title = $"Top-up of {campaign?.Terms.Name ?? topUp.CampaignId}: {topUp.Reason}",
                 RequestedBy = topUp.By,

@@ -465,7 +465,9 @@ public sealed partial class StockStore
     /// </summary>
     public Task<Page<TopUp>> ListPendingTopUpsAsync(int pageSize, string? pageToken, CancellationToken ct = default)
         => container.ReadCrossPartitionPageAsync<TopUp>(
-            new QueryDefinition("SELECT * FROM c WHERE c.approval.status = @pending").WithParameter("@pending", TopUpApproval.Pending),
+            // Pending, and approved but not applied (the approving call died: approving again finishes it).
+            new QueryDefinition("SELECT * FROM c WHERE c.approval.status = @pending OR (c.approval.status = @approved AND (NOT IS_DEFINED(c.appliedAt) OR IS_NULL(c.appliedAt)))")
+                .WithParameter("@pending", TopUpApproval.Pending).WithParameter("@approved", TopUpApproval.Approved),
             pageSize, pageToken, log, ct);
 
     /// <summary>

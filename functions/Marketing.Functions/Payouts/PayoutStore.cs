@@ -162,7 +162,11 @@ public sealed class PayoutStore(Database database)
     /// </summary>
     public Task<Page<PayoutBatch>> ListAwaitingApprovalAsync(int pageSize, string? pageToken, ILogger log, CancellationToken ct)
         => container.ReadCrossPartitionPageAsync<PayoutBatch>(
-            new QueryDefinition("SELECT * FROM c WHERE c.state = @awaiting").WithParameter("@awaiting", PayoutBatch.AwaitingApproval),
+            // Awaiting, and approved but not finished paying (the approving call stopped: approving again resumes it). Only a
+            // header has an approval: lines are paying too, without one.
+            new QueryDefinition("SELECT * FROM c WHERE c.state = @awaiting OR (c.state = @paying AND c.approval.status = @approved)")
+                .WithParameter("@awaiting", PayoutBatch.AwaitingApproval).WithParameter("@paying", PayoutBatch.Paying)
+                .WithParameter("@approved", PayoutApproval.Approved),
             pageSize, pageToken, log, ct);
 
     public Task CompleteAsync(string batchId, IReadOnlyList<string> skipped, DateTimeOffset now, CancellationToken ct)

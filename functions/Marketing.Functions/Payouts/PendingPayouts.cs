@@ -20,6 +20,7 @@ public sealed class PendingPayouts(PayoutStore payouts, ILogger<PendingPayouts> 
         return new Page<ApprovalItem>([.. page.Items.Select(batch => new ApprovalItem
         {
             Kind = Kind,
+            State = batch.State == PayoutBatch.Paying ? ApprovalItem.States.Unfinished : ApprovalItem.States.Pending,
             Id = batch.BatchId,
             Title = $"Payout batch {batch.BatchId}: {batch.Lines ?? 0} promoters, minimum {batch.Minimum}",
             RequestedBy = batch.CreatedBy,
