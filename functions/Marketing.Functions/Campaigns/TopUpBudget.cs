@@ -1,8 +1,8 @@
-using Marketing.Functions.Audit;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Marketing.Functions.Approvals;
+using Marketing.Functions.Audit;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
 using Marketing.Functions.Wallet;

@@ -1,5 +1,5 @@
-using Marketing.Functions.Audit;
 using System.Text.Json;
+using Marketing.Functions.Audit;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
 

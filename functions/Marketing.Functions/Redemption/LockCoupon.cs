@@ -1,7 +1,7 @@
-using Marketing.Functions.Audit;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Marketing.Functions.Audit;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;

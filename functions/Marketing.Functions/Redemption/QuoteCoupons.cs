@@ -1,5 +1,5 @@
-using Marketing.Functions.Audit;
 using System.Text.Json.Serialization;
+using Marketing.Functions.Audit;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;

@@ -1,8 +1,8 @@
-using Marketing.Functions.Audit;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Marketing.Functions.Audit;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Expiry;
 using Marketing.Functions.Hosting;
