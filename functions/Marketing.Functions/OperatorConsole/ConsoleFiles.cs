@@ -31,20 +31,16 @@ public static class ConsoleFiles
 
     public static IEndpointRouteBuilder MapConsole(this IEndpointRouteBuilder routes)
     {
-        var files = new PhysicalFileProvider(EnsureFolder(System.IO.Path.Combine(AppContext.BaseDirectory, "console")));
+        // A build without the console (dotnet build alone) has no folder: every path is then a 404. Nothing is created, as
+        // the deployed folder is read-only in Azure (run from package).
+        var folder = System.IO.Path.Combine(AppContext.BaseDirectory, "console");
+        IFileProvider files = Directory.Exists(folder) ? new PhysicalFileProvider(folder) : new NullFileProvider();
         // One endpoint: a catch-all matches the bare /console too (ASP.NET Core routing ignores a trailing slash).
         routes.MapGet(Path + "/{*path}", (HttpContext context, string? path) => Serve(context, files, path ?? ""))
             .WithMetadata(new HttpFunction(FunctionName, HostRoute: HostRoute))
             .AllowAnonymous()
             .ExcludeFromDescription();
         return routes;
-    }
-
-    private static string EnsureFolder(string folder)
-    {
-        // PhysicalFileProvider needs the folder to exist; a build without the console (dotnet build alone) serves 404s.
-        Directory.CreateDirectory(folder);
-        return folder;
     }
 
     private static IResult Serve(HttpContext context, IFileProvider files, string path)
