@@ -17,6 +17,38 @@ ensure_node_modules() {
   fi
 }
 
+# The operator console (console/, docs/console.md): npm ci when its node_modules is missing or older than its lock file,
+# then type-check and build into console/dist, which the function app's project copies next to the handler. Skipped when
+# dist is newer than every source, so a rerun costs nothing; a build output is never committed.
+build_console() {
+  local dir="$ROOT/console"
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    log "Installing the console's packages (npm ci)..."
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  if [ -f "$dir/dist/index.html" ] && [ -z "$(find "$dir/src" "$dir/index.html" "$dir/package-lock.json" "$dir/vite.config.ts" \
+      "$dir/tsconfig.json" -newer "$dir/dist/index.html" -print -quit)" ]; then
+    return 0
+  fi
+  log "Building the console (tsc + vite build)..."
+  (cd "$dir" && node_modules/.bin/tsc -p . && node_modules/.bin/vite build --logLevel warn) >&2
+}
+
+# The browser the console's tests drive (Debian's chromium, driven by playwright-core with executablePath: nothing is
+# downloaded by Playwright) and a CJK font so Chinese renders in screenshots. Installed with apt-get when missing;
+# needs root or password-less sudo. CHROMIUM names another executable to use instead.
+ensure_browser() {
+  local missing=()
+  [ -n "${CHROMIUM:-}" ] || command -v chromium >/dev/null || missing+=(chromium)
+  fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-noto-cjk)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo -n)
+  log "Installing ${missing[*]} (apt-get)..."
+  "${sudo[@]}" apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+}
+
 free_port() {
   node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
 }
@@ -101,6 +133,7 @@ load_local_settings() {
 # rebuild for a command never rewrites the files of a handler that is running.
 build_app() {
   local out="$ROOT/artifacts/local/$1"
+  build_console
   log "Building the function app into ${out#"$ROOT"/}..."
   dotnet build "$ROOT/functions/Marketing.Functions" -c Release --nologo -v quiet -o "$out" >&2
   APP_DLL="$out/Marketing.Functions.dll"

@@ -5,10 +5,11 @@
 # Usage: bash scripts/publish.sh [output-dir]   (default: artifacts/publish, zip: <output-dir>.zip)
 # Called by the README, by azd (prepackage hook), by the tests and by scripts/coldstart.sh (which publishes its
 # bare yardstick with the same flags: change both together).
-set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+NO_RUN_STATE=1 source "$(dirname "$0")/lib.sh"
 OUT="$(realpath -m "${1:-$ROOT/artifacts/publish}")"
 rm -rf "$OUT" "$OUT.zip"
+# The operator console is part of the deployable: built first, copied in as console/ by the project.
+build_console
 dotnet publish "$ROOT/functions/Marketing.Functions" -c Release -r linux-x64 --self-contained \
   -p:PublishReadyToRun=true -o "$OUT" --nologo -v quiet
 chmod +x "$OUT/Marketing.Functions"

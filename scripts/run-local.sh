@@ -69,6 +69,7 @@ cat <<INFO
     health:   curl http://127.0.0.1:$PORT/api/health
     OpenAPI:  http://127.0.0.1:$PORT/api/openapi.json
     API reference (browser): http://127.0.0.1:$PORT/api/reference
+    Operator console (browser): http://127.0.0.1:$PORT/console/  (local sign-in: pick a user and a role)
   Tokens (local dev issuer), one per role:
     CUSTOMER=\$(node scripts/token.mjs --sub alice --role customer)
     OPERATOR=\$(node scripts/token.mjs --sub olivia --role operator)

@@ -7,6 +7,7 @@ using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
 using Marketing.Functions.Media;
 using Marketing.Functions.Notifications;
+using Marketing.Functions.OperatorConsole;
 using Marketing.Functions.Payouts;
 using Marketing.Functions.Promoters;
 using Marketing.Functions.Redemption;
@@ -48,6 +49,8 @@ app.MapNotifications();
 app.MapMedia();
 app.MapApprovals();
 app.MapAudit();
+app.MapDevSignIn();
+app.MapConsole();
 
 try
 {

@@ -37,6 +37,8 @@ public sealed class PublishTests(TestApp app) : IClassFixture<TestApp>
             Assert.Equal("2.0", (string?)host["version"]);
             Assert.Equal("Microsoft.Azure.Functions.ExtensionBundle", (string?)host["extensionBundle"]!["id"]);
             Assert.True((bool)host["customHandler"]!["enableProxyingHttpRequest"]!);
+            // No route prefix: the host routes /api/... and the console's /console/... as the handler does (docs/console.md).
+            Assert.Equal("", (string?)host["extensions"]!["http"]!["routePrefix"]);
             var executable = Path.Combine(output, (string)host["customHandler"]!["description"]!["defaultExecutablePath"]!);
             Assert.True(File.Exists(executable), executable);
             Assert.True(File.GetUnixFileMode(executable).HasFlag(UnixFileMode.UserExecute));
@@ -103,6 +105,9 @@ public sealed class PublishTests(TestApp app) : IClassFixture<TestApp>
             Assert.NotNull(entry);
             Assert.True(((entry.ExternalAttributes >> 16) & 0x40) != 0, "executable bit lost in the zip");
             Assert.NotNull(zip.GetEntry("host.json"));
+            // The operator console ships in the same deployable, built by publish.sh (never committed).
+            Assert.NotNull(zip.GetEntry("console/index.html"));
+            Assert.Contains(zip.Entries, e => e.FullName.StartsWith("console/assets/", StringComparison.Ordinal) && e.FullName.EndsWith(".js", StringComparison.Ordinal));
             foreach (var name in declared.Keys)
                 Assert.NotNull(zip.GetEntry($"{name}/function.json"));
         }

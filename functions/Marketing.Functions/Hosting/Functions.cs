@@ -160,13 +160,17 @@ public static class FunctionJson
         return functions.Count;
     }
 
-    /// <summary>The route as the host expects it: relative to the "api" route prefix.</summary>
+    /// <summary>
+    /// The route as the host expects it: the endpoint's own, without the leading slash. host.json's routePrefix is empty,
+    /// so the host serves /api/... and the console's /console/... alike, and proxies each request with its path unchanged.
+    /// </summary>
     public static string HostRoute(RouteEndpoint endpoint)
     {
         var pattern = "/" + endpoint.RoutePattern.RawText!.Trim('/');
         if (!pattern.StartsWith(FunctionEndpointExtensions.ApiPrefix, StringComparison.Ordinal))
-            throw new InvalidOperationException($"HTTP function route '{pattern}' must start with {FunctionEndpointExtensions.ApiPrefix}.");
-        return pattern[FunctionEndpointExtensions.ApiPrefix.Length..];
+            throw new InvalidOperationException($"HTTP function route '{pattern}' must start with {FunctionEndpointExtensions.ApiPrefix} "
+                + "(or declare its own host route, as the console does).");
+        return pattern[1..];
     }
 
     private static JsonObject HttpBindings(HttpFunction function, RouteEndpoint endpoint)

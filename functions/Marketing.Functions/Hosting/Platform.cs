@@ -90,7 +90,7 @@ public static class Platform
                 .DisableMcp()
                 .HideDeveloperTools()
                 .AddPreferredSecuritySchemes(OpenApiContract.BearerScheme))
-            .WithMetadata(new HttpFunction(ApiReference, HostRoute: ReferencePath[FunctionEndpointExtensions.ApiPrefix.Length..] + "/{*path}"))
+            .WithMetadata(new HttpFunction(ApiReference, HostRoute: ReferencePath[1..] + "/{*path}"))
             .AllowAnonymous();
         return routes;
     }

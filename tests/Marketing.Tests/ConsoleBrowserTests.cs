@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+using Marketing.Tests.Support;
+using Xunit;
+
+namespace Marketing.Tests;
+
+/// <summary>
+/// The operator console in a real browser (docs/console.md, "Tests"): the platform runs as its own process on a loopback
+/// port in Development, over a database of its own holding one published campaign, a claim and one AggregateStats run;
+/// console/e2e/home.mjs drives Debian's chromium (scripts/test.sh installs it) through playwright-core: local sign-in as an
+/// operator, the home page's figures, axe-core on each page, screenshots under artifacts/test-artifacts/console/, and
+/// the budgets (gzipped JavaScript of the first page, time to the home page's figures), which scripts/test.sh prints.
+/// </summary>
+public sealed class ConsoleBrowserTests
+{
+    public static string ArtifactsFolder => Repo.PathOf("artifacts", "test-artifacts", "console");
+
+    [Fact]
+    public async Task An_operator_signs_in_locally_and_sees_the_figures_of_the_home_page_accessibly_at_375_px_and_on_a_desktop()
+    {
+        await using var app = await StatsRig.StartAsync("console");
+        var operatorClient = app.Operator();
+        var campaign = await operatorClient.PublishedCampaignAsync(Api.Terms(app.Clock.GetUtcNow()));
+        await (await app.Customer(Api.NewId("c")).ClaimAsync(campaign)).AssertStatusAsync(HttpStatusCode.Created);
+        await app.RunAggregateStatsAsync();
+        var overview = await (await operatorClient.GetAsync("/api/stats/overview")).AssertStatusAsync(HttpStatusCode.OK);
+        Assert.Equal(1, (int)overview["campaignsRunning"]!);
+        Assert.Equal(1, (long)overview["today"]!["claims"]!);
+
+        var port = FreePort();
+        using var handler = HandlerProcess.Start([], new Dictionary<string, string>
+        {
+            ["FUNCTIONS_CUSTOMHANDLER_PORT"] = port.ToString(CultureInfo.InvariantCulture),
+            ["Cosmos__Database"] = app.Database,
+            ["ASPNETCORE_ENVIRONMENT"] = "Development", // the local sign-in exists only there
+        });
+        try
+        {
+            var baseUrl = $"http://127.0.0.1:{port}";
+            await WaitUntilHealthyAsync(baseUrl);
+            Directory.CreateDirectory(ArtifactsFolder);
+            var run = await Scripts.RunAsync("node", [Repo.PathOf("console", "e2e", "home.mjs"), baseUrl, ArtifactsFolder, "ops-browser"],
+                timeout: TimeSpan.FromMinutes(3));
+            Assert.True(run.ExitCode == 0, run.ToString());
+            var result = JsonNode.Parse(run.Output.Trim().Split('\n')[^1])!;
+
+            // The figures on the page are the overview's, in Chinese (the browser's language), then in English.
+            var figures = result["figures"]!.AsArray().ToDictionary(f => (string)f![0]!, f => (string)f![1]!);
+            Assert.Equal("1", figures["进行中的活动"]);
+            Assert.Equal(overview["endingWithin7Days"]!.ToString(), figures["7 天内结束"]);
+            Assert.Equal(overview["budgetBelow5Percent"]!.ToString(), figures["预算剩余不足 5%"]);
+            var claims = result["todayRows"]!.AsArray().Single(r => (string)r![0]! == "领取")!;
+            Assert.Equal(("1", "0"), ((string)claims[1]!, (string)claims[2]!));
+            Assert.StartsWith("数据截至", (string)result["asOf"]!);
+            Assert.Equal(["Campaigns running", "Ending within 7 days", "Budget below 5 % left", "Coupons expiring within 24 h"],
+                result["englishCards"]!.AsArray().Select(c => (string)c!).ToArray());
+
+            // Accessible: landmarks and one h1, no horizontal scrolling at 375 px, no serious or critical axe violation
+            // on any page, and no error in the browser's console.
+            Assert.Equal(1, (int)result["landmarks"]!["main"]!);
+            Assert.Equal(1, (int)result["landmarks"]!["navigation"]!);
+            Assert.Equal(1, (int)result["landmarks"]!["banner"]!);
+            Assert.Single(result["headings"]!.AsArray());
+            Assert.False((bool)result["overflowsAt375"]!, "the home page scrolls sideways at 375 px");
+            foreach (var (page, violations) in result["axe"]!.AsObject())
+                Assert.True(!violations!.AsArray().Any(v => (string?)v!["impact"] is "serious" or "critical"), $"{page}: {violations!.ToJsonString()}");
+            Assert.Empty(result["problems"]!.AsArray());
+            Assert.Equal(3, result["screenshots"]!.AsArray().Count(s => File.Exists((string)s!)));
+
+            // The budgets (docs/benchmarks.md): printed by scripts/test.sh from this file.
+            var jsGzip = (long)result["jsGzipBytes"]!;
+            var toFigures = (long)result["timeToFiguresMs"]!;
+            Assert.InRange(jsGzip, 1, 150 * 1024);
+            await File.WriteAllTextAsync(Path.Combine(ArtifactsFolder, "budgets.txt"),
+                $"Console budgets: first page JavaScript {jsGzip / 1024.0:F1} kB gzipped in {(int)result["jsFiles"]!} file(s); "
+                + $"home page figures {toFigures} ms after navigation (local run, {result["browser"]})\n");
+        }
+        finally
+        {
+            handler.Kill(entireProcessTree: true);
+            await handler.WaitForExitAsync();
+        }
+    }
+
+    private static async Task WaitUntilHealthyAsync(string baseUrl)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(baseUrl) };
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            try
+            {
+                if ((await http.GetAsync("/api/health")).IsSuccessStatusCode) return;
+            }
+            catch (HttpRequestException) { }
+            await Task.Delay(100);
+        }
+        Assert.Fail("the handler process did not answer /api/health within 60 s");
+    }
+
+    private static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+}
