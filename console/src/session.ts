@@ -45,8 +45,10 @@ export class ApiError extends Error {
 // RFC 9457 problem+json: the title, and the detail when there is one.
 async function problemText(response: Response): Promise<string> {
   try {
-    const problem = (await response.json()) as { title?: string; detail?: string };
-    return [problem.title, problem.detail].filter(Boolean).join(' ') || `HTTP ${response.status}`;
+    const problem = (await response.json()) as { title?: string; detail?: string; errors?: Record<string, string[]> };
+    // Field errors (validation-failed) all at once, each with the field it is about.
+    const fields = Object.entries(problem.errors ?? {}).map(([field, messages]) => `${field}: ${messages.join(' ')}`);
+    return [problem.title, problem.detail, ...fields].filter(Boolean).join(' ') || `HTTP ${response.status}`;
   } catch {
     return `HTTP ${response.status}`;
   }
@@ -54,6 +56,18 @@ async function problemText(response: Response): Promise<string> {
 
 export async function getJson<T>(session: Session, path: string, signal?: AbortSignal): Promise<T> {
   const response = await fetch(path, { headers: { Authorization: `Bearer ${session.token}` }, signal });
+  if (!response.ok) throw new ApiError(response.status, await problemText(response));
+  return (await response.json()) as T;
+}
+
+// A decision or another command: POST with a JSON body; a problem+json answer becomes an ApiError with its words, which
+// the page shows next to what was tried.
+export async function postJson<T>(session: Session, path: string, body: unknown): Promise<T> {
+  const response = await fetch(path, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${session.token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   if (!response.ok) throw new ApiError(response.status, await problemText(response));
   return (await response.json()) as T;
 }

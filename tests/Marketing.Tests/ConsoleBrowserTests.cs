@@ -30,6 +30,13 @@ public sealed class ConsoleBrowserTests
         var overview = await (await operatorClient.GetAsync("/api/stats/overview")).AssertStatusAsync(HttpStatusCode.OK);
         Assert.Equal(1, (int)overview["campaignsRunning"]!);
         Assert.Equal(1, (long)overview["today"]!["claims"]!);
+        // For the campaigns list and the approval queue: a draft, and a campaign submitted for approval (both by the
+        // operator "olivia", its maker).
+        var draftName = "草稿活动 " + Api.NewId("d");
+        var submittedName = "待审批活动 " + Api.NewId("s");
+        var draft = await operatorClient.CreateCampaignAsync(Api.Terms(app.Clock.GetUtcNow(), t => t["name"] = draftName));
+        var submitted = await operatorClient.CreateCampaignAsync(Api.Terms(app.Clock.GetUtcNow(), t => t["name"] = submittedName));
+        await (await operatorClient.PostAsync($"/api/campaigns/{submitted}/submit", null)).AssertStatusAsync(HttpStatusCode.OK);
 
         var port = FreePort();
         using var handler = HandlerProcess.Start([], new Dictionary<string, string>
@@ -71,6 +78,42 @@ public sealed class ConsoleBrowserTests
             Assert.Empty(result["problems"]!.AsArray());
             Assert.Equal(3, result["screenshots"]!.AsArray().Count(s => File.Exists((string)s!)));
 
+            // The campaigns list and the approval queue (console/e2e/pages.mjs).
+            var walk = await Scripts.RunAsync("node",
+                [Repo.PathOf("console", "e2e", "pages.mjs"), baseUrl, ArtifactsFolder, draftName, submittedName, "olivia", "avery-browser"],
+                timeout: TimeSpan.FromMinutes(3));
+            Assert.True(walk.ExitCode == 0, walk.ToString());
+            var pages = JsonNode.Parse(walk.Output.Trim().Split('\n')[^1])!;
+            Assert.Equal("/console/campaigns", (string)pages["campaignsUrl"]!);
+            Assert.Contains(draftName, Strings(pages["allNames"]));
+            Assert.Contains(submittedName, Strings(pages["allNames"]));
+            // Filtered to drafts: the draft, not the submitted one; every status shown is 草稿.
+            Assert.Contains(draftName, Strings(pages["draftNames"]));
+            Assert.DoesNotContain(submittedName, Strings(pages["draftNames"]));
+            Assert.All(Strings(pages["draftStatuses"]), s => Assert.Equal("草稿", s));
+            // Four eyes: the maker signed in as an approver cannot decide their own campaign, and is told why.
+            Assert.True((bool)pages["ownApproveDisabled"]!);
+            Assert.Contains("olivia", (string)pages["ownNote"]!);
+            // Another approver sees it with its diff (the name among the changed fields), approves it, and it leaves the queue.
+            Assert.Contains(submittedName, Strings(pages["queueTitles"]));
+            Assert.Contains(pages["diff"]!.AsArray(), row => (string)row![2]! == submittedName);
+            Assert.Contains(pages["facts"]!.AsArray(), f => (string)f![0]! == "申请人" && (string)f[1]! == "olivia");
+            Assert.Contains(submittedName, (string)pages["decided"]!);
+            Assert.DoesNotContain(submittedName, Strings(pages["queueTitlesAfter"]));
+            Assert.DoesNotContain(submittedName, Strings(pages["queueTitlesReloaded"]));
+            var approved = await (await operatorClient.GetAsync($"/api/campaigns/{submitted}")).AssertStatusAsync(HttpStatusCode.OK);
+            Assert.Equal("approved", (string)approved["status"]!);
+            Assert.Equal("avery-browser", (string)approved["approval"]!["by"]!);
+            var stillDraft = await (await operatorClient.GetAsync($"/api/campaigns/{draft}")).AssertStatusAsync(HttpStatusCode.OK);
+            Assert.Equal("draft", (string)stillDraft["status"]!);
+            Assert.Contains("Draft", Strings(pages["englishStatuses"]));
+            foreach (var (page, violations) in pages["axe"]!.AsObject())
+                Assert.True(!violations!.AsArray().Any(v => (string?)v!["impact"] is "serious" or "critical"), $"{page}: {violations!.ToJsonString()}");
+            foreach (var (page, overflows) in pages["overflowsAt375"]!.AsObject())
+                Assert.False((bool)overflows!, $"{page} scrolls sideways at 375 px");
+            Assert.Empty(pages["problems"]!.AsArray());
+            Assert.Equal(5, pages["screenshots"]!.AsArray().Count(s => File.Exists((string)s!)));
+
             // The budgets (docs/benchmarks.md): printed by scripts/test.sh from this file.
             var jsGzip = (long)result["jsGzipBytes"]!;
             var toFigures = (long)result["timeToFiguresMs"]!;
@@ -101,6 +144,8 @@ public sealed class ConsoleBrowserTests
         }
         Assert.Fail("the handler process did not answer /api/health within 60 s");
     }
+
+    private static string[] Strings(JsonNode? array) => [.. array!.AsArray().Select(n => (string)n!)];
 
     private static int FreePort()
     {
