@@ -38,7 +38,7 @@ public sealed class ConsoleBrowserTests
         var submitted = await operatorClient.CreateCampaignAsync(Api.Terms(app.Clock.GetUtcNow(), t => t["name"] = submittedName));
         await (await operatorClient.PostAsync($"/api/campaigns/{submitted}/submit", null)).AssertStatusAsync(HttpStatusCode.OK);
 
-        var port = FreePort();
+        var port = HandlerProcess.FreePort();
         using var handler = HandlerProcess.Start([], new Dictionary<string, string>
         {
             ["FUNCTIONS_CUSTOMHANDLER_PORT"] = port.ToString(CultureInfo.InvariantCulture),
@@ -48,7 +48,7 @@ public sealed class ConsoleBrowserTests
         try
         {
             var baseUrl = $"http://127.0.0.1:{port}";
-            await WaitUntilHealthyAsync(baseUrl);
+            await HandlerProcess.WaitUntilHealthyAsync(baseUrl);
             Directory.CreateDirectory(ArtifactsFolder);
             var run = await Scripts.RunAsync("node", [Repo.PathOf("console", "e2e", "home.mjs"), baseUrl, ArtifactsFolder, "ops-browser"],
                 timeout: TimeSpan.FromMinutes(3));
@@ -129,30 +129,5 @@ public sealed class ConsoleBrowserTests
         }
     }
 
-    private static async Task WaitUntilHealthyAsync(string baseUrl)
-    {
-        using var http = new HttpClient { BaseAddress = new Uri(baseUrl) };
-        var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < TimeSpan.FromSeconds(60))
-        {
-            try
-            {
-                if ((await http.GetAsync("/api/health")).IsSuccessStatusCode) return;
-            }
-            catch (HttpRequestException) { }
-            await Task.Delay(100);
-        }
-        Assert.Fail("the handler process did not answer /api/health within 60 s");
-    }
-
     private static string[] Strings(JsonNode? array) => [.. array!.AsArray().Select(n => (string)n!)];
-
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 }

@@ -21,7 +21,7 @@ public sealed class GeneratedClientTests(TestApp app) : IClassFixture<TestApp>
         var spec = Path.Combine(work.FullName, "openapi.json");
         await File.WriteAllTextAsync(spec, document.ToJsonString());
 
-        var port = FreePort();
+        var port = HandlerProcess.FreePort();
         using var handler = HandlerProcess.Start([], new Dictionary<string, string>
         {
             ["FUNCTIONS_CUSTOMHANDLER_PORT"] = port.ToString(),
@@ -30,7 +30,7 @@ public sealed class GeneratedClientTests(TestApp app) : IClassFixture<TestApp>
         try
         {
             var baseUrl = $"http://127.0.0.1:{port}";
-            await WaitUntilHealthyAsync(baseUrl);
+            await HandlerProcess.WaitUntilHealthyAsync(baseUrl);
             // The handler runs on the real clock, so the claim window is open around now.
             var terms = Api.Terms(DateTimeOffset.UtcNow);
             var run = await Scripts.RunAsync("node",
@@ -59,30 +59,5 @@ public sealed class GeneratedClientTests(TestApp app) : IClassFixture<TestApp>
         var token = await Scripts.RunAsync("node", [Repo.PathOf("scripts", "token.mjs"), "--sub", subject, "--role", role]);
         Assert.True(token.ExitCode == 0, token.ToString());
         return token.Output.Trim();
-    }
-
-    private static async Task WaitUntilHealthyAsync(string baseUrl)
-    {
-        using var http = new HttpClient { BaseAddress = new Uri(baseUrl) };
-        var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < TimeSpan.FromSeconds(60))
-        {
-            try
-            {
-                if ((await http.GetAsync("/api/health")).IsSuccessStatusCode) return;
-            }
-            catch (HttpRequestException) { }
-            await Task.Delay(100);
-        }
-        Assert.Fail("the handler process did not answer /api/health within 60 s");
-    }
-
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 }
