@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
-import type { Key, Language, Translate } from './i18n';
-import { ApiError, getJson, type Session } from './session';
+import type { Key } from './i18n';
+import type { PageProps } from './App';
+import { ApiError, getJson } from './session';
 import { count, instant, money } from './format';
 
 // GET /api/campaigns?status=&limit=&continuationToken= (Campaigns/GetCampaigns.cs, docs/api.md): a page of the catalog.
@@ -17,9 +18,7 @@ export const statuses = ['draft', 'submitted', 'approved', 'published', 'paused'
 // Small pages: the list is read by a person, and "load more" costs one more query only when they ask.
 const pageSize = 20;
 
-type Props = { session: Session; t: Translate; locale: Language; onUnauthorized: () => void };
-
-export function Campaigns({ session, t, locale, onUnauthorized }: Props) {
+export function Campaigns({ session, t, locale, onUnauthorized, navigate }: PageProps) {
   const [status, setStatus] = useState('');
   const [items, setItems] = useState<CampaignItem[] | null>(null);
   const [next, setNext] = useState<string | null>(null);
@@ -70,7 +69,12 @@ export function Campaigns({ session, t, locale, onUnauthorized }: Props) {
           <ul className="campaign-list" data-testid="campaigns">
             {items.map((c) => (
               <li key={c.id} className="item">
-                <h2 className="item-title">{c.terms.name}</h2>
+                <h2 className="item-title">
+                  <a href={`/console/campaigns/${encodeURIComponent(c.id)}`}
+                    onClick={(e) => { if (e.button === 0 && !e.metaKey && !e.ctrlKey && !e.shiftKey) { e.preventDefault(); navigate(`/console/campaigns/${encodeURIComponent(c.id)}`); } }}>
+                    {c.terms.name}
+                  </a>
+                </h2>
                 <dl>
                   <dt>{t('status')}</dt><dd className={`status status-${c.status}`}>{t(`status_${c.status}` as Key)}</dd>
                   <dt>{t('claimWindow', { zone: c.terms.timeZone })}</dt>

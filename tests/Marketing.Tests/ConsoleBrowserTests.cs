@@ -1,7 +1,4 @@
-using System.Diagnostics;
-using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using Marketing.Tests.Support;
 using Xunit;
@@ -17,8 +14,6 @@ namespace Marketing.Tests;
 /// </summary>
 public sealed class ConsoleBrowserTests
 {
-    public static string ArtifactsFolder => Repo.PathOf("artifacts", "test-artifacts", "console");
-
     [Fact]
     public async Task An_operator_signs_in_locally_and_sees_the_figures_of_the_home_page_accessibly_at_375_px_and_on_a_desktop()
     {
@@ -38,96 +33,64 @@ public sealed class ConsoleBrowserTests
         var submitted = await operatorClient.CreateCampaignAsync(Api.Terms(app.Clock.GetUtcNow(), t => t["name"] = submittedName));
         await (await operatorClient.PostAsync($"/api/campaigns/{submitted}/submit", null)).AssertStatusAsync(HttpStatusCode.OK);
 
-        var port = HandlerProcess.FreePort();
-        using var handler = HandlerProcess.Start([], new Dictionary<string, string>
-        {
-            ["FUNCTIONS_CUSTOMHANDLER_PORT"] = port.ToString(CultureInfo.InvariantCulture),
-            ["Cosmos__Database"] = app.Database,
-            ["ASPNETCORE_ENVIRONMENT"] = "Development", // the local sign-in exists only there
-        });
-        try
-        {
-            var baseUrl = $"http://127.0.0.1:{port}";
-            await HandlerProcess.WaitUntilHealthyAsync(baseUrl);
-            Directory.CreateDirectory(ArtifactsFolder);
-            var run = await Scripts.RunAsync("node", [Repo.PathOf("console", "e2e", "home.mjs"), baseUrl, ArtifactsFolder, "ops-browser"],
-                timeout: TimeSpan.FromMinutes(3));
-            Assert.True(run.ExitCode == 0, run.ToString());
-            var result = JsonNode.Parse(run.Output.Trim().Split('\n')[^1])!;
+        await using var site = await ConsoleSite.StartAsync(app);
+        var result = await site.RunAsync("home.mjs", "ops-browser");
 
-            // The figures on the page are the overview's, in Chinese (the browser's language), then in English.
-            var figures = result["figures"]!.AsArray().ToDictionary(f => (string)f![0]!, f => (string)f![1]!);
-            Assert.Equal("1", figures["进行中的活动"]);
-            Assert.Equal(overview["endingWithin7Days"]!.ToString(), figures["7 天内结束"]);
-            Assert.Equal(overview["budgetBelow5Percent"]!.ToString(), figures["预算剩余不足 5%"]);
-            var claims = result["todayRows"]!.AsArray().Single(r => (string)r![0]! == "领取")!;
-            Assert.Equal(("1", "0"), ((string)claims[1]!, (string)claims[2]!));
-            Assert.StartsWith("数据截至", (string)result["asOf"]!);
-            Assert.Equal(["Campaigns running", "Ending within 7 days", "Budget below 5 % left", "Coupons expiring within 24 h"],
-                result["englishCards"]!.AsArray().Select(c => (string)c!).ToArray());
+        // The figures on the page are the overview's, in Chinese (the browser's language), then in English.
+        var figures = result["figures"]!.AsArray().ToDictionary(f => (string)f![0]!, f => (string)f![1]!);
+        Assert.Equal("1", figures["进行中的活动"]);
+        Assert.Equal(overview["endingWithin7Days"]!.ToString(), figures["7 天内结束"]);
+        Assert.Equal(overview["budgetBelow5Percent"]!.ToString(), figures["预算剩余不足 5%"]);
+        var claims = result["todayRows"]!.AsArray().Single(r => (string)r![0]! == "领取")!;
+        Assert.Equal(("1", "0"), ((string)claims[1]!, (string)claims[2]!));
+        Assert.StartsWith("数据截至", (string)result["asOf"]!);
+        Assert.Equal(["Campaigns running", "Ending within 7 days", "Budget below 5 % left", "Coupons expiring within 24 h"],
+            result["englishCards"]!.AsArray().Select(c => (string)c!).ToArray());
 
-            // Accessible: landmarks and one h1, no horizontal scrolling at 375 px, no serious or critical axe violation
-            // on any page, and no error in the browser's console.
-            Assert.Equal(1, (int)result["landmarks"]!["main"]!);
-            Assert.Equal(1, (int)result["landmarks"]!["navigation"]!);
-            Assert.Equal(1, (int)result["landmarks"]!["banner"]!);
-            Assert.Single(result["headings"]!.AsArray());
-            Assert.False((bool)result["overflowsAt375"]!, "the home page scrolls sideways at 375 px");
-            foreach (var (page, violations) in result["axe"]!.AsObject())
-                Assert.True(!violations!.AsArray().Any(v => (string?)v!["impact"] is "serious" or "critical"), $"{page}: {violations!.ToJsonString()}");
-            Assert.Empty(result["problems"]!.AsArray());
-            Assert.Equal(3, result["screenshots"]!.AsArray().Count(s => File.Exists((string)s!)));
+        // Accessible: landmarks and one h1, no horizontal scrolling at 375 px, no serious or critical axe violation
+        // on any page, and no error in the browser's console.
+        Assert.Equal(1, (int)result["landmarks"]!["main"]!);
+        Assert.Equal(1, (int)result["landmarks"]!["navigation"]!);
+        Assert.Equal(1, (int)result["landmarks"]!["banner"]!);
+        Assert.Single(result["headings"]!.AsArray());
+        Assert.False((bool)result["overflowsAt375"]!, "the home page scrolls sideways at 375 px");
+        ConsoleSite.AssertAccessible(result, screenshots: 3);
 
-            // The campaigns list and the approval queue (console/e2e/pages.mjs).
-            var walk = await Scripts.RunAsync("node",
-                [Repo.PathOf("console", "e2e", "pages.mjs"), baseUrl, ArtifactsFolder, draftName, submittedName, "olivia", "avery-browser"],
-                timeout: TimeSpan.FromMinutes(3));
-            Assert.True(walk.ExitCode == 0, walk.ToString());
-            var pages = JsonNode.Parse(walk.Output.Trim().Split('\n')[^1])!;
-            Assert.Equal("/console/campaigns", (string)pages["campaignsUrl"]!);
-            Assert.Contains(draftName, Strings(pages["allNames"]));
-            Assert.Contains(submittedName, Strings(pages["allNames"]));
-            // Filtered to drafts: the draft, not the submitted one; every status shown is 草稿.
-            Assert.Contains(draftName, Strings(pages["draftNames"]));
-            Assert.DoesNotContain(submittedName, Strings(pages["draftNames"]));
-            Assert.All(Strings(pages["draftStatuses"]), s => Assert.Equal("草稿", s));
-            // Four eyes: the maker signed in as an approver cannot decide their own campaign, and is told why.
-            Assert.True((bool)pages["ownApproveDisabled"]!);
-            Assert.Contains("olivia", (string)pages["ownNote"]!);
-            // Another approver sees it with its diff (the name among the changed fields), approves it, and it leaves the queue.
-            Assert.Contains(submittedName, Strings(pages["queueTitles"]));
-            Assert.Contains(pages["diff"]!.AsArray(), row => (string)row![2]! == submittedName);
-            Assert.Contains(pages["facts"]!.AsArray(), f => (string)f![0]! == "申请人" && (string)f[1]! == "olivia");
-            Assert.Contains(submittedName, (string)pages["decided"]!);
-            Assert.DoesNotContain(submittedName, Strings(pages["queueTitlesAfter"]));
-            Assert.DoesNotContain(submittedName, Strings(pages["queueTitlesReloaded"]));
-            var approved = await (await operatorClient.GetAsync($"/api/campaigns/{submitted}")).AssertStatusAsync(HttpStatusCode.OK);
-            Assert.Equal("approved", (string)approved["status"]!);
-            Assert.Equal("avery-browser", (string)approved["approval"]!["by"]!);
-            var stillDraft = await (await operatorClient.GetAsync($"/api/campaigns/{draft}")).AssertStatusAsync(HttpStatusCode.OK);
-            Assert.Equal("draft", (string)stillDraft["status"]!);
-            Assert.Contains("Draft", Strings(pages["englishStatuses"]));
-            foreach (var (page, violations) in pages["axe"]!.AsObject())
-                Assert.True(!violations!.AsArray().Any(v => (string?)v!["impact"] is "serious" or "critical"), $"{page}: {violations!.ToJsonString()}");
-            foreach (var (page, overflows) in pages["overflowsAt375"]!.AsObject())
-                Assert.False((bool)overflows!, $"{page} scrolls sideways at 375 px");
-            Assert.Empty(pages["problems"]!.AsArray());
-            Assert.Equal(5, pages["screenshots"]!.AsArray().Count(s => File.Exists((string)s!)));
+        // The campaigns list and the approval queue (console/e2e/pages.mjs).
+        var pages = await site.RunAsync("pages.mjs", draftName, submittedName, "olivia", "avery-browser");
+        Assert.Equal("/console/campaigns", (string)pages["campaignsUrl"]!);
+        Assert.Contains(draftName, Strings(pages["allNames"]));
+        Assert.Contains(submittedName, Strings(pages["allNames"]));
+        // Filtered to drafts: the draft, not the submitted one; every status shown is 草稿.
+        Assert.Contains(draftName, Strings(pages["draftNames"]));
+        Assert.DoesNotContain(submittedName, Strings(pages["draftNames"]));
+        Assert.All(Strings(pages["draftStatuses"]), s => Assert.Equal("草稿", s));
+        // Four eyes: the maker signed in as an approver cannot decide their own campaign, and is told why.
+        Assert.True((bool)pages["ownApproveDisabled"]!);
+        Assert.Contains("olivia", (string)pages["ownNote"]!);
+        // Another approver sees it with its diff (the name among the changed fields), approves it, and it leaves the queue.
+        Assert.Contains(submittedName, Strings(pages["queueTitles"]));
+        Assert.Contains(pages["diff"]!.AsArray(), row => (string)row![2]! == submittedName);
+        Assert.Contains(pages["facts"]!.AsArray(), f => (string)f![0]! == "申请人" && (string)f[1]! == "olivia");
+        Assert.Contains(submittedName, (string)pages["decided"]!);
+        Assert.DoesNotContain(submittedName, Strings(pages["queueTitlesAfter"]));
+        Assert.DoesNotContain(submittedName, Strings(pages["queueTitlesReloaded"]));
+        var approved = await (await operatorClient.GetAsync($"/api/campaigns/{submitted}")).AssertStatusAsync(HttpStatusCode.OK);
+        Assert.Equal("approved", (string)approved["status"]!);
+        Assert.Equal("avery-browser", (string)approved["approval"]!["by"]!);
+        var stillDraft = await (await operatorClient.GetAsync($"/api/campaigns/{draft}")).AssertStatusAsync(HttpStatusCode.OK);
+        Assert.Equal("draft", (string)stillDraft["status"]!);
+        Assert.Contains("Draft", Strings(pages["englishStatuses"]));
+        ConsoleSite.AssertAccessible(pages, screenshots: 5);
 
-            // The budgets (docs/benchmarks.md): printed by scripts/test.sh from this file.
-            var jsGzip = (long)result["jsGzipBytes"]!;
-            var toFigures = (long)result["timeToFiguresMs"]!;
-            Assert.InRange(jsGzip, 1, 150 * 1024);
-            await File.WriteAllTextAsync(Path.Combine(ArtifactsFolder, "budgets.txt"),
-                $"Console budgets: first page JavaScript {jsGzip / 1024.0:F1} kB gzipped in {(int)result["jsFiles"]!} file(s); "
-                + $"home page figures {toFigures} ms after navigation (local run, {result["browser"]})\n");
-        }
-        finally
-        {
-            handler.Kill(entireProcessTree: true);
-            await handler.WaitForExitAsync();
-        }
+        // The budgets (docs/benchmarks.md): printed by scripts/test.sh from this file.
+        var jsGzip = (long)result["jsGzipBytes"]!;
+        var toFigures = (long)result["timeToFiguresMs"]!;
+        Assert.InRange(jsGzip, 1, 150 * 1024);
+        await File.WriteAllTextAsync(Path.Combine(ConsoleSite.ArtifactsFolder, "budgets.txt"),
+            $"Console budgets: first page JavaScript {jsGzip / 1024.0:F1} kB gzipped in {(int)result["jsFiles"]!} file(s); "
+            + $"home page figures {toFigures} ms after navigation (local run, {result["browser"]})\n");
     }
 
-    private static string[] Strings(JsonNode? array) => [.. array!.AsArray().Select(n => (string)n!)];
+    private static string[] Strings(JsonNode? array) => ConsoleSite.Strings(array);
 }
