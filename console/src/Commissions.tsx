@@ -528,7 +528,6 @@ function useLoad<T>(session: Session, path: string, set: (value: T) => void, fai
       else fail((e as Error).message);
     });
     return () => abort.abort();
-    // set and fail are state setters or stable per page; path and session decide what is read.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // Not on set and fail: the callers pass state setters (stable); path and session decide what is read.
   }, [session, path, onUnauthorized]);
 }

@@ -3,6 +3,9 @@ using System.Text.Json.Nodes;
 using Marketing.Functions.OperatorConsole;
 using Marketing.Tests.Support;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Xunit;
 
 namespace Marketing.Tests;
@@ -81,5 +84,27 @@ public sealed partial class ConsoleTests
         var overridden = (await ConfigAsync(own))["entra"]!;
         Assert.Equal(spa, (string)overridden["clientId"]!);
         Assert.Equal(["api://marketing/console.use"], overridden["scopes"]!.AsArray().Select(s => (string)s!));
+    }
+
+    [Theory]
+    [InlineData("ClientId", "marketing-console", "Console:ClientId must be an application (client) id")]
+    [InlineData("ApiScope", "access_as_user", "Console:ApiScope must be one scope URI")]
+    [InlineData("ApiScope", "api://marketing/a api://marketing/b", "Console:ApiScope must be one scope URI")]
+    public void Wrong_console_sign_in_settings_stop_the_start(string setting, string value, string message)
+    {
+        var error = Assert.Throws<OptionsValidationException>(() => ValidateConsoleAtStart(new() { [$"Console:{setting}"] = value }));
+        Assert.Contains(error.Failures, f => f.Contains(message));
+        // Empty (the defaults) and well-formed values start.
+        ValidateConsoleAtStart(new() { ["Console:ClientId"] = "", ["Console:ApiScope"] = "" });
+        ValidateConsoleAtStart(new() { ["Console:ClientId"] = Guid.NewGuid().ToString("D"), ["Console:ApiScope"] = "api://marketing/access_as_user" });
+    }
+
+    private static void ValidateConsoleAtStart(Dictionary<string, string?> settings)
+    {
+        var services = new ServiceCollection();
+        services.AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
+        services.AddConsole();
+        using var provider = services.BuildServiceProvider();
+        provider.GetRequiredService<IStartupValidator>().Validate();
     }
 }
