@@ -1,13 +1,43 @@
 // Who is signed in, and the bearer token every /api call carries. The token lives in sessionStorage (gone with the
-// tab), never in localStorage or a cookie. Two ways to get one, behind this one seam:
+// tab), never in localStorage or a cookie. Two ways to get one, behind this one seam, as GET /api/console/config says:
 // - locally: POST /api/dev/sign-in mints a dev token (the function exists only in Development);
-// - in Azure: Entra ID with MSAL (authorization code + PKCE) for the API's app registration. Not built yet
-//   (docs/console.md, "What is next"): it would implement signIn/token here and nothing else changes.
+// - in Azure: Entra ID with MSAL (authorization code + PKCE, redirect flow) for the API's app registration. MSAL is loaded
+//   with a dynamic import only then, so a local run (and the first page's script budget) never carries it.
 export interface Session {
   token: string;
   sub: string;
+  /** The role shown and used when one is needed (the first console role the user has). */
   role: string;
+  /** Every role of the token (Entra may assign several); absent on a local session, which has `role` only. */
+  roles?: string[];
   expiresAt: string;
+}
+
+/** Whether the signed-in user has any of `roles` (a local session has its one role). */
+export function hasRole(session: Session, ...roles: string[]): boolean {
+  return (session.roles ?? [session.role]).some((r) => roles.includes(r));
+}
+
+/** GET /api/console/config: public settings the console needs before and after sign-in. */
+export interface ConsoleConfig {
+  localSignIn: boolean;
+  /** Left out when the API takes no Entra ID tokens. */
+  entra?: { clientId: string; authority: string; scopes: string[] } | null;
+  /** Commissions and payouts are in this currency (Commissions__Currency). */
+  currency: string;
+  /** The platform's time zone (Stats__TimeZone). */
+  timeZone: string;
+}
+
+let config: Promise<ConsoleConfig> | null = null;
+export function consoleConfig(): Promise<ConsoleConfig> {
+  config ??= fetch('/api/console/config').then(async (response) => {
+    if (!response.ok) throw new ApiError(response.status, await problemText(response));
+    return (await response.json()) as ConsoleConfig;
+  });
+  // A failed read is not kept: the next page asks again.
+  config.catch(() => { config = null; });
+  return config;
 }
 
 const key = 'console.session';
@@ -36,27 +66,129 @@ export function signOut(): void {
   sessionStorage.removeItem(key);
 }
 
+// The roles the console has pages for, in the order one is picked as the session's `role`.
+const consoleRoles = ['admin', 'operator', 'finance', 'approver'];
+
+type Entra = NonNullable<ConsoleConfig['entra']>;
+
+async function msal(entra: Entra) {
+  const { PublicClientApplication } = await import('@azure/msal-browser');
+  const app = new PublicClientApplication({
+    auth: {
+      clientId: entra.clientId,
+      authority: entra.authority,
+      // The console's base address: the SPA redirect URI registered on the client (docs/deploy.md).
+      redirectUri: new URL('/console/', location.origin).href,
+      // The configured tenant's host is trusted as it is (no instance discovery against another host).
+      knownAuthorities: [new URL(entra.authority).host],
+    },
+    // MSAL's cache (its refresh token included) lives as long as the tab, like the session.
+    cache: { cacheLocation: 'sessionStorage' },
+  });
+  await app.initialize();
+  return app;
+}
+
+/** Sends the browser to the authority's sign-in page (authorization code + PKCE); it comes back to /console/. */
+export async function signInWithEntra(entra: Entra): Promise<void> {
+  const app = await msal(entra);
+  await app.loginRedirect({ scopes: entra.scopes });
+}
+
+/**
+ * After the authority redirected back: the code is redeemed (MSAL, with the PKCE verifier it kept) for an access token to
+ * the API. Without a redirect to complete, and when `silently` is set, a token from MSAL's cache for an account already
+ * signed in in this tab. Null when there is none.
+ */
+export async function completeEntraSignIn(entra: Entra, silently: boolean): Promise<Session | null> {
+  const app = await msal(entra);
+  const result = await app.handleRedirectPromise();
+  if (result) return remember(sessionOf(result.accessToken));
+  const account = app.getAllAccounts()[0];
+  if (!silently || !account) return null;
+  try {
+    return remember(sessionOf((await app.acquireTokenSilent({ scopes: entra.scopes, account })).accessToken));
+  } catch {
+    return null; // the account needs to sign in again (interaction required): the button does that
+  }
+}
+
+// Who the API will take the caller to be: the access token's own sub (Entra's is pairwise per registration, so the ID
+// token's may differ) and roles (app roles), as Identity/Auth.cs reads them. The payload is read, not verified: the API
+// verifies every token; this only labels the page.
+function sessionOf(accessToken: string): Session {
+  const part = accessToken.split('.')[1] ?? '';
+  const json = new TextDecoder().decode(Uint8Array.from(atob(part.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0)));
+  const claims = JSON.parse(json) as { sub?: string; roles?: string[]; exp?: number };
+  const roles = claims.roles ?? [];
+  return {
+    token: accessToken,
+    sub: claims.sub ?? '',
+    role: consoleRoles.find((r) => roles.includes(r)) ?? roles[0] ?? '',
+    roles,
+    expiresAt: new Date((claims.exp ?? 0) * 1000).toISOString(),
+  };
+}
+
+function remember(session: Session): Session {
+  sessionStorage.setItem(key, JSON.stringify(session));
+  return session;
+}
+
+/** An RFC 9457 problem+json answer, as far as the console reads it. */
+export interface Problem { type?: string; title?: string; detail?: string; errors?: Record<string, string[]> }
+
 export class ApiError extends Error {
-  constructor(public readonly status: number, message: string) {
+  /** The problem+json body, when the answer had one: a form shows its field errors next to the fields. */
+  public problem?: Problem;
+  constructor(public readonly status: number, message: string, problem?: Problem) {
     super(message);
+    this.problem = problem;
   }
 }
 
 // RFC 9457 problem+json: the title, and the detail when there is one.
 async function problemText(response: Response): Promise<string> {
+  return textOf(await problemOf(response), response.status);
+}
+
+async function problemOf(response: Response): Promise<Problem | undefined> {
   try {
-    const problem = (await response.json()) as { title?: string; detail?: string; errors?: Record<string, string[]> };
-    // Field errors (validation-failed) all at once, each with the field it is about.
-    const fields = Object.entries(problem.errors ?? {}).map(([field, messages]) => `${field}: ${messages.join(' ')}`);
-    return [problem.title, problem.detail, ...fields].filter(Boolean).join(' ') || `HTTP ${response.status}`;
+    return (await response.json()) as Problem;
   } catch {
-    return `HTTP ${response.status}`;
+    return undefined;
   }
+}
+
+function textOf(problem: Problem | undefined, status: number): string {
+  // Field errors (validation-failed) all at once, each with the field it is about.
+  const fields = Object.entries(problem?.errors ?? {}).map(([field, messages]) => `${field}: ${messages.join(' ')}`);
+  return [problem?.title, problem?.detail, ...fields].filter(Boolean).join(' ') || `HTTP ${status}`;
+}
+
+/** Throws the answer's problem as an ApiError (its text, and the problem for field errors). */
+export async function failure(response: Response): Promise<never> {
+  const problem = await problemOf(response);
+  throw new ApiError(response.status, textOf(problem, response.status), problem);
+}
+
+/**
+ * A command whose answer the page reads itself (not always JSON: a payout answers CSV): the response, or an ApiError with
+ * the problem for anything but 2xx.
+ */
+export async function send(session: Session, method: string, path: string, body?: unknown): Promise<Response> {
+  const response = await fetch(path, {
+    method,
+    headers: { Authorization: `Bearer ${session.token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) await failure(response);
+  return response;
 }
 
 export async function getJson<T>(session: Session, path: string, signal?: AbortSignal): Promise<T> {
   const response = await fetch(path, { headers: { Authorization: `Bearer ${session.token}` }, signal });
-  if (!response.ok) throw new ApiError(response.status, await problemText(response));
+  if (!response.ok) await failure(response);
   return (await response.json()) as T;
 }
 
@@ -68,6 +200,6 @@ export async function postJson<T>(session: Session, path: string, body: unknown)
     headers: { Authorization: `Bearer ${session.token}`, 'Content-Type': 'application/json' },
     body: JSON.stringify(body),
   });
-  if (!response.ok) throw new ApiError(response.status, await problemText(response));
+  if (!response.ok) await failure(response);
   return (await response.json()) as T;
 }

@@ -33,6 +33,7 @@ builder.Services.AddNotifications(builder.Configuration);
 builder.Services.AddMedia(builder.Configuration);
 builder.Services.AddApprovals();
 builder.Services.AddAudit(builder.Configuration);
+builder.Services.AddConsole();
 
 var app = builder.Build();
 app.UsePlatform();

@@ -139,6 +139,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'Auth__TenantId', value: authTenantId }
         { name: 'Auth__ClientId', value: authClientId }
         { name: 'Auth__AppIdUri', value: authAppIdUri }
+        // The operator console's sign-in (MSAL, authorization code + PKCE): the API registration is also its SPA client
+        // (redirect URI https://<app>/console/, docs/deploy.md), asking for the scope the registration exposes. Not secrets.
+        { name: 'Console__ClientId', value: authClientId }
+        { name: 'Console__ApiScope', value: '${authAppIdUri}/access_as_user' }
         { name: 'Campaigns__CacheSeconds', value: '5' }
         { name: 'Stock__QuietMinutes', value: '5' }
         { name: 'Stock__BudgetHoldsPerShard', value: '5000' }

@@ -51,7 +51,8 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
         ["ListMyCommissions"] = "promoter",
         ["GetMyBalance"] = "promoter",
         ["CreatePayoutBatch"] = "operator",
-        ["GetPayoutBatch"] = "operator",
+        ["GetPayoutBatch"] = "operator", // or finance, admin
+        ["ListPayoutBatches"] = "operator", // or finance, admin
         ["GetPayoutCsvLink"] = "finance",
         ["ApprovePayoutBatch"] = "finance", // or admin
         ["RejectPayoutBatch"] = "finance",
@@ -73,6 +74,7 @@ public sealed class AuthorizationTests(TestApp app) : IClassFixture<TestApp>
         ["OpenApi"] = null,
         ["ApiReference"] = null,
         ["OperatorConsole"] = null, // static files; the console calls /api with the user's bearer token
+        ["GetConsoleConfig"] = null, // the console's public sign-in settings, read before anyone signs in
     };
 
     public static TheoryData<string> Functions() => new(Access.Keys);

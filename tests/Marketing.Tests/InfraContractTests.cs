@@ -212,7 +212,8 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
         }
         // Every value is an example, except the Azure-only ones, which are deliberately empty locally (Media__PublicBaseUrl
         // too: locally the media are read from Azurite's own URL).
-        string[] azureOnly = ["Auth__Authority", "Auth__TenantId", "Auth__ClientId", "Auth__AppIdUri", "Cosmos__ClientId", "Blobs__ServiceUri", "Blobs__ClientId", "Media__ClientId", "Media__PublicBaseUrl"];
+        string[] azureOnly = ["Auth__Authority", "Auth__TenantId", "Auth__ClientId", "Auth__AppIdUri", "Cosmos__ClientId", "Blobs__ServiceUri", "Blobs__ClientId", "Media__ClientId", "Media__PublicBaseUrl",
+            "Console__ClientId", "Console__ApiScope"];
         foreach (var (name, value) in sample)
             Assert.True(azureOnly.Contains(name) != !string.IsNullOrWhiteSpace((string?)value), $"{name}: unexpected example value '{value}'");
     }

@@ -39,6 +39,8 @@ public static class Policies
     public const string Promoter = "promoter";
     /// <summary>Finance (or an admin): links to payout files.</summary>
     public const string Finance = "finance";
+    /// <summary>Who reads payout batches: operators (who run them), finance (who approve and pay out from them) and admins.</summary>
+    public const string PayoutReader = "payout-reader";
     /// <summary>Approvers (or admins): decide campaigns and top-ups, never their own work (docs/approvals.md).</summary>
     public const string Approver = "approver";
     /// <summary>Who reads the approvers' queue: whoever decides some kind of request (approvers, finance) and admins.</summary>
@@ -89,6 +91,7 @@ public static class AuthExtensions
             .AddPolicy(Policies.CustomerOrOrderSystem, p => p.BearerUser().RequireRole(Roles.Customer, Roles.OrderSystem))
             .AddPolicy(Policies.OrderSystem, p => p.BearerUser().RequireRole(Roles.OrderSystem))
             .AddPolicy(Policies.Finance, p => p.BearerUser().RequireRole(Roles.Finance, Roles.Admin))
+            .AddPolicy(Policies.PayoutReader, p => p.BearerUser().RequireRole(Roles.Operator, Roles.Finance, Roles.Admin))
             .AddPolicy(Policies.Approver, p => p.BearerUser().RequireRole(Roles.Approver, Roles.Admin))
             .AddPolicy(Policies.ApprovalQueue, p => p.BearerUser().RequireRole(Roles.Approver, Roles.Finance, Roles.Admin))
             .AddPolicy(Policies.Auditor, p => p.BearerUser().RequireRole(Roles.Approver, Roles.Admin))

@@ -1,4 +1,5 @@
 using Marketing.Functions.Hosting;
+using Marketing.Functions.Identity;
 using Microsoft.AspNetCore.StaticFiles;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Net.Http.Headers;
@@ -27,7 +28,22 @@ public static class ConsoleFiles
     public const string ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
         + "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
+    /// <summary>
+    /// With Entra ID sign-in (Auth:Authority set), MSAL in the page fetches the authority's metadata and redeems the
+    /// authorization code at its token endpoint: connect-src allows that one origin, and only then. (The sign-in page itself
+    /// is a top-level navigation, which connect-src does not govern.)
+    /// </summary>
+    public static string ContentSecurityPolicyFor(string? authorityOrigin)
+        => authorityOrigin is null ? ContentSecurityPolicy : ContentSecurityPolicy.Replace("connect-src 'self'", $"connect-src 'self' {authorityOrigin}");
+
     private static readonly FileExtensionContentTypeProvider ContentTypes = new();
+
+    /// <summary>The console's Entra ID sign-in settings (<see cref="ConsoleOptions"/>), checked at start like every other setting.</summary>
+    public static IServiceCollection AddConsole(this IServiceCollection services)
+    {
+        services.AddOptions<ConsoleOptions>().BindConfiguration(ConsoleOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        return services;
+    }
 
     public static IEndpointRouteBuilder MapConsole(this IEndpointRouteBuilder routes)
     {
@@ -35,21 +51,26 @@ public static class ConsoleFiles
         // the deployed folder is read-only in Azure (run from package).
         var folder = System.IO.Path.Combine(AppContext.BaseDirectory, "console");
         IFileProvider files = Directory.Exists(folder) ? new PhysicalFileProvider(folder) : new NullFileProvider();
+        // Read from configuration, as the local sign-in does: invalid auth settings are reported by the start-up validation.
+        var auth = new AuthOptions();
+        routes.ServiceProvider.GetRequiredService<IConfiguration>().GetSection(AuthOptions.Section).Bind(auth);
+        var csp = ContentSecurityPolicyFor(GetConsoleConfig.AuthorityOrigin(auth));
         // One endpoint: a catch-all matches the bare /console too (ASP.NET Core routing ignores a trailing slash).
-        routes.MapGet(Path + "/{*path}", (HttpContext context, string? path) => Serve(context, files, path ?? ""))
+        routes.MapGet(Path + "/{*path}", (HttpContext context, string? path) => Serve(context, files, path ?? "", csp))
             .WithMetadata(new HttpFunction(FunctionName, HostRoute: HostRoute))
             .AllowAnonymous()
             .ExcludeFromDescription();
+        routes.MapConsoleConfig();
         return routes;
     }
 
-    private static IResult Serve(HttpContext context, IFileProvider files, string path)
+    private static IResult Serve(HttpContext context, IFileProvider files, string path, string csp)
     {
         // The bare /console: send the browser to /console/, the app's base, so its addresses and history line up.
         if (!context.Request.Path.Value!.EndsWith('/') && path.Length == 0)
             return TypedResults.Redirect(Path + "/" + context.Request.QueryString);
         var headers = context.Response.Headers;
-        headers[HeaderNames.ContentSecurityPolicy] = ContentSecurityPolicy;
+        headers[HeaderNames.ContentSecurityPolicy] = csp;
         headers[HeaderNames.XContentTypeOptions] = "nosniff";
         headers["Referrer-Policy"] = "no-referrer";
 

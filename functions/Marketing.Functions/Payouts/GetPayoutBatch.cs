@@ -19,7 +19,8 @@ public sealed record PayoutBatchView(string BatchId, string State, long Minimum,
 
 /// <summary>
 /// GET /api/payouts/{id} — a batch as JSON, or as its CSV with Accept: text/csv. A batch awaiting approval, or rejected,
-/// has no CSV (409 payout-batch-not-completed): its lines are a plan nobody may pay from.
+/// has no CSV (409 payout-batch-not-completed): its lines are a plan nobody may pay from. Operators, and finance, who
+/// approve batches and download their CSV (every line) anyway, so the batch's own view tells them nothing more.
 /// </summary>
 public static class GetPayoutBatch
 {
@@ -39,7 +40,7 @@ public static class GetPayoutBatch
                 return TypedResults.Ok(PayoutBatchView.Of(batch, lines));
             })
             .AsFunction("GetPayoutBatch")
-            .RequireAuthorization(Policies.Operator)
+            .RequireAuthorization(Policies.PayoutReader)
             .WithProblems(409, ProblemTypes.PayoutBatchNotCompleted)
             .Produces<PayoutBatchView>()
             .Produces<string>(StatusCodes.Status200OK, PayoutCsv.ContentType)

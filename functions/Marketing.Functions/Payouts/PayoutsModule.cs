@@ -15,6 +15,7 @@ public static class PayoutsModule
         var group = routes.MapGroup("/api/payouts").WithTags("Distribution");
         group.MapCreatePayoutBatch();
         group.MapGetPayoutBatch();
+        group.MapListPayoutBatches();
         group.MapGetPayoutCsvLink();
         group.MapApprovePayoutBatch();
         group.MapRejectPayoutBatch();

@@ -104,6 +104,12 @@ public sealed class EntraTenant : IAsyncDisposable
         },
     };
 
+    /// <summary>
+    /// The certificate (public part, PEM) the tenant serves: a process of the app started with SSL_CERT_FILE naming a file
+    /// of it trusts this tenant (and only it) as .NET on Linux trusts its roots (the console's browser test).
+    /// </summary>
+    public string CertificatePem() => certificate.ExportCertificatePem();
+
     /// <summary>An Entra-like subject: users get a pairwise base64url id per application.</summary>
     public static string NewSubject() => Base64UrlEncoder.Encode(RandomNumberGenerator.GetBytes(32));
 
