@@ -28,8 +28,7 @@ public static class GetCampaigns
     /// <summary>
     /// The campaign, and the summary of its budget when it has one: one more query (the figures of every budget shard,
     /// naming their partitions) only for a campaign with a budget document, so a GET costs 1 round trip without a budget
-    /// and 2 with one. Operators read one campaign at a time, rarely; the list does not read budgets (it would cost a
-    /// query per campaign on the page), and neither do the writes' answers.
+    /// and 2 with one. The list reads the budgets of a whole page in one query (below); the writes' answers read none.
     /// </summary>
     private static async Task<IResult> GetAsync(string id, HttpContext context, CampaignStore store, StockStore stock)
     {
@@ -44,7 +43,14 @@ public static class GetCampaigns
         return CampaignResults.Campaign(campaign, context, budget: budget);
     }
 
-    private static async Task<IResult> ListAsync(HttpContext context, CampaignStore store,
+    /// <summary>
+    /// A page of the catalog, each launched campaign with a budget carrying its budget's summary (as GET /{id}) and the
+    /// page the instant they were read (<c>budgetsAsOf</c>): one query for the page, and one more for the budgets of all
+    /// its launched budgeted campaigns together (<see cref="StockStore.SumBudgetsAsync"/>), none when it has none. Live
+    /// figures for the console's burn bars, at a bounded cost per page whatever its size
+    /// (docs/decisions/0010-budget-burn-in-the-campaigns-list.md).
+    /// </summary>
+    private static async Task<IResult> ListAsync(HttpContext context, CampaignStore store, StockStore stock, TimeProvider time,
         string? status, int? limit, string? continuationToken)
     {
         CampaignStatus? filter = null;
@@ -57,8 +63,16 @@ public static class GetCampaigns
 
         try
         {
-            var page = await store.ListAsync(filter, limit ?? DefaultPageSize, continuationToken, context.RequestAborted);
-            return TypedResults.Ok(new CampaignPage(page.Items.Select(CampaignView.Of).ToList(), page.ContinuationToken));
+            var ct = context.RequestAborted;
+            var page = await store.ListAsync(filter, limit ?? DefaultPageSize, continuationToken, ct);
+            // Until publishing creates the budget documents (draft, in review, approved), a budget is only its terms.
+            var budgeted = page.Items.Where(c => c.Terms.Budget is not null && c.Status.IsLaunched())
+                .Select(c => (c.Id, c.Terms.ShardCount)).ToList();
+            var budgets = budgeted.Count == 0 ? [] : await stock.SumBudgetsAsync(budgeted, ct);
+            return TypedResults.Ok(new CampaignPage(
+                [.. page.Items.Select(c => CampaignView.Of(c, budgets.TryGetValue(c.Id, out var b) ? BudgetSummary.Of(b) : null))],
+                page.ContinuationToken,
+                budgeted.Count == 0 ? null : time.GetUtcNow()));
         }
         catch (InvalidPageTokenException e)
         {
