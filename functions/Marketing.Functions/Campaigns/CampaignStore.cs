@@ -174,6 +174,11 @@ public sealed class CampaignStore(Database database, ILogger<CampaignStore>? log
         return container.ReadPageAsync<Campaign>(query, new PartitionKey(DefaultCatalog), pageSize, pageToken, log, ct);
     }
 
+    /// <summary>How many campaigns of the catalog are in <paramref name="status"/> (one single-partition query, index-served).</summary>
+    public Task<long> CountAsync(CampaignStatus status, CancellationToken ct)
+        => container.CountAsync(new QueryDefinition("SELECT VALUE 1 FROM c WHERE c.catalog = @catalog AND c.status = @status")
+            .WithParameter("@catalog", DefaultCatalog).WithParameter("@status", Wire(status)), new PartitionKey(DefaultCatalog), ct);
+
     /// <summary>
     /// Every launched campaign (published, paused, ended; one single-partition query): the reminder timer's campaigns, whose
     /// coupons may still be valid. Drafts and campaigns in review or approved have no coupons yet.

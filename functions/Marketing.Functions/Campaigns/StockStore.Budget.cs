@@ -464,11 +464,16 @@ public sealed partial class StockStore
     /// ORDER BY would cost a sort per page); the queue is short by nature.
     /// </summary>
     public Task<Page<TopUp>> ListPendingTopUpsAsync(int pageSize, string? pageToken, CancellationToken ct = default)
-        => container.ReadCrossPartitionPageAsync<TopUp>(
-            // Pending, and approved but not applied (the approving call died: approving again finishes it).
-            new QueryDefinition("SELECT * FROM c WHERE c.approval.status = @pending OR (c.approval.status = @approved AND (NOT IS_DEFINED(c.appliedAt) OR IS_NULL(c.appliedAt)))")
-                .WithParameter("@pending", TopUpApproval.Pending).WithParameter("@approved", TopUpApproval.Approved),
-            pageSize, pageToken, log, ct);
+        => container.ReadCrossPartitionPageAsync<TopUp>(PendingTopUps("SELECT * FROM c"), pageSize, pageToken, log, ct);
+
+    /// <summary>How many top-ups the approvers' queue holds (<see cref="ListPendingTopUpsAsync"/>'s filter): one cross-partition query.</summary>
+    public Task<long> CountPendingTopUpsAsync(CancellationToken ct)
+        => container.CountAsync(PendingTopUps("SELECT VALUE 1 FROM c"), null, ct);
+
+    // Pending, and approved but not applied (the approving call died: approving again finishes it).
+    private static QueryDefinition PendingTopUps(string select)
+        => new QueryDefinition(select + " WHERE c.approval.status = @pending OR (c.approval.status = @approved AND (NOT IS_DEFINED(c.appliedAt) OR IS_NULL(c.appliedAt)))")
+            .WithParameter("@pending", TopUpApproval.Pending).WithParameter("@approved", TopUpApproval.Approved);
 
     /// <summary>
     /// The money the campaign's top-up requests waiting for an approver ask for (0: none): one single-partition query,
