@@ -90,17 +90,44 @@ try {
   result.campaignUrl = new URL(page.url()).pathname;
   result.campaignId = decodeURIComponent(result.campaignUrl.split('/').pop());
 
-  // The edit form, opened by its address: rename, save.
-  await page.goto(new URL(`/console/campaigns/${encodeURIComponent(result.campaignId)}/edit`, base).href);
+  // The edit form, opened by its address, in this tab and in a second one (its own sign-in: the session is per tab).
+  const editUrl = new URL(`/console/campaigns/${encodeURIComponent(result.campaignId)}/edit`, base).href;
+  await page.goto(editUrl);
   await page.getByRole('heading', { level: 1, name: '编辑活动' }).waitFor();
   result.loadedName = await page.getByLabel('名称', { exact: true }).inputValue();
   result.loadedStart = await page.getByLabel('开始领取').inputValue();
+  const other = await context.newPage();
+  other.on('pageerror', (e) => problems.push(`page error (second tab): ${e}`));
+  // Its save is refused with 412 on purpose (Chromium logs it as a console error): that one is expected, no other.
+  other.on('console', (m) => { if (m.type() === 'error' && !/status of 412/.test(m.text())) problems.push(`console error (second tab): ${m.text()}`); });
+  other.on('response', (r) => {
+    const url = new URL(r.url());
+    if (url.pathname.startsWith('/api/campaigns') && r.request().method() === 'PUT') result.saves.push(`PUT ${url.pathname} ${r.status()} (second tab)`);
+  });
+  await other.goto(editUrl);
+  await signIn(other, operator, 'operator');
+  await other.getByRole('heading', { level: 1, name: '编辑活动' }).waitFor();
+  await other.getByLabel('名称', { exact: true }).waitFor();
+
+  // This tab renames and saves.
   result.editedName = `${campaignName} (2)`;
   await page.getByLabel('名称', { exact: true }).fill(result.editedName);
   await page.getByRole('button', { name: '保存' }).click();
   await page.getByTestId('form-status').filter({ hasText: '已保存' }).waitFor();
   result.saved = await page.getByTestId('form-status').textContent();
   await check(page, 'campaign-edit-375');
+
+  // The second tab, still on the first revision, saves a change of its own: refused (If-Match), said so, and reloading
+  // shows the rename; nothing of its change was written.
+  await other.getByLabel('发放总量').fill('200');
+  await other.getByRole('button', { name: '保存' }).click();
+  await other.getByTestId('form-alert').waitFor();
+  result.conflict = await other.getByTestId('form-alert').locator('p').textContent();
+  await check(other, 'campaign-conflict-375');
+  await other.getByRole('button', { name: '重新加载活动' }).click();
+  await other.waitForFunction((name) => document.getElementById('f-name')?.value === name, result.editedName);
+  result.reloadedQuantity = await other.getByLabel('发放总量').inputValue();
+  await other.close();
 
   // Submitted for approval from the same page.
   await page.getByRole('button', { name: '提交审批' }).click();

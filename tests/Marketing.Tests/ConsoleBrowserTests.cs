@@ -148,8 +148,13 @@ public sealed class ConsoleBrowserTests
         // Fixed and saved: one campaign more, the one whose page opened; renamed in the edit form, then submitted.
         var id = (string)walk["campaignId"]!;
         Assert.Equal($"/console/campaigns/{id}", (string)walk["campaignUrl"]!);
-        Assert.Equal(["POST /api/campaigns 400", "POST /api/campaigns 201", $"PUT /api/campaigns/{id} 200", $"POST /api/campaigns/{id}/submit 200"],
+        Assert.Equal(["POST /api/campaigns 400", "POST /api/campaigns 201", $"PUT /api/campaigns/{id} 200",
+                $"PUT /api/campaigns/{id} 412 (second tab)", $"POST /api/campaigns/{id}/submit 200"],
             Strings(walk["saves"]));
+        // The second tab, loaded before the rename, was refused (If-Match), told so, and reloaded the rename; its change
+        // (quantity 200) was not written.
+        Assert.Contains("他人修改了此活动", (string)walk["conflict"]!);
+        Assert.Equal("100", (string)walk["reloadedQuantity"]!);
         var catalogAfter = await CatalogAsync(operatorClient);
         Assert.Equal(catalogBefore.Order().Append(id).Order(), catalogAfter.Order());
         Assert.Equal(name, (string)walk["loadedName"]!);
@@ -168,7 +173,7 @@ public sealed class ConsoleBrowserTests
         Assert.True((bool)walk["saveDisabledAfterSubmit"]!);
         Assert.Equal(["Basics", "Discount kind", "Channels", "When", "Validity of a claimed coupon", "Quantity and budget", "Expiry reminders", "Reminders to send"],
             Strings(walk["englishLegends"]));
-        ConsoleSite.AssertAccessible(walk, screenshots: 5);
+        ConsoleSite.AssertAccessible(walk, screenshots: 6);
     }
 
     private static async Task<string[]> CatalogAsync(HttpClient operatorClient)
