@@ -55,6 +55,16 @@ try {
         left: li.querySelector('[data-testid=burn-left]').textContent, asOf: li.querySelector('.burn .as-of')?.textContent ?? null,
       };
     }));
+  // The name filter: a piece of the first budgeted campaign's name, in upper case, finds it (the API matches any case).
+  if (result.burns.length > 0) {
+    const piece = result.burns[0].name.slice(-8).toUpperCase();
+    result.namesBeforeSearch = await page.locator('[data-testid=campaigns] h2').allTextContents();
+    await page.getByLabel('名称包含').fill(piece);
+    await page.getByRole('button', { name: '搜索' }).click();
+    await page.waitForFunction((n) => [...document.querySelectorAll('[data-testid=campaigns] h2')].map((h) => h.textContent).join('|') === n,
+      result.burns[0].name);
+    result.searched = { piece, names: await page.locator('[data-testid=campaigns] h2').allTextContents() };
+  }
   await check(page, 'campaigns-burn-375');
   await page.getByRole('link', { name: '新建活动' }).click();
   await page.getByRole('heading', { level: 1, name: '新建活动' }).waitFor();

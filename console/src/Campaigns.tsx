@@ -25,6 +25,11 @@ const pageSize = 20;
 
 export function Campaigns({ session, t, locale, onUnauthorized, navigate }: PageProps) {
   const [status, setStatus] = useState('');
+  // The name searched for (applied on submit, not on every key), and the claim-end window of "ending within 7 days",
+  // fixed when it was ticked so that "load more" continues the same list (page tokens fit their filters only).
+  const [name, setName] = useState('');
+  const [typed, setTyped] = useState('');
+  const [ending, setEnding] = useState<{ from: string; before: string } | null>(null);
   const [items, setItems] = useState<CampaignItem[] | null>(null);
   const [next, setNext] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -33,6 +38,8 @@ export function Campaigns({ session, t, locale, onUnauthorized, navigate }: Page
   const load = useCallback((token: string | null, signal?: AbortSignal) => {
     const query = new URLSearchParams({ limit: String(pageSize) });
     if (status) query.set('status', status);
+    if (name) query.set('name', name);
+    if (ending) { query.set('claimEndsFrom', ending.from); query.set('claimEndsBefore', ending.before); }
     if (token) query.set('continuationToken', token);
     setBusy(true);
     setError(null);
@@ -48,7 +55,7 @@ export function Campaigns({ session, t, locale, onUnauthorized, navigate }: Page
         else setError((e as Error).message);
       })
       .finally(() => { if (!signal?.aborted) setBusy(false); });
-  }, [session, status, onUnauthorized]);
+  }, [session, status, name, ending, onUnauthorized]);
 
   useEffect(() => {
     const abort = new AbortController();
@@ -75,6 +82,17 @@ export function Campaigns({ session, t, locale, onUnauthorized, navigate }: Page
           <option value="">{t('allStatuses')}</option>
           {statuses.map((s) => <option key={s} value={s}>{t(`status_${s}` as Key)}</option>)}
         </select>
+        <label className="check">
+          <input type="checkbox" checked={ending !== null} onChange={(e) => {
+            const now = Date.now();
+            setEnding(e.target.checked ? { from: new Date(now).toISOString(), before: new Date(now + 7 * 86_400_000).toISOString() } : null);
+          }} />{t('form_endingWithin7')}
+        </label>
+        <form role="search" className="search" onSubmit={(e) => { e.preventDefault(); setName(typed.trim()); }}>
+          <label htmlFor="name-filter">{t('form_nameFilter')}</label>
+          <input id="name-filter" type="search" maxLength={100} value={typed} onChange={(e) => setTyped(e.target.value)} />
+          <button type="submit">{t('form_search')}</button>
+        </form>
       </div>
       {error && <p role="alert" className="error">{t('listFailed', { detail: error })}</p>}
       {!items && !error && <p role="status">{t('loading')}</p>}

@@ -114,6 +114,9 @@ public sealed class ConsoleBrowserTests
         (customer, coupon) = await app.CustomerWithCouponAsync(budgeted);
         await (await orders.LockAsync(Api.NewId("o"), customer, coupon)).AssertStatusAsync(HttpStatusCode.Created);
         var budget = (await (await operatorClient.GetAsync($"/api/campaigns/{budgeted}")).AssertStatusAsync(HttpStatusCode.OK))["budget"]!;
+        // Another campaign, for the name search to leave out.
+        var otherName = "其他草稿 " + Api.NewId("o");
+        await operatorClient.CreateCampaignAsync(Api.Terms(app.Clock.GetUtcNow(), t => t["name"] = otherName));
         var catalogBefore = await CatalogAsync(operatorClient);
 
         await using var site = await ConsoleSite.StartAsync(app);
@@ -129,6 +132,9 @@ public sealed class ConsoleBrowserTests
         Assert.Equal("¥60.00", (string)burn["left"]!);
         Assert.StartsWith("预算数据截至", (string)burn["asOf"]!);
         Assert.Contains("Asia/Shanghai", (string)burn["asOf"]!);
+        // Searched by a piece of its name in upper case: that campaign alone, the other left out.
+        Assert.Contains(otherName, Strings(walk["namesBeforeSearch"]));
+        Assert.Equal([burnName], Strings(walk["searched"]!["names"]));
 
         // "New campaign" opens the form; the refused save shows the API's own words next to each field, the inputs marked
         // invalid and described by their error, a summary linking to them, focus on the first; nothing was created.

@@ -72,6 +72,9 @@ export const en = {
   form_reserved: 'Reserved by open orders',
   form_burnAsOf: 'Budget figures as of {time} ({zone})',
   form_budgetPlanned: 'Budget (planned)',
+  form_nameFilter: 'Name contains',
+  form_search: 'Search',
+  form_endingWithin7: 'Claiming ends within 7 days',
 } as const;
 export const zhCN: Record<keyof typeof en, string> = {
   form_newTitle: '新建活动',
@@ -145,4 +148,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   form_reserved: '未完成订单占用',
   form_burnAsOf: '预算数据截至 {time}（{zone}）',
   form_budgetPlanned: '预算（计划）',
+  form_nameFilter: '名称包含',
+  form_search: '搜索',
+  form_endingWithin7: '7 天内结束领取',
 };

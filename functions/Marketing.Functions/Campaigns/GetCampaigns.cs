@@ -1,3 +1,4 @@
+using System.Globalization;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
 
@@ -8,6 +9,7 @@ public static class GetCampaigns
 {
     public const int DefaultPageSize = 50;
     public const int MaxPageSize = 200;
+    public const int MaxNameFilterLength = 100;
 
     public static void MapGetCampaigns(this IEndpointRouteBuilder group)
     {
@@ -21,8 +23,9 @@ public static class GetCampaigns
             .AsFunction("ListCampaigns")
             .RequireAuthorization(Policies.Operator)
             .Produces<CampaignPage>()
-            .WithSummary("List campaigns, optionally by status; page with continuationToken.")
-            .WithDescription(Paging.Description);
+            .WithSummary("List campaigns, optionally by status, part of the name and claim end; page with continuationToken.")
+            .WithDescription("status is one of the lifecycle's; name matches part of the name in any case; claimEndsFrom (inclusive) and "
+                + "claimEndsBefore (exclusive) are ISO 8601 instants bounding the claim end (\"ending within 7 days\": now and now + 7 days). " + Paging.Description);
     }
 
     /// <summary>
@@ -51,20 +54,29 @@ public static class GetCampaigns
     /// (docs/decisions/0010-budget-burn-in-the-campaigns-list.md).
     /// </summary>
     private static async Task<IResult> ListAsync(HttpContext context, CampaignStore store, StockStore stock, TimeProvider time,
-        string? status, int? limit, string? continuationToken)
+        string? status, string? name, string? claimEndsFrom, string? claimEndsBefore, int? limit, string? continuationToken)
     {
+        // Every filter is checked here, so a request with several mistakes hears of all of them at once.
+        var errors = new Dictionary<string, string[]>();
         CampaignStatus? filter = null;
         if (status is not null)
         {
             filter = Enum.GetValues<CampaignStatus>().Cast<CampaignStatus?>().FirstOrDefault(s => CampaignStore.Wire(s!.Value) == status);
-            if (filter is null) return Problem.Validation("status", $"One of {string.Join(", ", Enum.GetValues<CampaignStatus>().Select(CampaignStore.Wire))}.").ToResult();
+            if (filter is null) errors["status"] = [$"One of {string.Join(", ", Enum.GetValues<CampaignStatus>().Select(CampaignStore.Wire))}."];
         }
-        if (limit is < 1 or > MaxPageSize) return Problem.Validation("limit", $"1 to {MaxPageSize}.").ToResult();
+        if (name is not null && (name.Length is 0 or > MaxNameFilterLength || !JsonBody.IsPrintable(name)))
+            errors["name"] = [$"1 to {MaxNameFilterLength} characters (part of the name, any case); no control characters."];
+        var endsFrom = Instant(claimEndsFrom, "claimEndsFrom", errors);
+        var endsBefore = Instant(claimEndsBefore, "claimEndsBefore", errors);
+        if (endsFrom is not null && endsBefore is not null && endsFrom >= endsBefore)
+            errors["claimEndsBefore"] = ["After claimEndsFrom."];
+        if (limit is < 1 or > MaxPageSize) errors["limit"] = [$"1 to {MaxPageSize}."];
+        if (errors.Count > 0) return Problem.Validation(errors).ToResult();
 
         try
         {
             var ct = context.RequestAborted;
-            var page = await store.ListAsync(filter, limit ?? DefaultPageSize, continuationToken, ct);
+            var page = await store.ListAsync(new CampaignListFilter(filter, name, endsFrom, endsBefore), limit ?? DefaultPageSize, continuationToken, ct);
             // Until publishing creates the budget documents (draft, in review, approved), a budget is only its terms.
             var budgeted = page.Items.Where(c => c.Terms.Budget is not null && c.Status.IsLaunched())
                 .Select(c => (c.Id, c.Terms.ShardCount)).ToList();
@@ -78,5 +90,17 @@ public static class GetCampaigns
         {
             return Problem.InvalidPageToken(e.Message).ToResult();
         }
+    }
+
+    private static DateTimeOffset? Instant(string? text, string field, Dictionary<string, string[]> errors)
+    {
+        if (text is null) return null;
+        // The same rule as instants in bodies: ISO 8601 with an explicit offset, so that no server's time zone is assumed.
+        var t = text.IndexOf('T');
+        if (t > 0 && text.Length <= 64 && (text.EndsWith('Z') || text.AsSpan(t).Contains('+') || text.AsSpan(t).Contains('-'))
+            && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var value))
+            return value.ToUniversalTime();
+        errors[field] = ["An ISO 8601 instant with an explicit offset, like 2026-11-21T08:00:00Z."];
+        return null;
     }
 }
