@@ -146,13 +146,30 @@ try {
   result.saveDisabledAfterSubmit = await page.getByRole('button', { name: '保存' }).isDisabled();
   await check(page, 'campaign-submitted-375');
 
-  // The new-campaign form on a desktop, in English.
+  // The new-campaign form on a desktop, in English, for a campaign in Europe/Berlin across daylight saving: 02:30 on
+  // 28 March 2027 does not exist there (the clocks skip from 02:00 to 03:00), so the form refuses it without asking the
+  // API; 02:30 on 31 October happens twice (the clocks go back at 03:00), and the earlier instant is sent.
   await page.setViewportSize({ width: 1280, height: 800 });
   await page.getByLabel('语言').selectOption('en');
   await page.goto(new URL('/console/campaigns/new', base).href);
   await page.getByRole('heading', { level: 1, name: 'New campaign' }).waitFor();
   result.englishLegends = await page.locator('form legend').allTextContents();
+  await page.getByLabel('Name', { exact: true }).fill(`${campaignName} (Berlin)`);
+  await page.getByLabel('Amount off (CNY)').fill('5');
+  await page.getByLabel('Total quantity').fill('10');
+  await page.getByLabel('Time zone (the campaign runs by it)').selectOption('Europe/Berlin');
+  await page.getByLabel('Claiming starts').fill('2027-03-28T02:30');
+  await page.getByLabel('Claiming ends').fill('2027-11-30T00:00');
+  const savesBefore = result.saves.length;
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByTestId('error-summary').waitFor();
+  result.skippedTime = await page.locator('#f-claimStartsAt-error').textContent();
+  result.skippedSentNothing = result.saves.length === savesBefore;
   await check(page, 'new-campaign-1280-en', false);
+  await page.getByLabel('Claiming starts').fill('2027-10-31T02:30');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.waitForURL(/\/console\/campaigns\/cmp_[^/]+$/);
+  result.berlinCampaignId = decodeURIComponent(new URL(page.url()).pathname.split('/').pop());
   await context.close();
 } finally {
   await browser.close();

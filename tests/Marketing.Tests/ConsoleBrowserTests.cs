@@ -154,15 +154,16 @@ public sealed class ConsoleBrowserTests
         // Fixed and saved: one campaign more, the one whose page opened; renamed in the edit form, then submitted.
         var id = (string)walk["campaignId"]!;
         Assert.Equal($"/console/campaigns/{id}", (string)walk["campaignUrl"]!);
+        var berlin = (string)walk["berlinCampaignId"]!;
         Assert.Equal(["POST /api/campaigns 400", "POST /api/campaigns 201", $"PUT /api/campaigns/{id} 200",
-                $"PUT /api/campaigns/{id} 412 (second tab)", $"POST /api/campaigns/{id}/submit 200"],
+                $"PUT /api/campaigns/{id} 412 (second tab)", $"POST /api/campaigns/{id}/submit 200", "POST /api/campaigns 201"],
             Strings(walk["saves"]));
         // The second tab, loaded before the rename, was refused (If-Match), told so, and reloaded the rename; its change
         // (quantity 200) was not written.
         Assert.Contains("他人修改了此活动", (string)walk["conflict"]!);
         Assert.Equal("100", (string)walk["reloadedQuantity"]!);
         var catalogAfter = await CatalogAsync(operatorClient);
-        Assert.Equal(catalogBefore.Order().Append(id).Order(), catalogAfter.Order());
+        Assert.Equal(catalogBefore.Append(id).Append(berlin).Order(), catalogAfter.Order());
         Assert.Equal(name, (string)walk["loadedName"]!);
         var created = await (await operatorClient.GetAsync($"/api/campaigns/{id}")).AssertStatusAsync(HttpStatusCode.OK);
         Assert.Equal((string)walk["editedName"]!, (string)created["terms"]!["name"]!);
@@ -179,6 +180,13 @@ public sealed class ConsoleBrowserTests
         Assert.True((bool)walk["saveDisabledAfterSubmit"]!);
         Assert.Equal(["Basics", "Discount kind", "Channels", "When", "Validity of a claimed coupon", "Quantity and budget", "Expiry reminders", "Reminders to send"],
             Strings(walk["englishLegends"]));
+        // Local times in Europe/Berlin across daylight saving: a time the clocks skip is refused by the form (nothing sent);
+        // 02:30 on 31 October, which happens twice, is the earlier instant (CEST, 00:30Z); 30 November 00:00 is CET (23:00Z).
+        Assert.Equal("This time does not exist in Europe/Berlin (the clocks skip it).", (string)walk["skippedTime"]!);
+        Assert.True((bool)walk["skippedSentNothing"]!);
+        var inBerlin = (await (await operatorClient.GetAsync($"/api/campaigns/{berlin}")).AssertStatusAsync(HttpStatusCode.OK))["terms"]!;
+        Assert.Equal(("Europe/Berlin", "2027-10-31T00:30:00.000Z", "2027-11-29T23:00:00.000Z", 500L),
+            ((string)inBerlin["timeZone"]!, (string)inBerlin["claimStartsAt"]!, (string)inBerlin["claimEndsAt"]!, (long)inBerlin["amountOff"]!));
         ConsoleSite.AssertAccessible(walk, screenshots: 6);
     }
 
