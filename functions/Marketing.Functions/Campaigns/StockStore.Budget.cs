@@ -524,7 +524,7 @@ public sealed partial class StockStore
     /// <summary>
     /// How many shard keys one <see cref="SumBudgetsAsync"/> query names at most: a page of the campaigns list (at most
     /// 200 campaigns) of unsharded campaigns fits in one query; a page of hot campaigns (up to 64 shards each) takes a few.
-    /// Far below Cosmos DB's limits on a query's IN list and text (parameters, 256 KB of query text).
+    /// Its text stays a few tens of KB (1,000 parameters of ~40 characters), far below Cosmos DB's limit on a query's size.
     /// </summary>
     public const int MaxKeysPerBudgetQuery = 1000;
 
