@@ -55,6 +55,10 @@ try {
   result.todayRows = await page.locator('#today-title + .scroll tbody tr').evaluateAll((rows) =>
     rows.map((tr) => [...tr.children].map((c) => c.textContent)));
   result.asOf = await page.getByTestId('as-of').textContent();
+  // What waits for a decision (an operator sees the counts; the link to the queue is for those who decide).
+  result.todo = await page.getByTestId('todo').locator('li').evaluateAll((items) =>
+    items.map((li) => [li.querySelector('.label').textContent, li.querySelector('.value').textContent]));
+  result.todoLinks = await page.getByTestId('todo').getByRole('link').count();
   result.headings = await page.getByRole('heading', { level: 1 }).allTextContents();
   result.landmarks = { main: await page.getByRole('main').count(), navigation: await page.getByRole('navigation').count(), banner: await page.getByRole('banner').count() };
   result.overflowsAt375 = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from 'react';
 import type { Language, Translate } from './i18n';
-import { ApiError, getJson, type Session } from './session';
+import { ApiError, getJson, hasRole, type Session } from './session';
 import { count, duration, instant, money } from './format';
 
 // GET /api/stats/overview (functions/Marketing.Functions/Stats/StatsOverview.cs, docs/stats.md "Overview").
@@ -19,15 +19,20 @@ interface Overview {
   couponsExpiringWithin24Hours: number;
   today: DayTotals;
   yesterday: DayTotals;
+  // What waits in the approvers' queues, counted when the overview was computed (computedAt).
+  approvalsWaiting?: { campaigns: number; topUps: number; payouts: number } | null;
 }
 
 // The overview sums money over all campaigns without naming a currency: the platform runs in one (docs/console.md,
 // "Limits"). Campaign pages will format with each campaign's own currency.
 const platformCurrency = 'CNY';
 
-type Props = { session: Session; t: Translate; locale: Language; onUnauthorized: () => void };
+type Props = { session: Session; t: Translate; locale: Language; onUnauthorized: () => void; navigate: (href: string) => void };
 
-export function Home({ session, t, locale, onUnauthorized }: Props) {
+// Who may open the approvals queue (GET /api/approvals: approver, finance, admin); an operator sees the counts only.
+const decides = ['approver', 'finance', 'admin'];
+
+export function Home({ session, t, locale, onUnauthorized, navigate }: Props) {
   const [overview, setOverview] = useState<Overview | null>(null);
   const [error, setError] = useState<string | null>(null);
 
@@ -102,6 +107,30 @@ export function Home({ session, t, locale, onUnauthorized }: Props) {
               </table>
             </div>
           </section>
+          {overview.approvalsWaiting && (
+            <section aria-labelledby="todo-title" data-testid="todo">
+              <h2 id="todo-title">{t('home_todo')}</h2>
+              {overview.computedAt && <p className="as-of">{t('home_todoAsOf', { time: instant(overview.computedAt, zone, locale), zone })}</p>}
+              <ul className="cards">
+                {([['home_waitingCampaigns', overview.approvalsWaiting.campaigns], ['home_waitingTopUps', overview.approvalsWaiting.topUps],
+                  ['home_waitingPayouts', overview.approvalsWaiting.payouts]] as const).map(([key, value]) => (
+                  <li key={key} className="card">
+                    <span className="label">{t(key)}</span>
+                    <strong className="value">{count(value, locale)}</strong>
+                  </li>
+                ))}
+              </ul>
+              {hasRole(session, ...decides) && (
+                <p>
+                  <a href="/console/approvals" onClick={(e) => {
+                    if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey) return;
+                    e.preventDefault();
+                    navigate('/console/approvals');
+                  }}>{t('home_openApprovals')}</a>
+                </p>
+              )}
+            </section>
+          )}
           <CampaignList title={t('endingSoon')} id="ending" total={overview.endingWithin7Days} campaigns={overview.ending}
             t={t} extra={[t('claimEndsAt'), (c) => instant(c.claimEndsAt, zone, locale)]} />
           <CampaignList title={t('lowOnBudget')} id="low-budget" total={overview.budgetBelow5Percent} campaigns={overview.lowBudget}

@@ -2,6 +2,7 @@ import * as detail from './words/detail';
 import * as form from './words/form';
 import * as commissions from './words/commissions';
 import * as signin from './words/signin';
+import * as home from './words/home';
 
 // The console's words in its two languages. The browser's preferred language picks one; the switch in the header
 // overrides it for the session. Keys are the same in both: a missing key is a type error. Each larger page keeps its
@@ -90,6 +91,7 @@ const en = {
   ...form.en,
   ...commissions.en,
   ...signin.en,
+  ...home.en,
 } as const;
 
 export type Key = keyof typeof en;
@@ -179,6 +181,7 @@ const zhCN: Dictionary = {
   ...form.zhCN,
   ...commissions.zhCN,
   ...signin.zhCN,
+  ...home.zhCN,
 };
 
 export const languages = { en: { name: 'English', words: en as Dictionary }, 'zh-CN': { name: '简体中文', words: zhCN } } as const;

@@ -166,6 +166,52 @@ public sealed class PayoutApprovalTests
         Assert.DoesNotContain(after["items"]!.AsArray(), i => (string?)i!["id"] == "queued-1");
     }
 
+    [Fact]
+    public async Task The_overview_counts_what_waits_in_the_approvers_queues_when_AggregateStats_last_ran()
+    {
+        await using var app = await StartAsync("overview");
+        await TwoEarnersAsync(app, 8000, 5000);
+        await (await CreateAsync(app, "waiting-1")).AssertStatusAsync(HttpStatusCode.Accepted);
+        // Two campaigns submitted, a draft; a published campaign with two top-up requests over the threshold and one under it.
+        var op = app.Operator("olivia");
+        var submitted = new List<string>();
+        for (var i = 0; i < 2; i++)
+        {
+            var id = await op.CreateCampaignAsync(Api.Terms(app.Clock.GetUtcNow()));
+            await (await op.PostAsync($"/api/campaigns/{id}/submit", null)).AssertStatusAsync(HttpStatusCode.OK);
+            submitted.Add(id);
+        }
+        await op.CreateCampaignAsync(Api.Terms(app.Clock.GetUtcNow()));
+        var campaign = await op.PublishedCampaignAsync(Api.Terms(app.Clock.GetUtcNow(), t => t["budget"] = 5_000));
+        foreach (var (key, amount) in new[] { ("big-1", 20_000), ("big-2", 30_000), ("small", 500) })
+        {
+            var topUp = new HttpRequestMessage(HttpMethod.Post, $"/api/campaigns/{campaign}/budget") { Content = Api.JsonContent(new { amount, reason = "launch" }) };
+            topUp.Headers.Add("Idempotency-Key", key);
+            await (await app.Operator("oscar").SendAsync(topUp)).AssertStatusAsync(amount > 10_000 ? HttpStatusCode.Accepted : HttpStatusCode.OK);
+        }
+
+        const string Path = "/api/stats/overview";
+        var before = await (await app.Operator().GetAsync(Path)).AssertStatusAsync(HttpStatusCode.OK);
+        Assert.Equal(Waiting(0, 0, 0), before["approvalsWaiting"]!.ToJsonString());
+        await app.RunAggregateStatsAsync();
+        var overview = await (await app.Operator().GetAsync(Path)).AssertStatusAsync(HttpStatusCode.OK);
+        Assert.Equal(Waiting(2, 2, 1), overview["approvalsWaiting"]!.ToJsonString());
+
+        // Decided: counted as still waiting until the next run (the overview says when it was computed), then gone.
+        Assert.Equal(HttpStatusCode.OK, (await ApproveAsync(Finance(app), "waiting-1")).StatusCode);
+        using (var approve = new HttpRequestMessage(HttpMethod.Post, $"/api/campaigns/{submitted[0]}/approve"))
+        {
+            approve.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Api.CheckerToken(op));
+            await (await op.SendAsync(approve)).AssertStatusAsync(HttpStatusCode.OK);
+        }
+        Assert.Equal(Waiting(2, 2, 1), (await (await app.Operator().GetAsync(Path)).AssertStatusAsync(HttpStatusCode.OK))["approvalsWaiting"]!.ToJsonString());
+        await app.RunAggregateStatsAsync();
+        Assert.Equal(Waiting(1, 2, 0), (await (await app.Operator().GetAsync(Path)).AssertStatusAsync(HttpStatusCode.OK))["approvalsWaiting"]!.ToJsonString());
+    }
+
+    private static string Waiting(long campaigns, long topUps, long payouts)
+        => new JsonObject { ["campaigns"] = campaigns, ["topUps"] = topUps, ["payouts"] = payouts }.ToJsonString();
+
     // ---- helpers ----
 
     private sealed record Referrer(string Id, string Buyer);

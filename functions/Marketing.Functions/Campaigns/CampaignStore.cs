@@ -5,6 +5,13 @@ using Microsoft.Azure.Cosmos;
 
 namespace Marketing.Functions.Campaigns;
 
+/// <summary>
+/// What a page of the catalog is filtered by (all optional): status, a piece of the name (any case), and a range of the
+/// claim end (from inclusive, before exclusive).
+/// </summary>
+public sealed record CampaignListFilter(CampaignStatus? Status, string? NameContains = null, DateTimeOffset? ClaimEndsFrom = null,
+    DateTimeOffset? ClaimEndsBefore = null);
+
 /// <summary>What the catalog holds about one campaign as of its last write (<c>_ts</c>, seconds); Campaign null when unreadable.</summary>
 public sealed record CampaignChange(string Id, long Ts, Campaign? Campaign);
 
@@ -165,14 +172,35 @@ public sealed class CampaignStore(Database database, ILogger<CampaignStore>? log
     /// an earlier page (<see cref="Paging"/>: throws <see cref="InvalidPageTokenException"/> for any other). Order is not specified.
     /// </summary>
     public Task<Page<Campaign>> ListAsync(CampaignStatus? status, int pageSize, string? pageToken, CancellationToken ct = default)
+        => ListAsync(new CampaignListFilter(status), pageSize, pageToken, ct);
+
+    /// <summary>
+    /// A page of the catalog by <paramref name="filter"/>. Status and the claim end's range are served by the index (instants
+    /// are fixed-width UTC text, so they compare as strings); a name filter (case-insensitive, anywhere in the name) is not
+    /// and reads the catalog's partition until the page is full: operators' campaigns number in the thousands at most, and
+    /// a page stops at its limit.
+    /// </summary>
+    public Task<Page<Campaign>> ListAsync(CampaignListFilter filter, int pageSize, string? pageToken, CancellationToken ct = default)
     {
         // The change marker shares the partition and is not a campaign.
-        var sql = "SELECT * FROM c WHERE c.catalog = @catalog AND c.id != @changes" + (status is null ? "" : " AND c.status = @status");
+        var sql = "SELECT * FROM c WHERE c.catalog = @catalog AND c.id != @changes"
+            + (filter.Status is null ? "" : " AND c.status = @status")
+            + (filter.NameContains is null ? "" : " AND CONTAINS(LOWER(c.terms.name), @name)")
+            + (filter.ClaimEndsFrom is null ? "" : " AND c.terms.claimEndsAt >= @endsFrom")
+            + (filter.ClaimEndsBefore is null ? "" : " AND c.terms.claimEndsAt < @endsBefore");
         var query = new QueryDefinition(sql).WithParameter("@catalog", DefaultCatalog).WithParameter("@changes", ChangesId);
-        if (status is not null) query = query.WithParameter("@status", Wire(status.Value));
+        if (filter.Status is { } status) query = query.WithParameter("@status", Wire(status));
+        if (filter.NameContains is { } name) query = query.WithParameter("@name", name.ToLowerInvariant());
+        if (filter.ClaimEndsFrom is { } from) query = query.WithParameter("@endsFrom", UtcInstantConverter.Text(from));
+        if (filter.ClaimEndsBefore is { } before) query = query.WithParameter("@endsBefore", UtcInstantConverter.Text(before));
         // A plain paged filter: partition key set, continuation tokens (see docs/local-emulators.md).
         return container.ReadPageAsync<Campaign>(query, new PartitionKey(DefaultCatalog), pageSize, pageToken, log, ct);
     }
+
+    /// <summary>How many campaigns of the catalog are in <paramref name="status"/> (one single-partition query, index-served).</summary>
+    public Task<long> CountAsync(CampaignStatus status, CancellationToken ct)
+        => container.CountAsync(new QueryDefinition("SELECT VALUE 1 FROM c WHERE c.catalog = @catalog AND c.status = @status")
+            .WithParameter("@catalog", DefaultCatalog).WithParameter("@status", Wire(status)), new PartitionKey(DefaultCatalog), ct);
 
     /// <summary>
     /// Every launched campaign (published, paused, ended; one single-partition query): the reminder timer's campaigns, whose

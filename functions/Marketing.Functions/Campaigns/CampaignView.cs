@@ -1,7 +1,7 @@
 namespace Marketing.Functions.Campaigns;
 
 /// <summary>
-/// A campaign as operators see it: its terms and lifecycle (no storage fields), and on GET /api/campaigns/{id} the
+/// A campaign as operators see it: its terms and lifecycle (no storage fields), and on GET /api/campaigns/{id} and in the list the
 /// summary of its budget when it has one (published, paused or ended with a budget; null elsewhere, see GetCampaigns),
 /// and where it is in review: the revision of its terms, its makers (who may not approve it), who submitted it, the approval
 /// of the current revision (null when there is none), and the last rejection or return.
@@ -32,7 +32,11 @@ public sealed record CampaignView(
             c.Revision, c.CurrentMakers, c.SubmittedBy, c.SubmittedAt, c.Approval, c.Review);
 }
 
-public sealed record CampaignPage(IReadOnlyList<CampaignView> Items, string? ContinuationToken);
+/// <summary>
+/// A page of the catalog. <see cref="BudgetsAsOf"/>: when the budgets of the page's campaigns were read (live figures, one
+/// query for the page); null when the page has no launched campaign with a budget.
+/// </summary>
+public sealed record CampaignPage(IReadOnlyList<CampaignView> Items, string? ContinuationToken, DateTimeOffset? BudgetsAsOf = null);
 
 public static class CampaignResults
 {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
 
@@ -8,6 +9,7 @@ public static class GetCampaigns
 {
     public const int DefaultPageSize = 50;
     public const int MaxPageSize = 200;
+    public const int MaxNameFilterLength = 100;
 
     public static void MapGetCampaigns(this IEndpointRouteBuilder group)
     {
@@ -21,15 +23,15 @@ public static class GetCampaigns
             .AsFunction("ListCampaigns")
             .RequireAuthorization(Policies.Operator)
             .Produces<CampaignPage>()
-            .WithSummary("List campaigns, optionally by status; page with continuationToken.")
-            .WithDescription(Paging.Description);
+            .WithSummary("List campaigns, optionally by status, part of the name and claim end; page with continuationToken.")
+            .WithDescription("status is one of the lifecycle's; name matches part of the name in any case; claimEndsFrom (inclusive) and "
+                + "claimEndsBefore (exclusive) are ISO 8601 instants bounding the claim end (\"ending within 7 days\": now and now + 7 days). " + Paging.Description);
     }
 
     /// <summary>
     /// The campaign, and the summary of its budget when it has one: one more query (the figures of every budget shard,
     /// naming their partitions) only for a campaign with a budget document, so a GET costs 1 round trip without a budget
-    /// and 2 with one. Operators read one campaign at a time, rarely; the list does not read budgets (it would cost a
-    /// query per campaign on the page), and neither do the writes' answers.
+    /// and 2 with one. The list reads the budgets of a whole page in one query (below); the writes' answers read none.
     /// </summary>
     private static async Task<IResult> GetAsync(string id, HttpContext context, CampaignStore store, StockStore stock)
     {
@@ -44,25 +46,61 @@ public static class GetCampaigns
         return CampaignResults.Campaign(campaign, context, budget: budget);
     }
 
-    private static async Task<IResult> ListAsync(HttpContext context, CampaignStore store,
-        string? status, int? limit, string? continuationToken)
+    /// <summary>
+    /// A page of the catalog, each launched campaign with a budget carrying its budget's summary (as GET /{id}) and the
+    /// page the instant they were read (<c>budgetsAsOf</c>): one query for the page, and one more for the budgets of all
+    /// its launched budgeted campaigns together (<see cref="StockStore.SumBudgetsAsync"/>), none when it has none. Live
+    /// figures for the console's burn bars, at a bounded cost per page whatever its size
+    /// (docs/decisions/0010-budget-burn-in-the-campaigns-list.md).
+    /// </summary>
+    private static async Task<IResult> ListAsync(HttpContext context, CampaignStore store, StockStore stock, TimeProvider time,
+        string? status, string? name, string? claimEndsFrom, string? claimEndsBefore, int? limit, string? continuationToken)
     {
+        // Every filter is checked here, so a request with several mistakes hears of all of them at once.
+        var errors = new Dictionary<string, string[]>();
         CampaignStatus? filter = null;
         if (status is not null)
         {
             filter = Enum.GetValues<CampaignStatus>().Cast<CampaignStatus?>().FirstOrDefault(s => CampaignStore.Wire(s!.Value) == status);
-            if (filter is null) return Problem.Validation("status", $"One of {string.Join(", ", Enum.GetValues<CampaignStatus>().Select(CampaignStore.Wire))}.").ToResult();
+            if (filter is null) errors["status"] = [$"One of {string.Join(", ", Enum.GetValues<CampaignStatus>().Select(CampaignStore.Wire))}."];
         }
-        if (limit is < 1 or > MaxPageSize) return Problem.Validation("limit", $"1 to {MaxPageSize}.").ToResult();
+        if (name is not null && (name.Length is 0 or > MaxNameFilterLength || !JsonBody.IsPrintable(name)))
+            errors["name"] = [$"1 to {MaxNameFilterLength} characters (part of the name, any case); no control characters."];
+        var endsFrom = Instant(claimEndsFrom, "claimEndsFrom", errors);
+        var endsBefore = Instant(claimEndsBefore, "claimEndsBefore", errors);
+        if (endsFrom is not null && endsBefore is not null && endsFrom >= endsBefore)
+            errors["claimEndsBefore"] = ["After claimEndsFrom."];
+        if (limit is < 1 or > MaxPageSize) errors["limit"] = [$"1 to {MaxPageSize}."];
+        if (errors.Count > 0) return Problem.Validation(errors).ToResult();
 
         try
         {
-            var page = await store.ListAsync(filter, limit ?? DefaultPageSize, continuationToken, context.RequestAborted);
-            return TypedResults.Ok(new CampaignPage(page.Items.Select(CampaignView.Of).ToList(), page.ContinuationToken));
+            var ct = context.RequestAborted;
+            var page = await store.ListAsync(new CampaignListFilter(filter, name, endsFrom, endsBefore), limit ?? DefaultPageSize, continuationToken, ct);
+            // Until publishing creates the budget documents (draft, in review, approved), a budget is only its terms.
+            var budgeted = page.Items.Where(c => c.Terms.Budget is not null && c.Status.IsLaunched())
+                .Select(c => (c.Id, c.Terms.ShardCount)).ToList();
+            var budgets = budgeted.Count == 0 ? [] : await stock.SumBudgetsAsync(budgeted, ct);
+            return TypedResults.Ok(new CampaignPage(
+                [.. page.Items.Select(c => CampaignView.Of(c, budgets.TryGetValue(c.Id, out var b) ? BudgetSummary.Of(b) : null))],
+                page.ContinuationToken,
+                budgeted.Count == 0 ? null : time.GetUtcNow()));
         }
         catch (InvalidPageTokenException e)
         {
             return Problem.InvalidPageToken(e.Message).ToResult();
         }
+    }
+
+    private static DateTimeOffset? Instant(string? text, string field, Dictionary<string, string[]> errors)
+    {
+        if (text is null) return null;
+        // The same rule as instants in bodies: ISO 8601 with an explicit offset, so that no server's time zone is assumed.
+        var t = text.IndexOf('T');
+        if (t > 0 && text.Length <= 64 && (text.EndsWith('Z') || text.AsSpan(t).Contains('+') || text.AsSpan(t).Contains('-'))
+            && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var value))
+            return value.ToUniversalTime();
+        errors[field] = ["An ISO 8601 instant with an explicit offset, like 2026-11-21T08:00:00Z."];
+        return null;
     }
 }

@@ -464,11 +464,16 @@ public sealed partial class StockStore
     /// ORDER BY would cost a sort per page); the queue is short by nature.
     /// </summary>
     public Task<Page<TopUp>> ListPendingTopUpsAsync(int pageSize, string? pageToken, CancellationToken ct = default)
-        => container.ReadCrossPartitionPageAsync<TopUp>(
-            // Pending, and approved but not applied (the approving call died: approving again finishes it).
-            new QueryDefinition("SELECT * FROM c WHERE c.approval.status = @pending OR (c.approval.status = @approved AND (NOT IS_DEFINED(c.appliedAt) OR IS_NULL(c.appliedAt)))")
-                .WithParameter("@pending", TopUpApproval.Pending).WithParameter("@approved", TopUpApproval.Approved),
-            pageSize, pageToken, log, ct);
+        => container.ReadCrossPartitionPageAsync<TopUp>(PendingTopUps("SELECT * FROM c"), pageSize, pageToken, log, ct);
+
+    /// <summary>How many top-ups the approvers' queue holds (<see cref="ListPendingTopUpsAsync"/>'s filter): one cross-partition query.</summary>
+    public Task<long> CountPendingTopUpsAsync(CancellationToken ct)
+        => container.CountAsync(PendingTopUps("SELECT VALUE 1 FROM c"), null, ct);
+
+    // Pending, and approved but not applied (the approving call died: approving again finishes it).
+    private static QueryDefinition PendingTopUps(string select)
+        => new QueryDefinition(select + " WHERE c.approval.status = @pending OR (c.approval.status = @approved AND (NOT IS_DEFINED(c.appliedAt) OR IS_NULL(c.appliedAt)))")
+            .WithParameter("@pending", TopUpApproval.Pending).WithParameter("@approved", TopUpApproval.Approved);
 
     /// <summary>
     /// The money the campaign's top-up requests waiting for an approver ask for (0: none): one single-partition query,
@@ -515,6 +520,47 @@ public sealed partial class StockStore
     }
 
     private sealed record ShardFigures(long Budget, long Remaining, long Reserved, long Spent, List<BudgetTopUp>? TopUps);
+
+    /// <summary>
+    /// How many shard keys one <see cref="SumBudgetsAsync"/> query names at most: a page of the campaigns list (at most
+    /// 200 campaigns) of unsharded campaigns fits in one query; a page of hot campaigns (up to 64 shards each) takes a few.
+    /// Its text stays a few tens of KB (1,000 parameters of ~40 characters), far below Cosmos DB's limit on a query's size.
+    /// </summary>
+    public const int MaxKeysPerBudgetQuery = 1000;
+
+    /// <summary>
+    /// The budgets of several campaigns summed over their shards, by campaign id (campaigns without budget documents are
+    /// absent): one query per <see cref="MaxKeysPerBudgetQuery"/> shard keys, naming their partitions (so it goes only to
+    /// the physical partitions that hold them), instead of <see cref="SumBudgetAsync"/> once per campaign. The campaigns
+    /// list reads the budgets of its page this way (docs/decisions/0010-budget-burn-in-the-campaigns-list.md).
+    /// </summary>
+    public async Task<Dictionary<string, BudgetFigures>> SumBudgetsAsync(IReadOnlyCollection<(string CampaignId, int Shards)> campaigns, CancellationToken ct)
+    {
+        var owner = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (campaignId, shards) in campaigns)
+            for (var k = 0; k < shards; k++)
+                owner[StockSharding.Key(campaignId, k)] = campaignId;
+        var found = new Dictionary<string, List<KeyedShardFigures>>(StringComparer.Ordinal);
+        foreach (var chunk in owner.Keys.Chunk(MaxKeysPerBudgetQuery))
+        {
+            var names = chunk.Select((_, i) => "@k" + i).ToArray();
+            // LEFT is a reserved word of Cosmos DB SQL: c["left"], as in SumBudgetAsync.
+            var query = new QueryDefinition(
+                    $"SELECT c.campaignId, c.budget, c[\"left\"] AS remaining, c.reserved, c.spent FROM c WHERE c.id = @id AND c.campaignId IN ({string.Join(", ", names)})")
+                .WithParameter("@id", CampaignBudget.DocumentId);
+            for (var i = 0; i < chunk.Length; i++) query = query.WithParameter(names[i], chunk[i]);
+            using var iterator = container.GetItemQueryIterator<KeyedShardFigures>(query,
+                requestOptions: new QueryRequestOptions { EnableOptimisticDirectExecution = true });
+            while (iterator.HasMoreResults)
+                foreach (var shard in await iterator.ReadNextAsync(ct))
+                    if (owner.TryGetValue(shard.CampaignId, out var campaignId))
+                        (found.TryGetValue(campaignId, out var list) ? list : found[campaignId] = []).Add(shard);
+        }
+        return found.ToDictionary(f => f.Key, f => new BudgetFigures(f.Value.Sum(s => s.Budget), f.Value.Sum(s => s.Remaining),
+            f.Value.Sum(s => s.Reserved), f.Value.Sum(s => s.Spent), []), StringComparer.Ordinal);
+    }
+
+    private sealed record KeyedShardFigures(string CampaignId, long Budget, long Remaining, long Reserved, long Spent);
 }
 
 /// <summary>

@@ -161,13 +161,18 @@ public sealed class PayoutStore(Database database)
     /// so each physical partition answers from its index and reads nothing else.
     /// </summary>
     public Task<Page<PayoutBatch>> ListAwaitingApprovalAsync(int pageSize, string? pageToken, ILogger log, CancellationToken ct)
-        => container.ReadCrossPartitionPageAsync<PayoutBatch>(
-            // Awaiting, and approved but not finished paying (the approving call stopped: approving again resumes it). Only a
-            // header has an approval: lines are paying too, without one.
-            new QueryDefinition("SELECT * FROM c WHERE c.state = @awaiting OR (c.state = @paying AND c.approval.status = @approved)")
-                .WithParameter("@awaiting", PayoutBatch.AwaitingApproval).WithParameter("@paying", PayoutBatch.Paying)
-                .WithParameter("@approved", PayoutApproval.Approved),
-            pageSize, pageToken, log, ct);
+        => container.ReadCrossPartitionPageAsync<PayoutBatch>(AwaitingApproval("SELECT * FROM c"), pageSize, pageToken, log, ct);
+
+    /// <summary>How many batches finance's queue holds (<see cref="ListAwaitingApprovalAsync"/>'s filter): one cross-partition query.</summary>
+    public Task<long> CountAwaitingApprovalAsync(CancellationToken ct)
+        => container.CountAsync(AwaitingApproval("SELECT VALUE 1 FROM c"), null, ct);
+
+    // Awaiting, and approved but not finished paying (the approving call stopped: approving again resumes it). Only a
+    // header has an approval: lines are paying too, without one.
+    private static QueryDefinition AwaitingApproval(string select)
+        => new QueryDefinition(select + " WHERE c.state = @awaiting OR (c.state = @paying AND c.approval.status = @approved)")
+            .WithParameter("@awaiting", PayoutBatch.AwaitingApproval).WithParameter("@paying", PayoutBatch.Paying)
+            .WithParameter("@approved", PayoutApproval.Approved);
 
     /// <summary>
     /// One page of the batch headers, newest first. Each batch is its own partition, so the list is across partitions by

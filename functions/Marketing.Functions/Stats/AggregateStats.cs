@@ -75,7 +75,7 @@ public sealed record StatsSource(string Name, string Container, Func<IReadOnlyLi
 
 /// <summary>The fold itself (see <see cref="AggregateStats"/>).</summary>
 public sealed class StatsFolder(Database database, StatsStore stats, CampaignStore campaigns, CampaignCache catalogue, StockStore stock,
-    RedemptionStore redemptions, TimeProvider time, IOptions<StatsOptions> options, IOptions<TimerOptions> timers, ILogger<StatsFolder> logger)
+    Payouts.PayoutStore payouts, RedemptionStore redemptions, TimeProvider time, IOptions<StatsOptions> options, IOptions<TimerOptions> timers, ILogger<StatsFolder> logger)
 {
     /// <summary>The containers whose change feeds are folded (each has its cursors; asOf needs all of them caught up).</summary>
     public static readonly string[] SourceNames = ["wallets", "redemptions", "ledger", "referrals", "settlements"];
@@ -110,7 +110,7 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
                 }
             });
         // The console's home, from what is counted now (cheap to read: one document).
-        await StatsOverview.RefreshAsync(stats, catalogue, stock, lookup, options.Value.TimeZone, time.GetUtcNow(),
+        await StatsOverview.RefreshAsync(stats, catalogue, stock, lookup, campaigns, payouts, options.Value.TimeZone, time.GetUtcNow(),
             GetCampaignStats.AsOf(await stats.ListCursorsAsync(ct)), ct);
         return new AggregateReport(tally.Pages, tally.Changes, tally.Facts, tally.Counted, tally.CaughtUp, tally.Lost, deadline.Stopped,
             Failures: [.. tally.Failures]);

@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
+using Marketing.Functions.Payouts;
 using Microsoft.Azure.Cosmos;
 using Microsoft.Extensions.Options;
 
@@ -17,6 +18,13 @@ public sealed record DayTotals(long Claims, long Redemptions, long Gmv, long Dis
         return new(sum.Claims, sum.Redemptions, sum.Gmv, sum.Discount);
     }
 }
+
+/// <summary>
+/// What waits in the approvers' queues (GET /api/approvals): campaigns submitted for approval, budget top-up requests and
+/// payout batches (each with the approved-but-unfinished ones the queue keeps). Counted when the overview is computed
+/// (<see cref="Overview.ComputedAt"/>), not as of the change feed's asOf.
+/// </summary>
+public sealed record ApprovalsWaiting(long Campaigns, long TopUps, long Payouts);
 
 /// <summary>A campaign named on the overview, with what put it there.</summary>
 public sealed record CampaignBrief(string Id, string Name, DateTimeOffset ClaimEndsAt, long? BudgetTotal = null, long? BudgetLeft = null);
@@ -46,6 +54,8 @@ public sealed record Overview
     public long CouponsExpiringWithin24Hours { get; init; }
     public DayTotals Today { get; init; } = new(0, 0, 0, 0);
     public DayTotals Yesterday { get; init; } = new(0, 0, 0, 0);
+    /// <summary>The approvers' queues at <see cref="ComputedAt"/>; null in overviews stored before they were counted.</summary>
+    public ApprovalsWaiting? ApprovalsWaiting { get; init; }
 
     [JsonPropertyName("_etag")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -55,13 +65,13 @@ public sealed record Overview
 /// <summary>The overview as operators read it (the stored document without its storage names).</summary>
 public sealed record OverviewView(string TimeZone, DateTimeOffset? ComputedAt, DateTimeOffset? AsOf, double? LagSeconds, int CampaignsRunning,
     int EndingWithin7Days, IReadOnlyList<CampaignBrief> Ending, int BudgetBelow5Percent, IReadOnlyList<CampaignBrief> LowBudget,
-    long CouponsExpiringWithin24Hours, DayTotals Today, DayTotals Yesterday);
+    long CouponsExpiringWithin24Hours, DayTotals Today, DayTotals Yesterday, ApprovalsWaiting ApprovalsWaiting);
 
 /// <summary>
 /// GET /api/stats/overview (operator, admin) and its computation at the end of each AggregateStats run: campaigns running
 /// and ending within 7 days (the cached catalogue), budgets below 5 % left (each running budgeted campaign's shards, one
 /// query each), and from the campaigns' days around now (one query across their partitions): coupons expiring within
-/// 24 hours and today against yesterday. docs/stats.md, "Overview".
+/// 24 hours and today against yesterday; and the approvers' queues (three counts). docs/stats.md, "Overview".
 /// </summary>
 public static class StatsOverview
 {
@@ -75,18 +85,24 @@ public static class StatsOverview
                 var now = time.GetUtcNow();
                 return TypedResults.Ok(new OverviewView(overview.TimeZone, overview.ComputedAt, overview.AsOf,
                     overview.AsOf is { } at ? Math.Max(0, (now - at).TotalSeconds) : null, overview.CampaignsRunning, overview.EndingWithin7Days,
-                    overview.Ending, overview.BudgetBelow5Percent, overview.LowBudget, overview.CouponsExpiringWithin24Hours, overview.Today, overview.Yesterday));
+                    overview.Ending, overview.BudgetBelow5Percent, overview.LowBudget, overview.CouponsExpiringWithin24Hours, overview.Today, overview.Yesterday,
+                    overview.ApprovalsWaiting ?? new ApprovalsWaiting(0, 0, 0)));
             })
             .AsFunction("GetStatsOverview")
             .RequireAuthorization(Policies.Operator)
             .WithTags("Stats")
             .Produces<OverviewView>()
-            .WithSummary("The platform at a glance: campaigns running, ending soon, low on budget, coupons expiring within 24 h, today against yesterday.");
+            .WithSummary("The platform at a glance: campaigns running, ending soon, low on budget, coupons expiring within 24 h, today against yesterday, approvals waiting.");
 
     /// <summary>Computes the overview as of now (its figures as of <paramref name="asOf"/>) and stores it.</summary>
     public static async Task<Overview> RefreshAsync(StatsStore stats, CampaignCache catalogue, StockStore stock, CampaignLookup lookup,
-        string timeZone, DateTimeOffset now, DateTimeOffset? asOf, CancellationToken ct)
+        CampaignStore campaigns, PayoutStore payouts, string timeZone, DateTimeOffset now, DateTimeOffset? asOf, CancellationToken ct)
     {
+        // The approvers' queues: three counts (one in the catalog's partition, two across partitions, each served by the
+        // index on the filter the queue pages with), once a run, so the home page never counts.
+        var waiting = await Task.WhenAll(campaigns.CountAsync(CampaignStatus.Submitted, ct), stock.CountPendingTopUpsAsync(ct),
+            payouts.CountAwaitingApprovalAsync(ct));
+
         var platform = CampaignTerms.FindTimeZone(timeZone) ?? TimeZoneInfo.Utc;
         var published = await catalogue.ListPublishedAsync(ct);
         var running = published.Where(c => c.Terms.ClaimStartsAt <= now && now < c.Terms.ClaimEndsAt).ToList();
@@ -135,6 +151,7 @@ public static class StatsOverview
             CouponsExpiringWithin24Hours = expiring,
             Today = DayTotals.Of(today),
             Yesterday = DayTotals.Of(yesterday),
+            ApprovalsWaiting = new ApprovalsWaiting(waiting[0], waiting[1], waiting[2]),
         };
         await stats.SaveOverviewAsync(overview, ct);
         return overview;

@@ -30,7 +30,7 @@ public static class StatsRig
     public static StatsFolder Folder(TestApp app, Database database, int pageSize = 100, int parallelism = 8)
         => new(database, new StatsStore(database), new CampaignStore(database), app.Services.GetRequiredService<CampaignCache>(),
             new StockStore(database, app.Services.GetRequiredService<CampaignCache>(), Options.Create(new StockOptions())),
-            new Marketing.Functions.Redemption.RedemptionStore(database), app.Clock, Options.Create(new StatsOptions()),
+            new Marketing.Functions.Payouts.PayoutStore(database), new Marketing.Functions.Redemption.RedemptionStore(database), app.Clock, Options.Create(new StatsOptions()),
             Options.Create(new TimerOptions { PageSize = pageSize, Parallelism = parallelism }), NullLogger<StatsFolder>.Instance);
 
     public static Task<List<DayDifference>> CompareAsync(this TestApp app, string? campaign = null)
