@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Marketing.Tests.Support;
+using SkiaSharp;
 using Xunit;
 
 namespace Marketing.Tests;
@@ -90,6 +91,141 @@ public sealed class ConsoleBrowserTests
         await File.WriteAllTextAsync(Path.Combine(ConsoleSite.ArtifactsFolder, "budgets.txt"),
             $"Console budgets: first page JavaScript {jsGzip / 1024.0:F1} kB gzipped in {(int)result["jsFiles"]!} file(s); "
             + $"home page figures {toFigures} ms after navigation (local run, {result["browser"]})\n");
+    }
+
+    /// <summary>
+    /// The issue's walk (docs/console.md, "The full walk"): from a campaign operator A made and submitted (over the API here;
+    /// console/e2e/create.mjs makes it through the form), approver B approves it in the queue, A publishes it on its page;
+    /// customers claim and one coupon is redeemed, AggregateStats runs; then A sees the figures on the charts (checked
+    /// against the stats API), uploads a banner (a PNG made here) and sees it ready; an admin sees the audit trail.
+    /// </summary>
+    [Fact]
+    public async Task From_a_submitted_campaign_an_approver_approves_the_operator_publishes_and_sees_figures_media_and_audit_on_its_page()
+    {
+        await using var app = await StatsRig.StartAsync("walk");
+        // The handler runs as its own process on the real clock (links, tokens, "today"): the app's clock follows it.
+        app.Clock.Set(DateTimeOffset.UtcNow);
+        const string maker = "olga-walk", approver = "bruno-walk", admin = "ada-walk";
+        var operatorA = app.As(maker, "operator");
+        var name = "走查活动 " + Api.NewId("w");
+        var campaign = await operatorA.CreateCampaignAsync(Api.Terms(app.Clock.GetUtcNow(), t =>
+        {
+            t["name"] = name;
+            t["budget"] = 100_000; // ¥1,000.00
+            t["reminders"] = new JsonObject { ["offsetsHours"] = new JsonArray(24), ["holdoutPercent"] = 10 };
+        }));
+        // A second later (the app's clock stands still): the trail's order is the order of the calls.
+        app.Clock.Advance(TimeSpan.FromSeconds(1));
+        await (await operatorA.PostAsync($"/api/campaigns/{campaign}/submit", null)).AssertStatusAsync(HttpStatusCode.OK);
+        // And one approved whose claim window is already over: publishing it is refused (409), on its page.
+        var late = await operatorA.CreateCampaignAsync(Api.Terms(app.Clock.GetUtcNow(), t =>
+        {
+            t["name"] = "已过期活动 " + Api.NewId("l");
+            t["claimStartsAt"] = Api.Instant(app.Clock.GetUtcNow().AddDays(-3));
+            t["claimEndsAt"] = Api.Instant(app.Clock.GetUtcNow().AddDays(-1));
+        }));
+        await operatorA.ApprovedCampaignAsync(late);
+
+        await using var site = await ConsoleSite.StartAsync(app);
+        var walk = await site.RunAsync("walk.mjs", "approve-publish", campaign, name, maker, approver, late);
+        Assert.Contains(name, (string)walk["decided"]!);
+        Assert.Equal("已通过", (string)walk["statusBefore"]!);
+        Assert.Contains("发布", Strings(walk["actionsBefore"]));
+        Assert.Equal("已发布", (string)walk["statusAfter"]!);
+        Assert.Equal(["编辑", "暂停", "结束"], Strings(walk["actionsAfter"]));
+        Assert.Contains(walk["terms"]!.AsArray(), r => (string)r![0]! == "预算" && (string)r[1]! == "¥1,000.00");
+        var published = await (await operatorA.GetAsync($"/api/campaigns/{campaign}")).AssertStatusAsync(HttpStatusCode.OK);
+        Assert.Equal("published", (string)published["status"]!);
+        Assert.Equal(approver, (string)published["approval"]!["by"]!);
+        Assert.Contains("claim window is already over", (string)walk["lateRefusal"]!);
+        Assert.Equal("已通过", (string)walk["lateStatus"]!);
+        ConsoleSite.AssertAccessible(walk, screenshots: 4);
+
+        // Customers claim; one pays an order with the coupon (400.00, 20.00 off); the figures are folded.
+        var orders = app.OrderSystem();
+        var (customer, coupon) = await app.CustomerWithCouponAsync(campaign);
+        for (var i = 0; i < 2; i++) await app.CustomerWithCouponAsync(campaign);
+        var order = Api.NewId("o");
+        await (await orders.LockAsync(order, customer, coupon)).AssertStatusAsync(HttpStatusCode.Created);
+        await (await orders.StepAsync(order, "confirm")).AssertStatusAsync(HttpStatusCode.OK);
+        await app.RunAggregateStatsAsync();
+
+        var png = Path.Combine(ConsoleSite.ArtifactsFolder, "walk-banner.png");
+        await File.WriteAllBytesAsync(png, Banner(1600, 500));
+        var figures = await site.RunAsync("walk.mjs", "figures", campaign, name, maker, admin, png);
+
+        // The numbers on the charts are the stats API's (asked of the same handler the browser used).
+        using var api = new HttpClient { BaseAddress = new Uri(site.BaseUrl) };
+        api.DefaultRequestHeaders.Authorization = operatorA.DefaultRequestHeaders.Authorization;
+        var stats = await (await api.GetAsync($"/api/campaigns/{campaign}/stats")).AssertStatusAsync(HttpStatusCode.OK);
+        var series = stats["series"]!.AsArray();
+        Assert.Equal(3, (long)stats["totals"]!["claims"]!);
+        Assert.Equal(2000, (long)stats["totals"]!["discount"]!);
+        Assert.Equal(40000, (long)stats["totals"]!["gmv"]!);
+        string[][] Rows(string chart) => [.. figures[chart]!.AsArray().Select(r => r!.AsArray().Select(c => (string)c!).ToArray())];
+        Assert.Equal(series.Select(p => new[] { (string)p!["day"]!, p["figures"]!["claims"]!.ToString(), p["figures"]!["redemptions"]!.ToString() }), Rows("daily-counts"));
+        Assert.Equal(series.Select(p => new[] { (string)p!["day"]!, p["figures"]!["gmv"]!.ToString(), p["figures"]!["discount"]!.ToString() }), Rows("daily-money"));
+        // Budget left by day: today's is the live figure, each day before adds back the discount given after it; the
+        // projection runs from today's to 0 on the day the API says it runs out.
+        var budget = stats["budget"]!;
+        Assert.Equal(98_000, (long)budget["left"]!);
+        var burn = Rows("burn");
+        var today = (string)series[^1]!["day"]!;
+        var exhaustsOn = (string)budget["exhaustsOn"]!;
+        Assert.Equal([today, "98000", "98000"], burn[^2]);
+        Assert.Equal([exhaustsOn, "", "0"], burn[^1]);
+        Assert.Equal(["100000", ""], burn[0][1..]); // a week ago, before the redemption: all of it
+        Assert.Equal(budget["burnPerDay"]!.ToString(), Value(figures["budget"], "日均消耗（近 7 天）"));
+        Assert.Equal(exhaustsOn, Value(figures["budget"], "预计耗尽日期（Asia/Shanghai）"));
+        Assert.Equal(4, (int)figures["chartCanvases"]!);
+        Assert.Equal(new[] { "claimed:3", "locked:1", "redeemed:1", "refunded:0" },
+            figures["funnel"]!.AsArray().Select(r => $"{(string)r![0]!}:{(string)r[1]!}"));
+        Assert.Equal(stats["roi"]!.ToString(), Value(figures["outcome"], "投资回报率（ROI）"));
+        Assert.Equal("¥400.00", (string)figures["gmvText"]!);
+        Assert.StartsWith("数据截至", (string)figures["statsAsOf"]!);
+
+        // The banner: uploaded from the browser straight to storage, completed, ready with a thumbnail that loads.
+        var media = figures["media"]!.AsArray().Single()!;
+        Assert.Equal("ready", (string)media["state"]!);
+        Assert.Equal(750, (int)media["imageWidth"]!); // the smallest rendition
+        var listed = await (await operatorA.GetAsync($"/api/campaigns/{campaign}/media")).AssertStatusAsync(HttpStatusCode.OK);
+        Assert.Equal((string)media["id"]!, (string)listed["items"]![0]!["mediaId"]!);
+
+        // The audit trail lists the create, submit, approve, publish and the upload (start and complete), newest first.
+        var audit = figures["audit"]!.AsArray().Select(e => $"{(string)e![0]!}/{(string)e[1]!}/{(string)e[2]!}").ToArray();
+        foreach (var entry in new[] { "campaign/create/applied", "campaign/submit/applied", "campaign/approve/applied", "campaign/publish/applied",
+                     "media/start-upload/applied", "media/complete-upload/applied" })
+            Assert.Contains(entry, audit);
+        Assert.Equal("media/complete-upload/applied", audit[0]);
+        Assert.Equal("campaign/create/applied", audit[^1]);
+        Assert.Equal(["Actions", "Terms", "Figures", "Media", "Audit trail"], Strings(figures["englishSections"]));
+        Assert.Equal([name], Strings(figures["headings"]));
+        ConsoleSite.AssertAccessible(figures, screenshots: 4);
+
+        // The budgets (docs/benchmarks.md): the detail page's own script, loaded only when it is opened.
+        var detailJs = (long)figures["detailJsGzipBytes"]!;
+        Assert.InRange(detailJs, 1, 100 * 1024);
+        await File.WriteAllTextAsync(Path.Combine(ConsoleSite.ArtifactsFolder, "budgets-detail.txt"),
+            $"Console budgets: campaign detail page JavaScript {detailJs / 1024.0:F1} kB gzipped (Chart.js included, its own chunk); "
+            + $"first page {(long)figures["firstPageJsGzipBytes"]! / 1024.0:F1} kB gzipped\n");
+    }
+
+    private static string Value(JsonNode? facts, string label) => (string)facts!.AsArray().Single(f => (string)f![0]! == label)![1]!;
+
+    /// <summary>A banner-sized PNG with something on it.</summary>
+    private static byte[] Banner(int width, int height)
+    {
+        using var bitmap = new SKBitmap(width, height);
+        using (var canvas = new SKCanvas(bitmap))
+        {
+            using var paint = new SKPaint
+            {
+                Shader = SKShader.CreateLinearGradient(new SKPoint(0, 0), new SKPoint(width, height), [SKColors.Crimson, SKColors.Gold], SKShaderTileMode.Clamp),
+            };
+            canvas.DrawRect(0, 0, width, height, paint);
+        }
+        using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+        return data.ToArray();
     }
 
     private static string[] Strings(JsonNode? array) => ConsoleSite.Strings(array);
