@@ -173,6 +173,13 @@ async function check(page, name, narrow = true) {
   const report = await page.evaluate(() => window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }));
   result.axe[name] = report.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
   if (narrow) result.overflowsAt375[name] = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+  // What sticks out, when something does (to fix it, not to judge it).
+  if (result.overflowsAt375[name]) {
+    result.overflowing = result.overflowing ?? {};
+    result.overflowing[name] = await page.evaluate(() => [...document.querySelectorAll('main *')]
+      .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+      .slice(0, 8).map((e) => `${e.tagName.toLowerCase()}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`));
+  }
   const path = join(out, `${name}.png`);
   await page.screenshot({ path, fullPage: true });
   result.screenshots.push(path);

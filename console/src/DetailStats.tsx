@@ -148,7 +148,7 @@ export function DetailStats({ session, t, locale, onUnauthorized, campaign, vers
               </dl>
               <ChartFigure id="burn" title={t('detail_budgetBurnChart')} t={t} {...charts.burn} />
             </>
-          ) : <p>{t('noBudget')}</p>}
+          ) : <p>{campaign.terms.budget != null ? t('detail_budgetFromLaunch', { amount: cash(campaign.terms.budget) }) : t('noBudget')}</p>}
           <h3>{t('detail_daily')}</h3>
           <div className="charts">
             <ChartFigure id="daily-counts" title={t('detail_dailyCounts')} t={t} {...charts.daily.counts} />
@@ -230,7 +230,8 @@ function ChartFigure({ id, title, labels, keys, series, t }: {
         animation: false,
         responsive: true,
         maintainAspectRatio: false,
-        scales: { y: { beginAtZero: true, ticks: { callback: (v) => series[0].show(Number(v)) } } },
+        // Whole numbers only: counts, and money in minor units.
+        scales: { y: { beginAtZero: true, ticks: { precision: 0, callback: (v) => series[0].show(Number(v)) } } },
         plugins: { tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${series[c.datasetIndex].show(Number(c.raw))}` } } },
       },
     };

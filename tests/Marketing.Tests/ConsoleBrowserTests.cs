@@ -139,6 +139,7 @@ public sealed class ConsoleBrowserTests
         Assert.Equal(approver, (string)published["approval"]!["by"]!);
         Assert.Contains("claim window is already over", (string)walk["lateRefusal"]!);
         Assert.Equal("已通过", (string)walk["lateStatus"]!);
+        Assert.True(walk["overflowing"] is null, walk["overflowing"]?.ToJsonString()); // what would scroll sideways, named
         ConsoleSite.AssertAccessible(walk, screenshots: 4);
 
         // Customers claim; one pays an order with the coupon (400.00, 20.00 off); the figures are folded.
@@ -177,7 +178,7 @@ public sealed class ConsoleBrowserTests
         Assert.Equal(["100000", ""], burn[0][1..]); // a week ago, before the redemption: all of it
         Assert.Equal(budget["burnPerDay"]!.ToString(), Value(figures["budget"], "日均消耗（近 7 天）"));
         Assert.Equal(exhaustsOn, Value(figures["budget"], "预计耗尽日期（Asia/Shanghai）"));
-        Assert.Equal(4, (int)figures["chartCanvases"]!);
+        Assert.Equal(3, (int)figures["chartCanvases"]!); // budget burn, daily counts, daily money
         Assert.Equal(new[] { "claimed:3", "locked:1", "redeemed:1", "refunded:0" },
             figures["funnel"]!.AsArray().Select(r => $"{(string)r![0]!}:{(string)r[1]!}"));
         Assert.Equal(stats["roi"]!.ToString(), Value(figures["outcome"], "投资回报率（ROI）"));
@@ -200,6 +201,7 @@ public sealed class ConsoleBrowserTests
         Assert.Equal("campaign/create/applied", audit[^1]);
         Assert.Equal(["Actions", "Terms", "Figures", "Media", "Audit trail"], Strings(figures["englishSections"]));
         Assert.Equal([name], Strings(figures["headings"]));
+        Assert.True(figures["overflowing"] is null, figures["overflowing"]?.ToJsonString());
         ConsoleSite.AssertAccessible(figures, screenshots: 4);
 
         // The budgets (docs/benchmarks.md): the detail page's own script, loaded only when it is opened.
