@@ -77,7 +77,9 @@ export function DetailAudit({ session, t, locale, onUnauthorized, campaign, vers
               </p>
               {e.reason && <p>{t('detail_auditReason', { reason: e.reason })}</p>}
               {e.changes && e.changes.length > 0 && (
-                <p className="changes">{t('detail_auditChanged', { fields: e.changes.slice(0, 8).map((c) => c.path).join(', ') + (e.changes.length > 8 ? ' …' : '') })}</p>
+                <p className="changes">{e.changes.some((c) => c.path === '$')
+                  ? t('detail_auditWhole') // the diff's root: the target came or went whole (a create, a delete)
+                  : t('detail_auditChanged', { fields: e.changes.slice(0, 8).map((c) => c.path).join(', ') + (e.changes.length > 8 ? ' …' : '') })}</p>
               )}
             </li>
           ))}

@@ -66,21 +66,22 @@ export function DetailStats({ session, t, locale, onUnauthorized, campaign, vers
   const num = useCallback((v: number) => count(v, locale), [locale]);
   const rate = (v: number | null) => (v == null ? '—' : new Intl.NumberFormat(locale, { style: 'percent', maximumFractionDigits: 2 }).format(v));
   // A local date ("2026-12-02") as the reader writes dates; read as UTC midnight and shown in UTC, so it stays that day.
-  const day = useCallback((d: string) => new Intl.DateTimeFormat(locale, { timeZone: 'UTC', month: 'short', day: 'numeric' }).format(new Date(`${d}T00:00:00Z`)), [locale]);
+  const day = useCallback((d: string, year = false) => new Intl.DateTimeFormat(locale, { timeZone: 'UTC', year: year ? 'numeric' : undefined, month: 'short', day: 'numeric' })
+    .format(new Date(`${d}T00:00:00Z`)), [locale]);
 
   const charts = useMemo(() => {
     if (!stats) return null;
     const days = stats.series.map((p) => p.day);
     const daily = {
       counts: {
-        labels: days.map(day), keys: days,
+        labels: days.map((d) => day(d)), keys: days,
         series: [
           { label: t('claims'), values: stats.series.map((p) => p.figures.claims), show: num, color: '#0b4f9c' },
           { label: t('redemptions'), values: stats.series.map((p) => p.figures.redemptions), show: num, color: '#c05a00' },
         ] as Series[],
       },
       money: {
-        labels: days.map(day), keys: days,
+        labels: days.map((d) => day(d)), keys: days,
         series: [
           { label: t('gmv'), values: stats.series.map((p) => p.figures.gmv), show: cash, color: '#1b7a3d' },
           { label: t('discount'), values: stats.series.map((p) => p.figures.discount), show: cash, color: '#8a1c7c' },
@@ -105,8 +106,9 @@ export function DetailStats({ session, t, locale, onUnauthorized, campaign, vers
         projection.push(0);
         leftValues.push(null);
       }
+      // With the year: the projection may end in another one.
       burn = {
-        labels: keys.map(day), keys,
+        labels: keys.map((k) => day(k, true)), keys,
         series: [
           { label: t('detail_budgetLeft'), values: leftValues, show: cash, color: '#12355b', kind: 'line' },
           { label: t('detail_projection'), values: projection, show: cash, color: '#a4001d', kind: 'line', dashed: true },
@@ -132,8 +134,8 @@ export function DetailStats({ session, t, locale, onUnauthorized, campaign, vers
             {stats.asOf
               ? t('asOf', { time: instant(stats.asOf, zone, locale), lag: duration(stats.lagSeconds ?? 0, locale), zone })
               : t('notComputed')}
-            {' '}{t('detail_range', { from: day(stats.from), to: day(stats.to) })}
           </p>
+          <p className="as-of">{t('detail_range', { from: day(stats.from, true), to: day(stats.to, true) })}</p>
           <h3>{t('detail_budgetBurn')}</h3>
           {stats.budget && charts.burn ? (
             <>
@@ -144,7 +146,7 @@ export function DetailStats({ session, t, locale, onUnauthorized, campaign, vers
                 <div><dt>{t('detail_spent')}</dt><dd data-value={stats.budget.spent}>{cash(stats.budget.spent)}</dd></div>
                 <div><dt>{t('detail_burnPerDay')}</dt><dd data-value={stats.budget.burnPerDay}>{cash(Math.round(stats.budget.burnPerDay))}</dd></div>
                 <div><dt>{t('detail_exhaustsOn', { zone })}</dt><dd data-value={stats.budget.exhaustsOn ?? ''} data-testid="exhausts-on">
-                  {stats.budget.exhaustsOn ? day(stats.budget.exhaustsOn) : t('detail_notBurning')}</dd></div>
+                  {stats.budget.exhaustsOn ? day(stats.budget.exhaustsOn, true) : t('detail_notBurning')}</dd></div>
               </dl>
               <ChartFigure id="burn" title={t('detail_budgetBurnChart')} t={t} {...charts.burn} />
             </>
