@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { PageProps } from './App';
 import type { Key } from './i18n';
 import { ApiError, getJson, postJson } from './session';
@@ -6,7 +6,11 @@ import { count, instant, money } from './format';
 import { DetailStats } from './DetailStats';
 import { DetailMedia } from './DetailMedia';
 import { DetailAudit } from './DetailAudit';
+import { withDetailWords, type DetailTranslate } from './words/detail';
 import './detail.css';
+
+// What the page's sections get: the page's props, with a translator that knows the page's own words too.
+export type DetailProps = Omit<PageProps, 't'> & { t: DetailTranslate };
 
 // GET /api/campaigns/{id} (Campaigns/GetCampaigns.cs, CampaignView.cs): the terms, where the campaign is in its lifecycle
 // and in review (revision, makers, submitter, approval, last review), and on a launched campaign with a budget its live
@@ -69,8 +73,10 @@ const editable = (status: string) => status !== 'submitted' && status !== 'ended
 
 // /console/campaigns/{id}: a campaign's terms, its lifecycle actions for the signed-in role, its figures (charts), its media
 // and its audit trail (docs/console.md, "Campaign detail").
-export function CampaignDetail(props: PageProps & { id: string }) {
-  const { session, t, onUnauthorized, navigate, id } = props;
+export function CampaignDetail(page: PageProps & { id: string }) {
+  const t = useMemo(() => withDetailWords(page.t, page.locale), [page.t, page.locale]);
+  const props: DetailProps & { id: string } = { ...page, t };
+  const { session, onUnauthorized, navigate, id } = props;
   const [campaign, setCampaign] = useState<CampaignView | null>(null);
   const [error, setError] = useState<string | null>(null);
   // Changes when an action or an upload changed something the other sections show (figures, audit trail).
@@ -135,7 +141,7 @@ export function CampaignDetail(props: PageProps & { id: string }) {
 }
 
 // The lifecycle actions the signed-in role may take now; a refused one shows the API's problem+json under the buttons.
-function Actions({ session, t, campaign, navigate, onUnauthorized, onChanged }: PageProps & { campaign: CampaignView; onChanged: (c: CampaignView) => void }) {
+function Actions({ session, t, campaign, navigate, onUnauthorized, onChanged }: DetailProps & { campaign: CampaignView; onChanged: (c: CampaignView) => void }) {
   const [busy, setBusy] = useState(false);
   const [refused, setRefused] = useState<string | null>(null);
   const [done, setDone] = useState<string | null>(null);
@@ -207,7 +213,7 @@ function Actions({ session, t, campaign, navigate, onUnauthorized, onChanged }: 
 }
 
 // The terms as the API holds them: money in the campaign's currency, instants in its own (named) time zone.
-function Terms({ t, locale, campaign }: PageProps & { campaign: CampaignView }) {
+function Terms({ t, locale, campaign }: DetailProps & { campaign: CampaignView }) {
   const terms = campaign.terms;
   const zone = terms.timeZone;
   const cash = (minor: number) => money(minor, terms.currency, locale);

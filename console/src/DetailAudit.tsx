@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
-import type { PageProps } from './App';
 import type { Key } from './i18n';
-import type { CampaignView } from './CampaignDetail';
+import type { CampaignView, DetailProps } from './CampaignDetail';
+import type { DetailTranslate } from './words/detail';
 import { ApiError, getJson } from './session';
 import { instant } from './format';
 
@@ -20,7 +20,7 @@ const pageSize = 50;
 // Media items whose trails are read (one query each): the newest, as the gallery lists them.
 const mediaTrails = 20;
 
-export function DetailAudit({ session, t, locale, onUnauthorized, campaign, version }: PageProps & { campaign: CampaignView; version: number }) {
+export function DetailAudit({ session, t, locale, onUnauthorized, campaign, version }: DetailProps & { campaign: CampaignView; version: number }) {
   const [entries, setEntries] = useState<AuditEntry[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const reads = session.role === 'approver' || session.role === 'admin';
@@ -93,10 +93,10 @@ export function DetailAudit({ session, t, locale, onUnauthorized, campaign, vers
 // Actions with words of their own; any other (a new audited route) is shown as the API names it.
 const knownActions = ['create', 'update', 'submit', 'approve', 'reject', 'return', 'publish', 'pause', 'resume', 'end', 'top-up',
   'start-upload', 'complete-upload', 'delete'];
-function actionWord(t: PageProps['t'], action: string) {
+function actionWord(t: DetailTranslate, action: string) {
   return knownActions.includes(action) ? t(`detail_audit_${action.replace(/-/g, '_')}` as Key) : action;
 }
-function outcomeWord(t: PageProps['t'], e: AuditEntry) {
+function outcomeWord(t: DetailTranslate, e: AuditEntry) {
   if (e.outcome === 'refused') return t('detail_outcome_refused', { status: e.status ?? '', type: (e.problemType ?? '').replace(/^.*:/, '') });
   if (e.outcome === 'applied' || e.outcome === 'no_change') return t(`detail_outcome_${e.outcome}` as Key);
   return t('detail_outcome_intent');

@@ -1,7 +1,6 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
-import type { PageProps } from './App';
 import type { Key } from './i18n';
-import type { CampaignView } from './CampaignDetail';
+import type { CampaignView, DetailProps } from './CampaignDetail';
 import { ApiError, getJson, postJson } from './session';
 import { instant } from './format';
 
@@ -18,7 +17,7 @@ interface MediaUpload { mediaId: string; uploadUrl: string; method: string; head
 
 const kinds = ['banner', 'thumbnail', 'poster', 'rules'] as const;
 
-export function DetailMedia({ session, t, locale, onUnauthorized, campaign, onChanged }: PageProps & { campaign: CampaignView; onChanged: () => void }) {
+export function DetailMedia({ session, t, locale, onUnauthorized, campaign, onChanged }: DetailProps & { campaign: CampaignView; onChanged: () => void }) {
   const [items, setItems] = useState<MediaItem[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [kind, setKind] = useState<string>('banner');

@@ -3,8 +3,8 @@ import {
   BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip,
   type ChartConfiguration,
 } from 'chart.js';
-import type { PageProps } from './App';
-import type { CampaignView } from './CampaignDetail';
+import type { CampaignView, DetailProps } from './CampaignDetail';
+import type { DetailTranslate } from './words/detail';
 import { ApiError, getJson } from './session';
 import { count, duration, instant, money } from './format';
 
@@ -39,7 +39,7 @@ interface Stats {
 // One series of a chart: its label, its values (counts, or money in minor units), how to show one value.
 interface Series { label: string; values: (number | null)[]; show: (v: number) => string; color: string; kind?: 'bar' | 'line'; dashed?: boolean }
 
-export function DetailStats({ session, t, locale, onUnauthorized, campaign, version }: PageProps & { campaign: CampaignView; version: number }) {
+export function DetailStats({ session, t, locale, onUnauthorized, campaign, version }: DetailProps & { campaign: CampaignView; version: number }) {
   const [stats, setStats] = useState<Stats | null>(null);
   const [error, setError] = useState<string | null>(null);
 
@@ -214,7 +214,7 @@ export function DetailStats({ session, t, locale, onUnauthorized, campaign, vers
 // A chart and its numbers: the canvas is an image with a name; the same values are in a table under it (a disclosure),
 // for screen readers, keyboard users and the browser test (each cell carries its raw value in data-value).
 function ChartFigure({ id, title, labels, keys, series, t }: {
-  id: string; title: string; labels: string[]; keys: string[]; series: Series[]; t: PageProps['t'];
+  id: string; title: string; labels: string[]; keys: string[]; series: Series[]; t: DetailTranslate;
 }) {
   const canvas = useRef<HTMLCanvasElement>(null);
   useEffect(() => {

@@ -1,5 +1,9 @@
+import type { Key, Language, Translate } from '../i18n';
+
 // The campaign detail page's words (CampaignDetail.tsx and its sections DetailStats, DetailMedia, DetailAudit). Keys
-// start with "detail_"; both languages have every key.
+// start with "detail_"; both languages have every key. Unlike the other pages' words they are not in i18n.ts's
+// dictionaries: they come with the page's lazily loaded chunk (with Chart.js), so the first page stays as small as it was;
+// withDetailWords adds them to the app's translator.
 export const en = {
   detail_title: 'Campaign',
   detail_loadFailed: 'Could not load the campaign: {detail}',
@@ -274,3 +278,13 @@ export const zhCN: Record<keyof typeof en, string> = {
   detail_outcome_refused: '被拒绝（{status} {type}）',
   detail_outcome_intent: '进行中',
 };
+
+export type DetailKey = keyof typeof en;
+export type DetailTranslate = (key: Key | DetailKey, values?: Record<string, string | number>) => string;
+
+export function withDetailWords(t: Translate, language: Language): DetailTranslate {
+  const words: Record<DetailKey, string> = language === 'zh-CN' ? zhCN : en;
+  return (key, values = {}) => Object.hasOwn(words, key)
+    ? words[key as DetailKey].replace(/\{(\w+)\}/g, (_, name: string) => String(values[name] ?? `{${name}}`))
+    : t(key as Key, values);
+}
