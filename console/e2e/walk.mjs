@@ -7,8 +7,9 @@
 //                    uploads a banner (a PNG the test made) and sees it ready in the gallery; an admin sees the audit
 //                    trail; then the page on a desktop in English. The detail page's own JavaScript is measured here.
 // axe-core, the 375 px width and a screenshot on every page; the browser's console must stay free of errors.
+//                    Last, the admin returns another submitted campaign for changes on its page (a decision there).
 // Usage: node console/e2e/walk.mjs BASE_URL OUTPUT_DIR approve-publish CAMPAIGN_ID CAMPAIGN_NAME MAKER APPROVER LATE_CAMPAIGN_ID
-//        node console/e2e/walk.mjs BASE_URL OUTPUT_DIR figures CAMPAIGN_ID CAMPAIGN_NAME MAKER ADMIN PNG_PATH
+//        node console/e2e/walk.mjs BASE_URL OUTPUT_DIR figures CAMPAIGN_ID CAMPAIGN_NAME MAKER ADMIN PNG_PATH RETURN_CAMPAIGN_ID
 import { chromium } from 'playwright-core';
 import { createRequire } from 'node:module';
 import { execFileSync } from 'node:child_process';
@@ -18,9 +19,9 @@ import { gzipSync } from 'node:zlib';
 
 const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const [base, out, phase, campaignId, campaignName, maker, other, extra] = process.argv.slice(2);
-if (!extra || !['approve-publish', 'figures'].includes(phase)) {
-  console.error('usage: node walk.mjs BASE_URL OUTPUT_DIR approve-publish|figures CAMPAIGN_ID CAMPAIGN_NAME MAKER APPROVER|ADMIN LATE_CAMPAIGN_ID|PNG_PATH');
+const [base, out, phase, campaignId, campaignName, maker, other, extra, returnId] = process.argv.slice(2);
+if (!extra || !['approve-publish', 'figures'].includes(phase) || (phase === 'figures' && !returnId)) {
+  console.error('usage: node walk.mjs BASE_URL OUTPUT_DIR approve-publish|figures CAMPAIGN_ID CAMPAIGN_NAME MAKER APPROVER|ADMIN LATE_CAMPAIGN_ID|PNG_PATH [RETURN_CAMPAIGN_ID]');
   process.exit(2);
 }
 mkdirSync(out, { recursive: true });
@@ -153,6 +154,17 @@ async function figures(page, png) {
   result.englishSections = await page.getByRole('heading', { level: 2 }).allTextContents();
   result.headings = await page.getByRole('heading', { level: 1 }).allTextContents();
   await check(page, 'walk-detail-1280-en', false);
+
+  // The admin decides another submitted campaign on its page: returned for changes, with comments; it is a draft again.
+  await page.goto(detailUrl(returnId));
+  await page.getByTestId('status').filter({ hasText: 'In review' }).waitFor();
+  result.returnApproveEnabled = await page.getByRole('button', { name: /^Approve revision/ }).isEnabled();
+  await page.getByLabel('Comments for the makers').fill('Name the categories, please.');
+  await page.getByRole('button', { name: 'Return for changes' }).click();
+  await page.getByTestId('status').filter({ hasText: 'Draft' }).waitFor();
+  result.returned = await page.getByTestId('action-done').textContent();
+  result.returnedReview = await page.getByTestId('terms').locator('div').filter({ hasText: 'Returned for changes' }).locator('dd').textContent();
+  await check(page, 'walk-returned-1280-en', false);
 }
 
 async function facts(page, testId) {

@@ -125,6 +125,10 @@ public sealed class ConsoleBrowserTests
             t["claimEndsAt"] = Api.Instant(app.Clock.GetUtcNow().AddDays(-1));
         }));
         await operatorA.ApprovedCampaignAsync(late);
+        // And one in review that an admin returns for changes on its page.
+        var toReturn = await operatorA.CreateCampaignAsync(Api.Terms(app.Clock.GetUtcNow(), t => t["name"] = "待退回活动 " + Api.NewId("r")));
+        app.Clock.Advance(TimeSpan.FromSeconds(1));
+        await (await operatorA.PostAsync($"/api/campaigns/{toReturn}/submit", null)).AssertStatusAsync(HttpStatusCode.OK);
 
         await using var site = await ConsoleSite.StartAsync(app);
         var walk = await site.RunAsync("walk.mjs", "approve-publish", campaign, name, maker, approver, late);
@@ -153,7 +157,7 @@ public sealed class ConsoleBrowserTests
 
         var png = Path.Combine(ConsoleSite.ArtifactsFolder, "walk-banner.png");
         await File.WriteAllBytesAsync(png, Banner(1600, 500));
-        var figures = await site.RunAsync("walk.mjs", "figures", campaign, name, maker, admin, png);
+        var figures = await site.RunAsync("walk.mjs", "figures", campaign, name, maker, admin, png, toReturn);
 
         // The numbers on the charts are the stats API's (asked of the same handler the browser used).
         using var api = new HttpClient { BaseAddress = new Uri(site.BaseUrl) };
@@ -201,8 +205,14 @@ public sealed class ConsoleBrowserTests
         Assert.Equal("campaign/create/applied", audit[^1]);
         Assert.Equal(["Actions", "Terms", "Figures", "Media", "Audit trail"], Strings(figures["englishSections"]));
         Assert.Equal([name], Strings(figures["headings"]));
+        // An admin who made none of it decides a campaign on its page: returned with comments, a draft again.
+        Assert.True((bool)figures["returnApproveEnabled"]!);
+        Assert.Contains("Draft", (string)figures["returned"]!);
+        Assert.Contains("Name the categories, please.", (string)figures["returnedReview"]!);
+        var returned = await (await operatorA.GetAsync($"/api/campaigns/{toReturn}")).AssertStatusAsync(HttpStatusCode.OK);
+        Assert.Equal(("draft", "returned", admin), ((string)returned["status"]!, (string)returned["review"]!["outcome"]!, (string)returned["review"]!["by"]!));
         Assert.True(figures["overflowing"] is null, figures["overflowing"]?.ToJsonString());
-        ConsoleSite.AssertAccessible(figures, screenshots: 4);
+        ConsoleSite.AssertAccessible(figures, screenshots: 5);
 
         // The budgets (docs/benchmarks.md): the detail page's own script, loaded only when it is opened.
         var detailJs = (long)figures["detailJsGzipBytes"]!;
