@@ -149,7 +149,8 @@ var tags = { 'azd-env-name': environmentName }
 var functionAppName = '${abbrs.functionApp}${resourceToken}'
 // The operator console is served by the function app itself (/console, docs/console.md) and PUTs campaign media uploads
 // from the browser straight to the media account: its origin is always allowed there, beside any origins given. Written
-// from the app's name (its default host name), since the function app's module needs the media account's endpoint first.
+// from the app's name (its default host name in Azure's public cloud), since the function app's module needs the media
+// account's endpoint first. Behind a custom domain (or in another cloud) give that origin in mediaCorsOrigins too.
 var consoleOrigin = 'https://${functionAppName}.azurewebsites.net'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
