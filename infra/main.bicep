@@ -118,7 +118,7 @@ param notificationOperatorsWebhook string = ''
 @secure()
 @description('HMAC-SHA256 key signing every provider webhook call (at least 32 characters when a webhook is set); or a Key Vault reference.')
 param notificationWebhookSecret string = ''
-@description('Origins allowed to upload campaign media from a browser (console and app web fronts), e.g. ["https://console.example.com"].')
+@description('More origins allowed to upload campaign media from a browser (app web fronts), e.g. ["https://h5.example.com"]; the console on the function app\'s own origin is always allowed.')
 param mediaCorsOrigins array = []
 @description('Where the app\'s clients read published media: a CDN endpoint in front of the media container; empty = the container\'s own URL.')
 param mediaPublicBaseUrl string = ''
@@ -146,6 +146,12 @@ var resourceToken = toLower(uniqueString(subscription().id, environmentName, loc
 // The tenant's v2.0 authority: its metadata lists the keys that sign both token versions.
 var authAuthority = '${environment().authentication.loginEndpoint}${authTenantId}/v2.0'
 var tags = { 'azd-env-name': environmentName }
+var functionAppName = '${abbrs.functionApp}${resourceToken}'
+// The operator console is served by the function app itself (/console, docs/console.md) and PUTs campaign media uploads
+// from the browser straight to the media account: its origin is always allowed there, beside any origins given. Written
+// from the app's name (its default host name in Azure's public cloud), since the function app's module needs the media
+// account's endpoint first. Behind a custom domain (or in another cloud) give that origin in mediaCorsOrigins too.
+var consoleOrigin = 'https://${functionAppName}.azurewebsites.net'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: '${abbrs.resourceGroup}${environmentName}'
@@ -194,7 +200,7 @@ module mediaStorage 'modules/media-storage.bicep' = {
     location: location
     tags: tags
     appPrincipalId: identity.outputs.principalId
-    corsOrigins: mediaCorsOrigins
+    corsOrigins: union([consoleOrigin], mediaCorsOrigins)
     malwareScanning: mediaMalwareScanning
     malwareScanningCapGBPerMonth: mediaMalwareScanningCapGBPerMonth
   }
@@ -231,7 +237,7 @@ module functionApp 'modules/functionapp.bicep' = {
   scope: rg
   params: {
     planName: '${abbrs.plan}${resourceToken}'
-    name: '${abbrs.functionApp}${resourceToken}'
+    name: functionAppName
     location: location
     tags: tags
     identityId: identity.outputs.id

@@ -53,9 +53,11 @@ start_cosmos "$COSMOS_PORT"
 start_azurite "${AZURITE_BLOB_PORT:-10000}" "${AZURITE_QUEUE_PORT:-10001}" "${AZURITE_TABLE_PORT:-10002}"
 
 build_app app
-dotnet "$APP_DLL" provision --seed-demo
-
 PORT="${FUNCTIONS_CUSTOMHANDLER_PORT:-7071}"
+# The console at http://127.0.0.1:$PORT/console/ uploads campaign media straight to Azurite: provision allows that origin
+# (a CORS rule set with the Blob SDK, as the Bicep declares it in Azure).
+dotnet "$APP_DLL" provision --seed-demo --console-origin "http://127.0.0.1:$PORT"
+
 export FUNCTIONS_CUSTOMHANDLER_PORT="$PORT"
 start_bg handler dotnet "$APP_DLL"
 # The notification providers' local stand-in: the sample settings point every channel's webhook at it.

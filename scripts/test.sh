@@ -13,7 +13,7 @@ export Cosmos__Database="marketing-tests"
 
 log "Building and running tests..."
 cd "$ROOT"
-rm -f "$ROOT/artifacts/test-artifacts/console/budgets.txt"
+rm -f "$ROOT"/artifacts/test-artifacts/console/budgets*.txt
 set +e
 dotnet test Serverless.sln --nologo "$@" 2>&1 | tee "$STATE_DIR/dotnet-test.log"
 status=${PIPESTATUS[0]}
@@ -22,5 +22,5 @@ set -e
 awk '/^(Passed|Failed)! +- /{ gsub(/,/, ""); for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1) } }
      END { if (p + f > 0) printf "Tests: %d passed, %d failed\n", p, f }' "$STATE_DIR/dotnet-test.log"
 # The console's budgets (docs/benchmarks.md), measured by ConsoleBrowserTests in a real browser.
-cat "$ROOT/artifacts/test-artifacts/console/budgets.txt" 2>/dev/null || true
+cat "$ROOT"/artifacts/test-artifacts/console/budgets*.txt 2>/dev/null || true
 exit "$status"

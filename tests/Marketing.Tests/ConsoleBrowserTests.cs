@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Marketing.Tests.Support;
+using SkiaSharp;
 using Xunit;
 
 namespace Marketing.Tests;
@@ -98,9 +99,12 @@ public sealed class ConsoleBrowserTests
     }
 
     [Fact]
-    public async Task An_operator_creates_a_campaign_in_the_form_sees_the_APIs_field_errors_inline_fixes_them_edits_and_submits_it()
+    public async Task The_full_walk_an_operator_creates_a_campaign_in_the_form_past_its_inline_errors_an_approver_approves_it_it_is_published_and_its_figures_media_and_audit_show()
     {
-        await using var app = await StatsRig.StartAsync("console-form");
+        await using var app = await StatsRig.StartAsync("console-walk");
+        // The handler runs as its own process on the real clock (links, tokens, "today", the form's default dates): the
+        // app's clock, which the claims over the API use, follows it.
+        app.Clock.Set(DateTimeOffset.UtcNow);
         var operatorClient = app.Operator();
         // For the list's burn bars: a published campaign with a budget of 100.00, one redemption confirmed (20.00 spent)
         // and one lock open (20.00 reserved).
@@ -188,6 +192,9 @@ public sealed class ConsoleBrowserTests
         Assert.Equal(("Europe/Berlin", "2027-10-31T00:30:00.000Z", "2027-11-29T23:00:00.000Z", 500L),
             ((string)inBerlin["timeZone"]!, (string)inBerlin["claimStartsAt"]!, (string)inBerlin["claimEndsAt"]!, (long)inBerlin["amountOff"]!));
         ConsoleSite.AssertAccessible(walk, screenshots: 6);
+
+        // Then the rest of the walk, on the campaign the form made and submitted.
+        await ApproveAndPublishAndSeeFiguresMediaAndAuditAsync(app, site, id, (string)walk["editedName"]!, "olga-browser");
     }
 
     private static async Task<string[]> CatalogAsync(HttpClient operatorClient)
@@ -195,6 +202,138 @@ public sealed class ConsoleBrowserTests
         var page = await (await operatorClient.GetAsync("/api/campaigns?limit=200")).AssertStatusAsync(HttpStatusCode.OK);
         Assert.Null(page["continuationToken"]);
         return [.. page["items"]!.AsArray().Select(i => (string)i!["id"]!)];
+    }
+
+    /// <summary>
+    /// The issue's walk, from the campaign operator <paramref name="maker"/> made and submitted in the form: approver B
+    /// approves it in the queue, the maker publishes it on its page; customers claim and one coupon is redeemed,
+    /// AggregateStats runs; then the maker sees the figures on the charts (checked against the stats API), uploads a banner
+    /// (a PNG made here) and sees it ready; an admin sees the audit trail (docs/console.md, "The full walk").
+    /// </summary>
+    private static async Task ApproveAndPublishAndSeeFiguresMediaAndAuditAsync(TestApp app, ConsoleSite site, string campaign, string name, string maker)
+    {
+        const string approver = "bruno-walk", admin = "ada-walk";
+        var operatorA = app.As(maker, "operator");
+        // And one approved whose claim window is already over: publishing it is refused (409), on its page.
+        var late = await operatorA.CreateCampaignAsync(Api.Terms(app.Clock.GetUtcNow(), t =>
+        {
+            t["name"] = "已过期活动 " + Api.NewId("l");
+            t["claimStartsAt"] = Api.Instant(app.Clock.GetUtcNow().AddDays(-3));
+            t["claimEndsAt"] = Api.Instant(app.Clock.GetUtcNow().AddDays(-1));
+        }));
+        await operatorA.ApprovedCampaignAsync(late);
+        // And one in review that an admin returns for changes on its page.
+        var toReturn = await operatorA.CreateCampaignAsync(Api.Terms(app.Clock.GetUtcNow(), t => t["name"] = "待退回活动 " + Api.NewId("r")));
+        app.Clock.Advance(TimeSpan.FromSeconds(1));
+        await (await operatorA.PostAsync($"/api/campaigns/{toReturn}/submit", null)).AssertStatusAsync(HttpStatusCode.OK);
+
+        var walk = await site.RunAsync("walk.mjs", "approve-publish", campaign, name, maker, approver, late);
+        Assert.Contains(name, (string)walk["decided"]!);
+        Assert.Equal("已通过", (string)walk["statusBefore"]!);
+        Assert.Contains("发布", Strings(walk["actionsBefore"]));
+        Assert.Equal("已发布", (string)walk["statusAfter"]!);
+        Assert.Equal(["编辑", "暂停", "结束"], Strings(walk["actionsAfter"]));
+        Assert.Contains(walk["terms"]!.AsArray(), r => (string)r![0]! == "预算" && (string)r[1]! == "¥1,000.00");
+        var published = await (await operatorA.GetAsync($"/api/campaigns/{campaign}")).AssertStatusAsync(HttpStatusCode.OK);
+        Assert.Equal("published", (string)published["status"]!);
+        Assert.Equal(approver, (string)published["approval"]!["by"]!);
+        Assert.Contains("claim window is already over", (string)walk["lateRefusal"]!);
+        Assert.Equal("已通过", (string)walk["lateStatus"]!);
+        Assert.True(walk["overflowing"] is null, walk["overflowing"]?.ToJsonString()); // what would scroll sideways, named
+        ConsoleSite.AssertAccessible(walk, screenshots: 4);
+
+        // Customers claim; one pays an order with the coupon (400.00, 20.00 off); the figures are folded.
+        var orders = app.OrderSystem();
+        var (customer, coupon) = await app.CustomerWithCouponAsync(campaign);
+        for (var i = 0; i < 2; i++) await app.CustomerWithCouponAsync(campaign);
+        var order = Api.NewId("o");
+        await (await orders.LockAsync(order, customer, coupon)).AssertStatusAsync(HttpStatusCode.Created);
+        await (await orders.StepAsync(order, "confirm")).AssertStatusAsync(HttpStatusCode.OK);
+        await app.RunAggregateStatsAsync();
+
+        var png = Path.Combine(ConsoleSite.ArtifactsFolder, "walk-banner.png");
+        await File.WriteAllBytesAsync(png, Banner(1600, 500));
+        var figures = await site.RunAsync("walk.mjs", "figures", campaign, name, maker, admin, png, toReturn);
+
+        // The numbers on the charts are the stats API's (asked of the same handler the browser used).
+        using var api = new HttpClient { BaseAddress = new Uri(site.BaseUrl) };
+        api.DefaultRequestHeaders.Authorization = operatorA.DefaultRequestHeaders.Authorization;
+        var stats = await (await api.GetAsync($"/api/campaigns/{campaign}/stats")).AssertStatusAsync(HttpStatusCode.OK);
+        var series = stats["series"]!.AsArray();
+        Assert.Equal(3, (long)stats["totals"]!["claims"]!);
+        Assert.Equal(2000, (long)stats["totals"]!["discount"]!);
+        Assert.Equal(40000, (long)stats["totals"]!["gmv"]!);
+        string[][] Rows(string chart) => [.. figures[chart]!.AsArray().Select(r => r!.AsArray().Select(c => (string)c!).ToArray())];
+        Assert.Equal(series.Select(p => new[] { (string)p!["day"]!, p["figures"]!["claims"]!.ToString(), p["figures"]!["redemptions"]!.ToString() }), Rows("daily-counts"));
+        Assert.Equal(series.Select(p => new[] { (string)p!["day"]!, p["figures"]!["gmv"]!.ToString(), p["figures"]!["discount"]!.ToString() }), Rows("daily-money"));
+        // Budget left by day: today's is the live figure, each day before adds back the discount given after it; the
+        // projection runs from today's to 0 on the day the API says it runs out.
+        var budget = stats["budget"]!;
+        Assert.Equal(98_000, (long)budget["left"]!);
+        var burn = Rows("burn");
+        var today = (string)series[^1]!["day"]!;
+        var exhaustsOn = (string)budget["exhaustsOn"]!;
+        Assert.Equal([today, "98000", "98000"], burn[^2]);
+        Assert.Equal([exhaustsOn, "", "0"], burn[^1]);
+        Assert.Equal(["100000", ""], burn[0][1..]); // a week ago, before the redemption: all of it
+        Assert.Equal(budget["burnPerDay"]!.ToString(), Value(figures["budget"], "日均消耗（近 7 天）"));
+        Assert.Equal(exhaustsOn, Value(figures["budget"], "预计耗尽日期（Asia/Shanghai）"));
+        Assert.Equal(3, (int)figures["chartCanvases"]!); // budget burn, daily counts, daily money
+        Assert.Equal(new[] { "claimed:3", "locked:1", "redeemed:1", "refunded:0" },
+            figures["funnel"]!.AsArray().Select(r => $"{(string)r![0]!}:{(string)r[1]!}"));
+        Assert.Equal(stats["roi"]!.ToString(), Value(figures["outcome"], "投资回报率（ROI）"));
+        Assert.Equal("¥400.00", (string)figures["gmvText"]!);
+        Assert.StartsWith("数据截至", (string)figures["statsAsOf"]!);
+
+        // The banner: uploaded from the browser straight to storage, completed, ready with a thumbnail that loads.
+        var media = figures["media"]!.AsArray().Single()!;
+        Assert.Equal("ready", (string)media["state"]!);
+        Assert.Equal(750, (int)media["imageWidth"]!); // the smallest rendition
+        var listed = await (await operatorA.GetAsync($"/api/campaigns/{campaign}/media")).AssertStatusAsync(HttpStatusCode.OK);
+        Assert.Equal((string)media["id"]!, (string)listed["items"]![0]!["mediaId"]!);
+
+        // The audit trail lists the create, submit, approve, publish and the upload (start and complete), newest first.
+        var audit = figures["audit"]!.AsArray().Select(e => $"{(string)e![0]!}/{(string)e[1]!}/{(string)e[2]!}").ToArray();
+        foreach (var entry in new[] { "campaign/create/applied", "campaign/submit/applied", "campaign/approve/applied", "campaign/publish/applied",
+                     "media/start-upload/applied", "media/complete-upload/applied" })
+            Assert.Contains(entry, audit);
+        Assert.Equal("media/complete-upload/applied", audit[0]);
+        Assert.Equal("campaign/create/applied", audit[^1]);
+        Assert.Equal(["Actions", "Terms", "Figures", "Media", "Audit trail"], Strings(figures["englishSections"]));
+        Assert.Equal([name], Strings(figures["headings"]));
+        // An admin who made none of it decides a campaign on its page: returned with comments, a draft again.
+        Assert.True((bool)figures["returnApproveEnabled"]!);
+        Assert.Contains("Draft", (string)figures["returned"]!);
+        Assert.Contains("Name the categories, please.", (string)figures["returnedReview"]!);
+        var returned = await (await operatorA.GetAsync($"/api/campaigns/{toReturn}")).AssertStatusAsync(HttpStatusCode.OK);
+        Assert.Equal(("draft", "returned", admin), ((string)returned["status"]!, (string)returned["review"]!["outcome"]!, (string)returned["review"]!["by"]!));
+        Assert.True(figures["overflowing"] is null, figures["overflowing"]?.ToJsonString());
+        ConsoleSite.AssertAccessible(figures, screenshots: 5);
+
+        // The budgets (docs/benchmarks.md): the detail page's own script, loaded only when it is opened.
+        var detailJs = (long)figures["detailJsGzipBytes"]!;
+        Assert.InRange(detailJs, 1, 100 * 1024);
+        await File.WriteAllTextAsync(Path.Combine(ConsoleSite.ArtifactsFolder, "budgets-detail.txt"),
+            $"Console budgets: campaign detail page JavaScript {detailJs / 1024.0:F1} kB gzipped (Chart.js included, its own chunk); "
+            + $"first page {(long)figures["firstPageJsGzipBytes"]! / 1024.0:F1} kB gzipped\n");
+    }
+
+    private static string Value(JsonNode? facts, string label) => (string)facts!.AsArray().Single(f => (string)f![0]! == label)![1]!;
+
+    /// <summary>A banner-sized PNG with something on it.</summary>
+    private static byte[] Banner(int width, int height)
+    {
+        using var bitmap = new SKBitmap(width, height);
+        using (var canvas = new SKCanvas(bitmap))
+        {
+            using var paint = new SKPaint
+            {
+                Shader = SKShader.CreateLinearGradient(new SKPoint(0, 0), new SKPoint(width, height), [SKColors.Crimson, SKColors.Gold], SKShaderTileMode.Clamp),
+            };
+            canvas.DrawRect(0, 0, width, height, paint);
+        }
+        using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+        return data.ToArray();
     }
 
     private static string[] Strings(JsonNode? array) => ConsoleSite.Strings(array);

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Marketing.Functions.Media;
 using Marketing.Functions.OperatorConsole;
 using Marketing.Tests.Support;
 using Microsoft.AspNetCore.Hosting;
@@ -28,6 +29,8 @@ public sealed partial class ConsoleTests
         return config;
     }
 
+    private static MediaOptions MediaOf(TestApp app) => app.Services.GetRequiredService<IOptions<MediaOptions>>().Value;
+
     private static async Task<string> CspAsync(TestApp app)
         => (await app.CreateClient().GetAsync("/console/")).Headers.GetValues("Content-Security-Policy").Single();
 
@@ -43,8 +46,10 @@ public sealed partial class ConsoleTests
         Assert.True((bool)local["localSignIn"]!);
         Assert.Null(local["entra"]);
         var csp = await CspAsync(development);
-        Assert.Equal(ConsoleFiles.ContentSecurityPolicy, csp);
-        Assert.Contains("connect-src 'self';", csp);
+        var media = MediaOf(development);
+        Assert.Equal(ConsoleFiles.ContentSecurityPolicy(media), csp);
+        // This origin and the media account's uploads only (no authority without Entra ID).
+        Assert.Contains($"connect-src 'self' {ConsoleFiles.MediaSources(media).Upload};", csp);
         // The dev issuer's key is a setting of the app like the others: it must never reach the page.
         var text = local.ToJsonString();
         Assert.DoesNotContain(Settings.Get("Auth__DevSigningKey"), text);
@@ -69,9 +74,10 @@ public sealed partial class ConsoleTests
 
             var csp = await CspAsync(entra);
             var origin = new Uri(tenant.BaseAddress).GetLeftPart(UriPartial.Authority);
-            Assert.Contains($"connect-src 'self' {origin};", csp);
+            var media = MediaOf(entra);
+            Assert.Contains($"connect-src 'self' {ConsoleFiles.MediaSources(media).Upload} {origin};", csp);
             // Only connect-src changes: scripts, styles, frames and form targets stay this origin's.
-            Assert.Equal(ConsoleFiles.ContentSecurityPolicy, csp.Replace($" {origin}", ""));
+            Assert.Equal(ConsoleFiles.ContentSecurityPolicy(media), csp.Replace($" {origin}", ""));
             Assert.Single(csp.Split(' '), part => part.TrimEnd(';') == origin);
         }
 

@@ -3,12 +3,14 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
+using Marketing.Functions.Media;
 using Marketing.Functions.OperatorConsole;
 using Marketing.Tests.Support;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Xunit;
 
 namespace Marketing.Tests;
@@ -29,7 +31,13 @@ public sealed partial class ConsoleTests(TestApp app) : IClassFixture<TestApp>
         var page = await client.GetAsync("/console/");
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
         Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
-        Assert.Equal(ConsoleFiles.ContentSecurityPolicy, page.Headers.GetValues("Content-Security-Policy").Single());
+        // As strict as ever, plus the one media origin the settings name (Azurite's locally): uploads are PUT there from
+        // the campaign page, and renditions shown from there (no CDN set in the tests).
+        var media = new Uri(app.Services.GetRequiredService<IOptions<MediaOptions>>().Value.BlobEndpoint).GetLeftPart(UriPartial.Authority);
+        Assert.StartsWith("http://127.0.0.1:", media);
+        Assert.Equal($"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: {media}; connect-src 'self' {media}; "
+            + "font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+            page.Headers.GetValues("Content-Security-Policy").Single());
         Assert.Equal("nosniff", page.Headers.GetValues("X-Content-Type-Options").Single());
         Assert.True(page.Headers.CacheControl?.NoCache, "index.html must be revalidated, or a deployment would not show");
         var html = await page.Content.ReadAsStringAsync();
@@ -45,6 +53,21 @@ public sealed partial class ConsoleTests(TestApp app) : IClassFixture<TestApp>
             Assert.Contains("immutable", response.Headers.CacheControl!.Extensions.Select(e => e.Name));
             Assert.Matches(asset.EndsWith(".js", StringComparison.Ordinal) ? "javascript" : "css", response.Content.Headers.ContentType!.MediaType!);
         }
+    }
+
+    [Fact]
+    public void The_csp_names_the_media_origins_only_the_upload_account_and_the_cdn_when_one_serves_renditions()
+    {
+        var account = new MediaOptions { BlobEndpoint = "https://stmdabc.blob.core.windows.net/" };
+        Assert.Equal(("https://stmdabc.blob.core.windows.net", "https://stmdabc.blob.core.windows.net"), ConsoleFiles.MediaSources(account));
+        var withCdn = new MediaOptions { BlobEndpoint = "https://stmdabc.blob.core.windows.net/", PublicBaseUrl = "https://media.example.com/media" };
+        Assert.Equal(("https://stmdabc.blob.core.windows.net", "https://media.example.com"), ConsoleFiles.MediaSources(withCdn));
+        var policy = ConsoleFiles.ContentSecurityPolicy(withCdn);
+        Assert.Contains("img-src 'self' data: blob: https://media.example.com;", policy);
+        Assert.Contains("connect-src 'self' https://stmdabc.blob.core.windows.net;", policy);
+        Assert.Contains("script-src 'self';", policy); // scripts stay this origin's only
+        // Azurite's path-style endpoint: the origin only, never the account's path (a path would allow what follows it).
+        Assert.Equal("http://127.0.0.1:10000", ConsoleFiles.MediaSources(new MediaOptions { BlobEndpoint = "http://127.0.0.1:10000/devstoreaccount1" }).Upload);
     }
 
     [Fact]

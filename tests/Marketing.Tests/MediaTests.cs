@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Marketing.Tests.Support;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 using SkiaSharp;
 using Xunit;
 
@@ -65,6 +66,34 @@ public sealed class MediaTests : IAsyncLifetime
         Assert.False(await UploadExistsAsync(upload));
         var listed = await (await op.GetAsync($"/api/campaigns/{campaign}/media")).AssertStatusAsync(HttpStatusCode.OK);
         Assert.Equal(media, (string?)listed["items"]![0]!["mediaId"]);
+    }
+
+    [Fact]
+    public async Task A_local_account_lets_the_consoles_origin_put_uploads_from_a_browser_and_no_other()
+    {
+        var blobs = app.Services.GetRequiredService<Marketing.Functions.Media.MediaBlobs>();
+        var console = $"http://127.0.0.1:{Random.Shared.Next(20_000, 60_000)}";
+        var other = $"http://127.0.0.1:{Random.Shared.Next(60_001, 65_000)}";
+        await blobs.AllowBrowserUploadsAsync(console, CancellationToken.None);
+        await blobs.AllowBrowserUploadsAsync(console, CancellationToken.None); // again: nothing changes
+
+        // What a browser asks before its PUT with the link's headers (a CORS preflight), as Blob storage answers it.
+        async Task<HttpResponseMessage> PreflightAsync(string origin)
+        {
+            using var preflight = new HttpRequestMessage(HttpMethod.Options, Settings.Get("Media__BlobEndpoint") + "/uploads/cmp_x/med_x");
+            preflight.Headers.Add("Origin", origin);
+            preflight.Headers.Add("Access-Control-Request-Method", "PUT");
+            preflight.Headers.Add("Access-Control-Request-Headers", "content-type,x-ms-blob-type");
+            return await Storage.SendAsync(preflight);
+        }
+        var allowed = await PreflightAsync(console);
+        Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
+        Assert.Equal(console, allowed.Headers.GetValues("Access-Control-Allow-Origin").Single());
+        Assert.Contains("PUT", string.Join(",", allowed.Headers.GetValues("Access-Control-Allow-Methods")));
+        Assert.False((await PreflightAsync(other)).Headers.Contains("Access-Control-Allow-Origin"), "an origin never allowed must not be");
+        var rules = (await Blobs.Service.GetPropertiesAsync()).Value.Cors;
+        Assert.Single(rules, r => r.AllowedMethods.Contains("PUT", StringComparison.Ordinal));
+        Assert.Single(rules.Single(r => r.AllowedMethods.Contains("PUT", StringComparison.Ordinal)).AllowedOrigins.Split(','), o => o == console);
     }
 
     [Fact]

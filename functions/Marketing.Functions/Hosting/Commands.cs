@@ -11,7 +11,8 @@ namespace Marketing.Functions.Hosting;
 /// <summary>
 /// Commands the scripts run with the app's own wiring (so declarations and containers have one source):
 ///   functions-json DIR   write DIR/&lt;Function&gt;/function.json for every declared function
-///   provision [--seed-demo]   create the Cosmos database and containers (local emulator), optionally a demo campaign
+///   provision [--seed-demo] [--console-origin URL]   create the Cosmos database and containers (local emulator), optionally a
+///                        demo campaign, and on a local media account (Azurite) a CORS rule for the console's uploads
 ///   reconcile-ledger     check the commission ledger's invariants; prints each violation, exit code 1 if any
 ///   recount-stats [--campaign ID] [--write]   recount campaign statistics from the source documents and print every
 ///                        day that differs from the stored figures (exit code 1 if any); --write rewrites those days (what the fold has counted, docs/stats.md)
@@ -23,7 +24,7 @@ namespace Marketing.Functions.Hosting;
 /// </summary>
 public static class Commands
 {
-    public const string Usage = "usage: Marketing.Functions [functions-json DIR | provision [--seed-demo] | reconcile-ledger | recount-stats [--campaign ID] [--write]]  (no command: serve)";
+    public const string Usage = "usage: Marketing.Functions [functions-json DIR | provision [--seed-demo] [--console-origin URL] | reconcile-ledger | recount-stats [--campaign ID] [--write]]  (no command: serve)";
 
     public static async Task<bool> TryRunAsync(WebApplication app, string[] args)
     {
@@ -37,7 +38,7 @@ public static class Commands
                 return true;
             case "provision":
                 CheckSettings(app.Services);
-                await ProvisionAsync(app.Services, seedDemo: args.Contains("--seed-demo"));
+                await ProvisionAsync(app.Services, seedDemo: args.Contains("--seed-demo"), ConsoleOrigin(args));
                 return true;
             case "reconcile-ledger":
                 var s = app.Services;
@@ -89,12 +90,26 @@ public static class Commands
     /// <summary>The running app's own start-up check (every ValidateOnStart setting), all failures at once.</summary>
     private static void CheckSettings(IServiceProvider services) => services.GetService<IStartupValidator>()?.Validate();
 
-    private static async Task ProvisionAsync(IServiceProvider services, bool seedDemo)
+    /// <summary>provision's --console-origin URL: the local console's origin, allowed to PUT media uploads (local accounts only).</summary>
+    private static string? ConsoleOrigin(string[] args)
+    {
+        var at = Array.IndexOf(args, "--console-origin");
+        return at >= 0 && at + 1 < args.Length ? args[at + 1] : null;
+    }
+
+    private static async Task ProvisionAsync(IServiceProvider services, bool seedDemo, string? consoleOrigin)
     {
         var options = services.GetRequiredService<IOptions<CosmosOptions>>().Value;
         var client = services.GetRequiredService<CosmosClient>();
         await CosmosExtensions.ProvisionAsync(client, options.Database, Platform.Containers);
         Console.WriteLine($"Database '{options.Database}' and containers ready at {options.Endpoint}");
         if (seedDemo) await DemoCampaign.SeedAsync(services);
+        // The console's media upload PUTs from the browser straight to Azurite, which (like Blob storage) needs a CORS rule
+        // for that; in Azure the Bicep declares it (docs/media.md).
+        if (consoleOrigin is not null && !string.IsNullOrEmpty(services.GetRequiredService<IOptions<Media.MediaOptions>>().Value.AccountKey))
+        {
+            await services.GetRequiredService<Media.MediaBlobs>().AllowBrowserUploadsAsync(consoleOrigin, CancellationToken.None);
+            Console.WriteLine($"Media uploads allowed from {consoleOrigin} (CORS on the local media account)");
+        }
     }
 }

@@ -48,6 +48,39 @@ public sealed class MediaBlobs
         }
     }
 
+    /// <summary>
+    /// Lets browsers on <paramref name="origin"/> PUT uploads to the account (the console's upload, docs/media.md): the CORS
+    /// rule infra/modules/media-storage.bicep declares in Azure, set here on a local account only (Azurite, with its key;
+    /// called by the provision command and the browser tests). Adds the origin to the rule if another origin has one, so
+    /// runs side by side on one Azurite keep theirs; setting it again changes nothing.
+    /// </summary>
+    public async Task AllowBrowserUploadsAsync(string origin, CancellationToken ct)
+    {
+        if (key is null) throw new InvalidOperationException("CORS on the media account is declared in infra/ (Bicep) in Azure, not set by the app.");
+        await localSetup.WaitAsync(ct);
+        try
+        {
+            var properties = (await service.GetPropertiesAsync(ct)).Value;
+            var rule = properties.Cors.FirstOrDefault(r => r.AllowedMethods.Contains("PUT", StringComparison.Ordinal));
+            var origins = rule?.AllowedOrigins.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
+            if (origins.Contains(origin, StringComparer.OrdinalIgnoreCase)) return;
+            if (rule is not null) properties.Cors.Remove(rule);
+            properties.Cors.Add(new BlobCorsRule
+            {
+                AllowedOrigins = string.Join(",", origins.Append(origin)),
+                AllowedMethods = "PUT,OPTIONS",
+                AllowedHeaders = "content-type,x-ms-blob-type,x-ms-version,x-ms-client-request-id",
+                ExposedHeaders = "etag,x-ms-request-id",
+                MaxAgeInSeconds = 3600,
+            });
+            await service.SetPropertiesAsync(properties, ct);
+        }
+        finally
+        {
+            localSetup.Release();
+        }
+    }
+
     public BlobContainerClient Uploads => service.GetBlobContainerClient(UploadsContainer);
     public BlobContainerClient Published => service.GetBlobContainerClient(MediaContainer);
 

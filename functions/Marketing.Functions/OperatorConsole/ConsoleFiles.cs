@@ -1,7 +1,9 @@
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
+using Marketing.Functions.Media;
 using Microsoft.AspNetCore.StaticFiles;
 using Microsoft.Extensions.FileProviders;
+using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 
 namespace Marketing.Functions.OperatorConsole;
@@ -23,18 +25,31 @@ public static class ConsoleFiles
     /// <summary>
     /// Only this origin's scripts, styles and API; no inline script, no framing, no plugins. The app loads nothing from
     /// elsewhere (no CDN, no fonts), so nothing else needs allowing. img-src allows data: for the blank favicon and blob: for
-    /// previews of media being uploaded.
+    /// previews of media being uploaded. Computed once at startup (<see cref="MapConsole"/>): the only origins added are the
+    /// ones the settings name: the media origins (<see cref="MediaSources"/>) and, with Entra ID sign-in (Auth:Authority
+    /// set), the authority's origin in connect-src, where MSAL in the page fetches its metadata and redeems the
+    /// authorization code (the sign-in page itself is a top-level navigation, which connect-src does not govern).
     /// </summary>
-    public const string ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-        + "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+    public static string ContentSecurityPolicy(MediaOptions media, string? authorityOrigin = null)
+    {
+        var (upload, renditions) = MediaSources(media);
+        var connect = authorityOrigin is null ? upload : $"{upload} {authorityOrigin}";
+        return $"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: {renditions}; "
+            + $"connect-src 'self' {connect}; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+    }
 
     /// <summary>
-    /// With Entra ID sign-in (Auth:Authority set), MSAL in the page fetches the authority's metadata and redeems the
-    /// authorization code at its token endpoint: connect-src allows that one origin, and only then. (The sign-in page itself
-    /// is a top-level navigation, which connect-src does not govern.)
+    /// Campaign media (docs/media.md): the campaign page PUTs an upload straight to the media storage account
+    /// (connect-src: the origin of Media:BlobEndpoint, where upload links point) and shows the published renditions
+    /// (img-src: the origin of Media:PublicBaseUrl when a CDN serves them, else the same account). Origins only (scheme,
+    /// host, port): a path in a CSP source would also allow whatever follows it, and the links differ per upload anyway.
     /// </summary>
-    public static string ContentSecurityPolicyFor(string? authorityOrigin)
-        => authorityOrigin is null ? ContentSecurityPolicy : ContentSecurityPolicy.Replace("connect-src 'self'", $"connect-src 'self' {authorityOrigin}");
+    public static (string Upload, string Renditions) MediaSources(MediaOptions media)
+    {
+        static string Origin(string url) => new Uri(url).GetLeftPart(UriPartial.Authority);
+        var upload = Origin(media.BlobEndpoint);
+        return (upload, string.IsNullOrEmpty(media.PublicBaseUrl) ? upload : Origin(media.PublicBaseUrl));
+    }
 
     private static readonly FileExtensionContentTypeProvider ContentTypes = new();
 
@@ -51,12 +66,17 @@ public static class ConsoleFiles
         // the deployed folder is read-only in Azure (run from package).
         var folder = System.IO.Path.Combine(AppContext.BaseDirectory, "console");
         IFileProvider files = Directory.Exists(folder) ? new PhysicalFileProvider(folder) : new NullFileProvider();
-        // Read from configuration, as the local sign-in does: invalid auth settings are reported by the start-up validation.
-        var auth = new AuthOptions();
-        routes.ServiceProvider.GetRequiredService<IConfiguration>().GetSection(AuthOptions.Section).Bind(auth);
-        var csp = ContentSecurityPolicyFor(GetConsoleConfig.AuthorityOrigin(auth));
+        // Made once, from settings validated when the app starts (ValidateOnStart); on first use, not here, because commands
+        // map the routes too (functions-json at build time) without any Media settings.
+        var services = routes.ServiceProvider;
+        var policy = new Lazy<string>(() =>
+        {
+            var auth = new AuthOptions();
+            services.GetRequiredService<IConfiguration>().GetSection(AuthOptions.Section).Bind(auth);
+            return ContentSecurityPolicy(services.GetRequiredService<IOptions<MediaOptions>>().Value, GetConsoleConfig.AuthorityOrigin(auth));
+        });
         // One endpoint: a catch-all matches the bare /console too (ASP.NET Core routing ignores a trailing slash).
-        routes.MapGet(Path + "/{*path}", (HttpContext context, string? path) => Serve(context, files, path ?? "", csp))
+        routes.MapGet(Path + "/{*path}", (HttpContext context, string? path) => Serve(context, files, policy, path ?? ""))
             .WithMetadata(new HttpFunction(FunctionName, HostRoute: HostRoute))
             .AllowAnonymous()
             .ExcludeFromDescription();
@@ -64,13 +84,13 @@ public static class ConsoleFiles
         return routes;
     }
 
-    private static IResult Serve(HttpContext context, IFileProvider files, string path, string csp)
+    private static IResult Serve(HttpContext context, IFileProvider files, Lazy<string> policy, string path)
     {
         // The bare /console: send the browser to /console/, the app's base, so its addresses and history line up.
         if (!context.Request.Path.Value!.EndsWith('/') && path.Length == 0)
             return TypedResults.Redirect(Path + "/" + context.Request.QueryString);
         var headers = context.Response.Headers;
-        headers[HeaderNames.ContentSecurityPolicy] = csp;
+        headers[HeaderNames.ContentSecurityPolicy] = policy.Value;
         headers[HeaderNames.XContentTypeOptions] = "nosniff";
         headers["Referrer-Policy"] = "no-referrer";
 

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Marketing.Functions.Media;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace Marketing.Tests.Support;
@@ -37,6 +39,9 @@ public sealed class ConsoleSite : IAsyncDisposable
         try
         {
             await HandlerProcess.WaitUntilHealthyAsync(site.BaseUrl);
+            // The campaign page PUTs media uploads from this origin straight to Azurite: a CORS rule, set with the Blob SDK
+            // as the provision command does for a local run (in Azure the Bicep declares it).
+            await app.Services.GetRequiredService<MediaBlobs>().AllowBrowserUploadsAsync(site.BaseUrl, CancellationToken.None);
         }
         catch
         {
