@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { PageProps } from './App';
 import type { Key } from './i18n';
-import { ApiError, getJson, postJson } from './session';
+import { ApiError, getJson, hasRole, postJson, type Session } from './session';
 import { count, instant, money } from './format';
 import { DetailStats } from './DetailStats';
 import { DetailMedia } from './DetailMedia';
@@ -59,8 +59,9 @@ export interface CampaignView {
 
 // Who may do what (Identity/Auth.cs policies): operators and admins run campaigns (and read them, their figures and
 // media); approvers and admins decide them and read the audit trail.
-const runs = (role: string) => role === 'operator' || role === 'admin';
-const decides = (role: string) => role === 'approver' || role === 'admin';
+// By any role the user has (an Entra user may have several: session.ts).
+const runs = (session: Session) => hasRole(session, 'operator', 'admin');
+const decides = (session: Session) => hasRole(session, 'approver', 'admin');
 
 // The lifecycle steps an operator may take from each status (Campaigns/SubmitCampaign.cs, ChangeCampaignStatus.cs);
 // the API decides, the page only offers what it would allow.
@@ -110,7 +111,7 @@ export function CampaignDetail(page: PageProps & { id: string }) {
         <div role="alert" className="error">
           <p>{t('detail_loadFailed', { detail: error })}</p>
           {/* An approver may not read campaigns (GET is for operators and admins): their decisions are in the queue. */}
-          {!runs(session.role) && decides(session.role) && (
+          {!runs(session) && decides(session) && (
             <p><a href="/console/approvals" onClick={(e) => { e.preventDefault(); navigate('/console/approvals'); }}>{t('detail_toQueue')}</a></p>
           )}
           <button type="button" onClick={() => load()}>{t('retry')}</button>
@@ -133,8 +134,8 @@ export function CampaignDetail(page: PageProps & { id: string }) {
       </p>
       <Actions {...props} campaign={campaign} onChanged={changed} />
       <Terms {...props} campaign={campaign} />
-      {runs(session.role) && <DetailStats {...props} campaign={campaign} version={version} />}
-      {runs(session.role) && <DetailMedia {...props} campaign={campaign} onChanged={() => setVersion((v) => v + 1)} />}
+      {runs(session) && <DetailStats {...props} campaign={campaign} version={version} />}
+      {runs(session) && <DetailMedia {...props} campaign={campaign} onChanged={() => setVersion((v) => v + 1)} />}
       <DetailAudit {...props} campaign={campaign} version={version} />
     </div>
   );
@@ -148,8 +149,8 @@ function Actions({ session, t, campaign, navigate, onUnauthorized, onChanged }: 
   const [reason, setReason] = useState('');
   const [comments, setComments] = useState('');
   const path = `/api/campaigns/${encodeURIComponent(campaign.id)}`;
-  const steps = runs(session.role) ? stepsFrom[campaign.status] ?? [] : [];
-  const deciding = decides(session.role) && campaign.status === 'submitted';
+  const steps = runs(session) ? stepsFrom[campaign.status] ?? [] : [];
+  const deciding = decides(session) && campaign.status === 'submitted';
   // Four eyes (Campaigns/DecideCampaign.cs): whoever submitted the revision or made it may not decide it.
   const own = campaign.makers.includes(session.sub) || campaign.submittedBy === session.sub;
 
@@ -172,14 +173,14 @@ function Actions({ session, t, campaign, navigate, onUnauthorized, onChanged }: 
   };
 
   const edit = `/console/campaigns/${encodeURIComponent(campaign.id)}/edit`;
-  const nothing = steps.length === 0 && !deciding && !(runs(session.role) && editable(campaign.status));
+  const nothing = steps.length === 0 && !deciding && !(runs(session) && editable(campaign.status));
   return (
     <section aria-labelledby="actions-title" className="panel">
       <h2 id="actions-title">{t('detail_actions')}</h2>
       <p role="status" data-testid="action-done">{done ?? ''}</p>
       {nothing && <p>{t('detail_noActions')}</p>}
       <div className="actions">
-        {runs(session.role) && editable(campaign.status) && (
+        {runs(session) && editable(campaign.status) && (
           <a className="button" href={edit} onClick={(e) => { e.preventDefault(); navigate(edit); }}>{t('detail_action_edit')}</a>
         )}
         {steps.map((step) => (

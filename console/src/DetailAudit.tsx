@@ -2,7 +2,7 @@ import { useCallback, useEffect, useState } from 'react';
 import type { Key } from './i18n';
 import type { CampaignView, DetailProps } from './CampaignDetail';
 import type { DetailTranslate } from './words/detail';
-import { ApiError, getJson } from './session';
+import { ApiError, getJson, hasRole } from './session';
 import { instant } from './format';
 
 // GET /api/audit?target={kind}/{id} (Audit/ListAuditEntries.cs, docs/audit.md): approvers and admins only. A campaign's
@@ -23,14 +23,14 @@ const mediaTrails = 20;
 export function DetailAudit({ session, t, locale, onUnauthorized, campaign, version }: DetailProps & { campaign: CampaignView; version: number }) {
   const [entries, setEntries] = useState<AuditEntry[] | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const reads = session.role === 'approver' || session.role === 'admin';
+  const reads = hasRole(session, 'approver', 'admin');
 
   const load = useCallback(async (signal?: AbortSignal) => {
     setError(null);
     try {
       const id = campaign.id;
       // The media ids come from the gallery's list (operators and admins read it; an approver sees the campaign's own trail).
-      const media = session.role === 'admin'
+      const media = hasRole(session, 'admin')
         ? (await getJson<{ items: { mediaId: string }[] }>(session, `/api/campaigns/${encodeURIComponent(id)}/media`, signal)).items.slice(0, mediaTrails)
         : [];
       const targets = [`campaign/${id}`, `budget/${id}`, ...media.map((m) => `media/${id}/${m.mediaId}`)];
