@@ -71,7 +71,11 @@ try {
   result.newUrl = new URL(page.url()).pathname;
 
   // Saved with an empty name and claiming ending a day before it starts.
-  const start = await page.getByLabel('开始领取').inputValue();
+  // Claiming from today's local midnight (already begun), so the rest of the walk can claim coupons at once; the
+  // form's default is the next midnight.
+  const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date());
+  const start = `${today}T00:00`;
+  await page.getByLabel('开始领取').fill(start);
   const before = new Date(Date.parse(`${start}:00Z`) - 86_400_000).toISOString().slice(0, 16);
   await page.getByLabel('立减金额（CNY）').fill('20');
   await page.getByLabel('最低消费（CNY，0 = 无门槛）').fill('100');
