@@ -5,22 +5,17 @@
 // the browser's console and a screenshot on each page. Called by ConsoleBrowserTests, which sets the data up over the API
 // and checks what this prints: one JSON line at the end.
 // Usage: node console/e2e/commissions.mjs BASE_URL OUTPUT_DIR BATCH_ID QUARANTINE_DAY OPERATOR_SUB FINANCE_SUB
-import { chromium } from 'playwright-core';
-import { createRequire } from 'node:module';
-import { execFileSync } from 'node:child_process';
+import { checker, launchChromium, signIn } from './lib.mjs';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const [base, out, batchId, quarantineDay, operator, finance] = process.argv.slice(2);
 if (!finance) { console.error('usage: node commissions.mjs BASE_URL OUTPUT_DIR BATCH_ID QUARANTINE_DAY OPERATOR_SUB FINANCE_SUB'); process.exit(2); }
 mkdirSync(out, { recursive: true });
-const executablePath = process.env.CHROMIUM || execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim();
 
-const browser = await chromium.launch({ executablePath, headless: true, args: ['--disable-dev-shm-usage', '--disable-gpu'] });
+const browser = await launchChromium();
 const problems = [];
 const result = { axe: {}, screenshots: [], overflowsAt375: {}, expectedRefusals: 0 };
+const check = checker(result, out);
 try {
   const context = await browser.newContext({ viewport: { width: 375, height: 812 }, locale: 'zh-CN', acceptDownloads: true });
   const page = await context.newPage();
@@ -128,14 +123,6 @@ try {
 result.problems = problems;
 console.log(JSON.stringify(result));
 
-async function signIn(page, sub, role) {
-  await page.getByRole('heading', { name: '本地登录' }).waitFor();
-  await page.getByLabel('用户 ID').fill(sub);
-  await page.getByLabel('角色').selectOption(role);
-  await page.getByRole('button', { name: '登录' }).click();
-  await page.getByRole('button', { name: '退出登录' }).waitFor();
-}
-
 function facts(locator) {
   return locator.locator('dl').first().evaluate((dl) => [...dl.querySelectorAll('dt')].map((dt) => [dt.textContent, dt.nextElementSibling.textContent]));
 }
@@ -144,13 +131,3 @@ function rows(page, testId) {
   return page.locator(`[data-testid=${testId}] tbody tr`).evaluateAll((trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
 }
 
-// axe-core (WCAG 2 A and AA rules, best practices) on the page as it is, whether it scrolls sideways, and a screenshot.
-async function check(page, name, narrow = true) {
-  await page.evaluate(axeSource);
-  const report = await page.evaluate(() => window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }));
-  result.axe[name] = report.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
-  if (narrow) result.overflowsAt375[name] = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
-  const path = join(out, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  result.screenshots.push(path);
-}

@@ -6,25 +6,20 @@
 // stand-in tenant the app trusts, and an ID token for MSAL). Requests to the authority pass the page's CSP only if the
 // app allows its origin. Called by ConsoleEntraBrowserTests; prints one JSON line at the end.
 // Usage: node console/e2e/entra.mjs BASE_URL OUTPUT_DIR AUTHORITY TENANT_ID ACCESS_TOKEN
-import { chromium } from 'playwright-core';
+import { checker, launchChromium } from './lib.mjs';
 import { createHash } from 'node:crypto';
-import { createRequire } from 'node:module';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const [base, out, authority, tenantId, accessToken] = process.argv.slice(2);
 if (!accessToken) { console.error('usage: node entra.mjs BASE_URL OUTPUT_DIR AUTHORITY TENANT_ID ACCESS_TOKEN'); process.exit(2); }
 mkdirSync(out, { recursive: true });
-const executablePath = process.env.CHROMIUM || execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim();
 const origin = new URL(authority).origin;
 const tenantBase = authority.replace(/\/v2\.0\/?$/, '');
 
-const browser = await chromium.launch({ executablePath, headless: true, args: ['--disable-dev-shm-usage', '--disable-gpu'] });
+const browser = await launchChromium();
 const problems = [];
 const result = { axe: {}, screenshots: [], overflowsAt375: {}, authorityRequests: [], cspViolations: [] };
+const check = checker(result, out);
 let authorize = null;
 let codeChallenge = null;
 let nonce = null;
@@ -117,13 +112,3 @@ function clientInfo() {
   return Buffer.from(JSON.stringify({ uid: 'oid-1', utid: tenantId })).toString('base64url');
 }
 
-// axe-core (WCAG 2 A and AA rules, best practices) on the page as it is, whether it scrolls sideways, and a screenshot.
-async function check(page, name, narrow = true) {
-  await page.evaluate(axeSource);
-  const report = await page.evaluate(() => window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }));
-  result.axe[name] = report.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
-  if (narrow) result.overflowsAt375[name] = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
-  const path = join(out, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  result.screenshots.push(path);
-}

@@ -3,23 +3,18 @@
 // (gzipped JavaScript of the first page, time to the home page's figures). Called by ConsoleBrowserTests (xunit),
 // which starts the platform and checks what this prints: one JSON line at the end.
 // Usage: node console/e2e/home.mjs BASE_URL OUTPUT_DIR SUB
-import { chromium } from 'playwright-core';
-import { createRequire } from 'node:module';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { checker, launchChromium } from './lib.mjs';
+import { mkdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const [base, out, sub] = process.argv.slice(2);
 if (!base || !out || !sub) { console.error('usage: node home.mjs BASE_URL OUTPUT_DIR SUB'); process.exit(2); }
 mkdirSync(out, { recursive: true });
-const executablePath = process.env.CHROMIUM || execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim();
 
-const browser = await chromium.launch({ executablePath, headless: true, args: ['--disable-dev-shm-usage', '--disable-gpu'] });
+const browser = await launchChromium();
 const problems = [];
-const result = { browser: browser.version(), axe: {}, screenshots: [] };
+const result = { browser: browser.version(), axe: {}, screenshots: [], overflowsAt375: {} };
+const check = checker(result, out);
 try {
   // A phone first (375 px wide), in Chinese: the narrowest layout and the second language.
   const context = await browser.newContext({ viewport: { width: 375, height: 812 }, locale: 'zh-CN' });
@@ -61,14 +56,13 @@ try {
   result.todoLinks = await page.getByTestId('todo').getByRole('link').count();
   result.headings = await page.getByRole('heading', { level: 1 }).allTextContents();
   result.landmarks = { main: await page.getByRole('main').count(), navigation: await page.getByRole('navigation').count(), banner: await page.getByRole('banner').count() };
-  result.overflowsAt375 = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
 
   // The same page on a desktop, switched to English with the language control.
   await page.setViewportSize({ width: 1280, height: 800 });
   await page.getByLabel('语言').selectOption('en');
   await page.getByRole('heading', { name: 'At a glance' }).waitFor();
   result.englishCards = await page.getByTestId('figures').locator('.label').allTextContents();
-  await check(page, 'home-1280-en');
+  await check(page, 'home-1280-en', false);
   await context.close();
 } finally {
   await browser.close();
@@ -76,14 +70,3 @@ try {
 result.problems = problems;
 console.log(JSON.stringify(result));
 
-// axe-core (WCAG 2 A and AA rules) on the page as it is, and a full-page screenshot named after it.
-async function check(page, name) {
-  // Evaluated through the DevTools protocol, which the page's CSP (script-src 'self') does not govern: injecting a
-  // <script> tag would be refused, as it should be.
-  await page.evaluate(axeSource);
-  const report = await page.evaluate(() => window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }));
-  result.axe[name] = report.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
-  const path = join(out, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  result.screenshots.push(path);
-}

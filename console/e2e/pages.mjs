@@ -4,22 +4,17 @@
 // approves it and sees it leave the queue. axe-core and a screenshot on each page. Called by ConsoleBrowserTests, which
 // creates the campaigns over the API first and checks what this prints: one JSON line at the end.
 // Usage: node console/e2e/pages.mjs BASE_URL OUTPUT_DIR DRAFT_NAME SUBMITTED_NAME MAKER_SUB APPROVER_SUB
-import { chromium } from 'playwright-core';
-import { createRequire } from 'node:module';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { checker, launchChromium, signIn } from './lib.mjs';
+import { mkdirSync } from 'node:fs';
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const [base, out, draftName, submittedName, maker, approver] = process.argv.slice(2);
 if (!approver) { console.error('usage: node pages.mjs BASE_URL OUTPUT_DIR DRAFT_NAME SUBMITTED_NAME MAKER_SUB APPROVER_SUB'); process.exit(2); }
 mkdirSync(out, { recursive: true });
-const executablePath = process.env.CHROMIUM || execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim();
 
-const browser = await chromium.launch({ executablePath, headless: true, args: ['--disable-dev-shm-usage', '--disable-gpu'] });
+const browser = await launchChromium();
 const problems = [];
 const result = { axe: {}, screenshots: [], overflowsAt375: {} };
+const check = checker(result, out);
 try {
   const context = await browser.newContext({ viewport: { width: 375, height: 812 }, locale: 'zh-CN' });
   const page = await context.newPage();
@@ -93,25 +88,7 @@ try {
 result.problems = problems;
 console.log(JSON.stringify(result));
 
-async function signIn(page, sub, role) {
-  await page.getByRole('heading', { name: '本地登录' }).waitFor();
-  await page.getByLabel('用户 ID').fill(sub);
-  await page.getByLabel('角色').selectOption(role);
-  await page.getByRole('button', { name: '登录' }).click();
-  await page.getByRole('button', { name: '退出登录' }).waitFor();
-}
-
 function names(page) {
   return page.locator('[data-testid=campaigns] h2').allTextContents();
 }
 
-// axe-core (WCAG 2 A and AA rules, best practices) on the page as it is, whether it scrolls sideways, and a screenshot.
-async function check(page, name, narrow = true) {
-  await page.evaluate(axeSource);
-  const report = await page.evaluate(() => window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }));
-  result.axe[name] = report.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
-  if (narrow) result.overflowsAt375[name] = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
-  const path = join(out, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  result.screenshots.push(path);
-}

@@ -10,27 +10,22 @@
 //                    Last, the admin returns another submitted campaign for changes on its page (a decision there).
 // Usage: node console/e2e/walk.mjs BASE_URL OUTPUT_DIR approve-publish CAMPAIGN_ID CAMPAIGN_NAME MAKER APPROVER LATE_CAMPAIGN_ID
 //        node console/e2e/walk.mjs BASE_URL OUTPUT_DIR figures CAMPAIGN_ID CAMPAIGN_NAME MAKER ADMIN PNG_PATH RETURN_CAMPAIGN_ID
-import { chromium } from 'playwright-core';
-import { createRequire } from 'node:module';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { checker, launchChromium, signIn } from './lib.mjs';
+import { mkdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const [base, out, phase, campaignId, campaignName, maker, other, extra, returnId] = process.argv.slice(2);
 if (!extra || !['approve-publish', 'figures'].includes(phase) || (phase === 'figures' && !returnId)) {
   console.error('usage: node walk.mjs BASE_URL OUTPUT_DIR approve-publish|figures CAMPAIGN_ID CAMPAIGN_NAME MAKER APPROVER|ADMIN LATE_CAMPAIGN_ID|PNG_PATH [RETURN_CAMPAIGN_ID]');
   process.exit(2);
 }
 mkdirSync(out, { recursive: true });
-const executablePath = process.env.CHROMIUM || execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim();
 const detailUrl = (id) => new URL(`/console/campaigns/${encodeURIComponent(id)}`, base).href;
 
-const browser = await chromium.launch({ executablePath, headless: true, args: ['--disable-dev-shm-usage', '--disable-gpu'] });
+const browser = await launchChromium();
 const problems = [];
 const result = { phase, axe: {}, screenshots: [], overflowsAt375: {} };
+const check = checker(result, out);
 try {
   const context = await browser.newContext({ viewport: { width: 375, height: 812 }, locale: 'zh-CN' });
   const page = await context.newPage();
@@ -171,28 +166,3 @@ async function facts(page, testId) {
   return page.getByTestId(testId).locator('div').evaluateAll((rows) => rows.map((r) => [r.querySelector('dt').textContent, r.querySelector('dd').dataset.value]));
 }
 
-async function signIn(page, sub, role) {
-  await page.getByRole('heading', { name: '本地登录' }).waitFor();
-  await page.getByLabel('用户 ID').fill(sub);
-  await page.getByLabel('角色').selectOption(role);
-  await page.getByRole('button', { name: '登录' }).click();
-  await page.getByRole('button', { name: '退出登录' }).waitFor();
-}
-
-// axe-core (WCAG 2 A and AA rules, best practices) on the page as it is, whether it scrolls sideways, and a screenshot.
-async function check(page, name, narrow = true) {
-  await page.evaluate(axeSource);
-  const report = await page.evaluate(() => window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }));
-  result.axe[name] = report.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
-  if (narrow) result.overflowsAt375[name] = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
-  // What sticks out, when something does (to fix it, not to judge it).
-  if (result.overflowsAt375[name]) {
-    result.overflowing = result.overflowing ?? {};
-    result.overflowing[name] = await page.evaluate(() => [...document.querySelectorAll('main *')]
-      .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
-      .slice(0, 8).map((e) => `${e.tagName.toLowerCase()}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`));
-  }
-  const path = join(out, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  result.screenshots.push(path);
-}

@@ -38,8 +38,8 @@ public static class ListAuditEntries
             errors["target"] = [$"\"{{kind}}/{{id}}\", kind one of {string.Join(", ", Kinds)}; at most {MaxFilterLength} characters."];
         if (actor is not null && (actor.Length is 0 or > MaxFilterLength))
             errors["actor"] = [$"A subject (sub), 1 to {MaxFilterLength} characters."];
-        var fromInstant = Instant(from, "from", errors);
-        var toInstant = Instant(to, "to", errors);
+        var fromInstant = QueryParameters.Instant(from, "from", errors);
+        var toInstant = QueryParameters.Instant(to, "to", errors);
         if (fromInstant is not null && toInstant is not null && fromInstant >= toInstant)
             errors["to"] = ["After from."];
         int? pageSize = null;
@@ -59,17 +59,5 @@ public static class ListAuditEntries
         {
             return Problem.InvalidPageToken(e.Message).ToResult();
         }
-    }
-
-    private static DateTimeOffset? Instant(string? text, string field, Dictionary<string, string[]> errors)
-    {
-        if (text is null) return null;
-        // The same rule as instants in bodies: ISO 8601 with an explicit offset, so that no server's time zone is assumed.
-        var t = text.IndexOf('T');
-        if (t > 0 && text.Length <= 64 && (text.EndsWith('Z') || text.AsSpan(t).Contains('+') || text.AsSpan(t).Contains('-'))
-            && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var value))
-            return value.ToUniversalTime();
-        errors[field] = ["An ISO 8601 instant with an explicit offset, like 2026-11-21T08:00:00Z."];
-        return null;
     }
 }

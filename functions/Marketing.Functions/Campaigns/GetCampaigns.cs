@@ -66,8 +66,8 @@ public static class GetCampaigns
         }
         if (name is not null && (name.Length is 0 or > MaxNameFilterLength || !JsonBody.IsPrintable(name)))
             errors["name"] = [$"1 to {MaxNameFilterLength} characters (part of the name, any case); no control characters."];
-        var endsFrom = Instant(claimEndsFrom, "claimEndsFrom", errors);
-        var endsBefore = Instant(claimEndsBefore, "claimEndsBefore", errors);
+        var endsFrom = QueryParameters.Instant(claimEndsFrom, "claimEndsFrom", errors);
+        var endsBefore = QueryParameters.Instant(claimEndsBefore, "claimEndsBefore", errors);
         if (endsFrom is not null && endsBefore is not null && endsFrom >= endsBefore)
             errors["claimEndsBefore"] = ["After claimEndsFrom."];
         if (limit is < 1 or > MaxPageSize) errors["limit"] = [$"1 to {MaxPageSize}."];
@@ -90,17 +90,5 @@ public static class GetCampaigns
         {
             return Problem.InvalidPageToken(e.Message).ToResult();
         }
-    }
-
-    private static DateTimeOffset? Instant(string? text, string field, Dictionary<string, string[]> errors)
-    {
-        if (text is null) return null;
-        // The same rule as instants in bodies: ISO 8601 with an explicit offset, so that no server's time zone is assumed.
-        var t = text.IndexOf('T');
-        if (t > 0 && text.Length <= 64 && (text.EndsWith('Z') || text.AsSpan(t).Contains('+') || text.AsSpan(t).Contains('-'))
-            && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var value))
-            return value.ToUniversalTime();
-        errors[field] = ["An ISO 8601 instant with an explicit offset, like 2026-11-21T08:00:00Z."];
-        return null;
     }
 }
