@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import type { PageProps } from './App';
 import type { Key, Translate } from './i18n';
-import { ApiError, postJson, type Session } from './session';
+import { ApiError, postJson, type Problem, type Session } from './session';
 import { currencyDigits, instantToLocal, isZone, localToInstant, majorToMinor, minorToMajor } from './zoned';
 
 // /console/campaigns/new and /console/campaigns/{id}/edit: a campaign's terms (CampaignTerms in
@@ -19,7 +19,6 @@ interface Terms {
   stockShards?: number | null; reminders?: { offsetsHours: number[]; holdoutPercent: number } | null;
 }
 interface CampaignView { id: string; status: string; revision: number; terms: Terms }
-type Problem = { type?: string; title?: string; detail?: string; errors?: Record<string, string[]> };
 
 const channels = ['app', 'mini_program', 'h5', 'ota'] as const;
 
