@@ -107,7 +107,12 @@ export async function completeEntraSignIn(entra: Entra, silently: boolean): Prom
   const account = app.getAllAccounts()[0];
   if (!silently || !account) return null;
   try {
-    return remember(sessionOf((await app.acquireTokenSilent({ scopes: entra.scopes, account })).accessToken));
+    // The cached access token, else the refresh token redeemed at the token endpoint (connect-src allows the authority).
+    // Never MSAL's default last resort, a hidden iframe to the authority: the console's CSP allows no frames (frame-src
+    // falls back to 'self'), so the iframe would be blocked and MSAL would wait out its timeout before failing anyway.
+    const { CacheLookupPolicy } = await import('@azure/msal-browser');
+    const silent = { scopes: entra.scopes, account, cacheLookupPolicy: CacheLookupPolicy.AccessTokenAndRefreshToken };
+    return remember(sessionOf((await app.acquireTokenSilent(silent)).accessToken));
   } catch {
     return null; // the account needs to sign in again (interaction required): the button does that
   }
