@@ -115,6 +115,18 @@ try {
   await page.waitForFunction(() => !document.querySelector('main button')?.disabled);
   result.silentRequests = result.authorityRequests.slice(requestsBefore);
   result.silentCspViolations = result.cspViolations.splice(cspBefore);
+
+  // Signed in again with the button, then signed out: a reload of the tab must not sign the same person back in from
+  // MSAL's cache (its account and tokens live in this tab's sessionStorage): sign-out clears it.
+  await page.getByRole('button', { name: '使用 Microsoft 账号登录' }).click();
+  await page.getByRole('button', { name: '退出登录' }).click();
+  await page.getByRole('button', { name: '使用 Microsoft 账号登录' }).waitFor();
+  // Enabled once the sign-out is complete (MSAL's cache cleared).
+  await page.waitForFunction(() => !document.querySelector('main button')?.disabled);
+  await page.reload();
+  // Whichever comes first: the signed-in header, or the sign-in button enabled once the silent attempt is over.
+  await page.waitForFunction(() => document.querySelector('.who') || (document.querySelector('main button') && !document.querySelector('main button').disabled));
+  result.signedInAfterSignOutAndReload = await page.locator('.who').count() > 0;
   await context.close();
 } finally {
   await browser.close();

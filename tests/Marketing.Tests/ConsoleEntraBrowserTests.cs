@@ -65,6 +65,8 @@ public sealed class ConsoleEntraBrowserTests
             // (which the CSP would block: no frame-src violation, no silent /authorize request).
             Assert.Empty(walk["silentCspViolations"]!.AsArray());
             Assert.DoesNotContain(ConsoleSite.Strings(walk["silentRequests"]), r => r.Contains("/authorize", StringComparison.Ordinal));
+            // Signed out, the tab reloaded: still signed out (MSAL's cache went with the sign-out).
+            Assert.False((bool)walk["signedInAfterSignOutAndReload"]!);
 
             // Signed in as the API sees the caller: the access token's sub (not the ID token's) and its app roles; the home
             // page's figures came from the API with that token.
