@@ -96,6 +96,32 @@ try {
   result.signedInAs = await page.locator('.who span').textContent();
   result.session = await page.evaluate(() => JSON.parse(sessionStorage.getItem('console.session')));
   result.finalUrl = page.url();
+
+  // A new visit of the tab once MSAL holds no token it can use (here: its cached access token removed, and the tenant gave
+  // no refresh token): the console asks MSAL silently, which must fail at once to the sign-in button, never try MSAL's
+  // hidden iframe to the authority (the CSP allows no frames: it would be blocked, and MSAL would wait out its timeout).
+  const [requestsBefore, cspBefore] = [result.authorityRequests.length, result.cspViolations.length];
+  await page.evaluate(() => {
+    for (const k of Object.keys(sessionStorage)) if (k === 'console.session' || k.toLowerCase().includes('accesstoken')) sessionStorage.removeItem(k);
+  });
+  await page.reload();
+  await page.getByRole('button', { name: '使用 Microsoft 账号登录' }).waitFor();
+  // Enabled again: the silent attempt is over.
+  await page.waitForFunction(() => !document.querySelector('main button')?.disabled);
+  result.silentRequests = result.authorityRequests.slice(requestsBefore);
+  result.silentCspViolations = result.cspViolations.splice(cspBefore);
+
+  // Signed in again with the button, then signed out: a reload of the tab must not sign the same person back in from
+  // MSAL's cache (its account and tokens live in this tab's sessionStorage): sign-out clears it.
+  await page.getByRole('button', { name: '使用 Microsoft 账号登录' }).click();
+  await page.getByRole('button', { name: '退出登录' }).click();
+  await page.getByRole('button', { name: '使用 Microsoft 账号登录' }).waitFor();
+  // Enabled once the sign-out is complete (MSAL's cache cleared).
+  await page.waitForFunction(() => !document.querySelector('main button')?.disabled);
+  await page.reload();
+  // Whichever comes first: the signed-in header, or the sign-in button enabled once the silent attempt is over.
+  await page.waitForFunction(() => document.querySelector('.who') || (document.querySelector('main button') && !document.querySelector('main button').disabled));
+  result.signedInAfterSignOutAndReload = await page.locator('.who').count() > 0;
   await context.close();
 } finally {
   await browser.close();

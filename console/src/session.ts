@@ -62,8 +62,17 @@ export async function signInLocally(sub: string, role: string): Promise<Session>
   return session;
 }
 
+// The sign-out's clearing of MSAL's cache, which the sign-in page waits for before it offers the button again.
+let clearing: Promise<void> = Promise.resolve();
+
 export function signOut(): void {
   sessionStorage.removeItem(key);
+  // With Entra ID, MSAL's cache in this tab goes too (the account, its tokens, the refresh token): left there, the next
+  // load of the tab would sign the same person in again silently, though they signed out (or the API refused the token).
+  // Only when MSAL is in use: a local run never loads it.
+  clearing = consoleConfig()
+    .then(async (c) => { if (c.entra) await (await msal(c.entra)).clearCache(); })
+    .catch(() => { /* nothing cached to clear: the config (so MSAL) never loaded */ });
 }
 
 // The roles the console has pages for, in the order one is picked as the session's `role`.
@@ -101,13 +110,19 @@ export async function signInWithEntra(entra: Entra): Promise<void> {
  * signed in in this tab. Null when there is none.
  */
 export async function completeEntraSignIn(entra: Entra, silently: boolean): Promise<Session | null> {
+  await clearing;
   const app = await msal(entra);
   const result = await app.handleRedirectPromise();
   if (result) return remember(sessionOf(result.accessToken));
   const account = app.getAllAccounts()[0];
   if (!silently || !account) return null;
   try {
-    return remember(sessionOf((await app.acquireTokenSilent({ scopes: entra.scopes, account })).accessToken));
+    // The cached access token, else the refresh token redeemed at the token endpoint (connect-src allows the authority).
+    // Never MSAL's default last resort, a hidden iframe to the authority: the console's CSP allows no frames (frame-src
+    // falls back to 'self'), so the iframe would be blocked and MSAL would wait out its timeout before failing anyway.
+    const { CacheLookupPolicy } = await import('@azure/msal-browser');
+    const silent = { scopes: entra.scopes, account, cacheLookupPolicy: CacheLookupPolicy.AccessTokenAndRefreshToken };
+    return remember(sessionOf((await app.acquireTokenSilent(silent)).accessToken));
   } catch {
     return null; // the account needs to sign in again (interaction required): the button does that
   }

@@ -367,6 +367,17 @@ public sealed class CampaignApprovalTests(TestApp app) : IClassFixture<TestApp>
     }
 
     [Fact]
+    public async Task The_queue_names_every_bad_filter_at_once_a_limit_that_is_not_a_number_too()
+    {
+        var problem = await (await Approver().GetAsync("/api/approvals?status=done&kind=nope&limit=ten"))
+            .AssertProblemAsync(HttpStatusCode.BadRequest, "validation-failed");
+        Assert.Equal(["kind", "limit", "status"], problem["errors"]!.AsObject().Select(e => e.Key).Order().ToArray());
+        foreach (var limit in new[] { "0", "201", "1.5", "99999999999" })
+            Assert.NotNull((await (await Approver().GetAsync("/api/approvals?limit=" + limit))
+                .AssertProblemAsync(HttpStatusCode.BadRequest, "validation-failed"))["errors"]!["limit"]);
+    }
+
+    [Fact]
     public async Task The_status_filter_knows_the_review_statuses()
     {
         var id = await SubmittedAsync(app.Operator());

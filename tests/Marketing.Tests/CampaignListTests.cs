@@ -114,6 +114,10 @@ public sealed class CampaignListTests
             .AssertProblemAsync(HttpStatusCode.BadRequest, "validation-failed");
         Assert.Equal(["claimEndsBefore", "claimEndsFrom", "limit", "name", "status"],
             refused["errors"]!.AsObject().Select(e => e.Key).Order().ToArray());
+        // A limit that is not a number is one more field error beside the others, not a binding failure of its own.
+        var notANumber = await (await op.GetAsync("/api/campaigns?status=live&limit=ten"))
+            .AssertProblemAsync(HttpStatusCode.BadRequest, "validation-failed");
+        Assert.Equal(["limit", "status"], notANumber["errors"]!.AsObject().Select(e => e.Key).Order().ToArray());
         var backwards = await (await op.GetAsync($"/api/campaigns?claimEndsFrom={Uri.EscapeDataString(Api.Instant(now))}&claimEndsBefore={Uri.EscapeDataString(Api.Instant(now))}"))
             .AssertProblemAsync(HttpStatusCode.BadRequest, "validation-failed");
         Assert.Equal(["claimEndsBefore"], backwards["errors"]!.AsObject().Select(e => e.Key).ToArray());

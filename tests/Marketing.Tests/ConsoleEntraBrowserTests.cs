@@ -61,6 +61,12 @@ public sealed class ConsoleEntraBrowserTests
             Assert.Contains($"GET /{tenant.TenantId}/v2.0/.well-known/openid-configuration", requests);
             Assert.Contains($"POST /{tenant.TenantId}/oauth2/v2.0/token", requests);
             Assert.Empty(walk["cspViolations"]!.AsArray());
+            // Back in the tab with no usable token: the sign-in button at once, and no hidden iframe to the authority
+            // (which the CSP would block: no frame-src violation, no silent /authorize request).
+            Assert.Empty(walk["silentCspViolations"]!.AsArray());
+            Assert.DoesNotContain(ConsoleSite.Strings(walk["silentRequests"]), r => r.Contains("/authorize", StringComparison.Ordinal));
+            // Signed out, the tab reloaded: still signed out (MSAL's cache went with the sign-out).
+            Assert.False((bool)walk["signedInAfterSignOutAndReload"]!);
 
             // Signed in as the API sees the caller: the access token's sub (not the ID token's) and its app roles; the home
             // page's figures came from the API with that token.

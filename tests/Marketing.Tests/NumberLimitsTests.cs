@@ -280,6 +280,17 @@ public sealed class NumberLimitsTests(TestApp app) : IClassFixture<TestApp>
         Assert.Null((string?)second["continuationToken"]);
     }
 
+    [Fact]
+    public async Task A_limit_that_is_not_a_number_is_a_field_error_beside_the_others_on_every_paged_list()
+    {
+        static async Task<string[]> FieldsAsync(HttpResponseMessage response)
+            => [.. (await response.AssertProblemAsync(HttpStatusCode.BadRequest, "validation-failed"))["errors"]!.AsObject().Select(e => e.Key).Order()];
+
+        Assert.Equal(["limit", "status"], await FieldsAsync(await app.As(Api.NewId("p"), "promoter").GetAsync("/api/promoters/me/commissions?status=owed&limit=ten")));
+        Assert.Equal(["limit"], await FieldsAsync(await app.Customer(Api.NewId("c")).GetAsync("/api/me/notifications?limit=ten")));
+        Assert.Equal(["limit"], await FieldsAsync(await app.Operator().GetAsync($"/api/campaigns/{Api.NewId("cmp")}/budget?limit=1.5")));
+    }
+
     /// <summary>A campaign document like <paramref name="valid"/> (as the API shows it) under another id, changed by <paramref name="change"/>.</summary>
     private static JsonObject Stored(JsonObject valid, string id, Action<JsonObject> change)
     {

@@ -53,7 +53,7 @@ public sealed partial class PayoutTests
         await (await app.Anonymous().GetAsync("/api/payouts")).AssertProblemAsync(HttpStatusCode.Unauthorized, "unauthorized");
 
         // Bad input: a limit out of range; a token of another list, not a token, or a damaged one.
-        foreach (var limit in new[] { "0", "101", "-1" })
+        foreach (var limit in new[] { "0", "101", "-1", "ten", "1.5", "99999999999" })
         {
             var problem = await (await app.Operator().GetAsync("/api/payouts?limit=" + limit)).AssertProblemAsync(HttpStatusCode.BadRequest, "validation-failed");
             Assert.NotNull(problem["errors"]!["limit"]);

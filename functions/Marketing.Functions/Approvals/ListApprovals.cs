@@ -25,17 +25,17 @@ public static class ListApprovals
             .WithSummary("The approvers' queue: pending campaigns, top-ups and payouts, with what changed since the last approval.")
             .WithDescription(Paging.Description);
 
-    private static async Task<IResult> HandleAsync(HttpContext context, IEnumerable<IApprovalQueue> queues, string? status, string? kind, int? limit,
+    private static async Task<IResult> HandleAsync(HttpContext context, IEnumerable<IApprovalQueue> queues, string? status, string? kind, string? limit,
         string? continuationToken)
     {
         var errors = new Dictionary<string, string[]>();
         var all = queues.Where(q => context.User.IsInRole(Roles.Admin) || context.User.IsInRole(q.DecidedBy)).ToList();
         if (status is not null and not "pending") errors["status"] = ["Only pending (decisions are in the audit trail: GET /api/audit)."];
         if (kind is not null && all.All(q => q.Kind != kind)) errors["kind"] = [$"One of {string.Join(", ", all.Select(q => q.Kind))}."];
-        if (limit is < 1 or > MaxPageSize) errors["limit"] = [$"1 to {MaxPageSize}."];
+        var limitValue = Paging.Limit(limit, MaxPageSize, errors); // as text: "ten" is a field error beside the others
         if (errors.Count > 0) return Problem.Validation(errors).ToResult();
         var selected = kind is null ? all : all.Where(q => q.Kind == kind).ToList();
-        var pageSize = limit ?? DefaultPageSize;
+        var pageSize = limitValue ?? DefaultPageSize;
 
         var (start, inner) = (0, (string?)null);
         if (continuationToken is not null)

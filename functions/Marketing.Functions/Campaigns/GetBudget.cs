@@ -42,15 +42,18 @@ public static class GetBudget
             .WithDescription(Paging.Description);
 
     private static async Task<IResult> HandleAsync(string id, HttpContext context, CampaignCache campaigns, StockStore stock,
-        int? limit, string? continuationToken)
+        string? limit, string? continuationToken)
     {
-        if (limit is < 1 or > MaxPageSize) return Problem.Validation("limit", $"1 to {MaxPageSize}.").ToResult();
+        // As text: a limit that is not a number is a field error like one out of range (Paging.Limit).
+        var errors = new Dictionary<string, string[]>();
+        var pageSize = Paging.Limit(limit, MaxPageSize, errors);
+        if (errors.Count > 0) return Problem.Validation(errors).ToResult();
         var ct = context.RequestAborted;
         // The shard count never changes once published, so the cached catalog may tell it (an unknown campaign is read
         // from the database and counts 1: its query then finds nothing).
         var shards = (await campaigns.FindAsync(id, ct))?.Terms.ShardCount ?? 1;
         var figures = stock.SumBudgetAsync(id, shards, withOldTopUps: true, ct);
-        var page = stock.ListTopUpsAsync(id, limit ?? DefaultPageSize, continuationToken, ct);
+        var page = stock.ListTopUpsAsync(id, pageSize ?? DefaultPageSize, continuationToken, ct);
         try
         {
             await Task.WhenAll(figures, page);

@@ -54,7 +54,7 @@ public static class GetCampaigns
     /// (docs/decisions/0010-budget-burn-in-the-campaigns-list.md).
     /// </summary>
     private static async Task<IResult> ListAsync(HttpContext context, CampaignStore store, StockStore stock, TimeProvider time,
-        string? status, string? name, string? claimEndsFrom, string? claimEndsBefore, int? limit, string? continuationToken)
+        string? status, string? name, string? claimEndsFrom, string? claimEndsBefore, string? limit, string? continuationToken)
     {
         // Every filter is checked here, so a request with several mistakes hears of all of them at once.
         var errors = new Dictionary<string, string[]>();
@@ -70,13 +70,13 @@ public static class GetCampaigns
         var endsBefore = QueryParameters.Instant(claimEndsBefore, "claimEndsBefore", errors);
         if (endsFrom is not null && endsBefore is not null && endsFrom >= endsBefore)
             errors["claimEndsBefore"] = ["After claimEndsFrom."];
-        if (limit is < 1 or > MaxPageSize) errors["limit"] = [$"1 to {MaxPageSize}."];
+        var pageSize = Paging.Limit(limit, MaxPageSize, errors);
         if (errors.Count > 0) return Problem.Validation(errors).ToResult();
 
         try
         {
             var ct = context.RequestAborted;
-            var page = await store.ListAsync(new CampaignListFilter(filter, name, endsFrom, endsBefore), limit ?? DefaultPageSize, continuationToken, ct);
+            var page = await store.ListAsync(new CampaignListFilter(filter, name, endsFrom, endsBefore), pageSize ?? DefaultPageSize, continuationToken, ct);
             // Until publishing creates the budget documents (draft, in review, approved), a budget is only its terms.
             var budgeted = page.Items.Where(c => c.Terms.Budget is not null && c.Status.IsLaunched())
                 .Select(c => (c.Id, c.Terms.ShardCount)).ToList();

@@ -45,18 +45,21 @@ public static class ListMyCommissions
             .WithSummary("My balance in minor units: pending, available (may be negative after refunds), paid, and net of all.");
     }
 
-    private static async Task<IResult> ListAsync(HttpContext context, LedgerStore ledger, string? status, int? limit, string? continuationToken)
+    private static async Task<IResult> ListAsync(HttpContext context, LedgerStore ledger, string? status, string? limit, string? continuationToken)
     {
+        // Every field checked before answering, so a request with several mistakes hears of all of them at once.
+        var errors = new Dictionary<string, string[]>();
         LedgerStatus? filter = null;
         if (status is not null)
         {
             filter = Enum.GetValues<LedgerStatus>().Cast<LedgerStatus?>().FirstOrDefault(s => LedgerStore.Wire(s!.Value) == status);
-            if (filter is null) return Problem.Validation("status", "One of pending, available, paid.").ToResult();
+            if (filter is null) errors["status"] = ["One of pending, available, paid."];
         }
-        if (limit is < 1 or > MaxPageSize) return Problem.Validation("limit", $"1 to {MaxPageSize}.").ToResult();
+        var pageSize = Paging.Limit(limit, MaxPageSize, errors);
+        if (errors.Count > 0) return Problem.Validation(errors).ToResult();
         try
         {
-            var page = await ledger.ListAsync(context.User.SubjectId(), filter, limit ?? DefaultPageSize, continuationToken, context.RequestAborted);
+            var page = await ledger.ListAsync(context.User.SubjectId(), filter, pageSize ?? DefaultPageSize, continuationToken, context.RequestAborted);
             return TypedResults.Ok(new CommissionPage(page.Items.Select(LedgerEntryView.Of).ToList(), page.ContinuationToken));
         }
         catch (InvalidPageTokenException e)

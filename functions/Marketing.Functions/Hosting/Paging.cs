@@ -50,6 +50,21 @@ public static class Paging
     private const int ScopeLength = 8;
 
     /// <summary>
+    /// The <c>limit</c> query parameter of a paged route, 1 to <paramref name="max"/> (null when not given). Bound as text
+    /// and checked here, not as <c>int?</c> by the framework: a binding failure ("limit=ten") would answer alone, before the
+    /// handler could name the route's other bad fields, while a route answers every field error at once. An error goes
+    /// into <paramref name="errors"/> under "limit".
+    /// </summary>
+    public static int? Limit(string? text, int max, Dictionary<string, string[]> errors)
+    {
+        if (text is null) return null;
+        if (int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n >= 1 && n <= max)
+            return n;
+        errors["limit"] = [$"1 to {max}."];
+        return null;
+    }
+
+    /// <summary>
     /// Reads one page of <paramref name="query"/> in one partition (null: across partitions), starting at <paramref name="pageToken"/>
     /// (null: the first page). Throws <see cref="InvalidPageTokenException"/> for a token that is not one of this list's.
     /// </summary>

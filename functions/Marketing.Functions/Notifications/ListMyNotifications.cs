@@ -31,12 +31,15 @@ public static class ListMyNotifications
             .WithDescription(Paging.Description);
 
     private static async Task<IResult> HandleAsync(HttpContext context, NotificationStore store, ILoggerFactory loggers,
-        int? limit, string? continuationToken)
+        string? limit, string? continuationToken)
     {
-        if (limit is < 1 or > MaxPageSize) return Problem.Validation("limit", $"1 to {MaxPageSize}.").ToResult();
+        // As text: a limit that is not a number is a field error like one out of range (Paging.Limit).
+        var errors = new Dictionary<string, string[]>();
+        var pageSize = Paging.Limit(limit, MaxPageSize, errors);
+        if (errors.Count > 0) return Problem.Validation(errors).ToResult();
         try
         {
-            var page = await store.ListInboxAsync(context.User.SubjectId(), limit ?? DefaultPageSize, continuationToken,
+            var page = await store.ListInboxAsync(context.User.SubjectId(), pageSize ?? DefaultPageSize, continuationToken,
                 loggers.CreateLogger(typeof(ListMyNotifications)), context.RequestAborted);
             return TypedResults.Ok(new NotificationPage(page.Items.Select(NotificationView.Of).ToList(), page.ContinuationToken));
         }

@@ -24,12 +24,15 @@ public static class ListPayoutBatches
     public const int MaxPageSize = 100;
 
     public static RouteHandlerBuilder MapListPayoutBatches(this IEndpointRouteBuilder group) =>
-        group.MapGet("", async (HttpContext context, PayoutStore payouts, ILoggerFactory logs, int? limit, string? continuationToken) =>
+        group.MapGet("", async (HttpContext context, PayoutStore payouts, ILoggerFactory logs, string? limit, string? continuationToken) =>
             {
-                if (limit is < 1 or > MaxPageSize) return Problem.Validation("limit", $"1 to {MaxPageSize}.").ToResult();
+                // Bound as text: a limit that is not a number is a field error like one out of range (Paging.Limit).
+                var errors = new Dictionary<string, string[]>();
+                var pageSize = Paging.Limit(limit, MaxPageSize, errors);
+                if (errors.Count > 0) return Problem.Validation(errors).ToResult();
                 try
                 {
-                    var page = await payouts.ListBatchesAsync(limit ?? DefaultPageSize, continuationToken, logs.CreateLogger(typeof(ListPayoutBatches)), context.RequestAborted);
+                    var page = await payouts.ListBatchesAsync(pageSize ?? DefaultPageSize, continuationToken, logs.CreateLogger(typeof(ListPayoutBatches)), context.RequestAborted);
                     return (IResult)TypedResults.Ok(new PayoutBatchPage(page.Items.Select(PayoutBatchSummary.Of).ToList(), page.ContinuationToken));
                 }
                 catch (InvalidPageTokenException e)
