@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from 'react';
 import type { Key, Language, Translate } from './i18n';
-import { ApiError, getJson, postJson, type Session } from './session';
+import { ApiError, failedRead, getJson, postJson, type Session } from './session';
 import { count, instant, money } from './format';
 
 // GET /api/approvals?status=pending (Approvals/ListApprovals.cs, docs/approvals.md): what waits for the signed-in
@@ -40,11 +40,7 @@ export function Approvals({ session, t, locale, onUnauthorized }: Props) {
         setItems((shown) => (token && shown ? [...shown, ...page.items] : page.items));
         setNext(page.continuationToken ?? null);
       })
-      .catch((e: unknown) => {
-        if (signal?.aborted) return;
-        if (e instanceof ApiError && e.status === 401) onUnauthorized();
-        else setError((e as Error).message);
-      });
+      .catch(failedRead(signal, onUnauthorized, setError));
   }, [session, onUnauthorized]);
 
   useEffect(() => {

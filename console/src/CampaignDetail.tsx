@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { PageProps } from './App';
 import type { Key } from './i18n';
-import { ApiError, getJson, hasRole, postJson, type Session } from './session';
+import { ApiError, failedRead, getJson, hasRole, postJson, type Session } from './session';
 import { count, instant, money } from './format';
 import { DetailStats } from './DetailStats';
 import { DetailMedia } from './DetailMedia';
@@ -87,11 +87,7 @@ export function CampaignDetail(page: PageProps & { id: string }) {
     setError(null);
     getJson<CampaignView>(session, `/api/campaigns/${encodeURIComponent(id)}`, signal)
       .then(setCampaign)
-      .catch((e: unknown) => {
-        if (signal?.aborted) return;
-        if (e instanceof ApiError && e.status === 401) onUnauthorized();
-        else setError((e as Error).message);
-      });
+      .catch(failedRead(signal, onUnauthorized, setError));
   }, [session, id, onUnauthorized]);
 
   useEffect(() => {

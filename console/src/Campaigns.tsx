@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import type { Key } from './i18n';
 import type { PageProps } from './App';
-import { ApiError, getJson, hasRole } from './session';
+import { failedRead, getJson, hasRole } from './session';
 import { count, instant, money } from './format';
 
 // GET /api/campaigns?status=&limit=&continuationToken= (Campaigns/GetCampaigns.cs, docs/api.md): a page of the catalog.
@@ -49,11 +49,7 @@ export function Campaigns({ session, t, locale, onUnauthorized, navigate }: Page
         setItems((shown) => (token && shown ? [...shown, ...items] : items));
         setNext(page.continuationToken ?? null);
       })
-      .catch((e: unknown) => {
-        if (signal?.aborted) return;
-        if (e instanceof ApiError && e.status === 401) onUnauthorized();
-        else setError((e as Error).message);
-      })
+      .catch(failedRead(signal, onUnauthorized, setError))
       .finally(() => { if (!signal?.aborted) setBusy(false); });
   }, [session, status, name, ending, onUnauthorized]);
 

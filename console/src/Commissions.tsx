@@ -1,7 +1,7 @@
 import { cloneElement, useCallback, useEffect, useState, type FormEvent, type MouseEvent as ReactMouseEvent, type ReactElement } from 'react';
 import type { PageProps } from './App';
 import type { Key, Language, Translate } from './i18n';
-import { ApiError, consoleConfig, getJson, hasRole, send, type ConsoleConfig, type Session } from './session';
+import { ApiError, consoleConfig, type ConsoleConfig, failedRead, getJson, hasRole, send, type Session } from './session';
 import { count, instant, money } from './format';
 
 // /console/commissions[/rules | /payouts | /payouts/<batch id> | /quarantine] (docs/console.md, "Commissions"): the
@@ -273,11 +273,7 @@ function Payouts({ session, t, locale, onUnauthorized, navigate, config, operate
         setBatches((shown) => (token && shown ? [...shown, ...page.items] : page.items));
         setNext(page.continuationToken);
       })
-      .catch((e: unknown) => {
-        if (signal?.aborted) return;
-        if (e instanceof ApiError && e.status === 401) onUnauthorized();
-        else setError((e as Error).message);
-      });
+      .catch(failedRead(signal, onUnauthorized, setError));
   }, [session, onUnauthorized]);
   useEffect(() => {
     const abort = new AbortController();

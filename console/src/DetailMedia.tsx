@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import type { Key } from './i18n';
 import type { CampaignView, DetailProps } from './CampaignDetail';
-import { ApiError, getJson, postJson } from './session';
+import { ApiError, failedRead, getJson, postJson } from './session';
 import { instant } from './format';
 
 // The campaign's media (Media/*.cs, docs/media.md): GET .../media lists every item (pending, ready with renditions,
@@ -36,11 +36,7 @@ export function DetailMedia({ session, t, locale, onUnauthorized, campaign, onCh
     setError(null);
     return getJson<{ items: MediaItem[] }>(session, path, signal)
       .then((list) => setItems(list.items))
-      .catch((e: unknown) => {
-        if (signal?.aborted) return;
-        if (e instanceof ApiError && e.status === 401) onUnauthorized();
-        else setError((e as Error).message);
-      });
+      .catch(failedRead(signal, onUnauthorized, setError));
   }, [session, path, onUnauthorized]);
 
   useEffect(() => {

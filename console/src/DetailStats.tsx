@@ -5,7 +5,7 @@ import {
 } from 'chart.js';
 import type { CampaignView, DetailProps } from './CampaignDetail';
 import type { DetailTranslate } from './words/detail';
-import { ApiError, getJson } from './session';
+import { failedRead, getJson } from './session';
 import { count, duration, instant, money } from './format';
 
 // Tree-shaken: only the bar and line charts this page draws, their scales, tooltips and legend (docs/console.md, "Budgets").
@@ -47,11 +47,7 @@ export function DetailStats({ session, t, locale, onUnauthorized, campaign, vers
     setError(null);
     getJson<Stats>(session, `/api/campaigns/${encodeURIComponent(campaign.id)}/stats`, signal)
       .then(setStats)
-      .catch((e: unknown) => {
-        if (signal?.aborted) return;
-        if (e instanceof ApiError && e.status === 401) onUnauthorized();
-        else setError((e as Error).message);
-      });
+      .catch(failedRead(signal, onUnauthorized, setError));
   }, [session, campaign.id, onUnauthorized]);
 
   useEffect(() => {

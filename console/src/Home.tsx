@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from 'react';
 import type { Language, Translate } from './i18n';
-import { ApiError, getJson, hasRole, type Session } from './session';
+import { failedRead, getJson, hasRole, type Session } from './session';
 import { count, duration, instant, money } from './format';
 
 // GET /api/stats/overview (functions/Marketing.Functions/Stats/StatsOverview.cs, docs/stats.md "Overview").
@@ -40,11 +40,7 @@ export function Home({ session, t, locale, onUnauthorized, navigate }: Props) {
     setError(null);
     getJson<Overview>(session, '/api/stats/overview', signal)
       .then(setOverview)
-      .catch((e: unknown) => {
-        if (signal?.aborted) return;
-        if (e instanceof ApiError && e.status === 401) onUnauthorized();
-        else setError((e as Error).message);
-      });
+      .catch(failedRead(signal, onUnauthorized, setError));
   }, [session, onUnauthorized]);
 
   useEffect(() => {

@@ -201,6 +201,18 @@ export async function send(session: Session, method: string, path: string, body?
   return response;
 }
 
+/**
+ * What a page does when a read fails: nothing when the page cancelled it (it was left or reloaded), sign out on a 401,
+ * else show the problem's words.
+ */
+export function failedRead(signal: AbortSignal | undefined, onUnauthorized: () => void, show: (message: string) => void) {
+  return (e: unknown) => {
+    if (signal?.aborted) return;
+    if (e instanceof ApiError && e.status === 401) onUnauthorized();
+    else show((e as Error).message);
+  };
+}
+
 export async function getJson<T>(session: Session, path: string, signal?: AbortSignal): Promise<T> {
   const response = await fetch(path, { headers: { Authorization: `Bearer ${session.token}` }, signal });
   if (!response.ok) await failure(response);
