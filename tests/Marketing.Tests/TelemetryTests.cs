@@ -150,6 +150,34 @@ public sealed class TelemetryTests
     private static IEnumerable<string> Constants(Type type)
         => type.GetFields().Where(f => f.IsLiteral).Select(f => (string)f.GetRawConstantValue()!);
 
+    [Fact]
+    public async Task With_a_connection_string_the_app_exports_to_Azure_Monitor_with_the_identity_the_authentication_string_names()
+    {
+        const string clientId = "0b9c1e2a-0000-4000-8000-000000000001";
+        await using var app = await TestApp.StartAsync(customize: builder =>
+        {
+            // A resource that is not there: nothing is exported, the wiring is what is checked.
+            builder.UseSetting(TelemetryOptions.ConnectionStringSetting,
+                "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:9/");
+            builder.UseSetting(TelemetryOptions.AuthenticationStringSetting, $"ClientId={clientId};Authorization=AAD");
+        });
+        await (await app.Anonymous().GetAsync("/api/health")).AssertStatusAsync(HttpStatusCode.OK);
+        var monitor = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptionsMonitor<Azure.Monitor.OpenTelemetry.AspNetCore.AzureMonitorOptions>>()
+            .Get(Microsoft.Extensions.Options.Options.DefaultName);
+        Assert.StartsWith("InstrumentationKey=00000000-", monitor.ConnectionString);
+        Assert.IsType<Azure.Identity.ManagedIdentityCredential>(monitor.Credential);
+        Assert.True(app.Services.GetRequiredService<TelemetryModule.Switch>().On); // and so the Cosmos client traces
+    }
+
+    [Fact]
+    public async Task Without_a_connection_string_or_Telemetry_Enabled_nothing_is_collected()
+    {
+        await using var app = await TestApp.StartAsync();
+        Assert.False(app.Services.GetRequiredService<TelemetryModule.Switch>().On);
+        Assert.Null(app.Services.GetService<MeterProvider>());
+        Assert.Null(app.Services.GetService<TracerProvider>());
+    }
+
     [Theory]
     [InlineData("Authorization=AAD;ClientId=0b9c1e2a-0000-4000-8000-000000000001", "0b9c1e2a-0000-4000-8000-000000000001")]
     [InlineData("Authorization=AAD", null)]

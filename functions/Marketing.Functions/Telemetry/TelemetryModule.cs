@@ -23,8 +23,11 @@ public sealed class TelemetryOptions
     /// </summary>
     public const string AuthenticationStringSetting = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING";
 
-    /// <summary>Collect traces and metrics even with no exporter configured: the tests add an in-memory exporter to it.</summary>
-    public bool Enabled { get; set; }
+    /// <summary>
+    /// Collect traces and metrics even with no exporter configured: the tests add an in-memory exporter to it. Never set
+    /// in Azure, where the connection string turns collection (and export) on.
+    /// </summary>
+    [LocalOnly] public bool Enabled { get; set; }
 }
 
 public static class TelemetryModule
