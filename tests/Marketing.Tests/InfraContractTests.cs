@@ -159,7 +159,7 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
         Assert.Contains("Stock__QuietMinutes", azure);
         Assert.Contains("ReconcileStockSchedule", azure);
         Assert.Contains("OrderEventsQueue", azure);
-        Assert.Equal(["Auth__Audience", "Auth__DevSigningKey", "Auth__Issuer", "Blobs__ConnectionString", "Cosmos__Key", "Media__AccountKey", "NotificationDelivery__AllowLoopback", "Telemetry__Enabled"], local);
+        Assert.Equal(["Auth__Audience", "Auth__DevSigningKey", "Auth__Issuer", "Blobs__ConnectionString", "Cosmos__Key", "Media__AccountKey", "NotificationDelivery__AllowLoopback", "Telemetry__Console", "Telemetry__Enabled"], local);
     }
 
     /// <summary>Damage done to a copy of infra/ (file, text replaced, replacement) and the violation it must cause.</summary>

@@ -178,6 +178,15 @@ public sealed class TelemetryTests
         Assert.Null(app.Services.GetService<TracerProvider>());
     }
 
+    [Fact]
+    public async Task Telemetry_Console_alone_turns_collection_on()
+    {
+        await using var app = await TestApp.StartAsync(customize: builder => builder.UseSetting("Telemetry:Console", "true"));
+        Assert.True(app.Services.GetRequiredService<TelemetryModule.Switch>().On);
+        Assert.NotNull(app.Services.GetService<MeterProvider>());
+        Assert.NotNull(app.Services.GetService<TracerProvider>());
+    }
+
     [Theory]
     [InlineData("Authorization=AAD;ClientId=0b9c1e2a-0000-4000-8000-000000000001", "0b9c1e2a-0000-4000-8000-000000000001")]
     [InlineData("Authorization=AAD", null)]

@@ -28,6 +28,9 @@ public sealed class TelemetryOptions
     /// in Azure, where the connection string turns collection (and export) on.
     /// </summary>
     [LocalOnly] public bool Enabled { get; set; }
+
+    /// <summary>A local run prints every span and metric to its log (OpenTelemetry's console exporter); implies collection.</summary>
+    [LocalOnly] public bool Console { get; set; }
 }
 
 public static class TelemetryModule
@@ -50,7 +53,8 @@ public static class TelemetryModule
         var configuration = builder.Configuration;
         var connectionString = configuration[TelemetryOptions.ConnectionStringSetting];
         var exporting = !string.IsNullOrWhiteSpace(connectionString);
-        var enabled = exporting || configuration.GetValue<bool>($"{TelemetryOptions.Section}:{nameof(TelemetryOptions.Enabled)}");
+        var console = configuration.GetValue<bool>($"{TelemetryOptions.Section}:{nameof(TelemetryOptions.Console)}");
+        var enabled = exporting || console || configuration.GetValue<bool>($"{TelemetryOptions.Section}:{nameof(TelemetryOptions.Enabled)}");
         builder.Services.AddSingleton(new Switch(enabled));
         if (!enabled) return builder;
 
@@ -59,6 +63,8 @@ public static class TelemetryModule
         var otel = builder.Services.AddOpenTelemetry()
             .WithTracing(tracing => tracing.AddSource(CosmosSource))
             .WithMetrics(metrics => metrics.AddMeter(Metrics.MeterName));
+        if (console)
+            otel.WithTracing(tracing => tracing.AddConsoleExporter()).WithMetrics(metrics => metrics.AddConsoleExporter());
         if (exporting)
         {
             // Identity-based ingestion: the exporter gets Entra tokens for the app's managed identity (the one the
