@@ -12,11 +12,13 @@ using Marketing.Functions.Payouts;
 using Marketing.Functions.Promoters;
 using Marketing.Functions.Redemption;
 using Marketing.Functions.Stats;
+using Marketing.Functions.Telemetry;
 using Marketing.Functions.Wallet;
 
 // Tooling commands run the same wiring without serving: see Hosting/Commands.cs.
 var builder = WebApplication.CreateBuilder(args);
 builder.AddPlatform();
+builder.AddTelemetry();
 builder.Services.AddBearerAuth(builder.Configuration);
 builder.Services.AddCosmos(builder.Configuration);
 builder.Services.AddBlobs(builder.Configuration);

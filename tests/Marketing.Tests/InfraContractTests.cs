@@ -111,6 +111,24 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
     }
 
     [Fact]
+    public void Application_Insights_is_workspace_based_refuses_keys_and_the_handler_exports_to_it_by_identity()
+    {
+        var infra = Compiled.Value.Template;
+        var insights = Assert.Single(infra.OfType("Microsoft.Insights/components"));
+        Assert.True((bool?)insights.At("properties.DisableLocalAuth"), "Application Insights must refuse instrumentation-key ingestion");
+        Assert.Contains("Microsoft.OperationalInsights/workspaces", insights.Text("properties.WorkspaceResourceId"));
+        var workspace = Assert.Single(infra.OfType("Microsoft.OperationalInsights/workspaces"));
+        Assert.True((bool?)workspace.At("properties.features.disableLocalAuth"));
+        // The two settings the handler's exporter reads (Telemetry/TelemetryModule.cs): the resource, and the identity.
+        var settings = (InfraContract.FunctionApp(infra)!.At("properties.siteConfig.appSettings") as JsonArray)!
+            .ToDictionary(x => (string)x!["name"]!, x => x!["value"]?.ToJsonString() ?? "");
+        Assert.Contains(Marketing.Functions.Telemetry.TelemetryOptions.ConnectionStringSetting, settings.Keys);
+        var authentication = settings[Marketing.Functions.Telemetry.TelemetryOptions.AuthenticationStringSetting];
+        Assert.Contains("Authorization=AAD", authentication);
+        Assert.Contains("ClientId=", authentication);
+    }
+
+    [Fact]
     public void The_payouts_blob_container_is_private_and_malware_scanning_is_one_switch_off_by_default()
     {
         var infra = Compiled.Value.Template;
@@ -141,7 +159,7 @@ public sealed class InfraContractTests(TestApp app, DamagedInfra damaged) : ICla
         Assert.Contains("Stock__QuietMinutes", azure);
         Assert.Contains("ReconcileStockSchedule", azure);
         Assert.Contains("OrderEventsQueue", azure);
-        Assert.Equal(["Auth__Audience", "Auth__DevSigningKey", "Auth__Issuer", "Blobs__ConnectionString", "Cosmos__Key", "Media__AccountKey", "NotificationDelivery__AllowLoopback"], local);
+        Assert.Equal(["Auth__Audience", "Auth__DevSigningKey", "Auth__Issuer", "Blobs__ConnectionString", "Cosmos__Key", "Media__AccountKey", "NotificationDelivery__AllowLoopback", "Telemetry__Console", "Telemetry__Enabled"], local);
     }
 
     /// <summary>Damage done to a copy of infra/ (file, text replaced, replacement) and the violation it must cause.</summary>

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Promoters;
 using Marketing.Functions.Redemption;
+using Marketing.Functions.Telemetry;
 using Microsoft.Extensions.Options;
 
 namespace Marketing.Functions.Commissions;
@@ -55,6 +56,7 @@ public static class SettleCommission
                 {
                     await s.GetRequiredService<QuarantineStore>().RecordAsync(messageId, deliveryCount, problem!, body ?? "", now, context.RequestAborted);
                     result.ReturnValue = new SettlementOutcome("quarantined", Note: problem);
+                    Metrics.OrderEvent(Metrics.OrderEventOutcomes.Quarantined);
                     result.Log($"Message {messageId} quarantined: {problem}");
                     return result;
                 }
@@ -65,6 +67,7 @@ public static class SettleCommission
                 if (outcome.Outcome == "quarantined")
                     await s.GetRequiredService<QuarantineStore>().RecordAsync(messageId, deliveryCount, outcome.Note!, body!, now, context.RequestAborted);
                 result.ReturnValue = outcome;
+                Metrics.OrderEvent(outcome.Outcome);
                 result.Log($"Event {orderEvent.EventId} ({orderEvent.Type}) of order {orderEvent.OrderId}: {outcome.Outcome}, {outcome.EntriesWritten} entries written{(outcome.Note is null ? "" : "; " + outcome.Note)}.");
                 if (outcome.Outcome == "retry") result.Status = StatusCodes.Status503ServiceUnavailable;
                 return result;
@@ -73,6 +76,7 @@ public static class SettleCommission
             {
                 result.Status = StatusCodes.Status503ServiceUnavailable;
                 result.ReturnValue = new SettlementOutcome("retry", Note: e.GetType().Name);
+                Metrics.OrderEvent(Metrics.OrderEventOutcomes.Retry);
                 result.Log($"Message {messageId} (delivery {deliveryCount}) not settled, will be retried: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
                 return result;
             }

@@ -125,9 +125,14 @@ public static class CosmosExtensions
                 MaxRetryAttemptsOnRateLimitedRequests = 5,
                 MaxRetryWaitTimeOnRateLimitedRequests = TimeSpan.FromSeconds(5),
                 CustomHandlers = { new CosmosCallDeadline(TimeSpan.FromSeconds(options.CallTimeoutSeconds)), sp.GetRequiredService<CosmosRequestCounter>() },
-                // Per-request tracing and service-side metrics cost CPU on the hot path; Application Insights
-                // sees requests through the Functions host instead.
-                CosmosClientTelemetryOptions = new CosmosClientTelemetryOptions { DisableDistributedTracing = true, DisableSendingMetricsToService = true },
+                // Per-operation spans (ActivitySource Azure.Cosmos.Operation, with request charge and status) only when the
+                // app collects telemetry (Telemetry/TelemetryModule.cs): they cost CPU on the hot path. Service-side
+                // metrics are never sent.
+                CosmosClientTelemetryOptions = new CosmosClientTelemetryOptions
+                {
+                    DisableDistributedTracing = sp.GetService<Marketing.Functions.Telemetry.TelemetryModule.Switch>()?.On != true,
+                    DisableSendingMetricsToService = true,
+                },
             };
             // Further handlers registered as RequestHandler (the test rig adds its Azure-strictness checks and
             // fault injection this way), after the counter so that it counts what the app asked for.

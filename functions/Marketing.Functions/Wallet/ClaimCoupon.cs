@@ -7,6 +7,7 @@ using Marketing.Functions.Campaigns;
 using Marketing.Functions.Expiry;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
+using Marketing.Functions.Telemetry;
 using Microsoft.Extensions.Primitives;
 
 namespace Marketing.Functions.Wallet;
@@ -88,18 +89,23 @@ public static class ClaimCoupon
 
         // Every refusal first checks whether this key already succeeded: a replay must get the first
         // answer even after the campaign sold out or ended. (Refusal paths only: no cost on success.)
-        async Task<IResult> Refuse(Problem refusal)
-            => await ReplayAsync(claim, context, wallets) ?? refusal.ToResult();
+        // The claims metric counts what the customer was told: a refusal that turns out to be a replay counts as one.
+        async Task<IResult> Refuse(Problem refusal, string outcome)
+        {
+            var replay = await ReplayAsync(claim, context, wallets);
+            Metrics.Claim(replay is null ? outcome : Metrics.ClaimOutcomes.Replayed, claim.CampaignId);
+            return replay ?? refusal.ToResult();
+        }
 
         if (!campaign.IsClaimableAt(now))
             return await Refuse(Problem.Of(ProblemTypes.CampaignNotActive, 409, "This campaign cannot be claimed now.",
                 campaign.Status != CampaignStatus.Published ? $"The campaign is {CampaignStore.Wire(campaign.Status)}."
-                : now < campaign.Terms.ClaimStartsAt ? "Claiming has not started yet." : "Claiming has ended."));
+                : now < campaign.Terms.ClaimStartsAt ? "Claiming has not started yet." : "Claiming has ended."), Metrics.ClaimOutcomes.NotActive);
         if (!campaign.Terms.Channels.Contains(channel))
-            return await Refuse(Problem.Of(ProblemTypes.NotEligible, 403, "This campaign is not offered on this channel."));
+            return await Refuse(Problem.Of(ProblemTypes.NotEligible, 403, "This campaign is not offered on this channel."), Metrics.ClaimOutcomes.NotEligible);
         var (validFrom, validTo) = CouponValidity.For(campaign.Terms, now);
         if (validTo <= now)
-            return await Refuse(Problem.Of(ProblemTypes.CampaignNotActive, 409, "This campaign's coupons have already expired."));
+            return await Refuse(Problem.Of(ProblemTypes.CampaignNotActive, 409, "This campaign's coupons have already expired."), Metrics.ClaimOutcomes.NotActive);
 
         // File the coupon's expiry before it exists (the expiry timer finds coupons only through the index).
         // One entry per campaign and expiry instant, written once per instance: no cost per claim.
@@ -111,9 +117,9 @@ public static class ClaimCoupon
             // Rule (docs/claiming.md): a newcomer holds no coupon of another campaign here, and spends their
             // newcomer status on one newcomer campaign only (a create-if-absent marker decides races).
             if (await wallets.HasCouponsOfOtherCampaignsAsync(claim.CustomerId, claim.CampaignId, ct))
-                return await Refuse(NotNewcomer());
+                return await Refuse(NotNewcomer(), Metrics.ClaimOutcomes.NotEligible);
             var (allowed, createdETag) = await wallets.TryUseNewcomerStatusAsync(claim.CustomerId, claim.CampaignId, now, ct);
-            if (!allowed) return await Refuse(NotNewcomer());
+            if (!allowed) return await Refuse(NotNewcomer(), Metrics.ClaimOutcomes.NotEligible);
             newcomerMarker = createdETag;
         }
 
@@ -140,7 +146,8 @@ public static class ClaimCoupon
                 await wallets.ReleaseNewcomerStatusAsync(claim.CustomerId, newcomerMarker, CancellationToken.None);
             return await Refuse(taken.Outcome == TakeOutcome.SoldOut
                 ? Problem.Of(ProblemTypes.SoldOut, 409, "All coupons of this campaign have been claimed.")
-                : Problem.Of(ProblemTypes.CampaignNotActive, 409, "This campaign cannot be claimed now.", "The campaign is paused or ended."));
+                : Problem.Of(ProblemTypes.CampaignNotActive, 409, "This campaign cannot be claimed now.", "The campaign is paused or ended."),
+                taken.Outcome == TakeOutcome.SoldOut ? Metrics.ClaimOutcomes.SoldOut : Metrics.ClaimOutcomes.NotActive);
         }
 
         // From here one unit is ours. Past this point we never give it back on an unknown outcome
@@ -153,12 +160,14 @@ public static class ClaimCoupon
         if (outcome is not AddOutcome.Added)
             await GiveBackAsync(stock, claim.CampaignId, taken.Shard, coupon.Id, now, logger);
 
+        if (outcome is not AddOutcome.LimitReached)
+            Metrics.Claim(outcome is AddOutcome.Added ? Metrics.ClaimOutcomes.Issued : Metrics.ClaimOutcomes.Replayed, claim.CampaignId);
         return outcome switch
         {
             AddOutcome.Added => Created(context, coupon, replayed: false),
             AddOutcome.KeyExists existing => Replay(claim, existing.Coupon, context),
             _ => await Refuse(Problem.Of(ProblemTypes.LimitReached, 409, "You already hold as many coupons of this campaign as allowed.",
-                $"The limit is {campaign.Terms.PerCustomerLimit} per customer.")),
+                $"The limit is {campaign.Terms.PerCustomerLimit} per customer."), Metrics.ClaimOutcomes.Limit),
         };
     }
 

@@ -1,0 +1,93 @@
+using Azure.Monitor.OpenTelemetry.AspNetCore;
+using Marketing.Functions.Hosting;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
+
+namespace Marketing.Functions.Telemetry;
+
+/// <summary>
+/// Where telemetry goes (docs/operations.md, docs/configuration.md). Off unless asked for: the claim path pays for
+/// spans and the Cosmos SDK's tracing only where someone reads them.
+/// </summary>
+public sealed class TelemetryOptions
+{
+    public const string Section = "Telemetry";
+
+    /// <summary>The Application Insights resource (Azure); its presence turns the export on. Not a secret: the resource refuses local (key) auth.</summary>
+    public const string ConnectionStringSetting = "APPLICATIONINSIGHTS_CONNECTION_STRING";
+
+    /// <summary>
+    /// How the Functions host authenticates to Application Insights ("Authorization=AAD;ClientId=&lt;user-assigned identity&gt;");
+    /// the handler reads the client id from the same setting so that both use the one identity.
+    /// </summary>
+    public const string AuthenticationStringSetting = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING";
+
+    /// <summary>
+    /// Collect traces and metrics even with no exporter configured: the tests add an in-memory exporter to it. Never set
+    /// in Azure, where the connection string turns collection (and export) on.
+    /// </summary>
+    [LocalOnly] public bool Enabled { get; set; }
+
+    /// <summary>A local run prints every span and metric to its log (OpenTelemetry's console exporter); implies collection.</summary>
+    [LocalOnly] public bool Console { get; set; }
+}
+
+public static class TelemetryModule
+{
+    /// <summary>The Cosmos SDK's ActivitySource: one span per operation, with request charge and status code.</summary>
+    public const string CosmosSource = "Azure.Cosmos.Operation";
+
+    /// <summary>The Cosmos spans' attributes an operator queries (the SDK 3.64 names, OpenTelemetry's database conventions).</summary>
+    public const string CosmosRequestCharge = "azure.cosmosdb.request.request_charge";
+    public const string CosmosStatusCode = "db.response.status_code";
+    public const string CosmosSubStatusCode = "azure.cosmosdb.response.sub_status_code";
+    public const string CosmosOperation = "db.operation.name";
+    public const string CosmosContainer = "db.collection.name";
+
+    /// <summary>Whether the app collects telemetry (the Cosmos client turns its distributed tracing on only then).</summary>
+    public sealed record Switch(bool On);
+
+    public static WebApplicationBuilder AddTelemetry(this WebApplicationBuilder builder)
+    {
+        var configuration = builder.Configuration;
+        var connectionString = configuration[TelemetryOptions.ConnectionStringSetting];
+        var exporting = !string.IsNullOrWhiteSpace(connectionString);
+        var console = configuration.GetValue<bool>($"{TelemetryOptions.Section}:{nameof(TelemetryOptions.Console)}");
+        var enabled = exporting || console || configuration.GetValue<bool>($"{TelemetryOptions.Section}:{nameof(TelemetryOptions.Enabled)}");
+        builder.Services.AddSingleton(new Switch(enabled));
+        if (!enabled) return builder;
+
+        // Azure SDK clients (Cosmos among them) publish their spans through ActivitySource only behind this switch.
+        AppContext.SetSwitch("Azure.Experimental.EnableActivitySource", true);
+        var otel = builder.Services.AddOpenTelemetry()
+            .WithTracing(tracing => tracing.AddSource(CosmosSource))
+            .WithMetrics(metrics => metrics.AddMeter(Metrics.MeterName));
+        if (console)
+            otel.WithTracing(tracing => tracing.AddConsoleExporter()).WithMetrics(metrics => metrics.AddConsoleExporter());
+        if (exporting)
+        {
+            // Identity-based ingestion: the exporter gets Entra tokens for the app's managed identity (the one the
+            // host's authentication string names, else DefaultAzureCredential); the resource refuses keys.
+            otel.UseAzureMonitor(o =>
+            {
+                o.ConnectionString = connectionString;
+                o.Credential = BlobExtensions.Identity(ClientId(configuration[TelemetryOptions.AuthenticationStringSetting]));
+            });
+        }
+        else
+        {
+            // Without Azure Monitor (which brings its own), requests are traced by the ASP.NET Core instrumentation.
+            otel.WithTracing(tracing => tracing.AddAspNetCoreInstrumentation());
+        }
+        return builder;
+    }
+
+    /// <summary>The ClientId=... part of "Authorization=AAD;ClientId=...", or null (a system-assigned identity).</summary>
+    public static string? ClientId(string? authenticationString)
+        => authenticationString?.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(part => part.Split('=', 2, StringSplitOptions.TrimEntries))
+            .Where(pair => pair.Length == 2 && pair[0].Equals("ClientId", StringComparison.OrdinalIgnoreCase))
+            .Select(pair => pair[1])
+            .FirstOrDefault(id => id.Length > 0);
+}
