@@ -19,8 +19,35 @@ public static class Metrics
     /// <summary>Order events settled by SettleCommission, by <see cref="OutcomeTag"/> (<see cref="OrderEventOutcomes"/>).</summary>
     public const string OrderEvents = "marketing.order_events";
 
+    /// <summary>Redemption steps answered, by <see cref="StepTag"/> (<see cref="RedemptionSteps"/>), <see cref="OutcomeTag"/> (<see cref="StepOutcomes"/>) and, where one coupon's campaign is known, <see cref="CampaignTag"/>.</summary>
+    public const string Redemptions = "marketing.redemption_steps";
+
+    /// <summary>Requests refused because a campaign's budget is spent (a lock or claim that would exceed it), by <see cref="CampaignTag"/>.</summary>
+    public const string BudgetExhausted = "marketing.budget_exhausted";
+
+    /// <summary>Timer runs, by <see cref="FunctionTag"/> and <see cref="OutcomeTag"/> (<see cref="TimerOutcomes"/>).</summary>
+    public const string TimerRuns = "marketing.timer.runs";
+
+    /// <summary>Gauge, at the end of each run of a timer with a due list: entries due now and not done, by <see cref="FunctionTag"/>.</summary>
+    public const string TimerBacklog = "marketing.timer.backlog";
+
+    /// <summary>Gauge, seconds: how long the oldest due, not done entry has been due at the end of a run (0 when none), by <see cref="FunctionTag"/>.</summary>
+    public const string TimerBacklogAge = "marketing.timer.backlog_age";
+
+    /// <summary>Gauge, seconds: now minus the statistics' "as of" after each AggregateStats run.</summary>
+    public const string StatsLag = "marketing.stats.lag";
+
+    /// <summary>Expiry reminders, by <see cref="OutcomeTag"/> (<see cref="ReminderOutcomes"/>).</summary>
+    public const string Reminders = "marketing.reminders";
+
+    /// <summary>Histogram, milliseconds: calls to a provider webhook, by <see cref="ChannelTag"/> and <see cref="OutcomeTag"/> (<see cref="WebhookOutcomes"/>).</summary>
+    public const string WebhookDuration = "marketing.webhook.duration";
+
     public const string OutcomeTag = "outcome";
     public const string CampaignTag = "campaign_id";
+    public const string StepTag = "step";
+    public const string FunctionTag = "function";
+    public const string ChannelTag = "channel";
 
     /// <summary>What a claim came to (replayed: an Idempotency-Key's earlier answer, or a key reused for another request).</summary>
     public static class ClaimOutcomes
@@ -42,6 +69,48 @@ public static class Metrics
         public const string Ignored = "ignored";
         public const string Quarantined = "quarantined";
         public const string Retry = "retry";
+    }
+
+    public static class RedemptionSteps
+    {
+        public const string Quote = "quote";
+        public const string Lock = "lock";
+        public const string Confirm = "confirm";
+        public const string Cancel = "cancel";
+        public const string Refund = "refund";
+    }
+
+    /// <summary>done: the step took effect; replayed: the same request again (its first answer); refused: a 4xx of the business rules (expired, used, locked by another order, ...).</summary>
+    public static class StepOutcomes
+    {
+        public const string Done = "done";
+        public const string Replayed = "replayed";
+        public const string Refused = "refused";
+    }
+
+    /// <summary>completed: everything due was done; stopped: the run's time ran out with work left; failed: the run reported failures or threw.</summary>
+    public static class TimerOutcomes
+    {
+        public const string Completed = "completed";
+        public const string Stopped = "stopped";
+        public const string Failed = "failed";
+    }
+
+    /// <summary>sent: a reminder carried by a message written now; held: held back (quiet hours, daily cap) for later; failed: a run's failure left it for the next run.</summary>
+    public static class ReminderOutcomes
+    {
+        public const string Sent = "sent";
+        public const string Held = "held";
+        public const string Failed = "failed";
+    }
+
+    /// <summary>ProviderWebhook's WebhookOutcome in snake case.</summary>
+    public static class WebhookOutcomes
+    {
+        public const string Delivered = "delivered";
+        public const string Rejected = "rejected";
+        public const string Unavailable = "unavailable";
+        public const string NotAllowed = "not_allowed";
     }
 
     // A static meter: the instruments cost nothing until a MeterProvider listens (AddTelemetry), and call sites
