@@ -23,6 +23,12 @@
 //   trips per top-up and per refund. Only HTTP and a raw read of the document: the same code measures older builds.
 // - stats: AggregateStats, incremental (folding 100 claims after --stats-history older changes vs into a nearly empty
 //   store: Cosmos operations) and fresh (lag under claims paced at --stats-rate/s with a run every --stats-period s).
+// - telemetry: the claim path with and without telemetry, as deployed: three handler processes started from this tool's
+//   output (the function app's own executable), one collecting nothing, one exporting to Application Insights through
+//   the Azure Monitor distro with its default sampling, one exporting every trace; the ingestion endpoint is a loopback
+//   stand-in that accepts every item and counts them by type. Claims alternate between the three in rounds
+//   (--telemetry-claims N per handler, default 3000): claims/s ratio with ÷ without (target ≥ 0.9), latency, the
+//   handler's CPU time per claim, and what reached the stand-in.
 // - reminders: SendReminders sending --reminders reminders (default 10,000: one coupon each of as many customers, every
 //   fourth opted in to push) in one run: Cosmos operations per reminder (target ≤ 3), the run's time, reminders/s.
 //
@@ -30,7 +36,7 @@
 //   [--claims N] [--concurrency C] [--rounds R] [--locks N] [--expire N] [--expire-campaigns K] [--events N]
 //   [--customers N] [--flash-stock S] [--flash-shards K] [--flash-concurrency C] [--budget-orders N] [--budget-top-ups N]
 //   [--lapse N] [--lapse-campaigns K] [--releases N] [--stats-history H] [--stats-rate R] [--stats-seconds S] [--stats-period P]
-//   [--reminders N] [--only claims|lapse|locks|expiry|settle|release|flash|budget|stats|reminders[,...]]
+//   [--reminders N] [--telemetry-claims N] [--only claims|telemetry|lapse|locks|expiry|settle|release|flash|budget|stats|reminders[,...]]
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
@@ -39,19 +45,22 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Marketing.Functions.Hosting;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Azure.Cosmos;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
 var claims = Arg("--claims", 2000);
 var concurrency = Arg("--concurrency", 16);
-string[] measurements = ["claims", "lapse", "locks", "expiry", "settle", "release", "flash", "budget", "stats", "reminders"];
+string[] measurements = ["claims", "telemetry", "lapse", "locks", "expiry", "settle", "release", "flash", "budget", "stats", "reminders"];
 var only = StringArg("--only", string.Join(',', measurements)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 if (only.Except(measurements).FirstOrDefault() is { } unknown)
     throw new ArgumentException($"--only: unknown measurement '{unknown}' ({string.Join(", ", measurements)}, comma-separated)");
@@ -102,6 +111,8 @@ await RunAsync(200, i => ClaimAsync(warm, Token($"warm-{Guid.NewGuid():N}", "cus
 var rounds = Arg("--rounds", 5);
 var failed = false;
 if (only.Contains("claims")) failed |= !await ClaimBenchmarkAsync();
+// Before the clock moves: the handler processes it starts run on real time.
+if (only.Contains("telemetry")) failed |= !await TelemetryBenchmarkAsync();
 // Before locks: it moves the clock a day on, past the lapse of every lock taken so far (none but its own), so it
 // counts its own locks only; the lock measurement's locks, taken after, stay out of every later timer run.
 if (only.Contains("lapse")) failed |= !await LapseBenchmarkAsync();
@@ -565,6 +576,96 @@ async Task<bool> ClaimBenchmarkAsync()
     Console.WriteLine($"successful claims: {created}/{rounds * perRound}; Cosmos round trips per successful claim: {roundTrips:F2}; " +
         $"ratio claims/s ÷ raw patches/s: {claimRate / rawRate:F2} overall, median {ratios.Order().ElementAt(ratios.Count / 2):F2} of rounds [{string.Join(", ", ratios.Select(r => r.ToString("F2")))}]");
     return created == rounds * perRound;
+}
+
+// Telemetry on the claim path (docs/operations.md): see the header. Separate processes, because OpenTelemetry listens
+// process-wide (a static meter, ActivitySource listeners): a second app in this process would make the "without" side
+// pay for the listeners of the "with" side.
+async Task<bool> TelemetryBenchmarkAsync()
+{
+    var perHandler = Arg("--telemetry-claims", 3000);
+    var perRound = perHandler / rounds;
+    await using var ingestion = await IngestionStandIn.StartAsync();
+    // Key-based ingestion to the stand-in: without APPLICATIONINSIGHTS_AUTHENTICATION_STRING the exporter sends no Entra
+    // token (Azure.Core refuses a bearer token over plain http); in Azure the token is fetched once an hour and cached.
+    // One instrumentation key per handler: the stand-in counts what each sent.
+    string ConnectionString(string key) => $"InstrumentationKey={ingestion.Key(key)};IngestionEndpoint={ingestion.Address};LiveEndpoint={ingestion.Address}";
+    HandlerProcess[] handlers =
+    [
+        HandlerProcess.Start("without telemetry", new()),
+        HandlerProcess.Start("exporting (default sampling)", new() { ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = ConnectionString("default") }),
+        // The distro's documented switch for fixed-rate sampling: every request and Cosmos call exported.
+        HandlerProcess.Start("exporting every trace", new()
+        {
+            ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = ConnectionString("every"),
+            ["OTEL_TRACES_SAMPLER"] = "microsoft.fixed_percentage",
+            ["OTEL_TRACES_SAMPLER_ARG"] = "1.0",
+        }),
+    ];
+    try
+    {
+        foreach (var handler in handlers) await handler.WaitReadyAsync();
+        var campaigns = new string[handlers.Length];
+        for (var h = 0; h < handlers.Length; h++) campaigns[h] = await CreateCampaignAsync(perHandler + 200);
+        Console.WriteLine();
+        Console.WriteLine($"Telemetry on the claim path: {rounds} rounds of {perRound} claims per handler, concurrency {concurrency}, handlers alternating (order rotated per round)");
+
+        // Warm-up of each handler (JIT, connections, the campaign cache), not measured.
+        for (var h = 0; h < handlers.Length; h++)
+        {
+            var (_, _, warmed) = await RunAsync(200, i => handlers[h].ClaimAsync(campaigns[h], Token($"warm-{Guid.NewGuid():N}", "customer")));
+            if (warmed != 200) { Console.WriteLine($"FAIL: {handlers[h].Name}: warm-up claimed {warmed}/200"); return false; }
+        }
+        var rates = handlers.Select(_ => new List<double>()).ToArray();
+        var latencies = handlers.Select(_ => new List<double>()).ToArray();
+        var cpu = new TimeSpan[handlers.Length];
+        var made = new int[handlers.Length];
+        for (var round = 0; round < rounds; round++)
+            for (var k = 0; k < handlers.Length; k++)
+            {
+                var h = (round + k) % handlers.Length;
+                var tokens = Enumerable.Range(0, perRound).Select(_ => Token($"bench-{Guid.NewGuid():N}", "customer")).ToArray();
+                var cpuBefore = handlers[h].CpuTime;
+                var (elapsed, lat, ok) = await RunAsync(perRound, i => handlers[h].ClaimAsync(campaigns[h], tokens[i]));
+                cpu[h] += handlers[h].CpuTime - cpuBefore;
+                made[h] += ok;
+                rates[h].Add(ok / elapsed.TotalSeconds);
+                latencies[h].AddRange(lat);
+            }
+        // Exported at shutdown what is still buffered (the host stops a handler the same way).
+        var ingestedBefore = ingestion.Snapshot();
+        foreach (var handler in handlers) await handler.StopAsync();
+        var ingested = ingestion.Snapshot();
+
+        static double Median(IEnumerable<double> values) { var sorted = values.Order().ToArray(); return sorted[sorted.Length / 2]; }
+        Console.WriteLine();
+        Console.WriteLine("| handler | claims/s (median of rounds) | ratio to without | p50 ms | p99 ms | handler CPU ms per claim |");
+        Console.WriteLine("|---|---|---|---|---|---|");
+        var baseline = Median(rates[0]);
+        for (var h = 0; h < handlers.Length; h++)
+        {
+            var lat = latencies[h].ToArray();
+            var perRoundRatios = string.Join(", ", Enumerable.Range(0, rounds).Select(r => (rates[h][r] / rates[0][r]).ToString("F2")));
+            Console.WriteLine($"| {handlers[h].Name} | {Median(rates[h]):F0} | {Median(rates[h]) / baseline:F2} (rounds: {perRoundRatios}) | {P(lat, 50):F1} | {P(lat, 99):F1} | {cpu[h].TotalMilliseconds / made[h]:F2} |");
+        }
+        Console.WriteLine();
+        Console.WriteLine($"Received by the ingestion stand-in during the rounds: {ingestedBefore}; after the handlers stopped: {ingested}");
+        var expected = rounds * perRound;
+        var ok2 = made.All(m => m == expected);
+        if (!ok2) Console.WriteLine($"FAIL: claims made {string.Join("/", made)} of {expected} each");
+        // The exporters really exported (requests, Cosmos dependencies and the business metrics), or the figure means nothing.
+        if (!new[] { "default", "every" }.All(key => ingested.Contains($"{key}: ") && new[] { "RequestData", "RemoteDependencyData", "MetricData" }
+            .All(type => ingestion.Count(key, type) > 0)))
+        {
+            Console.WriteLine("FAIL: the exporting handlers sent no requests, dependencies or metrics to the stand-in");
+            ok2 = false;
+        }
+        return ok2;
+    }
+    finally
+    {
+        foreach (var handler in handlers) handler.Dispose();
+    }
 }
 
 // Lock + confirm: the order system locks a claimed coupon for an order (POST /api/redemptions, 201) and confirms
@@ -1177,4 +1278,167 @@ sealed class ErrorLog
         Console.WriteLine($"errors ({what}): {Count}");
         foreach (var sample in samples) Console.WriteLine($"  {sample}");
     }
+}
+
+/// <summary>
+/// A handler process: the function app's own executable from this tool's output folder, with this process's settings
+/// (scripts/benchmark.sh exports them) plus <c>extra</c>, on a free loopback port, logging warnings only.
+/// </summary>
+sealed class HandlerProcess : IDisposable
+{
+    private readonly Process process;
+    private readonly HttpClient http;
+    private readonly ConcurrentQueue<string> output = new();
+
+    private HandlerProcess(string name, Process process, Uri address)
+    {
+        Name = name;
+        this.process = process;
+        http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { BaseAddress = address, Timeout = TimeSpan.FromMinutes(2) };
+    }
+
+    public string Name { get; }
+    public TimeSpan CpuTime { get { process.Refresh(); return process.TotalProcessorTime; } }
+
+    public static HandlerProcess Start(string name, Dictionary<string, string> extra)
+    {
+        var port = FreePort();
+        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = AppContext.BaseDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Marketing.Functions.dll"));
+        start.Environment["FUNCTIONS_CUSTOMHANDLER_PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        start.Environment["Cosmos__Database"] = "marketing-bench";
+        start.Environment["Logging__LogLevel__Default"] = "Warning";
+        start.Environment["DOTNET_gcServer"] = "1"; // as deployed (the Web SDK's default)
+        foreach (var (key, value) in extra) start.Environment[key] = value;
+        var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
+        var handler = new HandlerProcess(name, process, new Uri($"http://127.0.0.1:{port}/"));
+        process.OutputDataReceived += (_, e) => handler.Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => handler.Keep(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return handler;
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null) return;
+        output.Enqueue(line);
+        while (output.Count > 20) output.TryDequeue(out _);
+    }
+
+    public async Task WaitReadyAsync()
+    {
+        var until = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < until)
+        {
+            if (process.HasExited) break;
+            try
+            {
+                using var health = await http.GetAsync("/api/health");
+                if (health.IsSuccessStatusCode) return;
+            }
+            catch (HttpRequestException)
+            {
+                // not listening yet
+            }
+            await Task.Delay(200); // polling a child process's start-up, not timing a measurement
+        }
+        throw new InvalidOperationException($"Handler '{Name}' did not become healthy:\n{string.Join('\n', output)}");
+    }
+
+    public async Task<bool> ClaimAsync(string campaignId, string token)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/campaigns/{campaignId}/claims")
+        {
+            Content = new StringContent("""{"channel":"app"}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+        using var response = await http.SendAsync(request);
+        return response.StatusCode == HttpStatusCode.Created;
+    }
+
+    /// <summary>Stops as the Functions host does (SIGTERM): the app shuts down and its telemetry providers flush.</summary>
+    public async Task StopAsync()
+    {
+        if (process.HasExited) return;
+        using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await kill!.WaitForExitAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try { await process.WaitForExitAsync(timeout.Token); } catch (OperationCanceledException) { process.Kill(true); }
+    }
+
+    public void Dispose()
+    {
+        if (!process.HasExited) process.Kill(true);
+        process.Dispose();
+        http.Dispose();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>
+/// Application Insights' ingestion endpoint, stood in on loopback: accepts every item of POST /v2.1/track (newline-
+/// delimited JSON, gzip or not) and counts them by base type; anything else (live metrics' pings) gets an empty 200.
+/// </summary>
+sealed class IngestionStandIn : IAsyncDisposable
+{
+    private readonly WebApplication app;
+    private readonly ConcurrentDictionary<(string Key, string Type), int> items = new();
+    private readonly ConcurrentDictionary<string, string> names = new();
+
+    private IngestionStandIn(WebApplication app) => this.app = app;
+
+    public string Address => app.Urls.First();
+
+    public static async Task<IngestionStandIn> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        var standIn = new IngestionStandIn(app);
+        app.MapPost("/v2.1/track", async (HttpRequest request) =>
+        {
+            Stream body = request.Body;
+            if (request.Headers.ContentEncoding.ToString().Contains("gzip", StringComparison.OrdinalIgnoreCase))
+                body = new System.IO.Compression.GZipStream(body, System.IO.Compression.CompressionMode.Decompress);
+            using var reader = new StreamReader(body);
+            var count = 0;
+            while (await reader.ReadLineAsync() is { } line)
+            {
+                if (line.Length == 0) continue;
+                count++;
+                var item = JsonNode.Parse(line);
+                var type = (string?)item?["data"]?["baseType"] ?? "unknown";
+                var key = standIn.names.GetValueOrDefault((string?)item?["iKey"] ?? "", "unknown");
+                standIn.items.AddOrUpdate((key, type), 1, (_, n) => n + 1);
+            }
+            return Results.Json(new { itemsReceived = count, itemsAccepted = count, errors = Array.Empty<object>() });
+        });
+        app.MapFallback(() => Results.Ok());
+        await app.StartAsync();
+        return standIn;
+    }
+
+    /// <summary>A new instrumentation key whose items are counted under <paramref name="name"/>.</summary>
+    public string Key(string name)
+    {
+        var key = Guid.NewGuid().ToString();
+        names[key] = name;
+        return key;
+    }
+
+    public int Count(string name, string type) => items.GetValueOrDefault((name, type));
+
+    public string Snapshot() => string.Join("; ", items.GroupBy(i => i.Key.Key).OrderBy(g => g.Key)
+        .Select(g => $"{g.Key}: " + string.Join(", ", g.OrderBy(i => i.Key.Type).Select(i => $"{i.Key.Type} {i.Value}"))));
+
+    public ValueTask DisposeAsync() => app.DisposeAsync();
 }

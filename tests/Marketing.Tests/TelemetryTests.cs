@@ -194,4 +194,13 @@ public sealed class TelemetryTests
     [InlineData(null, null)]
     public void The_exporter_uses_the_identity_the_hosts_authentication_string_names(string? authentication, string? clientId)
         => Assert.Equal(clientId, TelemetryModule.ClientId(authentication));
+
+    [Theory]
+    [InlineData("ClientId=abc;Authorization=AAD", true)]
+    [InlineData("authorization = aad", true)]
+    [InlineData("ClientId=abc", false)]
+    [InlineData("Authorization=Key", false)]
+    [InlineData(null, false)]
+    public void Entra_ingestion_only_where_the_authentication_string_asks_for_it_as_the_host_does(string? authentication, bool entra)
+        => Assert.Equal(entra, TelemetryModule.UsesEntra(authentication));
 }

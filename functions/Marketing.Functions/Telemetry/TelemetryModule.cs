@@ -67,12 +67,15 @@ public static class TelemetryModule
             otel.WithTracing(tracing => tracing.AddConsoleExporter()).WithMetrics(metrics => metrics.AddConsoleExporter());
         if (exporting)
         {
-            // Identity-based ingestion: the exporter gets Entra tokens for the app's managed identity (the one the
-            // host's authentication string names, else DefaultAzureCredential); the resource refuses keys.
+            // Identity-based ingestion, exactly as the Functions host does it: with Entra tokens of the identity the
+            // authentication string names (the resource refuses keys). Without "Authorization=AAD" the host sends with the
+            // connection string's key, and so does the handler (infra/ always sets the string; the load tool's loopback
+            // ingestion stand-in does not).
+            var authentication = configuration[TelemetryOptions.AuthenticationStringSetting];
             otel.UseAzureMonitor(o =>
             {
                 o.ConnectionString = connectionString;
-                o.Credential = BlobExtensions.Identity(ClientId(configuration[TelemetryOptions.AuthenticationStringSetting]));
+                if (UsesEntra(authentication)) o.Credential = BlobExtensions.Identity(ClientId(authentication));
             });
         }
         else
@@ -83,11 +86,20 @@ public static class TelemetryModule
         return builder;
     }
 
+    /// <summary>Whether the authentication string says "Authorization=AAD" (the host's own test for Entra ingestion).</summary>
+    public static bool UsesEntra(string? authenticationString)
+        => Parts(authenticationString).Any(pair => pair[0].Equals("Authorization", StringComparison.OrdinalIgnoreCase)
+            && pair[1].Equals("AAD", StringComparison.OrdinalIgnoreCase));
+
     /// <summary>The ClientId=... part of "Authorization=AAD;ClientId=...", or null (a system-assigned identity).</summary>
     public static string? ClientId(string? authenticationString)
-        => authenticationString?.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(part => part.Split('=', 2, StringSplitOptions.TrimEntries))
-            .Where(pair => pair.Length == 2 && pair[0].Equals("ClientId", StringComparison.OrdinalIgnoreCase))
+        => Parts(authenticationString)
+            .Where(pair => pair[0].Equals("ClientId", StringComparison.OrdinalIgnoreCase))
             .Select(pair => pair[1])
             .FirstOrDefault(id => id.Length > 0);
+
+    private static IEnumerable<string[]> Parts(string? authenticationString)
+        => (authenticationString ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(part => part.Split('=', 2, StringSplitOptions.TrimEntries))
+            .Where(pair => pair.Length == 2);
 }
