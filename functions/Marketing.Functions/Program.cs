@@ -38,6 +38,7 @@ builder.Services.AddAudit(builder.Configuration);
 builder.Services.AddConsole();
 
 var app = builder.Build();
+app.UseTelemetry();
 app.UsePlatform();
 app.MapPlatform();
 app.MapCampaigns();

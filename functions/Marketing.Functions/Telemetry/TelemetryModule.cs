@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Azure.Monitor.OpenTelemetry.AspNetCore;
 using Marketing.Functions.Hosting;
 using OpenTelemetry;
@@ -45,6 +46,14 @@ public static class TelemetryModule
     public const string CosmosOperation = "db.operation.name";
     public const string CosmosContainer = "db.collection.name";
 
+    /// <summary>
+    /// The header the Functions host puts on every call to the handler (HTTP forwarded or an invocation payload), and the
+    /// request span's attribute that carries it (OpenTelemetry's FaaS convention): the handler's request row joins the
+    /// host's invocation by it even where the trace context does not (docs/operations.md).
+    /// </summary>
+    public const string InvocationIdHeader = "X-Azure-Functions-InvocationId";
+    public const string InvocationIdAttribute = "faas.invocation_id";
+
     /// <summary>Whether the app collects telemetry (the Cosmos client turns its distributed tracing on only then).</summary>
     public sealed record Switch(bool On);
 
@@ -84,6 +93,20 @@ public static class TelemetryModule
             otel.WithTracing(tracing => tracing.AddAspNetCoreInstrumentation());
         }
         return builder;
+    }
+
+    /// <summary>Tags each request span with the host's invocation id (a GUID, so never free text); nothing when telemetry is off.</summary>
+    public static WebApplication UseTelemetry(this WebApplication app)
+    {
+        if (!app.Services.GetRequiredService<Switch>().On) return app;
+        app.Use((context, next) =>
+        {
+            if (Activity.Current is { IsAllDataRequested: true } request
+                && Guid.TryParse(context.Request.Headers[InvocationIdHeader].ToString(), out var invocation))
+                request.SetTag(InvocationIdAttribute, invocation.ToString());
+            return next(context);
+        });
+        return app;
     }
 
     /// <summary>Whether the authentication string says "Authorization=AAD" (the host's own test for Entra ingestion).</summary>

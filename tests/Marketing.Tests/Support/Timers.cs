@@ -10,8 +10,11 @@ namespace Marketing.Tests.Support;
 
 public static class Timers
 {
-    /// <summary>Invokes a timer function the way the Functions host does (custom handler payload, realistic timer value).</summary>
-    public static async Task<JsonNode> InvokeTimerAsync(this TestApp app, string function)
+    /// <summary>
+    /// Invokes a timer function the way the Functions host does (custom handler payload, realistic timer value), through
+    /// <paramref name="host"/> when given (a client carrying the host's headers).
+    /// </summary>
+    public static async Task<JsonNode> InvokeTimerAsync(this TestApp app, string function, HttpClient? host = null)
     {
         var now = app.Clock.GetUtcNow();
         var timer = new JsonObject
@@ -40,7 +43,7 @@ public static class Timers
                 },
             },
         };
-        var response = await app.Anonymous().PostAsJsonAsync("/" + function, payload);
+        var response = await (host ?? app.Anonymous()).PostAsJsonAsync("/" + function, payload);
         var body = await response.AssertStatusAsync(HttpStatusCode.OK);
         Assert.NotNull(body["Outputs"]);
         Assert.NotNull(body["Logs"]);
