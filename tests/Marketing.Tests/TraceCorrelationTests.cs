@@ -23,11 +23,11 @@ public sealed class TraceCorrelationTests
     [Fact]
     public async Task A_request_and_a_timer_invocation_continue_the_hosts_trace_and_carry_its_invocation_id()
     {
-        var spans = new List<Activity>();
+        var exported = new List<Activity>();
         await using var app = await TestApp.StartAsync(customize: builder =>
         {
             builder.UseSetting("Telemetry:Enabled", "true");
-            builder.ConfigureServices(services => services.ConfigureOpenTelemetryTracerProvider(t => t.AddInMemoryExporter(spans)));
+            builder.ConfigureServices(services => services.ConfigureOpenTelemetryTracerProvider(t => t.AddInMemoryExporter(exported)));
         });
         var campaign = await app.Operator().PublishedCampaignAsync(Api.Terms(app.Clock.GetUtcNow()));
 
@@ -46,6 +46,8 @@ public sealed class TraceCorrelationTests
         await app.InvokeTimerAsync(AggregateStats.FunctionName, host);
 
         Assert.True(app.Services.GetRequiredService<TracerProvider>().ForceFlush(30_000));
+        // A copy: the app's background work may still end spans into the exporter's list while we read.
+        var spans = exported.ToArray();
         foreach (var (trace, parent, invocation, path) in new[] { (claimTrace, claimParent, claimInvocation, "claims"), (timerTrace, timerParent, timerInvocation, AggregateStats.FunctionName) })
         {
             var request = Assert.Single(spans, s => s.Kind == ActivityKind.Server && s.TraceId == trace);
@@ -58,5 +60,36 @@ public sealed class TraceCorrelationTests
         // A request without the host's header (a test calling the handler directly) carries no invocation id.
         Assert.Contains(spans, s => s.Kind == ActivityKind.Server && s.TraceId != claimTrace && s.TraceId != timerTrace
             && s.GetTagItem(TelemetryModule.InvocationIdAttribute) is null);
+    }
+
+    /// <summary>
+    /// In Azure the handler exports as its own role (marketing-handler) on the host's instance id, not as the site (the
+    /// distro's App Service detector would name the site, the host's role): the portal then shows host and handler apart.
+    /// </summary>
+    [Fact]
+    public async Task Exporting_in_App_Service_the_handler_is_its_own_role_on_the_hosts_instance()
+    {
+        // The detector reads the process environment; this collection runs alone, and nothing else reads these.
+        Environment.SetEnvironmentVariable("WEBSITE_SITE_NAME", "func-marketing-test");
+        try
+        {
+            await using var app = await TestApp.StartAsync(customize: builder =>
+            {
+                // Nothing listens there: no span is ever exported (the app makes none here), and nothing is stored offline.
+                builder.UseSetting("APPLICATIONINSIGHTS_CONNECTION_STRING", "InstrumentationKey=00000000-0000-4000-8000-000000000000;IngestionEndpoint=http://127.0.0.1:9/");
+                builder.UseSetting("AzureMonitor:DisableOfflineStorage", "true");
+                builder.UseSetting("WEBSITE_INSTANCE_ID", "instance-7");
+            });
+            foreach (var provider in new OpenTelemetry.BaseProvider[] { app.Services.GetRequiredService<TracerProvider>(), app.Services.GetRequiredService<OpenTelemetry.Metrics.MeterProvider>() })
+            {
+                var attributes = provider.GetResource().Attributes.ToDictionary(a => a.Key, a => a.Value);
+                Assert.Equal(TelemetryModule.ServiceName, attributes["service.name"]);
+                Assert.Equal("instance-7", attributes["service.instance.id"]);
+            }
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("WEBSITE_SITE_NAME", null);
+        }
     }
 }

@@ -3,6 +3,7 @@ using Azure.Monitor.OpenTelemetry.AspNetCore;
 using Marketing.Functions.Hosting;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 
 namespace Marketing.Functions.Telemetry;
@@ -36,6 +37,9 @@ public sealed class TelemetryOptions
 
 public static class TelemetryModule
 {
+    /// <summary>The service name of the handler's telemetry: cloud_RoleName in Application Insights.</summary>
+    public const string ServiceName = "marketing-handler";
+
     /// <summary>The Cosmos SDK's ActivitySource: one span per operation, with request charge and status code.</summary>
     public const string CosmosSource = "Azure.Cosmos.Operation";
 
@@ -92,6 +96,13 @@ public static class TelemetryModule
             // Without Azure Monitor (which brings its own), requests are traced by the ASP.NET Core instrumentation.
             otel.WithTracing(tracing => tracing.AddAspNetCoreInstrumentation());
         }
+        // The handler's own role (cloud_RoleName), beside the host's (the site's name): its request rows are HTTP calls,
+        // the host's are invocations; one role would count both in the portal's Failures and Performance views. Last, so
+        // that it wins over the distro's App Service detector (which names the site).
+        // The instance as the host names it (App Service's WEBSITE_INSTANCE_ID), so host and handler rows of one
+        // instance match; elsewhere the machine.
+        var instance = configuration["WEBSITE_INSTANCE_ID"] is { Length: > 0 } site ? site : Environment.MachineName;
+        otel.ConfigureResource(resource => resource.AddService(ServiceName, serviceInstanceId: instance, autoGenerateServiceInstanceId: false));
         return builder;
     }
 
