@@ -295,6 +295,48 @@ public sealed partial class OperationsContractTests
         Assert.Contains(kql, k => k.Where == "docs/operations.md" && MetricName().IsMatch(k.Kql));
     }
 
+    /// <summary>
+    /// Runs scripts/kql-check.mjs (Kusto's own language service) over <paramref name="queries"/>: parsed and analysed
+    /// against the Application Insights tables, as Azure Monitor does before it accepts a rule or runs a tile.
+    /// </summary>
+    private static async Task<Scripts.Result> CheckKqlAsync(IEnumerable<(string Where, string Kql)> queries)
+    {
+        var input = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllTextAsync(input, new JsonArray([.. queries.Select(q => (JsonNode)new JsonArray(q.Where, q.Kql))]).ToJsonString());
+            return await Scripts.RunAsync("node", [Repo.PathOf("scripts", "kql-check.mjs"), input]);
+        }
+        finally
+        {
+            File.Delete(input);
+        }
+    }
+
+    /// <summary>A workbook query as the workbook runs it: its parameters replaced by values of their kind.</summary>
+    private static string AsRun(string kql) => kql.Replace("{TimeRange:grain}", "1h").Replace("{Campaign}", "'*'");
+
+    [Fact]
+    public async Task Every_shipped_query_is_valid_KQL_over_the_Application_Insights_tables()
+    {
+        var queries = ShippedKql().Select(k => (k.Where, Kql: AsRun(k.Kql))).ToList();
+        Assert.All(queries, q => Assert.DoesNotMatch(@"\{[A-Za-z]+(:[a-z]+)?\}", q.Kql)); // no workbook parameter left unreplaced
+        var check = await CheckKqlAsync(queries);
+        Assert.True(check.ExitCode == 0, $"KQL with errors:\n{check}");
+
+        // The check sees what Azure would refuse: a misspelt column, a column the table does not have, a let left out.
+        var broken = await CheckKqlAsync([
+            ("misspelt", "customMetrics | where nme == \"marketing.claims\""),
+            ("no such column", "customMetrics | summarize sum(itemCount)"),
+            ("let left out", "requests | summarize total = sum(itemCount) | where total >= minRequests"),
+            ("fine", "customMetrics | summarize sum(valueSum) by bin(timestamp, 5m)"),
+        ]);
+        Assert.Equal(1, broken.ExitCode);
+        foreach (var where in (string[])["misspelt", "no such column", "let left out"])
+            Assert.Contains($"{where}: line 1: Error", broken.Output);
+        Assert.DoesNotContain("fine:", broken.Output);
+    }
+
     [Theory]
     [InlineData("customMetrics | where name == \"marketing.claim\"", "metric marketing.claim")]
     [InlineData("customMetrics | where name == \"marketing.timer.run\" | summarize sum(valueSum)", "metric marketing.timer.run")]
