@@ -17,19 +17,26 @@ require('@kusto/language-service-next/Kusto.Language.Bridge.js');
 const { Symbols } = globalThis.Kusto.Language;
 const { List$1 } = globalThis.System.Collections.Generic;
 
-// The classic Application Insights tables (what a query scoped to the Application Insights resource sees), with the
-// columns the platform's queries may use. Only columns the resource has: a column listed here that Azure does not
+// The Application Insights tables with the columns the platform's queries may use: the classic names (what a query
+// scoped to the Application Insights resource sees, as the alert rules and the workbook are) and the workspace names
+// (the Log Analytics workspace behind it). Only columns the tables have: a column listed here that Azure does not
 // have would let a broken query pass.
-const common = 'timestamp:datetime, customDimensions:dynamic, operation_Name:string, operation_Id:string, cloud_RoleName:string, cloud_RoleInstance:string';
+const classic = 'timestamp:datetime, customDimensions:dynamic, operation_Name:string, operation_Id:string, cloud_RoleName:string, cloud_RoleInstance:string';
+const workspace = 'TimeGenerated:datetime, Properties:dynamic, OperationName:string, OperationId:string, AppRoleName:string, AppRoleInstance:string';
 const tables = {
-  customMetrics: 'name:string, value:real, valueCount:int, valueSum:real, valueMin:real, valueMax:real, valueStdDev:real',
-  requests: 'id:string, name:string, url:string, resultCode:string, duration:real, itemCount:int',
-  dependencies: 'id:string, target:string, type:string, name:string, data:string, resultCode:string, duration:real, itemCount:int',
-  traces: 'message:string, severityLevel:int, itemCount:int',
-  exceptions: 'problemId:string, type:string, outerMessage:string, itemCount:int',
+  customMetrics: [classic, 'name:string, value:real, valueCount:int, valueSum:real, valueMin:real, valueMax:real, valueStdDev:real'],
+  requests: [classic, 'id:string, name:string, url:string, resultCode:string, duration:real, itemCount:int'],
+  dependencies: [classic, 'id:string, target:string, type:string, name:string, data:string, resultCode:string, duration:real, itemCount:int'],
+  traces: [classic, 'message:string, severityLevel:int, itemCount:int'],
+  exceptions: [classic, 'problemId:string, type:string, outerMessage:string, itemCount:int'],
+  AppMetrics: [workspace, 'Name:string, Sum:real, ItemCount:int, Min:real, Max:real'],
+  AppRequests: [workspace, 'Id:string, Name:string, Url:string, ResultCode:string, DurationMs:real, ItemCount:int'],
+  AppDependencies: [workspace, 'Id:string, Target:string, DependencyType:string, Name:string, Data:string, ResultCode:string, DurationMs:real, ItemCount:int'],
+  AppTraces: [workspace, 'Message:string, SeverityLevel:int, ItemCount:int'],
+  AppExceptions: [workspace, 'ProblemId:string, ExceptionType:string, OuterMessage:string, ItemCount:int'],
 };
 const members = new (List$1(Symbols.Symbol).ctor)();
-for (const [name, columns] of Object.entries(tables))
+for (const [name, [common, columns]] of Object.entries(tables))
   members.add(new Symbols.TableSymbol.$ctor7(name, `(${common}, ${columns})`, null));
 const database = new Symbols.DatabaseSymbol.$ctor1('ApplicationInsights', members, false);
 const globals = globalThis.Kusto.Language.GlobalState.Default.WithDatabase(database);

@@ -264,7 +264,8 @@ public sealed partial class OperationsContractTests
         var violations = new List<string>();
         foreach (Match name in MetricName().Matches(kql))
             if (!Instruments.Contains(name.Value)) violations.Add($"metric {name.Value} is not a constant of Telemetry/Metrics.cs");
-        foreach (Match dimension in Dimension().Matches(kql))
+        // Tags are checked where the dimensions are the code's: metrics and Cosmos spans (a log's are the logger's).
+        foreach (var dimension in ReadsLogs().IsMatch(kql) ? [] : Dimension().Matches(kql).ToList())
         {
             var key = dimension.Groups["quoted"].Success ? dimension.Groups["quoted"].Value : dimension.Groups["dotted"].Value;
             if (!Dimensions.Contains(key)) violations.Add($"dimension {key} is neither a metric tag nor a Cosmos span attribute");
@@ -355,12 +356,26 @@ public sealed partial class OperationsContractTests
         Assert.Empty(Violations(fixedKql));
     }
 
+    [Fact]
+    public void A_logs_dimensions_are_the_loggers_and_are_not_held_to_the_metrics_tags()
+    {
+        Assert.Empty(Violations("traces | where tostring(customDimensions[\"EventId\"]) == \"1001\""));
+        Assert.Empty(Violations("AppTraces | summarize by category = tostring(Properties.CategoryName)"));
+        Assert.Contains(Violations("customMetrics | summarize by tostring(customDimensions[\"EventId\"])"), v => v.Contains("dimension EventId", StringComparison.Ordinal));
+        // A metric name or an outcome is held to the code's wherever it appears.
+        Assert.NotEmpty(Violations("traces | where message has \"marketing.claim\""));
+    }
+
     [GeneratedRegex(@"marketing\.[a-z_]+(?:\.[a-z_]+)*")]
     private static partial Regex MetricName();
 
     /// <summary>customDimensions["x"], customDimensions.x, Properties["x"] or Properties.x (workspace tables).</summary>
     [GeneratedRegex(@"\b(?:customDimensions|Properties)(?:\[""(?<quoted>[^""]+)""\]|\.(?<dotted>[A-Za-z_][A-Za-z0-9_]*))")]
     private static partial Regex Dimension();
+
+    /// <summary>A query over logs (traces, exceptions), whose dimensions are the logger's, not the metrics' tags.</summary>
+    [GeneratedRegex(@"\b(?:traces|AppTraces|exceptions|AppExceptions)\b")]
+    private static partial Regex ReadsLogs();
 
     /// <summary>outcome (a column or a dimension) compared with ==, !=, =~, in (...) or !in (...): the literals compared.</summary>
     [GeneratedRegex(@"\boutcome""?\]?\)?\s*(?:(?:==|!=|=~)\s*""(?<literal>[^""]*)""|!?in\s*\(\s*""(?<literal>[^""]*)""(?:\s*,\s*""(?<literal>[^""]*)"")*\s*\))")]
