@@ -130,6 +130,77 @@ param mediaMalwareScanning bool = false
 @description('Most GB Defender scans per month (-1 = no cap). Beyond it uploads are not scanned, so they are never published.')
 param mediaMalwareScanningCapGBPerMonth int = 5000
 
+// Alerts (infra/modules/alerts.bicep; each rule's runbook: docs/operations.md, "Alerts").
+@description('Email address the alerts\' action group notifies; empty = no email (alerts are still listed in Azure Monitor).')
+param alertEmail string = ''
+
+@secure()
+@description('Webhook (https) the alerts\' action group posts the common alert schema to, e.g. an on-call tool; empty = none.')
+param alertWebhookUrl string = ''
+
+@minValue(0)
+@description('Alert when the order-events dead-letter queue holds more than this many messages (unsettled commissions).')
+param alertOrderEventsDeadLetters int = 0
+
+@minValue(0)
+@description('Alert when the notifications dead-letter queue holds more than this many messages (undelivered notifications).')
+param alertNotificationsDeadLetters int = 0
+
+@minValue(1)
+@maxValue(100)
+@description('Alert when more than this percentage of API requests answer 5xx within alertHttp5xxWindow.')
+param alertHttp5xxPercent int = 5
+
+@minValue(1)
+@description('The 5xx alert ignores a window with fewer API requests than this (one failure of three is not an outage).')
+param alertHttp5xxMinRequests int = 20
+
+@allowed(['PT5M', 'PT10M', 'PT15M', 'PT30M', 'PT1H'])
+@description('Window of the 5xx alert, evaluated every 5 minutes.')
+param alertHttp5xxWindow string = 'PT15M'
+
+@minValue(1)
+@maxValue(100)
+@description('Alert when more than this percentage of Cosmos DB calls end throttled (429, after the SDK\'s retries) within alertCosmosWindow.')
+param alertCosmosThrottledPercent int = 1
+
+@minValue(1)
+@description('The Cosmos throttling alert ignores a window with fewer Cosmos DB calls than this.')
+param alertCosmosMinCalls int = 100
+
+@allowed(['PT5M', 'PT10M', 'PT15M', 'PT30M', 'PT1H'])
+@description('Window of the Cosmos throttling alert, evaluated every 5 minutes.')
+param alertCosmosWindow string = 'PT15M'
+
+@minValue(1)
+@description('Alert when a timer function (ExpireCoupons, ReleaseCommissions, ...) fails this many runs in a row.')
+param alertTimerFailuresInARow int = 2
+
+@allowed(['PT30M', 'PT45M', 'PT1H', 'PT2H', 'PT6H'])
+@description('How far back the timer alert looks for the failed runs; longer than that many runs of the slowest schedule.')
+param alertTimerFailuresWindow string = 'PT1H'
+
+@minValue(60)
+@description('Alert when a timer\'s last run left work that has been due for more than this many seconds.')
+param alertTimerBacklogAgeSeconds int = 3600
+
+@minValue(60)
+@description('Alert when campaign statistics are more than this many seconds behind (AggregateStats runs every minute).')
+param alertStatsLagSeconds int = 900
+
+@minValue(1)
+@maxValue(100)
+@description('Alert when more than this percentage of one channel\'s calls to its notification provider fail within alertWebhookWindow.')
+param alertWebhookFailurePercent int = 20
+
+@minValue(1)
+@description('The provider failure alert ignores a channel with fewer calls than this in the window.')
+param alertWebhookMinCalls int = 10
+
+@allowed(['PT5M', 'PT10M', 'PT15M', 'PT30M', 'PT1H'])
+@description('Window of the provider failure alert, evaluated every 5 minutes.')
+param alertWebhookWindow string = 'PT30M'
+
 var abbrs = {
   resourceGroup: 'rg-'
   identity: 'id-'
@@ -281,6 +352,47 @@ module functionApp 'modules/functionapp.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     alwaysReadyHttpInstances: alwaysReadyHttpInstances
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    suffix: resourceToken
+    appInsightsName: monitoring.outputs.appInsightsName
+    serviceBusNamespaceName: serviceBus.outputs.name
+    orderEventsQueueName: serviceBus.outputs.queueName
+    notificationsQueueName: serviceBus.outputs.notificationsQueueName
+    alertEmail: alertEmail
+    alertWebhookUrl: alertWebhookUrl
+    alertOrderEventsDeadLetters: alertOrderEventsDeadLetters
+    alertNotificationsDeadLetters: alertNotificationsDeadLetters
+    alertHttp5xxPercent: alertHttp5xxPercent
+    alertHttp5xxMinRequests: alertHttp5xxMinRequests
+    alertHttp5xxWindow: alertHttp5xxWindow
+    alertCosmosThrottledPercent: alertCosmosThrottledPercent
+    alertCosmosMinCalls: alertCosmosMinCalls
+    alertCosmosWindow: alertCosmosWindow
+    alertTimerFailuresInARow: alertTimerFailuresInARow
+    alertTimerFailuresWindow: alertTimerFailuresWindow
+    alertTimerBacklogAgeSeconds: alertTimerBacklogAgeSeconds
+    alertStatsLagSeconds: alertStatsLagSeconds
+    alertWebhookFailurePercent: alertWebhookFailurePercent
+    alertWebhookMinCalls: alertWebhookMinCalls
+    alertWebhookWindow: alertWebhookWindow
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    appInsightsName: monitoring.outputs.appInsightsName
   }
 }
 

@@ -650,6 +650,7 @@ async Task<bool> TelemetryBenchmarkAsync()
         }
         Console.WriteLine();
         Console.WriteLine($"Received by the ingestion stand-in during the rounds: {ingestedBefore}; after the handlers stopped: {ingested}");
+        Console.WriteLine($"Business metrics received (customMetrics name [customDimensions]): {ingestion.Metrics}");
         var expected = rounds * perRound;
         var ok2 = made.All(m => m == expected);
         if (!ok2) Console.WriteLine($"FAIL: claims made {string.Join("/", made)} of {expected} each");
@@ -1392,6 +1393,10 @@ sealed class IngestionStandIn : IAsyncDisposable
     private readonly WebApplication app;
     private readonly ConcurrentDictionary<(string Key, string Type), int> items = new();
     private readonly ConcurrentDictionary<string, string> names = new();
+    private readonly ConcurrentDictionary<string, string> metrics = new();
+
+    /// <summary>Each business metric received, with the names of its dimensions.</summary>
+    public string Metrics => string.Join("; ", metrics.OrderBy(m => m.Key).Select(m => $"{m.Key} [{m.Value}]"));
 
     private IngestionStandIn(WebApplication app) => this.app = app;
 
@@ -1419,6 +1424,10 @@ sealed class IngestionStandIn : IAsyncDisposable
                 var type = (string?)item?["data"]?["baseType"] ?? "unknown";
                 var key = standIn.names.GetValueOrDefault((string?)item?["iKey"] ?? "", "unknown");
                 standIn.items.AddOrUpdate((key, type), 1, (_, n) => n + 1);
+                // The business metrics as Application Insights will hold them (customMetrics: name, customDimensions).
+                if (type == "MetricData" && item?["data"]?["baseData"] is { } metric
+                    && (string?)metric["metrics"]?[0]?["name"] is { } metricName && metricName.StartsWith("marketing.", StringComparison.Ordinal))
+                    standIn.metrics[metricName] = string.Join(",", (metric["properties"]?.AsObject() ?? []).Select(p => p.Key).Order());
             }
             return Results.Json(new { itemsReceived = count, itemsAccepted = count, errors = Array.Empty<object>() });
         });

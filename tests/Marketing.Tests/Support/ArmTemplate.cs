@@ -257,7 +257,9 @@ public sealed class ArmDeployment
             bool Bool(int i) => args[i] is JsonValue v && v.TryGetValue<bool>(out var b) ? b : throw new NotSupportedException($"{name}: argument {i} is not a bool");
             string Text(JsonNode? n) => n is JsonValue v && v.TryGetValue<string>(out var s) ? s : n?.ToJsonString() ?? "";
             // A symbolic value may be carried into a name or a string, but nothing is decided on it.
-            if (name.ToLowerInvariant() is "empty" or "equals" or "length" or "greater" or "less" or "contains" && args.Any(Symbolic))
+            // The length of an array or object is known even when its items are not (a loop over rules naming a queue).
+            if (name.ToLowerInvariant() is "empty" or "equals" or "length" or "greater" or "less" or "contains" && args.Any(Symbolic)
+                && !(name.Equals("length", StringComparison.OrdinalIgnoreCase) && args[0] is JsonArray or JsonObject))
                 throw new NotSupportedException($"{name} of a value known only at deployment");
             switch (name.ToLowerInvariant())
             {
