@@ -217,12 +217,16 @@ public sealed partial class OperationsContractTests
     /// <summary>Every outcome of every instrument (the nested *Outcomes classes).</summary>
     private static readonly string[] Outcomes = [.. typeof(Metrics).GetNestedTypes().Where(t => t.Name.EndsWith("Outcomes", StringComparison.Ordinal)).SelectMany(Constants)];
 
-    /// <summary>What may be read from customDimensions: the metrics' tags and the Cosmos spans' attributes.</summary>
+    /// <summary>
+    /// What may be read from customDimensions: the metrics' tags, the Cosmos spans' attributes, and the invocation id on
+    /// the handler's request spans and the host's request rows (their join).
+    /// </summary>
     private static readonly string[] Dimensions =
     [
         .. typeof(Metrics).GetFields().Where(f => f.IsLiteral && f.Name.EndsWith("Tag", StringComparison.Ordinal)).Select(f => (string)f.GetRawConstantValue()!),
         TelemetryModule.CosmosRequestCharge, TelemetryModule.CosmosStatusCode, TelemetryModule.CosmosSubStatusCode,
         TelemetryModule.CosmosOperation, TelemetryModule.CosmosContainer,
+        TelemetryModule.InvocationIdAttribute, TelemetryModule.HostInvocationIdDimension,
     ];
 
     private static List<string> WorkbookQueries(JsonNode workbook)

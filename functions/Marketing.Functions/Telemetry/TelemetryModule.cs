@@ -58,6 +58,9 @@ public static class TelemetryModule
     public const string InvocationIdHeader = "X-Azure-Functions-InvocationId";
     public const string InvocationIdAttribute = "faas.invocation_id";
 
+    /// <summary>Where the Functions host's own request rows keep the same id (its customDimensions), to join on.</summary>
+    public const string HostInvocationIdDimension = "InvocationId";
+
     /// <summary>Whether the app collects telemetry (the Cosmos client turns its distributed tracing on only then).</summary>
     public sealed record Switch(bool On);
 
