@@ -480,6 +480,14 @@ public sealed class TelemetryTests
             TelemetryModule.CosmosRequestCharge, TelemetryModule.CosmosStatusCode, TelemetryModule.CosmosSubStatusCode,
             TelemetryModule.CosmosOperation, TelemetryModule.CosmosContainer,
             .. Constants(typeof(Metrics.ClaimOutcomes)), .. Constants(typeof(Metrics.OrderEventOutcomes)),
+            Metrics.Redemptions, Metrics.BudgetExhausted, Metrics.TimerRuns, Metrics.TimerBacklog, Metrics.TimerBacklogAge, Metrics.StatsLag,
+            Metrics.Reminders, Metrics.WebhookDuration, Metrics.StepTag, Metrics.FunctionTag, Metrics.ChannelTag,
+            .. Constants(typeof(Metrics.RedemptionSteps)), .. Constants(typeof(Metrics.StepOutcomes)), .. Constants(typeof(Metrics.TimerOutcomes)),
+            .. Constants(typeof(Metrics.ReminderOutcomes)), .. Constants(typeof(Metrics.WebhookOutcomes)),
+            // Every timer, as it is tagged (MapTimerFunction's name).
+            ExpireCoupons.FunctionName, Marketing.Functions.Commissions.ReleaseCommissions.FunctionName, SendReminders.FunctionName,
+            Marketing.Functions.Stats.AggregateStats.FunctionName, Marketing.Functions.Campaigns.ReconcileStock.FunctionName,
+            Marketing.Functions.Audit.AuditRepair.FunctionName,
         ];
         foreach (var name in names)
             Assert.True(guide.Contains($"`{name}`", StringComparison.Ordinal), $"docs/operations.md does not name `{name}`");
