@@ -369,30 +369,30 @@ public sealed class TelemetryTests
         Assert.Equal(new Dictionary<string, long> { ["completed"] = 1, ["failed"] = 1 }, Runs(app, captured, "AggregateStats"));
     }
 
-    /// <summary>Fails every Cosmos request in one customer's partition (their reminders cannot be decided).</summary>
-    private sealed class FailingPartition : RequestHandler
+    /// <summary>Sees every Cosmos request before it is sent (a test moves its clock, or fails one, here).</summary>
+    private sealed class CosmosHook : RequestHandler
     {
-        public string? Customer { get; set; }
+        public Action<RequestMessage>? OnRequest { get; set; }
 
         public override Task<ResponseMessage> SendAsync(RequestMessage request, CancellationToken cancellationToken)
         {
-            if (Customer is { } customer && request.Headers["x-ms-documentdb-partitionkey"] is { } key && key.Contains(customer, StringComparison.Ordinal)
-                && request.RequestUri.OriginalString.Contains("/colls/notifications", StringComparison.Ordinal))
-                throw new InvalidOperationException("injected: the customer's notifications cannot be read");
+            OnRequest?.Invoke(request);
             return base.SendAsync(request, cancellationToken);
         }
+
+        public static bool To(RequestMessage request, string container) => request.RequestUri.OriginalString.Contains($"/colls/{container}", StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task Reminders_are_counted_sent_held_and_failed_and_a_window_left_is_the_reminder_timers_backlog()
     {
         var captured = new Captured();
-        var failing = new FailingPartition();
-        await using var app = await StartAsync(captured, OwnDatabase("remind"), b => b.ConfigureServices(s => s.AddSingleton<RequestHandler>(failing)));
+        var hook = new CosmosHook();
+        await using var app = await StartAsync(captured, OwnDatabase("remind"), b => b.ConfigureServices(s => s.AddSingleton<RequestHandler>(hook)));
         var claimed = new DateTimeOffset(2026, 11, 21, 2, 0, 0, TimeSpan.Zero); // 10:00 in Shanghai
         app.Clock.Set(claimed);
         var campaign = await app.Operator().PublishedCampaignAsync(Api.Terms(claimed)); // valid 7 days: reminded 24 h before
-        var (inapp, _) = await app.CustomerWithCouponAsync(campaign);
+        await app.CustomerWithCouponAsync(campaign); // in-app only: sent
         var (quiet, _) = await app.CustomerWithCouponAsync(campaign);
         var (broken, _) = await app.CustomerWithCouponAsync(campaign);
         // Push at night is held until 08:00 (Shanghai).
@@ -403,27 +403,57 @@ public sealed class TelemetryTests
         await app.InvokeTimerAsync("SendReminders"); // the window starts at the claims
         var before = ByOutcome(app, captured, Metrics.Reminders);
         var runs = Runs(app, captured, "SendReminders");
+        double? Backlog() => Gauge(app, captured, Metrics.TimerBacklog, "SendReminders");
+        double? Age() => Gauge(app, captured, Metrics.TimerBacklogAge, "SendReminders");
 
-        // 00:04 in Shanghai, 24 h before the coupons expire: one sent, one held, one failed.
+        // 00:04 in Shanghai, 24 h before the coupons expire: one sent, one held, and one customer's partition fails.
         app.Clock.Set(new DateTimeOffset(2026, 11, 26, 16, 4, 0, TimeSpan.Zero));
-        failing.Customer = broken;
+        hook.OnRequest = r =>
+        {
+            if (CosmosHook.To(r, "notifications") && r.Headers["x-ms-documentdb-partitionkey"] is { } key && key.Contains(broken, StringComparison.Ordinal))
+                throw new InvalidOperationException("injected: the customer's notifications cannot be read");
+        };
         var run = (await app.InvokeTimerAsync("SendReminders"))["ReturnValue"]!;
         Assert.False((bool)run["CursorAdvanced"]!);
         Assert.Equal(new Dictionary<string, long> { ["sent"] = 1, ["held"] = 1, ["failed"] = 1 }, Delta(before, ByOutcome(app, captured, Metrics.Reminders)));
-        Assert.Equal(new Dictionary<string, long> { ["failed"] = 1 }, Delta(runs, Runs(app, captured, "SendReminders")));
         // One customer's reminders left, and the window has waited since the claims.
-        Assert.Equal<double?>(1, Gauge(app, captured, Metrics.TimerBacklog, "SendReminders"));
-        Assert.Equal<double?>((app.Clock.GetUtcNow() - claimed).TotalSeconds, Gauge(app, captured, Metrics.TimerBacklogAge, "SendReminders"));
+        Assert.Equal<double?>(1, Backlog());
+        Assert.Equal<double?>((app.Clock.GetUtcNow() - claimed).TotalSeconds, Age());
 
         // Repaired: the window is finished (the held reminder is due only at 08:00), nothing is left.
-        failing.Customer = null;
+        hook.OnRequest = null;
         var again = (await app.InvokeTimerAsync("SendReminders"))["ReturnValue"]!;
         Assert.True((bool)again["CursorAdvanced"]!);
         Assert.Equal(2, Delta(before, ByOutcome(app, captured, Metrics.Reminders))["sent"]);
-        Assert.Equal<double?>(0, Gauge(app, captured, Metrics.TimerBacklog, "SendReminders"));
-        Assert.Equal<double?>(0, Gauge(app, captured, Metrics.TimerBacklogAge, "SendReminders"));
-        Assert.Equal(new Dictionary<string, long> { ["failed"] = 1, ["completed"] = 1 }, Delta(runs, Runs(app, captured, "SendReminders")));
-        _ = inapp;
+        Assert.Equal<double?>(0, Backlog());
+        Assert.Equal<double?>(0, Age());
+
+        // Five minutes on, the run's time runs out as it reads the catalogue (the clock jumps 10 minutes): no customer was
+        // even found, yet the window is left, and its age is the backlog's.
+        app.Clock.Advance(TimeSpan.FromMinutes(5));
+        var jumped = 0;
+        hook.OnRequest = r =>
+        {
+            if (CosmosHook.To(r, "campaigns") && Interlocked.Exchange(ref jumped, 1) == 0) app.Clock.Advance(TimeSpan.FromMinutes(10));
+        };
+        var stopped = (await app.InvokeTimerAsync("SendReminders"))["ReturnValue"]!;
+        Assert.True((bool)stopped["Stopped"]!);
+        Assert.False((bool)stopped["CursorAdvanced"]!);
+        Assert.Equal<double?>(0, Backlog());
+        Assert.Equal<double?>((app.Clock.GetUtcNow() - (DateTimeOffset)stopped["From"]!).TotalSeconds, Age());
+        Assert.Equal<double?>(15 * 60, Age());
+
+        // And a run that fails as a whole (the catalogue cannot be read): the same.
+        hook.OnRequest = r =>
+        {
+            if (CosmosHook.To(r, "campaigns")) throw new InvalidOperationException("injected: the catalogue cannot be read");
+        };
+        var broke = (await app.InvokeTimerAsync("SendReminders"))["ReturnValue"]!;
+        Assert.StartsWith("The run stopped", (string?)broke["Failures"]![0]);
+        Assert.Equal<double?>(0, Backlog());
+        Assert.Equal<double?>((app.Clock.GetUtcNow() - (DateTimeOffset)broke["From"]!).TotalSeconds, Age());
+        Assert.Equal<double?>(15 * 60, Age());
+        Assert.Equal(new Dictionary<string, long> { ["failed"] = 2, ["completed"] = 1, ["stopped"] = 1 }, Delta(runs, Runs(app, captured, "SendReminders")));
     }
 
     [Fact]

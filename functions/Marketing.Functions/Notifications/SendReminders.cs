@@ -166,6 +166,8 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
             report.Failures.Enqueue($"The run stopped: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+            // Its window is not done: its age is the backlog's (unknown only when the cursor itself could not be read).
+            if (report.From != default && !report.CursorAdvanced) report.Backlog.Left(report.From, 0);
         }
         return (report, [.. queued]);
     }
