@@ -353,7 +353,9 @@ public sealed class TelemetryTests
     {
         var captured = new Captured();
         var ledger = new FailingFeed("ledger");
-        await using var app = await StartAsync(captured, OwnDatabase("lag"), b => b.ConfigureServices(s => s.AddSingleton<RequestHandler>(ledger)));
+        var stats = new CosmosHook();
+        await using var app = await StartAsync(captured, OwnDatabase("lag"), b => b.ConfigureServices(s => s
+            .AddSingleton<RequestHandler>(ledger).AddSingleton<RequestHandler>(stats)));
 
         // Every feed caught up now: no lag.
         var first = (await app.InvokeTimerAsync("AggregateStats"))["ReturnValue"]!;
@@ -367,6 +369,16 @@ public sealed class TelemetryTests
         Assert.NotEmpty(second["Failures"]!.AsArray());
         Assert.Equal<double?>(90, Gauge(app, captured, Metrics.StatsLag));
         Assert.Equal(new Dictionary<string, long> { ["completed"] = 1, ["failed"] = 1 }, Runs(app, captured, "AggregateStats"));
+
+        // A run that throws (its cursors cannot even be listed): the invocation fails, and so does the run; the lag stays as it was.
+        stats.OnRequest = r =>
+        {
+            if (CosmosHook.To(r, "stats")) throw new InvalidOperationException("injected: the statistics cannot be read");
+        };
+        var thrown = await app.PostTimerAsync("AggregateStats");
+        Assert.Equal(HttpStatusCode.InternalServerError, thrown.StatusCode);
+        Assert.Equal(new Dictionary<string, long> { ["completed"] = 1, ["failed"] = 2 }, Runs(app, captured, "AggregateStats"));
+        Assert.Equal<double?>(90, Gauge(app, captured, Metrics.StatsLag));
     }
 
     /// <summary>Sees every Cosmos request before it is sent (a test moves its clock, or fails one, here).</summary>
