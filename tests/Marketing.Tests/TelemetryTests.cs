@@ -333,6 +333,36 @@ public sealed class TelemetryTests
         Assert.Null(Gauge(app, captured, Metrics.TimerBacklog, "ReconcileStock"));
     }
 
+    [Fact]
+    public async Task A_lapsed_lock_the_expiry_run_cannot_release_is_its_backlog_as_old_as_the_lock_has_lapsed()
+    {
+        var captured = new Captured();
+        var hook = new CosmosHook();
+        await using var app = await StartAsync(captured, OwnDatabase("lapsed"), b => b.ConfigureServices(s => s.AddSingleton<RequestHandler>(hook)));
+        var campaign = await app.Operator().PublishedCampaignAsync(Api.Terms(app.Clock.GetUtcNow()));
+        var (customer, coupon) = await app.CustomerWithCouponAsync(campaign);
+        await (await app.OrderSystem().LockAsync(Api.NewId("o"), customer, coupon)).AssertStatusAsync(HttpStatusCode.Created); // 30 minutes
+        app.Clock.Advance(TimeSpan.FromMinutes(45));
+
+        // The redemptions cannot be read: the lapsed lock is found and left.
+        hook.OnRequest = r =>
+        {
+            if (CosmosHook.To(r, "redemptions")) throw new InvalidOperationException("injected: the redemptions cannot be read");
+        };
+        var failed = (await app.InvokeTimerAsync(ExpireCoupons.FunctionName))["ReturnValue"]!;
+        Assert.Equal(1, (int)failed["LapsedLocksRead"]!);
+        Assert.Equal(0, (int)failed["LocksReleased"]!);
+        Assert.Equal<double?>(1, Gauge(app, captured, Metrics.TimerBacklog, ExpireCoupons.FunctionName));
+        Assert.Equal<double?>(15 * 60, Gauge(app, captured, Metrics.TimerBacklogAge, ExpireCoupons.FunctionName));
+
+        hook.OnRequest = null;
+        var released = (await app.InvokeTimerAsync(ExpireCoupons.FunctionName))["ReturnValue"]!;
+        Assert.Equal(1, (int)released["LocksReleased"]!);
+        Assert.Equal<double?>(0, Gauge(app, captured, Metrics.TimerBacklog, ExpireCoupons.FunctionName));
+        Assert.Equal<double?>(0, Gauge(app, captured, Metrics.TimerBacklogAge, ExpireCoupons.FunctionName));
+        Assert.Equal(new Dictionary<string, long> { ["failed"] = 1, ["completed"] = 1 }, Runs(app, captured, ExpireCoupons.FunctionName));
+    }
+
     /// <summary>Fails every change-feed read of one container (its stats cursor then fails; the others go on).</summary>
     private sealed class FailingFeed(string container) : RequestHandler
     {
