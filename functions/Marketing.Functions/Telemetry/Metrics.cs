@@ -22,7 +22,7 @@ public static class Metrics
     /// <summary>Redemption steps answered, by <see cref="StepTag"/> (<see cref="RedemptionSteps"/>), <see cref="OutcomeTag"/> (<see cref="StepOutcomes"/>) and, where one coupon's campaign is known, <see cref="CampaignTag"/>.</summary>
     public const string Redemptions = "marketing.redemption_steps";
 
-    /// <summary>Requests refused because a campaign's budget is spent (a lock or claim that would exceed it), by <see cref="CampaignTag"/>.</summary>
+    /// <summary>Requests refused because a campaign's budget is spent (a lock whose discount it cannot cover: only locks reserve budget), by <see cref="CampaignTag"/>.</summary>
     public const string BudgetExhausted = "marketing.budget_exhausted";
 
     /// <summary>Timer runs, by <see cref="FunctionTag"/> and <see cref="OutcomeTag"/> (<see cref="TimerOutcomes"/>).</summary>
