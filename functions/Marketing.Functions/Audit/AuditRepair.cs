@@ -3,7 +3,15 @@ using Microsoft.Extensions.Options;
 
 namespace Marketing.Functions.Audit;
 
-public sealed record AuditRepairReport(int IntentsRead, int Repaired, int CompletedByOthers, bool Stopped, List<string> Failures);
+public sealed record AuditRepairReport(int IntentsRead, int Repaired, int CompletedByOthers, bool Stopped, List<string> Failures) : ITimerReport
+{
+    /// <summary>Stale intents read and not repaired (failed), due since their call's grace ended.</summary>
+    public Backlog Backlog { get; init; } = new();
+
+    bool ITimerReport.Failed => Failures.Count > 0;
+
+    Backlog? ITimerReport.Backlog => Backlog;
+}
 
 /// <summary>
 /// Timer function AuditRepair (schedule: app setting AuditRepairSchedule, every 5 minutes by default). Completes the
@@ -42,6 +50,7 @@ public static class AuditRepair
     {
         var (read, repaired, others) = (0, 0, 0);
         var failures = new List<string>();
+        var backlog = new Backlog();
         while (deadline.TakeMore())
         {
             var stale = await store.ListStaleIntentsAsync(time.GetUtcNow() - grace, timers.PageSize, ct);
@@ -59,10 +68,11 @@ public static class AuditRepair
                 catch (Exception e) when (!token.IsCancellationRequested)
                 {
                     lock (failures) failures.Add($"Audit entry {intent.Id} ({intent.Target}) not repaired: {e.Message}");
+                    backlog.Left(intent.OccurredAt + grace);
                 }
             });
             if (progress == 0) break;
         }
-        return new AuditRepairReport(read, repaired, others, deadline.Stopped, failures);
+        return new AuditRepairReport(read, repaired, others, deadline.Stopped, failures) { Backlog = backlog };
     }
 }

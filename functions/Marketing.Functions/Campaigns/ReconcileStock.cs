@@ -27,7 +27,13 @@ public sealed class StockOptions
     public int BudgetHoldsPerShard { get; set; } = 5_000;
 }
 
-public sealed record ReconcileReport(int Campaigns, List<string> Repairs);
+/// <summary>A run's campaigns checked and repairs made; <c>Failures</c> counts the campaigns that failed (named in Repairs).</summary>
+public sealed record ReconcileReport(int Campaigns, List<string> Repairs, int Failures = 0) : ITimerReport
+{
+    bool ITimerReport.Stopped => false; // it checks every launched campaign in one run
+    bool ITimerReport.Failed => Failures > 0;
+    Backlog? ITimerReport.Backlog => null; // no due list
+}
 
 /// <summary>
 /// Timer function ReconcileStock (schedule: app setting ReconcileStockSchedule). Restores the invariants
@@ -122,6 +128,7 @@ public static class ReconcileStock
         DateTimeOffset now, TimeSpan quiet, CancellationToken ct)
     {
         var repairs = new List<string>();
+        var failures = 0;
         // Ids only: each campaign is read fresh just before it is reconciled.
         var all = await campaigns.ListLaunchedIdsAsync(ct);
         foreach (var id in all)
@@ -134,8 +141,9 @@ public static class ReconcileStock
             {
                 // One campaign's trouble must not stop the others; it is retried on the next run.
                 repairs.Add($"{id}: failed ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
+                failures++;
             }
         }
-        return new ReconcileReport(all.Count, repairs);
+        return new ReconcileReport(all.Count, repairs, failures);
     }
 }

@@ -46,6 +46,7 @@ public static class SettlementReleases
             : null).ToList();
         var left = plans.Select(plan => plan?.Count ?? 0).ToArray();
         var failed = new bool[records.Count];
+        var closed = new bool[records.Count];
         var work = plans.SelectMany((plan, i) => plan is null ? [] : plan.Count == 0 ? [(Record: i, Entry: (PlannedEntry?)null)]
             : plan.Select(entry => (Record: i, Entry: (PlannedEntry?)entry))).ToList();
         await Parallel.ForEachAsync(work, new ParallelOptions { MaxDegreeOfParallelism = options.Parallelism, CancellationToken = ct }, async (item, token) =>
@@ -70,12 +71,19 @@ public static class SettlementReleases
             try
             {
                 if (await settlements.TryCloseReleaseAsync(record, token))
+                {
+                    Volatile.Write(ref closed[item.Record], true);
                     lock (report) report.RecordsClosed++;
+                }
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
                 report.Failed($"{record.Id}: closing its release failed ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
             }
         });
+        // Due and not closed (a release failed, an event is not written yet, the record changed): read again by the next run.
+        for (var i = 0; i < records.Count; i++)
+            if (plans[i] is not null && !closed[i])
+                report.Backlog.Left(records[i].ReleaseAt ?? records[i].Paid!.AvailableAt);
     }
 }

@@ -53,7 +53,7 @@ public sealed record DueEntry
 /// What a timer's run through its track read, and what it must leave for the next run. Buckets and entries are
 /// worked in parallel: change the counts (here and in derived reports) only under <c>lock (run)</c>.
 /// </summary>
-public record DueRun
+public record DueRun : ITimerReport
 {
     public int BucketsRead { get; set; }
     /// <summary>Query pages read: of the track's bucket list and of the buckets' entries (each at most TimerOptions.PageSize).</summary>
@@ -62,6 +62,13 @@ public record DueRun
     /// <summary>The run's time ran out with work left: the next run finds it (nothing left is marked done).</summary>
     public bool Stopped { get; set; }
     public List<string> Failures { get; } = [];
+
+    /// <summary>Entries the run read due and left not done (not taken when its time ran out, failed, or not finished), and the oldest's dueAt.</summary>
+    public Backlog Backlog { get; } = new();
+
+    bool ITimerReport.Failed => Failures.Count > 0;
+
+    Backlog? ITimerReport.Backlog => Backlog;
 
     public void Failed(string failure)
     {
@@ -352,8 +359,10 @@ public sealed class DueIndex(Database database, IOptions<DueIndexOptions>? optio
                     run.EntriesRead += page.Count;
                 }
                 read = true;
-                foreach (var entry in page)
+                List<DueEntry> entries = [.. page];
+                for (var i = 0; i < entries.Count; i++)
                 {
+                    var entry = entries[i];
                     // Taken when fewer than Parallelism entries are in work, and only if the run still has time then;
                     // not awaited here, so the next page is read while this one is worked.
                     await limits.Entries.WaitAsync(ct);
@@ -361,6 +370,8 @@ public sealed class DueIndex(Database database, IOptions<DueIndexOptions>? optio
                     {
                         limits.Entries.Release();
                         complete = false;
+                        // Read due and not taken: the run's backlog (what it never read it cannot count).
+                        foreach (var left in entries.Skip(i)) run.Backlog.Left(left.DueAt);
                         break;
                     }
                     progress.Started();
@@ -399,6 +410,7 @@ public sealed class DueIndex(Database database, IOptions<DueIndexOptions>? optio
         }
         finally
         {
+            if (!done) run.Backlog.Left(entry.DueAt);
             limits.Entries.Release();
             progress.Finished(done);
         }

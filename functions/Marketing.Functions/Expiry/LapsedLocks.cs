@@ -42,7 +42,11 @@ public static class LapsedLocks
             await Parallel.ForEachAsync(lapsed, new ParallelOptions { MaxDegreeOfParallelism = timers.Parallelism, CancellationToken = ct },
                 async (x, token) =>
                 {
-                    if (!deadline.TakeMore()) return; // left locked: the next run finds it
+                    if (!deadline.TakeMore())
+                    {
+                        report.Backlog.Left(x.Coupon.LockedUntil ?? now); // left locked: the next run finds it
+                        return;
+                    }
                     try
                     {
                         await FinishAsync(new CouponRef(x.Wallet.CustomerId, x.Wallet.CampaignId, x.Index, x.Coupon.Id), x.Coupon,
@@ -51,6 +55,7 @@ public static class LapsedLocks
                     catch (Exception e) when (!token.IsCancellationRequested) // our call deadline is an OperationCanceledException too
                     {
                         report.Failed($"lock of {x.Coupon.OrderId} on {x.Coupon.Id}: failed ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
+                        report.Backlog.Left(x.Coupon.LockedUntil ?? now);
                     }
                 });
         }

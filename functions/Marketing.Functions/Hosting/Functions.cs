@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Marketing.Functions.Telemetry;
 
 namespace Marketing.Functions.Hosting;
 
@@ -57,10 +58,31 @@ public static class FunctionEndpointExtensions
     /// <summary>
     /// Maps a timer function at POST /{name}, the address the host calls with the payload protocol.
     /// The endpoint is excluded from OpenAPI: it is the host's, not a client's.
+    /// Every run is counted here (marketing.timer.runs) from its report (<see cref="ITimerReport"/>): failed when it threw
+    /// or reported failures, stopped when its time ran out with work left, else completed; a report with a due list also
+    /// sets the timer's backlog gauges. One place, so no timer can forget.
     /// </summary>
     public static RouteHandlerBuilder MapTimerFunction(this IEndpointRouteBuilder routes, string name, string schedule,
         Func<InvocationRequest, HttpContext, Task<InvocationResult>> handler, IReadOnlyList<ServiceBusOutput>? outputs = null)
-        => routes.MapInvocation(new TimerFunction(name, schedule) { Outputs = outputs ?? [] }, handler);
+        => routes.MapInvocation(new TimerFunction(name, schedule) { Outputs = outputs ?? [] }, async (request, context) =>
+        {
+            InvocationResult result;
+            try
+            {
+                result = await handler(request, context);
+            }
+            catch
+            {
+                Metrics.TimerRun(name, Metrics.TimerOutcomes.Failed);
+                throw;
+            }
+            var report = result.ReturnValue as ITimerReport;
+            Metrics.TimerRun(name, result.Status is < 200 or >= 300 || report is { Failed: true } ? Metrics.TimerOutcomes.Failed
+                : report is { Stopped: true } ? Metrics.TimerOutcomes.Stopped : Metrics.TimerOutcomes.Completed);
+            if (report?.Backlog is { } backlog)
+                Metrics.TimerBacklogAtEnd(name, backlog.Count, backlog.AgeSeconds(context.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow()));
+            return result;
+        });
 
     /// <summary>
     /// Maps a Service Bus queue function at POST /{name}. A 2xx answer completes the message; any other answer

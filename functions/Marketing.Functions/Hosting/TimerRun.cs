@@ -60,3 +60,58 @@ public sealed class RunDeadline(TimeProvider time, DateTimeOffset stopAt)
         return false;
     }
 }
+
+/// <summary>
+/// What a timer's report tells operators (docs/operations.md: marketing.timer.runs and marketing.timer.backlog): the
+/// wrapper every timer is mapped with (<see cref="FunctionEndpointExtensions.MapTimerFunction"/>) reads it off the run's
+/// ReturnValue, so no timer counts its own runs.
+/// </summary>
+public interface ITimerReport
+{
+    /// <summary>The run's time ran out with work left (the next run carries on).</summary>
+    bool Stopped { get; }
+
+    /// <summary>The run reported failures (each left for the next run).</summary>
+    bool Failed { get; }
+
+    /// <summary>What the run saw due and left not done; null for a timer without a due list.</summary>
+    Backlog? Backlog { get; }
+}
+
+/// <summary>
+/// What a run saw due and left not done: stopped before it took it, or its work failed or did not finish. Only what
+/// the run read (no extra query): a run that stopped before reading a page or bucket leaves more than it counts, which
+/// its "stopped" outcome says. Safe to add to from parallel work.
+/// </summary>
+public sealed class Backlog
+{
+    private readonly Lock gate = new();
+
+    /// <summary>Things left (each timer counts its own kind: docs/operations.md).</summary>
+    public int Count { get; private set; }
+
+    /// <summary>When the longest-waiting of them fell due; null when nothing was left.</summary>
+    public DateTimeOffset? OldestDueAt { get; private set; }
+
+    /// <summary>
+    /// Notes <paramref name="count"/> things due at <paramref name="dueAt"/> left not done (0: only that work due then is
+    /// not finished, as a window a run did not complete).
+    /// </summary>
+    public void Left(DateTimeOffset dueAt, int count = 1)
+    {
+        lock (gate)
+        {
+            Count += count;
+            if (OldestDueAt is null || dueAt < OldestDueAt) OldestDueAt = dueAt;
+        }
+    }
+
+    /// <summary>Adds what another part of the run left.</summary>
+    public void Add(Backlog other)
+    {
+        if (other.OldestDueAt is { } oldest) Left(oldest, other.Count);
+    }
+
+    /// <summary>Seconds the oldest has been due at <paramref name="now"/> (0 when nothing was left).</summary>
+    public double AgeSeconds(DateTimeOffset now) => OldestDueAt is { } oldest ? Math.Max(0, (now - oldest).TotalSeconds) : 0;
+}

@@ -14,6 +14,17 @@ public static class NotificationChannels
     /// <summary>The channels a customer's preferences list and may opt in to.</summary>
     public static readonly IReadOnlyList<NotificationChannel> Customer =
         [NotificationChannel.Inapp, NotificationChannel.Push, NotificationChannel.Sms, NotificationChannel.Wechat, NotificationChannel.Email];
+
+    /// <summary>The channel's name as on the wire ("sms", "operators"): a bounded metric tag.</summary>
+    public static string Wire(NotificationChannel channel) => channel switch
+    {
+        NotificationChannel.Inapp => "inapp",
+        NotificationChannel.Push => "push",
+        NotificationChannel.Sms => "sms",
+        NotificationChannel.Wechat => "wechat",
+        NotificationChannel.Email => "email",
+        _ => "operators",
+    };
 }
 
 /// <summary>What a message is about.</summary>

@@ -6,6 +6,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Marketing.Functions.Hosting;
+using Marketing.Functions.Telemetry;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
 using Polly;
@@ -33,7 +34,28 @@ public sealed class ProviderWebhook(IHttpClientFactory clients, IOptions<Deliver
 {
     public const string ClientName = "provider-webhooks";
 
+    /// <summary>
+    /// One delivery to the provider (its retries included), timed on the injected clock and recorded with its outcome
+    /// (marketing.webhook.duration, docs/operations.md).
+    /// </summary>
     public async Task<WebhookResult> PostAsync(string url, NotificationMessage message, CancellationToken ct)
+    {
+        var started = time.GetTimestamp();
+        var result = await SendAsync(url, message, ct);
+        Metrics.WebhookCall(NotificationChannels.Wire(message.Channel), Wire(result.Outcome), time.GetElapsedTime(started).TotalMilliseconds);
+        return result;
+    }
+
+    /// <summary>The outcome's name as a metric tag (snake case, as <see cref="Metrics.WebhookOutcomes"/>).</summary>
+    public static string Wire(WebhookOutcome outcome) => outcome switch
+    {
+        WebhookOutcome.Delivered => Metrics.WebhookOutcomes.Delivered,
+        WebhookOutcome.Rejected => Metrics.WebhookOutcomes.Rejected,
+        WebhookOutcome.Unavailable => Metrics.WebhookOutcomes.Unavailable,
+        _ => Metrics.WebhookOutcomes.NotAllowed,
+    };
+
+    private async Task<WebhookResult> SendAsync(string url, NotificationMessage message, CancellationToken ct)
     {
         var settings = options.Value;
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.UserInfo.Length > 0)

@@ -6,6 +6,7 @@ using System.Text.Json;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Expiry;
 using Marketing.Functions.Hosting;
+using Marketing.Functions.Telemetry;
 using Marketing.Functions.Wallet;
 using Microsoft.Extensions.Options;
 
@@ -46,7 +47,7 @@ public sealed class ReminderOptions
 }
 
 /// <summary>What one run did (the tests and the benchmark hold it to its counts).</summary>
-public sealed record ReminderReport
+public sealed record ReminderReport : ITimerReport
 {
     public DateTimeOffset From { get; set; }
     public DateTimeOffset Through { get; set; }
@@ -74,6 +75,21 @@ public sealed record ReminderReport
     /// <summary>Operator alerts written and queued by this run (OperatorAlerts: once per campaign per condition).</summary>
     public int Alerts { get; set; }
     public ConcurrentQueue<string> Failures { get; } = new();
+    /// <summary>
+    /// Reminders a failure left for the next run: those of a customer whose decision failed (an error, or refused four
+    /// times), and of a held entry whose work failed. At most: some of them may have gone out in an earlier message of
+    /// the same decision (the next run skips those by their marks). A failure of the whole run counts none here.
+    /// </summary>
+    public int RemindersFailed { get; set; }
+    /// <summary>
+    /// Customers' reminders due and left: held entries not done, and customers of the window not decided (out of time, or
+    /// failed); the oldest is the window's start while the cursor did not advance (docs/operations.md).
+    /// </summary>
+    public Backlog Backlog { get; } = new();
+
+    bool ITimerReport.Failed => !Failures.IsEmpty;
+
+    Backlog? ITimerReport.Backlog => Backlog;
 
     internal void Add(Action<ReminderReport> change)
     {
@@ -119,6 +135,9 @@ public static class SendReminders
             result.Outputs[Output] = messages.Select(m => JsonSerializer.SerializeToNode(m, Json.Options)).ToList();
             result.Log($"Sent {report.RemindersSent} reminders in {report.Messages} messages ({report.Queued} queued, {report.Requeued} queued again); held {report.RemindersHeld}, worked {report.HeldEntriesWorked} held; {report.AlreadySent} already sent, {report.HeldOut} held out; {report.Alerts} operator alerts; read {report.EntriesRead} expiry entries, {report.WalletQueries} wallet queries, {report.CouponsRead} coupons; window {report.From:O} to {report.Through:O}{(report.CursorAdvanced ? "" : " (not finished: the next run does it again)")}.");
             foreach (var failure in report.Failures) result.Log(failure);
+            Metrics.ReminderOutcome(Metrics.ReminderOutcomes.Sent, report.RemindersSent);
+            Metrics.ReminderOutcome(Metrics.ReminderOutcomes.Held, report.RemindersHeld);
+            Metrics.ReminderOutcome(Metrics.ReminderOutcomes.Failed, report.RemindersFailed);
             return result;
         }, [QueueOutput]);
 }
@@ -147,6 +166,8 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
             report.Failures.Enqueue($"The run stopped: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+            // Its window is not done: its age is the backlog's (unknown only when the cursor itself could not be read).
+            if (report.From != default && !report.CursorAdvanced) report.Backlog.Left(report.From, 0);
         }
         return (report, [.. queued]);
     }
@@ -178,6 +199,7 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
                 if (!deadline.TakeMore())
                 {
                     complete = false;
+                    report.Backlog.Left(from);
                     return;
                 }
                 await DecideSafelyAsync(customer.Key, customer.Value, now, report, token);
@@ -192,8 +214,20 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
         }
 
         var held = new DueRun();
-        await due.RunAsync(DueIndex.Reminders, now, held, (entry, work) => WorkHeldAsync(entry, now, report, work.Token), deadline, ct);
+        await due.RunAsync(DueIndex.Reminders, now, held, async (entry, work) =>
+        {
+            try
+            {
+                return await WorkHeldAsync(entry, now, report, work.Token);
+            }
+            catch (Exception) when (!work.Token.IsCancellationRequested)
+            {
+                report.Add(r => r.RemindersFailed += entry.Reminders?.Count ?? 0);
+                throw; // the due index reports it and leaves the entry for the next run
+            }
+        }, deadline, ct);
         foreach (var failure in held.Failures) report.Failures.Enqueue(failure);
+        report.Backlog.Add(held.Backlog);
 
         report.Stopped = deadline.Stopped || held.Stopped;
         if (complete && report.Failures.IsEmpty && now > from)
@@ -201,6 +235,8 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
             await store.AdvanceReminderCursorAsync(cursor, now, ct);
             report.CursorAdvanced = true;
         }
+        else if (now > from)
+            report.Backlog.Left(from, 0); // the window is not finished: the next run starts from here again
     }
 
     /// <summary>
@@ -253,11 +289,14 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
     {
         try
         {
-            await DecideAsync(customerId, reminders, now, report, ct);
+            if (!await DecideAsync(customerId, reminders, now, report, ct))
+                report.Backlog.Left(report.From); // refused again and again: the next run decides them again
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
             report.Failures.Enqueue($"Reminding a customer failed: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+            report.Add(r => r.RemindersFailed += reminders.Count);
+            report.Backlog.Left(report.From);
         }
     }
 
@@ -345,6 +384,7 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
             tried = [.. records.Select(r => r.Id)];
         }
         report.Failures.Enqueue("A customer's reminders were refused 4 times in a row (their partition keeps changing); the next run tries again.");
+        report.Add(r => r.RemindersFailed += reminders.Count);
         return false;
     }
 

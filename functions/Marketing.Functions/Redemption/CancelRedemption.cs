@@ -2,6 +2,7 @@ using Marketing.Functions.Audit;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
+using Marketing.Functions.Telemetry;
 using Marketing.Functions.Wallet;
 
 namespace Marketing.Functions.Redemption;
@@ -28,9 +29,12 @@ public static class CancelRedemption
     {
         var (reason, problem) = await StepRequest.ReadAsync(context.Request);
         if (problem is not null) return problem.ToResult();
+        if (!RedemptionStore.IsValidOrderId(orderId)) return RedemptionResults.NotFound().ToResult(); // no such order can exist: not a step
         var outcome = await CancelAsync(orderId, "cancel", context.User.SubjectId(), reason, redemptions, wallets, stock,
             time.GetUtcNow(), context.RequestAborted);
-        return outcome.Refusal is not null ? outcome.Refusal.ToResult() : RedemptionResults.Ok(outcome.Record!, context, outcome.Replayed);
+        // The order system's cancels only: the timer's "expire" is not a step the order system asked for.
+        return (outcome.Refusal is not null ? outcome.Refusal.ToResult() : RedemptionResults.Ok(outcome.Record!, context, outcome.Replayed))
+            .Counted(Metrics.RedemptionSteps.Cancel, context, outcome.Record?.CampaignId);
     }
 
     public sealed record Outcome(Redemption? Record, Problem? Refusal, bool Replayed);

@@ -2,6 +2,7 @@ using Marketing.Functions.Audit;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
+using Marketing.Functions.Telemetry;
 using Marketing.Functions.Wallet;
 
 namespace Marketing.Functions.Redemption;
@@ -34,6 +35,9 @@ public static class ConfirmRedemption
         if (problem is not null) return problem.ToResult();
         if (!RedemptionStore.IsValidOrderId(orderId)) return RedemptionResults.NotFound().ToResult();
         var now = time.GetUtcNow();
+        // The record's campaign once read: what the step is counted under (docs/operations.md).
+        Redemption? known = null;
+        IResult Answer(IResult answer) => answer.Counted(Metrics.RedemptionSteps.Confirm, context, known?.CampaignId);
         var step = new RedemptionStep("confirm", RedemptionState.Used, now, context.User.SubjectId(), reason);
         for (var attempt = 0; attempt < 5; attempt++)
         {
@@ -41,25 +45,26 @@ public static class ConfirmRedemption
             var (confirmed, record) = await redemptions.TryStepAsync(orderId,
                 $"c.state = \"{RedemptionResults.Wire(RedemptionState.Locked)}\" AND c.lockedUntil > \"{UtcInstantConverter.Text(now)}\"", step,
                 context.RequestAborted);
+            known = confirmed ?? record;
             if (confirmed is not null)
             {
                 // From here on, finish even if the client goes away.
                 await FinishAsync(confirmed, stock, wallets);
-                return RedemptionResults.Ok(confirmed, context, replayed: false);
+                return Answer(RedemptionResults.Ok(confirmed, context, replayed: false));
             }
             switch (record?.State)
             {
                 case null:
-                    return RedemptionResults.NotFound().ToResult();
+                    return Answer(RedemptionResults.NotFound().ToResult());
                 case RedemptionState.Used:
                     await FinishAsync(record, stock, wallets); // converge after a crash, then answer as before
-                    return RedemptionResults.Ok(record, context, replayed: true);
+                    return Answer(RedemptionResults.Ok(record, context, replayed: true));
                 case RedemptionState.Refunded:
-                    return RedemptionResults.Ok(record, context, replayed: true);
+                    return Answer(RedemptionResults.Ok(record, context, replayed: true));
                 case RedemptionState.Pending:
-                    return RedemptionResults.InFlight().ToResult();
+                    return Answer(RedemptionResults.InFlight().ToResult());
                 case RedemptionState.Cancelled:
-                    return RedemptionResults.Impossible("The redemption was cancelled; the order cannot use this coupon any more.").ToResult();
+                    return Answer(RedemptionResults.Impossible("The redemption was cancelled; the order cannot use this coupon any more.").ToResult());
                 case RedemptionState.Locked when now >= record.LockedUntil:
                     // A confirm of the previous release changed the coupon before its record; if it was interrupted there,
                     // the coupon is already used by this order and only the record is left to follow.
@@ -69,13 +74,13 @@ public static class ConfirmRedemption
                             $"c.state = \"{RedemptionResults.Wire(RedemptionState.Locked)}\"", step, CancellationToken.None);
                         if (finished is null) continue;
                         await FinishAsync(finished, stock, wallets);
-                        return RedemptionResults.Ok(finished, context, replayed: false);
+                        return Answer(RedemptionResults.Ok(finished, context, replayed: false));
                     }
-                    return RedemptionResults.Impossible($"The lock lapsed at {UtcInstantConverter.Text(record.LockedUntil)}; lock the coupon again.").ToResult();
+                    return Answer(RedemptionResults.Impossible($"The lock lapsed at {UtcInstantConverter.Text(record.LockedUntil)}; lock the coupon again.").ToResult());
             }
             // Locked and not lapsed, yet refused: it changed between the patch and the read. Look again.
         }
-        return RedemptionResults.KeptChanging().ToResult();
+        return Answer(RedemptionResults.KeptChanging().ToResult());
     }
 
     /// <summary>

@@ -5,6 +5,7 @@ using Marketing.Functions.Audit;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
+using Marketing.Functions.Telemetry;
 using Marketing.Functions.Wallet;
 using Microsoft.Extensions.Options;
 
@@ -62,7 +63,10 @@ public static class LockCoupon
         if (problem is not null) return problem.ToResult();
         var attempt = new Attempt(request!, Fingerprint(request!), context, redemptions, wallets, stock, time,
             TimeSpan.FromMinutes(options.Value.LockMinutes), TimeSpan.FromSeconds(cosmos.Value.CallTimeoutSeconds));
-        return await attempt.RunAsync(context.RequestAborted);
+        var answer = await attempt.RunAsync(context.RequestAborted);
+        if (answer is ProblemResult { Value.Type: ProblemTypes.Prefix + ProblemTypes.BudgetExhausted } && attempt.CampaignId is { } spent)
+            Metrics.BudgetSpent(spent);
+        return answer.Counted(Metrics.RedemptionSteps.Lock, context, attempt.CampaignId);
     }
 
     /// <summary>
@@ -78,11 +82,15 @@ public static class LockCoupon
         private readonly DateTimeOffset now = time.GetUtcNow();
         private string OrderId => request.OrderId;
 
+        /// <summary>The campaign of the coupon as stored in the wallet, once read (a coupon id from the request is not a tag).</summary>
+        public string? CampaignId { get; private set; }
+
         public async Task<IResult> RunAsync(CancellationToken ct)
         {
             // (a) The coupon: coupon ids name their campaign, so this is a point read of one wallet document.
             var slot = await wallets.FindSlotAsync(request.CustomerId, request.CouponId, ct);
             if (slot is null) return await RefusedAsync(NotInWallet(), ct);
+            CampaignId = slot.Coupon.CampaignId;
             if (slot.Coupon.State == CouponStatus.Locked && slot.Coupon.OrderId == OrderId)
                 return await ResumeAsync(slot, ct);
             var (discount, refusal) = Check(slot.Coupon, request, now);

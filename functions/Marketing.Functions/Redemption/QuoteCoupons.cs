@@ -3,6 +3,7 @@ using Marketing.Functions.Audit;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
+using Marketing.Functions.Telemetry;
 using Marketing.Functions.Wallet;
 
 namespace Marketing.Functions.Redemption;
@@ -73,6 +74,7 @@ public static class QuoteCoupons
                 notApplicable.Add(new UnquotedCoupon(coupon.Id, coupon.CampaignId, Discount.Wire(price.Reason!.Value)));
         }
         var ordered = applicable.OrderByDescending(c => c.Discount).ThenBy(c => c.ValidTo).ThenBy(c => c.CouponId, StringComparer.Ordinal).ToList();
-        return TypedResults.Ok(new Quote(ordered, notApplicable, ordered.FirstOrDefault()));
+        // Many coupons, many campaigns: counted without a campaign.
+        return TypedResults.Ok(new Quote(ordered, notApplicable, ordered.FirstOrDefault())).Counted(Metrics.RedemptionSteps.Quote, context);
     }
 }

@@ -2,6 +2,7 @@ using Marketing.Functions.Audit;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
+using Marketing.Functions.Telemetry;
 using Marketing.Functions.Wallet;
 
 namespace Marketing.Functions.Redemption;
@@ -35,27 +36,32 @@ public static class RefundRedemption
     {
         var (reason, problem) = await StepRequest.ReadAsync(context.Request);
         if (problem is not null) return problem.ToResult();
+        if (!RedemptionStore.IsValidOrderId(orderId)) return RedemptionResults.NotFound().ToResult(); // no such order can exist: not a step
         var now = time.GetUtcNow();
+        // The record's campaign once read: what the step is counted under (docs/operations.md).
+        Redemption? known = null;
+        IResult Answer(IResult answer) => answer.Counted(Metrics.RedemptionSteps.Refund, context, known?.CampaignId);
         for (var attempt = 0; attempt < 5; attempt++)
         {
             var record = await redemptions.FindAsync(orderId, context.RequestAborted);
+            known = record;
             switch (record?.State)
             {
                 case null:
-                    return RedemptionResults.NotFound().ToResult();
+                    return Answer(RedemptionResults.NotFound().ToResult());
                 case RedemptionState.Refunded:
                     // Committed, so its effects are done: converge after a crash (the coupon's return is filtered on it still
                     // being used by this order; the budget's entry, if the crash came before its removal, goes), never move
                     // the money again.
                     if (record.CouponReturned) await ReturnCouponAsync(wallets, record, CancellationToken.None);
                     await stock.ClearRefundAsync(record);
-                    return RedemptionResults.Ok(record, context, replayed: true);
+                    return Answer(RedemptionResults.Ok(record, context, replayed: true));
                 case RedemptionState.Pending or RedemptionState.Locked or RedemptionState.Cancelled:
-                    return RedemptionResults.Impossible($"Only a paid order can be refunded; this one is {RedemptionResults.Wire(record.State)}.").ToResult();
+                    return Answer(RedemptionResults.Impossible($"Only a paid order can be refunded; this one is {RedemptionResults.Wire(record.State)}.").ToResult());
             }
 
             if (record.RefundingUntil is { } until && now < until + StockStore.LeaseMargin)
-                return InFlight(context).ToResult();
+                return Answer(InFlight(context).ToResult());
             var leased = await redemptions.TryReplaceAsync(record with { RefundingUntil = now + StockStore.Lease }, CancellationToken.None);
             if (leased is null) continue; // another attempt took it, or committed: read it again
             // Every move of this attempt ends with its lease (a client that goes away does not stop it earlier).
@@ -72,9 +78,9 @@ public static class RefundRedemption
                 CancellationToken.None);
             if (refunded is null) continue; // our lease ran out and another attempt took it over: read it again
             await stock.ClearRefundAsync(refunded);
-            return RedemptionResults.Ok(refunded, context, replayed: false);
+            return Answer(RedemptionResults.Ok(refunded, context, replayed: false));
         }
-        return RedemptionResults.KeptChanging().ToResult();
+        return Answer(RedemptionResults.KeptChanging().ToResult());
     }
 
     private static Problem InFlight(HttpContext context)

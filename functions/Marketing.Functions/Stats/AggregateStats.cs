@@ -6,6 +6,7 @@ using System.Text.Json;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Redemption;
+using Marketing.Functions.Telemetry;
 using Marketing.Functions.Wallet;
 using Microsoft.Azure.Cosmos;
 using Microsoft.Extensions.Options;
@@ -36,10 +37,15 @@ public sealed class StatsOptions : IValidatableObject
 
 /// <summary>
 /// A run's report; <c>CosmosRequests</c> counts the run's own requests (the overview's included), nothing else's;
-/// <c>Failures</c> names each cursor that failed (the others went on).
+/// <c>Failures</c> names each cursor that failed (the others went on); <c>AsOf</c> is the statistics' asOf after the run
+/// (every change written before it is counted; null until every cursor has caught up once).
 /// </summary>
 public sealed record AggregateReport(int Pages, int Changes, int Facts, int Counted, int CursorsCaughtUp, int CursorsLost, bool Stopped,
-    long CosmosRequests = 0, IReadOnlyList<string>? Failures = null);
+    long CosmosRequests = 0, IReadOnlyList<string>? Failures = null, DateTimeOffset? AsOf = null) : ITimerReport
+{
+    bool ITimerReport.Failed => Failures is { Count: > 0 };
+    Backlog? ITimerReport.Backlog => null; // its backlog is its lag (marketing.stats.lag)
+}
 
 /// <summary>
 /// Timer function AggregateStats (schedule: app setting AggregateStatsSchedule, every minute by default). Reads the
@@ -66,6 +72,9 @@ public static class AggregateStats
             result.Log($"Folded {report.Changes} changes in {report.Pages} pages: {report.Counted} of {report.Facts} facts new; "
                 + $"{report.CursorsCaughtUp} feed ranges caught up{(report.Stopped ? ", stopped with work left" : "")}; {report.CosmosRequests} Cosmos requests.");
             foreach (var failure in report.Failures ?? []) result.Log("Failed: " + failure);
+            // How far behind the statistics are as the run ends; none until every cursor has caught up once.
+            if (report.AsOf is { } asOf)
+                Metrics.StatsLagAfterRun(Math.Max(0, (services.GetRequiredService<TimeProvider>().GetUtcNow() - asOf).TotalSeconds));
             return result;
         });
 }
@@ -110,10 +119,10 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
                 }
             });
         // The console's home, from what is counted now (cheap to read: one document).
-        await StatsOverview.RefreshAsync(stats, catalogue, stock, lookup, campaigns, payouts, options.Value.TimeZone, time.GetUtcNow(),
-            GetCampaignStats.AsOf(await stats.ListCursorsAsync(ct)), ct);
+        var asOf = GetCampaignStats.AsOf(await stats.ListCursorsAsync(ct));
+        await StatsOverview.RefreshAsync(stats, catalogue, stock, lookup, campaigns, payouts, options.Value.TimeZone, time.GetUtcNow(), asOf, ct);
         return new AggregateReport(tally.Pages, tally.Changes, tally.Facts, tally.Counted, tally.CaughtUp, tally.Lost, deadline.Stopped,
-            Failures: [.. tally.Failures]);
+            Failures: [.. tally.Failures], AsOf: asOf);
     }
 
     /// <summary>The cursors of every source, created (from the beginning of the feed) for the feed ranges of a source that has none.</summary>

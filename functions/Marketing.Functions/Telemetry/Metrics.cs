@@ -22,7 +22,7 @@ public static class Metrics
     /// <summary>Redemption steps answered, by <see cref="StepTag"/> (<see cref="RedemptionSteps"/>), <see cref="OutcomeTag"/> (<see cref="StepOutcomes"/>) and, where one coupon's campaign is known, <see cref="CampaignTag"/>.</summary>
     public const string Redemptions = "marketing.redemption_steps";
 
-    /// <summary>Requests refused because a campaign's budget is spent (a lock or claim that would exceed it), by <see cref="CampaignTag"/>.</summary>
+    /// <summary>Requests refused because a campaign's budget is spent (a lock whose discount it cannot cover: only locks reserve budget), by <see cref="CampaignTag"/>.</summary>
     public const string BudgetExhausted = "marketing.budget_exhausted";
 
     /// <summary>Timer runs, by <see cref="FunctionTag"/> and <see cref="OutcomeTag"/> (<see cref="TimerOutcomes"/>).</summary>
@@ -119,9 +119,51 @@ public static class Metrics
     private static readonly Counter<long> ClaimCounter = Meter.CreateCounter<long>(Claims, "{claim}", "Claims answered, by outcome and campaign.");
     private static readonly Counter<long> OrderEventCounter = Meter.CreateCounter<long>(OrderEvents, "{event}", "Order events settled, by outcome.");
 
+    private static readonly Counter<long> RedemptionCounter = Meter.CreateCounter<long>(Redemptions, "{step}", "Redemption steps answered, by step and outcome (and campaign, where one coupon's campaign is known).");
+    private static readonly Counter<long> BudgetExhaustedCounter = Meter.CreateCounter<long>(BudgetExhausted, "{request}", "Requests refused because the campaign's budget is spent, by campaign.");
+    private static readonly Counter<long> TimerRunCounter = Meter.CreateCounter<long>(TimerRuns, "{run}", "Timer runs, by function and outcome.");
+    private static readonly Gauge<long> TimerBacklogGauge = Meter.CreateGauge<long>(TimerBacklog, "{entry}", "Entries a timer's run saw due and left not done, by function.");
+    private static readonly Gauge<double> TimerBacklogAgeGauge = Meter.CreateGauge<double>(TimerBacklogAge, "s", "How long the oldest entry a run left has been due, by function.");
+    private static readonly Gauge<double> StatsLagGauge = Meter.CreateGauge<double>(StatsLag, "s", "Now minus the statistics' asOf after an AggregateStats run.");
+    private static readonly Counter<long> ReminderCounter = Meter.CreateCounter<long>(Reminders, "{reminder}", "Expiry reminders, by outcome.");
+    private static readonly Histogram<double> WebhookHistogram = Meter.CreateHistogram<double>(WebhookDuration, "ms", "Calls to a provider webhook (its retries included), by channel and outcome.");
+
     public static void Claim(string outcome, string campaignId)
         => ClaimCounter.Add(1, new TagList { { OutcomeTag, outcome }, { CampaignTag, campaignId } });
 
     public static void OrderEvent(string outcome)
         => OrderEventCounter.Add(1, new KeyValuePair<string, object?>(OutcomeTag, outcome));
+
+    /// <summary>One redemption step answered; <paramref name="campaignId"/> only when it comes from a stored coupon or record (never from the request).</summary>
+    public static void RedemptionStep(string step, string outcome, string? campaignId)
+    {
+        var tags = new TagList { { StepTag, step }, { OutcomeTag, outcome } };
+        if (campaignId is not null) tags.Add(CampaignTag, campaignId);
+        RedemptionCounter.Add(1, tags);
+    }
+
+    public static void BudgetSpent(string campaignId)
+        => BudgetExhaustedCounter.Add(1, new KeyValuePair<string, object?>(CampaignTag, campaignId));
+
+    /// <summary>One timer run; <paramref name="function"/> is a timer's declared name (bounded: the app's timers).</summary>
+    public static void TimerRun(string function, string outcome)
+        => TimerRunCounter.Add(1, new TagList { { FunctionTag, function }, { OutcomeTag, outcome } });
+
+    public static void TimerBacklogAtEnd(string function, long entries, double oldestAgeSeconds)
+    {
+        var tag = new KeyValuePair<string, object?>(FunctionTag, function);
+        TimerBacklogGauge.Record(entries, tag);
+        TimerBacklogAgeGauge.Record(oldestAgeSeconds, tag);
+    }
+
+    public static void StatsLagAfterRun(double seconds) => StatsLagGauge.Record(seconds);
+
+    public static void ReminderOutcome(string outcome, long count)
+    {
+        if (count > 0) ReminderCounter.Add(count, new KeyValuePair<string, object?>(OutcomeTag, outcome));
+    }
+
+    /// <summary>One call to a provider webhook; <paramref name="channel"/> is a notification channel's wire name (bounded).</summary>
+    public static void WebhookCall(string channel, string outcome, double milliseconds)
+        => WebhookHistogram.Record(milliseconds, new TagList { { ChannelTag, channel }, { OutcomeTag, outcome } });
 }

@@ -162,11 +162,16 @@ public sealed class TestApp : WebApplicationFactory<Program>, IAsyncLifetime
     }
 }
 
-/// <summary>A clock that stands still until a test moves it.</summary>
+/// <summary>
+/// A clock that stands still until a test moves it. Its timestamps (what durations are measured with) are its ticks, so
+/// a duration the app measures is exactly what the test moved the clock by meanwhile.
+/// </summary>
 public sealed class TestClock(DateTimeOffset start) : TimeProvider
 {
     private long ticks = start.UtcTicks;
     public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref ticks), TimeSpan.Zero);
+    public override long GetTimestamp() => Interlocked.Read(ref ticks);
+    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
     public void Advance(TimeSpan by) => Interlocked.Add(ref ticks, by.Ticks);
     public void Set(DateTimeOffset to) => Interlocked.Exchange(ref ticks, to.UtcTicks);
 }

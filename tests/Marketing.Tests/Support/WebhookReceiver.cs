@@ -27,6 +27,9 @@ public sealed class WebhookReceiver : IAsyncDisposable
     private readonly ConcurrentQueue<int> answers = new();
     public ConcurrentQueue<ReceivedCall> Calls { get; } = new();
     public string Url { get; private set; } = "";
+
+    /// <summary>Called as each call arrives, before it is answered (a test moves its clock here: the call "takes" that long).</summary>
+    public Action? OnCall { get; set; }
     public int Port { get; private set; }
 
     private WebhookReceiver()
@@ -37,6 +40,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
         app = builder.Build();
         app.MapPost("/{**path}", async (HttpContext context) =>
         {
+            OnCall?.Invoke();
             using var buffer = new MemoryStream();
             await context.Request.Body.CopyToAsync(buffer);
             var body = buffer.ToArray();
