@@ -8,6 +8,7 @@ using Marketing.Functions.Expiry;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Wallet;
 using Microsoft.Extensions.Options;
+using Marketing.Functions.Telemetry;
 
 namespace Marketing.Functions.Notifications;
 
@@ -119,6 +120,8 @@ public static class SendReminders
             result.Outputs[Output] = messages.Select(m => JsonSerializer.SerializeToNode(m, Json.Options)).ToList();
             result.Log($"Sent {report.RemindersSent} reminders in {report.Messages} messages ({report.Queued} queued, {report.Requeued} queued again); held {report.RemindersHeld}, worked {report.HeldEntriesWorked} held; {report.AlreadySent} already sent, {report.HeldOut} held out; {report.Alerts} operator alerts; read {report.EntriesRead} expiry entries, {report.WalletQueries} wallet queries, {report.CouponsRead} coupons; window {report.From:O} to {report.Through:O}{(report.CursorAdvanced ? "" : " (not finished: the next run does it again)")}.");
             foreach (var failure in report.Failures) result.Log(failure);
+            LogEvents.LoggerOf(context, typeof(SendReminders)).SendRemindersRan(LogEvents.RunOutcome(report.Failures.Count, deadline.Stopped),
+                report.RemindersSent, report.Messages, report.Queued, report.RemindersHeld, report.Alerts, report.EntriesRead);
             return result;
         }, [QueueOutput]);
 }
@@ -146,7 +149,7 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            report.Failures.Enqueue($"The run stopped: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+            report.Failures.Enqueue($"The run stopped: {Failure.Of(e)}");
         }
         return (report, [.. queued]);
     }
@@ -161,7 +164,7 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            report.Failures.Enqueue($"The outbox sweep failed: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+            report.Failures.Enqueue($"The outbox sweep failed: {Failure.Of(e)}");
         }
         var cursor = await store.FindReminderCursorAsync(ct);
         var from = cursor?.Through ?? now - TimeSpan.FromMinutes(ReminderOptions.FirstLookbackMinutes);
@@ -257,7 +260,7 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            report.Failures.Enqueue($"Reminding a customer failed: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+            report.Failures.Enqueue($"Reminding a customer failed: {Failure.Of(e)}");
         }
     }
 

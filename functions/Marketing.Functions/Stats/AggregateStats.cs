@@ -9,6 +9,7 @@ using Marketing.Functions.Redemption;
 using Marketing.Functions.Wallet;
 using Microsoft.Azure.Cosmos;
 using Microsoft.Extensions.Options;
+using Marketing.Functions.Telemetry;
 
 namespace Marketing.Functions.Stats;
 
@@ -66,6 +67,8 @@ public static class AggregateStats
             result.Log($"Folded {report.Changes} changes in {report.Pages} pages: {report.Counted} of {report.Facts} facts new; "
                 + $"{report.CursorsCaughtUp} feed ranges caught up{(report.Stopped ? ", stopped with work left" : "")}; {report.CosmosRequests} Cosmos requests.");
             foreach (var failure in report.Failures ?? []) result.Log("Failed: " + failure);
+            LogEvents.LoggerOf(context, typeof(AggregateStats)).AggregateStatsRan(LogEvents.RunOutcome(report.Failures?.Count ?? 0, report.Stopped),
+                report.Changes, report.Pages, report.Counted, report.Facts, report.Failures?.Count ?? 0);
             return result;
         });
 }
@@ -105,8 +108,8 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
                 }
                 catch (Exception e) when (!token.IsCancellationRequested)
                 {
-                    logger.LogError(e, "Folding the change feed of {Cursor} failed; the next run reads its page again.", cursor.Id);
-                    lock (tally.Failures) tally.Failures.Add($"{cursor.Id}: {e.GetType().Name}: {e.Message}");
+                    logger.StatsFoldFailed(cursor.Id, e);
+                    lock (tally.Failures) tally.Failures.Add($"{cursor.Id}: {Failure.Of(e)}");
                 }
             });
         // The console's home, from what is counted now (cheap to read: one document).
@@ -212,7 +215,7 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
             var campaign = await lookup.FindAsync(fact.CampaignId, ct);
             if (campaign is null)
             {
-                logger.LogWarning("Fact {Fact} names campaign {Campaign}, which does not exist: not counted.", fact.Id, fact.CampaignId);
+                logger.StatsFactOfUnknownCampaign(fact.Id, fact.CampaignId);
                 continue;
             }
             // The fact may come again until FactDays after it happened (or after now, if it happens later: the end of a
