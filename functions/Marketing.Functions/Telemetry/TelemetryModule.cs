@@ -50,6 +50,7 @@ public static class TelemetryModule
 
     public static WebApplicationBuilder AddTelemetry(this WebApplicationBuilder builder)
     {
+        builder.AddLogLevelDefaults();
         var configuration = builder.Configuration;
         var connectionString = configuration[TelemetryOptions.ConnectionStringSetting];
         var exporting = !string.IsNullOrWhiteSpace(connectionString);
@@ -77,8 +78,10 @@ public static class TelemetryModule
         }
         else
         {
-            // Without Azure Monitor (which brings its own), requests are traced by the ASP.NET Core instrumentation.
-            otel.WithTracing(tracing => tracing.AddAspNetCoreInstrumentation());
+            // Without Azure Monitor (which brings its own), requests are traced by the ASP.NET Core instrumentation, and
+            // outgoing calls (the provider webhooks) by the HttpClient one, as the distro does: what the tests read is
+            // what Azure gets (both redact query strings by default: docs/operations.md, "Logs").
+            otel.WithTracing(tracing => tracing.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation());
         }
         return builder;
     }
