@@ -137,6 +137,21 @@ public static partial class LogEvents
     public static partial void AuditRepairRan(this ILogger log, string outcome, int intentsRead, int repaired, int completedByOthers);
 
     // Hosting (8000s)
+    [LoggerMessage(EventId = 8002, EventName = "RequestFailed", Level = LogLevel.Error,
+        Message = "{Method} {Route} failed ({ErrorType}, status {Status}/{SubStatus}, activity {ActivityId}); request {RequestId}. At: {StackTrace}")]
+    private static partial void RequestFailed(ILogger log, string method, string route, string requestId, string errorType, int status, int subStatus,
+        string? activityId, string? stackTrace);
+    /// <summary>
+    /// A request that ended in an exception (answered 500, or 503 when transient): the route pattern (never the path or
+    /// query), the failure and where in our code it happened (the stack trace holds method names, not data).
+    /// </summary>
+    public static void RequestFailed(this ILogger log, string method, string route, string requestId, Exception e)
+    {
+        if (!log.IsEnabled(LogLevel.Error)) return;
+        var f = Failure.Of(e);
+        RequestFailed(log, method, route, requestId, f.Type, f.Status, f.SubStatus, f.ActivityId, e.StackTrace);
+    }
+
     [LoggerMessage(EventId = 8001, EventName = "UnreadableDocumentSkipped", Level = LogLevel.Error,
         Message = "Skipped unreadable document {DocumentId} in container {Container} ({ErrorType} at {JsonPath}).")]
     private static partial void UnreadableDocumentSkipped(ILogger log, string documentId, string container, string errorType, string? jsonPath);

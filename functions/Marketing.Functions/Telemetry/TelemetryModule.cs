@@ -62,7 +62,7 @@ public static class TelemetryModule
         // Azure SDK clients (Cosmos among them) publish their spans through ActivitySource only behind this switch.
         AppContext.SetSwitch("Azure.Experimental.EnableActivitySource", true);
         var otel = builder.Services.AddOpenTelemetry()
-            .WithTracing(tracing => tracing.AddSource(CosmosSource))
+            .WithTracing(tracing => tracing.AddSource(CosmosSource).AddProcessor(new CosmosErrorRedaction()))
             .WithMetrics(metrics => metrics.AddMeter(Metrics.MeterName));
         if (console)
             otel.WithTracing(tracing => tracing.AddConsoleExporter()).WithMetrics(metrics => metrics.AddConsoleExporter());
