@@ -29,6 +29,9 @@ public static class LogLevels
     public static WebApplicationBuilder AddLogLevelDefaults(this WebApplicationBuilder builder)
     {
         builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = Defaults });
+        // The console (a local run's handler.log, the process output in Azure): one line per record, so a timer run's
+        // summary is one line and a log file reads with grep.
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         return builder;
     }
 }
