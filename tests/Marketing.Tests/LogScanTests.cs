@@ -279,10 +279,12 @@ public sealed class LogScanTests
             ["quietHours"] = new JsonObject { ["from"] = "00:00", ["to"] = "00:00" },
         }))).AssertStatusAsync(HttpStatusCode.OK);
         await (await bobClient.PostAsync("/api/me/notification-preferences/wechat-consents", null)).AssertStatusAsync(HttpStatusCode.OK);
-        // A wallet read page by page: the page token travels in the query string.
-        var first = await (await bobClient.GetAsync("/api/me/coupons?limit=1")).AssertStatusAsync(HttpStatusCode.OK);
-        if ((string?)first["continuationToken"] is { } pageToken)
-            await (await bobClient.GetAsync("/api/me/coupons?limit=1&continuationToken=" + Uri.EscapeDataString(pageToken))).AssertStatusAsync(HttpStatusCode.OK);
+        // The audit trail read page by page: the page token travels in the query string.
+        var auditor = As("audrey", "approver");
+        var first = await (await auditor.GetAsync("/api/audit?limit=1")).AssertStatusAsync(HttpStatusCode.OK);
+        var pageToken = (string?)first["continuationToken"];
+        Assert.NotNull(pageToken);
+        await (await auditor.GetAsync("/api/audit?limit=1&continuationToken=" + Uri.EscapeDataString(pageToken))).AssertStatusAsync(HttpStatusCode.OK);
         await app.InvokeTimerAsync("SendReminders"); // the reminders' window starts at the claims
 
         // The order system: quote, lock, confirm, refund, with order lines and a reason that are bodies.
