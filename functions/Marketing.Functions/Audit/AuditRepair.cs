@@ -1,5 +1,6 @@
 using Marketing.Functions.Hosting;
 using Microsoft.Extensions.Options;
+using Marketing.Functions.Telemetry;
 
 namespace Marketing.Functions.Audit;
 
@@ -38,6 +39,8 @@ public static class AuditRepair
             result.Log($"Read {report.IntentsRead} stale intents: repaired {report.Repaired}, {report.CompletedByOthers} completed by someone else first.");
             if (report.Stopped) result.Log("Stopped at the run's time limit with intents left; the next run carries on.");
             report.Failures.ForEach(f => result.Log(f));
+            LogEvents.LoggerOf(context, typeof(AuditRepair)).AuditRepairRan(LogEvents.RunOutcome(report.Failures.Count, report.Stopped),
+                report.IntentsRead, report.Repaired, report.CompletedByOthers);
             return result;
         });
 
@@ -67,7 +70,7 @@ public static class AuditRepair
                 }
                 catch (Exception e) when (!token.IsCancellationRequested)
                 {
-                    lock (failures) failures.Add($"Audit entry {intent.Id} ({intent.Target}) not repaired: {e.Message}");
+                    lock (failures) failures.Add($"Audit entry {intent.Id} ({intent.Target}) not repaired: {Failure.Of(e)}");
                     backlog.Left(intent.OccurredAt + grace);
                 }
             });

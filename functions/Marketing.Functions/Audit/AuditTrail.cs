@@ -3,6 +3,7 @@ using System.Security.Claims;
 using System.Text.Json.Nodes;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Identity;
+using Marketing.Functions.Telemetry;
 
 namespace Marketing.Functions.Audit;
 
@@ -103,18 +104,18 @@ public sealed class AuditTrail(AuditStore store, IEnumerable<IAuditTarget> targe
                         BeforeHash = AuditState.Hash(null), Changes = [], CompletedAt = time.GetUtcNow(),
                     }, CancellationToken.None);
                 else
-                    log.LogError("Audited call {Action} answered {Status} without naming its target: no entry.", call.Route.Action, status);
+                    log.AuditTargetMissing(call.Route.Action, status);
                 return;
             }
             // The change is made: completing its entry must not stop because the client went away (each call is bounded anyway).
             var after = await Reader(intent.Kind).ReadAsync(intent.TargetId, CancellationToken.None);
             var completed = Complete(intent, after, AuditEntry.States.Done, status, problemType, context.AuditReason());
             if (!await store.TryCompleteAsync(completed, intent.ETag!, CancellationToken.None))
-                log.LogWarning("Audit entry {Id} was completed by someone else (a repair) first.", intent.Id);
+                log.AuditCompletedByOther(intent.Id);
         }
         catch (Exception e)
         {
-            log.LogWarning(e, "Audit entry of {Action} not completed now; AuditRepair completes it.", call.Route.Action);
+            log.AuditEntryLeftForRepair(call.Route.Action, e);
         }
     }
 

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using Marketing.Functions.Hosting;
 using Microsoft.Azure.Cosmos;
+using Marketing.Functions.Telemetry;
 
 namespace Marketing.Functions.Campaigns;
 
@@ -83,7 +84,7 @@ public sealed class CampaignStore(Database database, ILogger<CampaignStore>? log
         }
         catch (Exception e) when (e is CosmosException || (e is OperationCanceledException && !ct.IsCancellationRequested))
         {
-            log.LogWarning(e, "The catalog change marker was not written; other instances see the change within a minute.");
+            log.CatalogMarkerNotWritten(e);
         }
     }
 
@@ -162,7 +163,7 @@ public sealed class CampaignStore(Database database, ILogger<CampaignStore>? log
         }
         catch (JsonException e)
         {
-            log.LogError(e, "Skipped unreadable document {DocumentId} in container {Container}: {Reason}", id, Spec.Name, e.Message);
+            log.UnreadableDocumentSkipped(id, Spec.Name, e);
             return new CampaignChange(id, ts, null);
         }
     }

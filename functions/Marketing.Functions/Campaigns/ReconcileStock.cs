@@ -2,6 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Wallet;
 using Microsoft.Extensions.Options;
+using Marketing.Functions.Telemetry;
 
 namespace Marketing.Functions.Campaigns;
 
@@ -57,6 +58,7 @@ public static class ReconcileStock
             var result = new InvocationResult { ReturnValue = report };
             result.Log($"Checked {report.Campaigns} campaigns, {report.Repairs.Count} repairs.");
             report.Repairs.ForEach(r => result.Log(r));
+            LogEvents.LoggerOf(context, typeof(ReconcileStock)).ReconcileStockRan(report.Campaigns, report.Repairs.Count);
             return result;
         });
 
@@ -140,7 +142,7 @@ public static class ReconcileStock
             catch (Exception e) when (!ct.IsCancellationRequested) // our call deadline is an OperationCanceledException too: one failure, not the run's end
             {
                 // One campaign's trouble must not stop the others; it is retried on the next run.
-                repairs.Add($"{id}: failed ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
+                repairs.Add($"{id}: failed ({Failure.Of(e)})");
                 failures++;
             }
         }

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using Marketing.Functions.Hosting;
 using Microsoft.Azure.Cosmos;
+using Marketing.Functions.Telemetry;
 
 namespace Marketing.Functions.Commissions;
 
@@ -270,6 +271,6 @@ public sealed class CommissionRulesStore(Database database, TimeProvider time, I
         await legacy.PatchItemAsync<LegacyCommissionRules>(LegacyCommissionRules.DocumentId, new PartitionKey(LegacyCommissionRules.DocumentId),
             [PatchOperation.Set("/migratedAt", UtcInstantConverter.Text(time.GetUtcNow()))],
             new PatchItemRequestOptions { EnableContentResponseOnWrite = false }, ct);
-        log.LogInformation("Copied {Count} commission rule versions from the single rules document into their own documents.", old.Resource.Versions.Count);
+        log.CommissionRulesMigrated(old.Resource.Versions.Count);
     }
 }

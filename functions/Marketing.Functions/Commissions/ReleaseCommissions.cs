@@ -1,6 +1,7 @@
 using Marketing.Functions.Expiry;
 using Marketing.Functions.Hosting;
 using Microsoft.Extensions.Options;
+using Marketing.Functions.Telemetry;
 
 namespace Marketing.Functions.Commissions;
 
@@ -42,6 +43,8 @@ public static class ReleaseCommissions
             if (report.Stopped)
                 result.Log($"Stopped at the run's time limit ({deadline.StopAt:O}) with work left; the next run carries on from what is still due.");
             report.Failures.ForEach(f => result.Log(f));
+            LogEvents.LoggerOf(context, typeof(ReleaseCommissions)).ReleaseCommissionsRan(LogEvents.RunOutcome(report.Failures.Count, report.Stopped),
+                report.EntriesReleased, report.RecordsRead, report.Failures.Count);
             return result;
         });
 

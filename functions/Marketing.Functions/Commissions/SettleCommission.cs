@@ -58,6 +58,7 @@ public static class SettleCommission
                     result.ReturnValue = new SettlementOutcome("quarantined", Note: problem);
                     Metrics.OrderEvent(Metrics.OrderEventOutcomes.Quarantined);
                     result.Log($"Message {messageId} quarantined: {problem}");
+                    LogEvents.LoggerOf(context, typeof(SettleCommission)).OrderEventSettled(messageId, deliveryCount, Metrics.OrderEventOutcomes.Quarantined, 0);
                     return result;
                 }
                 var outcome = await SettleAsync(orderEvent, s.GetRequiredService<SettlementStore>(), s.GetRequiredService<ReferralStore>(),
@@ -70,6 +71,7 @@ public static class SettleCommission
                 Metrics.OrderEvent(outcome.Outcome);
                 result.Log($"Event {orderEvent.EventId} ({orderEvent.Type}) of order {orderEvent.OrderId}: {outcome.Outcome}, {outcome.EntriesWritten} entries written{(outcome.Note is null ? "" : "; " + outcome.Note)}.");
                 if (outcome.Outcome == "retry") result.Status = StatusCodes.Status503ServiceUnavailable;
+                LogEvents.LoggerOf(context, typeof(SettleCommission)).OrderEventSettled(messageId, deliveryCount, outcome.Outcome, outcome.EntriesWritten);
                 return result;
             }
             catch (Exception e) when (Platform.IsTransient(e, context.RequestAborted))
@@ -77,7 +79,8 @@ public static class SettleCommission
                 result.Status = StatusCodes.Status503ServiceUnavailable;
                 result.ReturnValue = new SettlementOutcome("retry", Note: e.GetType().Name);
                 Metrics.OrderEvent(Metrics.OrderEventOutcomes.Retry);
-                result.Log($"Message {messageId} (delivery {deliveryCount}) not settled, will be retried: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+                result.Log($"Message {messageId} (delivery {deliveryCount}) not settled, will be retried: {Failure.Of(e)}");
+                LogEvents.LoggerOf(context, typeof(SettleCommission)).OrderEventSettled(messageId, deliveryCount, Metrics.OrderEventOutcomes.Retry, 0);
                 return result;
             }
         });

@@ -1,4 +1,5 @@
 using Marketing.Functions.Hosting;
+using Marketing.Functions.Telemetry;
 
 namespace Marketing.Functions.Commissions;
 
@@ -63,7 +64,7 @@ public static class SettlementReleases
                 {
                     // The record stays open: the next run tries again.
                     Volatile.Write(ref failed[item.Record], true);
-                    report.Failed($"{record.Id}: release of {entry.Id} failed ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
+                    report.Failed($"{record.Id}: release of {entry.Id} failed ({Failure.Of(e)})");
                 }
                 if (Interlocked.Decrement(ref left[item.Record]) > 0) return;
             }
@@ -78,7 +79,7 @@ public static class SettlementReleases
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
-                report.Failed($"{record.Id}: closing its release failed ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
+                report.Failed($"{record.Id}: closing its release failed ({Failure.Of(e)})");
             }
         });
         // Due and not closed (a release failed, an event is not written yet, the record changed): read again by the next run.

@@ -5,6 +5,7 @@ using System.Text;
 using Marketing.Functions.Hosting;
 using Microsoft.Azure.Cosmos;
 using Microsoft.Extensions.Options;
+using Marketing.Functions.Telemetry;
 
 namespace Marketing.Functions.Expiry;
 
@@ -402,7 +403,7 @@ public sealed class DueIndex(Database database, IOptions<DueIndexOptions>? optio
         catch (Exception e) when (!limits.Token.IsCancellationRequested) // our call deadline is an OperationCanceledException too: one failure, not the run's end
         {
             // Left not done: the next run tries it again.
-            run.Failed($"{entry.Id}: failed ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
+            run.Failed($"{entry.Id}: failed ({Failure.Of(e)})");
         }
         catch (Exception)
         {

@@ -3,6 +3,7 @@ using Marketing.Functions.Hosting;
 using Marketing.Functions.Redemption;
 using Marketing.Functions.Wallet;
 using Microsoft.Extensions.Options;
+using Marketing.Functions.Telemetry;
 
 namespace Marketing.Functions.Expiry;
 
@@ -61,6 +62,8 @@ public static class ExpireCoupons
             if (report.Stopped)
                 result.Log($"Stopped at the run's time limit ({deadline.StopAt:O}) with work left; the next run carries on from what is still due.");
             report.Failures.ForEach(f => result.Log(f));
+            LogEvents.LoggerOf(context, typeof(ExpireCoupons)).ExpireCouponsRan(LogEvents.RunOutcome(report.Failures.Count, report.Stopped),
+                report.CouponsExpired, report.LocksReleased, report.CampaignsEnded, report.CampaignsClosed, report.EntriesRead);
             return result;
         });
 
@@ -171,7 +174,7 @@ public static class ExpireCoupons
         catch (Exception e) when (!ct.IsCancellationRequested) // our call deadline is an OperationCanceledException too: one failure, not the run's end
         {
             // Not closed on a failed recount: the next run tries again.
-            report.Failures.Add($"{id}: could not recount stock ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
+            report.Failures.Add($"{id}: could not recount stock ({Failure.Of(e)})");
             return true;
         }
     }
@@ -185,7 +188,7 @@ public static class ExpireCoupons
         }
         catch (Exception e) when (!ct.IsCancellationRequested) // our call deadline is an OperationCanceledException too: one failure, not the run's end
         {
-            report.Failures.Add($"{id}: could not end ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
+            report.Failures.Add($"{id}: could not end ({Failure.Of(e)})");
             return false;
         }
     }

@@ -2,6 +2,7 @@ using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
 using Marketing.Functions.Redemption;
 using Marketing.Functions.Wallet;
+using Marketing.Functions.Telemetry;
 
 namespace Marketing.Functions.Expiry;
 
@@ -54,7 +55,7 @@ public static class LapsedLocks
                     }
                     catch (Exception e) when (!token.IsCancellationRequested) // our call deadline is an OperationCanceledException too
                     {
-                        report.Failed($"lock of {x.Coupon.OrderId} on {x.Coupon.Id}: failed ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
+                        report.Failed($"lock of {x.Coupon.OrderId} on {x.Coupon.Id}: failed ({Failure.Of(e)})");
                         report.Backlog.Left(x.Coupon.LockedUntil ?? now);
                     }
                 });

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Azure.Cosmos;
+using Marketing.Functions.Telemetry;
 
 namespace Marketing.Functions.Hosting;
 
@@ -205,7 +206,7 @@ public static class Paging
             catch (JsonException e)
             {
                 var id = document.ValueKind == JsonValueKind.Object && document.TryGetProperty("id", out var value) ? value.ToString() : "(no id)";
-                logger.LogError(e, "Skipped unreadable document {DocumentId} in container {Container}: {Reason}", id, containerName, e.Message);
+                logger.UnreadableDocumentSkipped(id, containerName, e);
             }
         }
     }

@@ -6,6 +6,7 @@ using Marketing.Functions.Payouts;
 using Marketing.Functions.Promoters;
 using Marketing.Functions.Redemption;
 using Marketing.Functions.Stats;
+using Marketing.Functions.Telemetry;
 using Marketing.Functions.Wallet;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.Azure.Cosmos;
@@ -53,7 +54,9 @@ public static class Platform
 
     public static WebApplication UsePlatform(this WebApplication app)
     {
-        app.UseExceptionHandler(new ExceptionHandlerOptions { ExceptionHandler = WriteUnhandledAsync });
+        // The middleware's own error log carries the exception's message, which can quote a body (Cosmos puts the server's
+        // answer in it, a binding failure the value it could not bind): WriteUnhandledAsync logs the failure without it.
+        app.UseExceptionHandler(new ExceptionHandlerOptions { ExceptionHandler = WriteUnhandledAsync, SuppressDiagnosticsCallback = _ => true });
         // Answers that routing produces without a body (unknown route 404, wrong method 405, wrong media
         // type 415) get a problem+json body too, so clients parse one error shape.
         app.UseStatusCodePages(context => ProblemResult.WriteAsync(context.HttpContext, context.HttpContext.Response.StatusCode switch
@@ -105,12 +108,16 @@ public static class Platform
 
     private static Task WriteUnhandledAsync(HttpContext context)
     {
-        var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
+        var failure = context.Features.Get<IExceptionHandlerFeature>();
+        var error = failure?.Error;
         if (context.RequestAborted.IsCancellationRequested)
         {
             context.Response.StatusCode = 499; // the client went away; nobody reads this answer
             return Task.CompletedTask;
         }
+        if (error is not null && error is not BadHttpRequestException and not InvalidPageTokenException)
+            LogEvents.LoggerOf(context, typeof(Platform)).RequestFailed(context.Request.Method,
+                (failure?.Endpoint as RouteEndpoint)?.RoutePattern.RawText ?? "(no route)", context.TraceIdentifier, error);
         var problem = error switch
         {
             // Binding failures of route/query values and Kestrel's own limits are the caller's mistakes.

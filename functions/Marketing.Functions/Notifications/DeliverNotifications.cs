@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Marketing.Functions.Hosting;
 using Microsoft.Extensions.Options;
+using Marketing.Functions.Telemetry;
 
 namespace Marketing.Functions.Notifications;
 
@@ -40,6 +41,7 @@ public static class DeliverNotifications
             {
                 result.ReturnValue = new DeliveryOutcome("malformed", problem);
                 result.Log($"Message {messageId} not a notification, completed: {problem}");
+                LogEvents.LoggerOf(context, typeof(DeliverNotifications)).NotificationHandled(messageId, deliveryCount, null, null, "malformed");
                 return result;
             }
             try
@@ -49,13 +51,17 @@ public static class DeliverNotifications
                 result.ReturnValue = outcome;
                 result.Log($"Notification {message.RecordId} ({message.Channel}, delivery {deliveryCount}): {outcome.Outcome}{(outcome.Note is null ? "" : "; " + outcome.Note)}.");
                 if (outcome.Outcome == "retry") result.Status = StatusCodes.Status503ServiceUnavailable;
+                LogEvents.LoggerOf(context, typeof(DeliverNotifications)).NotificationHandled(messageId, deliveryCount, message.RecordId,
+                    message.Channel.ToString().ToLowerInvariant(), outcome.Outcome);
                 return result;
             }
             catch (Exception e) when (Platform.IsTransient(e, context.RequestAborted))
             {
                 result.Status = StatusCodes.Status503ServiceUnavailable;
                 result.ReturnValue = new DeliveryOutcome("retry", e.GetType().Name);
-                result.Log($"Notification {message.RecordId} (delivery {deliveryCount}) not delivered, will be retried: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+                result.Log($"Notification {message.RecordId} (delivery {deliveryCount}) not delivered, will be retried: {Failure.Of(e)}");
+                LogEvents.LoggerOf(context, typeof(DeliverNotifications)).NotificationHandled(messageId, deliveryCount, message.RecordId,
+                    message.Channel.ToString().ToLowerInvariant(), "retry");
                 return result;
             }
         });

@@ -5,6 +5,7 @@ using Marketing.Functions.Approvals;
 using Marketing.Functions.Campaigns;
 using Marketing.Functions.Hosting;
 using Microsoft.Extensions.Options;
+using Marketing.Functions.Telemetry;
 
 namespace Marketing.Functions.Notifications;
 
@@ -150,7 +151,7 @@ public sealed class OperatorAlerts(NotificationStore notifications, StockStore s
     }
 
     private void Failed(string what, Exception e)
-        => log.LogWarning("Operator alerts: {What} failed (the next run tries again): {Error}: {Message}", what, e.GetType().Name, e.Message.Split('\n')[0]);
+        => log.OperatorAlertsFailed(what, e);
 
     /// <summary>The alert records a campaign's state calls for now (one query for its stock and budget, skipped when both checks are off).</summary>
     public async Task<List<NotificationRecord>> DueAsync(Campaign campaign, DateTimeOffset now, CancellationToken ct)

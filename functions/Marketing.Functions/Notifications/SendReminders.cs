@@ -138,6 +138,8 @@ public static class SendReminders
             Metrics.ReminderOutcome(Metrics.ReminderOutcomes.Sent, report.RemindersSent);
             Metrics.ReminderOutcome(Metrics.ReminderOutcomes.Held, report.RemindersHeld);
             Metrics.ReminderOutcome(Metrics.ReminderOutcomes.Failed, report.RemindersFailed);
+            LogEvents.LoggerOf(context, typeof(SendReminders)).SendRemindersRan(LogEvents.RunOutcome(report.Failures.Count, deadline.Stopped),
+                report.RemindersSent, report.Messages, report.Queued, report.RemindersHeld, report.Alerts, report.EntriesRead);
             return result;
         }, [QueueOutput]);
 }
@@ -165,7 +167,7 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            report.Failures.Enqueue($"The run stopped: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+            report.Failures.Enqueue($"The run stopped: {Failure.Of(e)}");
             // Its window is not done: its age is the backlog's (unknown only when the cursor itself could not be read).
             if (report.From != default && !report.CursorAdvanced) report.Backlog.Left(report.From, 0);
         }
@@ -182,7 +184,7 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            report.Failures.Enqueue($"The outbox sweep failed: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+            report.Failures.Enqueue($"The outbox sweep failed: {Failure.Of(e)}");
         }
         var cursor = await store.FindReminderCursorAsync(ct);
         var from = cursor?.Through ?? now - TimeSpan.FromMinutes(ReminderOptions.FirstLookbackMinutes);
@@ -294,7 +296,7 @@ public sealed class ReminderRun(NotificationStore store, WalletStore wallets, Ca
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            report.Failures.Enqueue($"Reminding a customer failed: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+            report.Failures.Enqueue($"Reminding a customer failed: {Failure.Of(e)}");
             report.Add(r => r.RemindersFailed += reminders.Count);
             report.Backlog.Left(report.From);
         }

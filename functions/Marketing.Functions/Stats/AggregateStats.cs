@@ -75,6 +75,8 @@ public static class AggregateStats
             // How far behind the statistics are as the run ends; none until every cursor has caught up once.
             if (report.AsOf is { } asOf)
                 Metrics.StatsLagAfterRun(Math.Max(0, (services.GetRequiredService<TimeProvider>().GetUtcNow() - asOf).TotalSeconds));
+            LogEvents.LoggerOf(context, typeof(AggregateStats)).AggregateStatsRan(LogEvents.RunOutcome(report.Failures?.Count ?? 0, report.Stopped),
+                report.Changes, report.Pages, report.Counted, report.Facts, report.Failures?.Count ?? 0);
             return result;
         });
 }
@@ -114,8 +116,8 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
                 }
                 catch (Exception e) when (!token.IsCancellationRequested)
                 {
-                    logger.LogError(e, "Folding the change feed of {Cursor} failed; the next run reads its page again.", cursor.Id);
-                    lock (tally.Failures) tally.Failures.Add($"{cursor.Id}: {e.GetType().Name}: {e.Message}");
+                    logger.StatsFoldFailed(cursor.Id, e);
+                    lock (tally.Failures) tally.Failures.Add($"{cursor.Id}: {Failure.Of(e)}");
                 }
             });
         // The console's home, from what is counted now (cheap to read: one document).
@@ -221,7 +223,7 @@ public sealed class StatsFolder(Database database, StatsStore stats, CampaignSto
             var campaign = await lookup.FindAsync(fact.CampaignId, ct);
             if (campaign is null)
             {
-                logger.LogWarning("Fact {Fact} names campaign {Campaign}, which does not exist: not counted.", fact.Id, fact.CampaignId);
+                logger.StatsFactOfUnknownCampaign(fact.Id, fact.CampaignId);
                 continue;
             }
             // The fact may come again until FactDays after it happened (or after now, if it happens later: the end of a

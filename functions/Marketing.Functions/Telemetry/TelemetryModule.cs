@@ -66,6 +66,7 @@ public static class TelemetryModule
 
     public static WebApplicationBuilder AddTelemetry(this WebApplicationBuilder builder)
     {
+        builder.AddLogLevelDefaults();
         var configuration = builder.Configuration;
         var connectionString = configuration[TelemetryOptions.ConnectionStringSetting];
         var exporting = !string.IsNullOrWhiteSpace(connectionString);
@@ -77,7 +78,7 @@ public static class TelemetryModule
         // Azure SDK clients (Cosmos among them) publish their spans through ActivitySource only behind this switch.
         AppContext.SetSwitch("Azure.Experimental.EnableActivitySource", true);
         var otel = builder.Services.AddOpenTelemetry()
-            .WithTracing(tracing => tracing.AddSource(CosmosSource))
+            .WithTracing(tracing => tracing.AddSource(CosmosSource).AddProcessor(new CosmosErrorRedaction()))
             .WithMetrics(metrics => metrics.AddMeter(Metrics.MeterName));
         if (console)
             otel.WithTracing(tracing => tracing.AddConsoleExporter()).WithMetrics(metrics => metrics.AddConsoleExporter());
@@ -96,8 +97,10 @@ public static class TelemetryModule
         }
         else
         {
-            // Without Azure Monitor (which brings its own), requests are traced by the ASP.NET Core instrumentation.
-            otel.WithTracing(tracing => tracing.AddAspNetCoreInstrumentation());
+            // Without Azure Monitor (which brings its own), requests are traced by the ASP.NET Core instrumentation, and
+            // outgoing calls (the provider webhooks) by the HttpClient one, as the distro does: what the tests read is
+            // what Azure gets (both redact query strings by default: docs/operations.md, "Logs").
+            otel.WithTracing(tracing => tracing.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation());
         }
         // The handler's own role (cloud_RoleName), beside the host's (the site's name): its request rows are HTTP calls,
         // the host's are invocations; one role would count both in the portal's Failures and Performance views. Last, so

@@ -179,13 +179,12 @@ public static class ClaimCoupon
         {
             // To the shard the unit came from: each shard's issued + remaining = its total.
             if (!await stock.GiveBackAsync(campaignId, shard, couponId, now, CancellationToken.None))
-                logger.LogWarning("A give-back of campaign {CampaignId} for {CouponId} was refused (already given back?); reconciliation restores the count.",
-                    campaignId, couponId);
+                logger.StockGiveBackRefused(campaignId, couponId);
         }
         catch (Exception e)
         {
             // Under-sold by one until reconciliation: never over-sold.
-            logger.LogWarning(e, "Could not give back a unit of stock for campaign {CampaignId}; reconciliation will.", campaignId);
+            logger.StockGiveBackFailed(campaignId, e);
         }
     }
 
