@@ -67,7 +67,7 @@ public sealed class TraceCorrelationTests
     /// distro's App Service detector would name the site, the host's role): the portal then shows host and handler apart.
     /// </summary>
     [Fact]
-    public async Task Exporting_in_App_Service_the_handler_is_its_own_role_on_the_hosts_instance()
+    public async Task Exporting_in_App_Service_the_handler_is_its_own_role_on_the_hosts_instance_and_keeps_every_log()
     {
         // The detector reads the process environment; this collection runs alone, and nothing else reads these.
         Environment.SetEnvironmentVariable("WEBSITE_SITE_NAME", "func-marketing-test");
@@ -80,6 +80,11 @@ public sealed class TraceCorrelationTests
                 builder.UseSetting("AzureMonitor:DisableOfflineStorage", "true");
                 builder.UseSetting("WEBSITE_INSTANCE_ID", "instance-7");
             });
+            // Exported as configured: no Entra token without Authorization=AAD (as the host), and every log record kept.
+            var exporter = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptionsMonitor<Azure.Monitor.OpenTelemetry.AspNetCore.AzureMonitorOptions>>()
+                .Get(Microsoft.Extensions.Options.Options.DefaultName);
+            Assert.Null(exporter.Credential);
+            Assert.False(exporter.EnableTraceBasedLogsSampler);
             foreach (var provider in new OpenTelemetry.BaseProvider[] { app.Services.GetRequiredService<TracerProvider>(), app.Services.GetRequiredService<OpenTelemetry.Metrics.MeterProvider>() })
             {
                 var attributes = provider.GetResource().Attributes.ToDictionary(a => a.Key, a => a.Value);

@@ -93,6 +93,10 @@ public static class TelemetryModule
             {
                 o.ConnectionString = connectionString;
                 if (UsesEntra(authentication)) o.Credential = BlobExtensions.Identity(ClientId(authentication));
+                // Every log record is kept, whether or not its request's trace was sampled: the handler logs only warnings,
+                // errors and one summary per timer run or queue message, and those count runs and outcomes (the distro's
+                // default drops the logs of unsampled traces: at 5 traces/s, nearly every timer's summary at peak).
+                o.EnableTraceBasedLogsSampler = false;
             });
         }
         else
