@@ -130,6 +130,9 @@ param mediaMalwareScanning bool = false
 @description('Most GB Defender scans per month (-1 = no cap). Beyond it uploads are not scanned, so they are never published.')
 param mediaMalwareScanningCapGBPerMonth int = 5000
 
+@description('Traces (a request with its Cosmos calls) the handler exports per second per instance; metrics and logs are never sampled. A number as text: 5 is the Azure Monitor distro\'s default; raise it (e.g. 1000) to see every trace during an incident, at the ingestion cost.')
+param telemetryTracesPerSecond string = '5'
+
 // Alerts (infra/modules/alerts.bicep; each rule's runbook: docs/operations.md, "Alerts").
 @description('Email address the alerts\' action group notifies; empty = no email (alerts are still listed in Azure Monitor).')
 param alertEmail string = ''
@@ -320,6 +323,7 @@ module functionApp 'modules/functionapp.bicep' = {
     mediaBlobEndpoint: mediaStorage.outputs.blobEndpoint
     mediaPublicBaseUrl: mediaPublicBaseUrl
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    telemetryTracesPerSecond: telemetryTracesPerSecond
     cosmosEndpoint: cosmos.outputs.endpoint
     cosmosDatabaseName: cosmos.outputs.databaseName
     serviceBusNamespaceFqdn: serviceBus.outputs.fullyQualifiedNamespace

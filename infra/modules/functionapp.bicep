@@ -15,6 +15,8 @@ param mediaMalwareScanning bool
 param mediaBlobEndpoint string
 param mediaPublicBaseUrl string
 param appInsightsConnectionString string
+@description('Traces exported per second per instance (Telemetry__TracesPerSecond).')
+param telemetryTracesPerSecond string
 param cosmosEndpoint string
 param cosmosDatabaseName string
 param serviceBusNamespaceFqdn string
@@ -99,6 +101,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         // Telemetry, authorized by the identity (Application Insights local auth is off).
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
         { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
+        // The handler's trace sampling (rate-limited; metrics and logs are never sampled): docs/operations.md#sampling.
+        { name: 'Telemetry__TracesPerSecond', value: telemetryTracesPerSecond }
         // Service Bus bindings (Connection = "ServiceBusConnection"), by identity.
         { name: 'ServiceBusConnection__fullyQualifiedNamespace', value: serviceBusNamespaceFqdn }
         { name: 'ServiceBusConnection__credential', value: 'managedidentity' }

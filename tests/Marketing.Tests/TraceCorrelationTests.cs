@@ -3,8 +3,11 @@ using System.Net;
 using Marketing.Functions.Stats;
 using Marketing.Functions.Telemetry;
 using Marketing.Tests.Support;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using OpenTelemetry;
 using OpenTelemetry.Trace;
 using Xunit;
@@ -79,12 +82,14 @@ public sealed class TraceCorrelationTests
                 builder.UseSetting("APPLICATIONINSIGHTS_CONNECTION_STRING", "InstrumentationKey=00000000-0000-4000-8000-000000000000;IngestionEndpoint=http://127.0.0.1:9/");
                 builder.UseSetting("AzureMonitor:DisableOfflineStorage", "true");
                 builder.UseSetting("WEBSITE_INSTANCE_ID", "instance-7");
+                builder.UseSetting("Telemetry:TracesPerSecond", "250");
             });
             // Exported as configured: no Entra token without Authorization=AAD (as the host), and every log record kept.
             var exporter = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptionsMonitor<Azure.Monitor.OpenTelemetry.AspNetCore.AzureMonitorOptions>>()
                 .Get(Microsoft.Extensions.Options.Options.DefaultName);
             Assert.Null(exporter.Credential);
             Assert.False(exporter.EnableTraceBasedLogsSampler);
+            Assert.Equal(250, exporter.TracesPerSecond); // Telemetry__TracesPerSecond, not the distro's 5
             foreach (var provider in new OpenTelemetry.BaseProvider[] { app.Services.GetRequiredService<TracerProvider>(), app.Services.GetRequiredService<OpenTelemetry.Metrics.MeterProvider>() })
             {
                 var attributes = provider.GetResource().Attributes.ToDictionary(a => a.Key, a => a.Value);
@@ -96,5 +101,25 @@ public sealed class TraceCorrelationTests
         {
             Environment.SetEnvironmentVariable("WEBSITE_SITE_NAME", null);
         }
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("fast")]
+    public void A_trace_rate_that_is_not_a_positive_number_stops_the_start_with_the_settings_name(string rate)
+    {
+        var error = Assert.ThrowsAny<Exception>(() => ValidateTelemetryAtStart(rate));
+        Assert.Contains("TracesPerSecond", error.ToString());
+        ValidateTelemetryAtStart("5");
+        ValidateTelemetryAtStart("1000");
+    }
+
+    private static void ValidateTelemetryAtStart(string rate)
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Telemetry:TracesPerSecond"] = rate });
+        builder.AddTelemetry();
+        using var provider = builder.Services.BuildServiceProvider();
+        provider.GetRequiredService<IStartupValidator>().Validate();
     }
 }

@@ -1,6 +1,8 @@
+using System.ComponentModel.DataAnnotations;
 using System.Diagnostics;
 using Azure.Monitor.OpenTelemetry.AspNetCore;
 using Marketing.Functions.Hosting;
+using Microsoft.Extensions.Options;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -33,6 +35,14 @@ public sealed class TelemetryOptions
 
     /// <summary>A local run prints every span and metric to its log (OpenTelemetry's console exporter); implies collection.</summary>
     [LocalOnly] public bool Console { get; set; }
+
+    /// <summary>
+    /// Traces exported per second per instance (the Azure Monitor distro's rate-limited sampler; 5 is its default). Raise
+    /// it to keep every trace for a while (an incident); metrics and logs are never sampled. The distro's own
+    /// OTEL_TRACES_SAMPLER variables are not honoured by UseAzureMonitor in version 1.6.0 (measured: docs/benchmarks.md).
+    /// </summary>
+    [Range(0.1, 100_000)]
+    public double TracesPerSecond { get; set; } = 5;
 }
 
 public static class TelemetryModule
@@ -73,6 +83,7 @@ public static class TelemetryModule
         var console = configuration.GetValue<bool>($"{TelemetryOptions.Section}:{nameof(TelemetryOptions.Console)}");
         var enabled = exporting || console || configuration.GetValue<bool>($"{TelemetryOptions.Section}:{nameof(TelemetryOptions.Enabled)}");
         builder.Services.AddSingleton(new Switch(enabled));
+        builder.Services.AddOptions<TelemetryOptions>().BindConfiguration(TelemetryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         if (!enabled) return builder;
 
         // Azure SDK clients (Cosmos among them) publish their spans through ActivitySource only behind this switch.
@@ -98,6 +109,7 @@ public static class TelemetryModule
                 // default drops the logs of unsampled traces: at 5 traces/s, nearly every timer's summary at peak).
                 o.EnableTraceBasedLogsSampler = false;
             });
+            builder.Services.AddOptions<AzureMonitorOptions>().Configure<IOptions<TelemetryOptions>>((o, telemetry) => o.TracesPerSecond = telemetry.Value.TracesPerSecond);
         }
         else
         {
