@@ -18,6 +18,8 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry;
+using OpenTelemetry.Logs;
 using OpenTelemetry.Trace;
 using Xunit;
 
@@ -381,6 +383,58 @@ public sealed class LogScanTests
         Assert.DoesNotContain(records, r => r.Message.Contains(fault.Text) || r.State.Any(s => s.Contains(fault.Text)) || (r.Exception?.Contains(fault.Text) ?? false));
     }
 
+    /// <summary>Answers the next Cosmos request, once armed, with a 503 whose error message holds <see cref="Text"/>.</summary>
+    private sealed class Busy : Microsoft.Azure.Cosmos.RequestHandler
+    {
+        public string Text { get; } = "busymark" + Guid.NewGuid().ToString("N")[..10];
+        private int armed;
+        public void Arm() => Interlocked.Exchange(ref armed, 1);
+
+        public override Task<Microsoft.Azure.Cosmos.ResponseMessage> SendAsync(Microsoft.Azure.Cosmos.RequestMessage request, CancellationToken cancellationToken)
+            => Interlocked.Exchange(ref armed, 0) == 1
+                ? Task.FromResult(new Microsoft.Azure.Cosmos.ResponseMessage(HttpStatusCode.ServiceUnavailable, request, $"The server answered: {{\"customer\":\"{Text}\"}}"))
+                : base.SendAsync(request, cancellationToken);
+    }
+
+    /// <summary>What an exporter of log records receives (added after the app's own processors, as UseAzureMonitor's is).</summary>
+    private sealed class Exported : BaseProcessor<LogRecord>
+    {
+        public ConcurrentQueue<(string? Category, string Text)> Records { get; } = new();
+
+        public override void OnEnd(LogRecord data)
+            => Records.Enqueue((data.CategoryName,
+                $"{data.FormattedMessage} {data.Body} {string.Join(";", (data.Attributes ?? []).Select(a => $"{a.Key}={a.Value}"))} {data.Exception}"));
+    }
+
+    /// <summary>
+    /// In Azure the distro forwards the Azure SDKs' event sources to ILogger at Warning, and the Cosmos SDK writes its whole
+    /// diagnostics JSON (the server's answer, request URIs) to one of them for every failed call: the record reaches the
+    /// exporter, emptied by CosmosDiagnosticsRedaction.
+    /// </summary>
+    [Fact]
+    public async Task In_Azure_a_failed_Cosmos_call_reaches_the_exporter_without_the_servers_answer()
+    {
+        var exported = new Exported();
+        var busy = new Busy();
+        await using var app = await TestApp.StartAsync(customize: b =>
+        {
+            // Exporting as in Azure (the forwarder is the distro's), to an address where nothing listens, storing nothing.
+            b.UseSetting("APPLICATIONINSIGHTS_CONNECTION_STRING", "InstrumentationKey=00000000-0000-4000-8000-000000000000;IngestionEndpoint=http://127.0.0.1:9/");
+            b.UseSetting("AzureMonitor:DisableOfflineStorage", "true");
+            b.ConfigureServices(s => s.AddSingleton<Microsoft.Azure.Cosmos.RequestHandler>(busy)
+                .ConfigureOpenTelemetryLoggerProvider(l => l.AddProcessor(exported)));
+        });
+        var customer = app.Customer(Api.NewId("c"));
+        await (await customer.GetAsync("/api/me/coupons")).AssertStatusAsync(HttpStatusCode.OK);
+        busy.Arm();
+        Assert.False((await customer.GetAsync("/api/me/coupons")).IsSuccessStatusCode);
+
+        var records = exported.Records.ToList();
+        var diagnostics = Assert.Single(records, r => r.Category == CosmosDiagnosticsRedaction.Category); // the SDK wrote it
+        Assert.Contains(CosmosDiagnosticsRedaction.Redacted, diagnostics.Text);
+        Assert.DoesNotContain(records, r => r.Text.Contains(busy.Text, StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task In_Azure_the_frameworks_log_only_warnings_and_a_LogLevel_setting_overrides_a_default()
     {
@@ -388,11 +442,14 @@ public sealed class LogScanTests
         await using (var app = await TestApp.StartAsync())
         {
             foreach (var category in new[] { "Microsoft.AspNetCore.Hosting.Diagnostics", "System.Net.Http.HttpClient.provider-webhooks.LogicalHandler",
-                         "Azure.Core", "Azure.Identity", "Polly" })
+                         "Azure.Core", "Azure.Identity" })
             {
                 Assert.False(Enabled(app, category, LogLevel.Information), category);
                 Assert.True(Enabled(app, category, LogLevel.Warning), category);
             }
+            // Polly's retry warnings carry the exception's message: errors only (the webhook metric counts failures).
+            Assert.False(Enabled(app, "Polly", LogLevel.Warning));
+            Assert.True(Enabled(app, "Polly", LogLevel.Error));
             Assert.True(Enabled(app, typeof(LogEvents).FullName!, LogLevel.Information)); // our own: the invocation summaries
         }
         await using (var app = await TestApp.StartAsync(customize: b => b.UseSetting("Logging:LogLevel:System.Net.Http", "Information")))

@@ -21,8 +21,10 @@ public static class LogLevels
         ["Logging:LogLevel:System.Net.Http"] = "Warning",
         // The Azure SDKs' event sources as the distro forwards them: one line per storage request (URLs and headers redacted).
         ["Logging:LogLevel:Azure"] = "Warning",
-        // The webhook resilience pipeline: each attempt at Debug/Information; retries and give-ups are warnings.
-        ["Logging:LogLevel:Polly"] = "Warning",
+        // The webhook resilience pipeline: each attempt at Debug/Information, retries at Warning with the exception's
+        // message (an address refused names the host's addresses). A call that fails after its retries is counted by
+        // marketing.webhook.duration and recorded on the notification; Polly's own errors still come through.
+        ["Logging:LogLevel:Polly"] = "Error",
     };
 
     /// <summary>Puts <see cref="Defaults"/> under every other configuration source.</summary>

@@ -4,6 +4,7 @@ using Azure.Monitor.OpenTelemetry.AspNetCore;
 using Marketing.Functions.Hosting;
 using Microsoft.Extensions.Options;
 using OpenTelemetry;
+using OpenTelemetry.Logs;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
@@ -90,6 +91,8 @@ public static class TelemetryModule
         AppContext.SetSwitch("Azure.Experimental.EnableActivitySource", true);
         var otel = builder.Services.AddOpenTelemetry()
             .WithTracing(tracing => tracing.AddSource(CosmosSource).AddProcessor(new CosmosErrorRedaction()))
+            // Before any exporter (UseAzureMonitor's, added below): processors run in the order they are added.
+            .WithLogging(logging => logging.AddProcessor(new CosmosDiagnosticsRedaction()))
             .WithMetrics(metrics => metrics.AddMeter(Metrics.MeterName));
         if (console)
             otel.WithTracing(tracing => tracing.AddConsoleExporter()).WithMetrics(metrics => metrics.AddConsoleExporter());
