@@ -187,6 +187,11 @@ param alertTimerFailuresWindow string = 'PT1H'
 @description('Alert when a timer\'s last run left work that has been due for more than this many seconds.')
 param alertTimerBacklogAgeSeconds int = 3600
 
+@minValue(15)
+@maxValue(300)
+@description('Alert when a timer function has reported no run for more than this many minutes; must exceed the slowest timer schedule (ReconcileStock, every 10 minutes by default). At most 300: the rule looks 6 hours back.')
+param alertTimerSilentMinutes int = 30
+
 @minValue(60)
 @description('Alert when campaign statistics are more than this many seconds behind (AggregateStats runs every minute).')
 param alertStatsLagSeconds int = 900
@@ -367,6 +372,7 @@ module alerts 'modules/alerts.bicep' = {
     tags: tags
     suffix: resourceToken
     appInsightsName: monitoring.outputs.appInsightsName
+    logAnalyticsName: monitoring.outputs.logAnalyticsName
     serviceBusNamespaceName: serviceBus.outputs.name
     orderEventsQueueName: serviceBus.outputs.queueName
     notificationsQueueName: serviceBus.outputs.notificationsQueueName
@@ -383,6 +389,7 @@ module alerts 'modules/alerts.bicep' = {
     alertTimerFailuresInARow: alertTimerFailuresInARow
     alertTimerFailuresWindow: alertTimerFailuresWindow
     alertTimerBacklogAgeSeconds: alertTimerBacklogAgeSeconds
+    alertTimerSilentMinutes: alertTimerSilentMinutes
     alertStatsLagSeconds: alertStatsLagSeconds
     alertWebhookFailurePercent: alertWebhookFailurePercent
     alertWebhookMinCalls: alertWebhookMinCalls

@@ -8,6 +8,8 @@ param tags object
 @description('Appended to every rule name (the deployment\'s resource token): rule names are unique per resource group.')
 param suffix string
 param appInsightsName string
+@description('The Log Analytics workspace behind Application Insights: the rules\' queries read its tables.')
+param logAnalyticsName string
 param serviceBusNamespaceName string
 param orderEventsQueueName string
 param notificationsQueueName string
@@ -29,6 +31,7 @@ param alertCosmosWindow string
 param alertTimerFailuresInARow int
 param alertTimerFailuresWindow string
 param alertTimerBacklogAgeSeconds int
+param alertTimerSilentMinutes int
 param alertStatsLagSeconds int
 param alertWebhookFailurePercent int
 param alertWebhookMinCalls int
@@ -36,10 +39,16 @@ param alertWebhookWindow string
 
 // Reader: enough to query the Application Insights resource's logs (Microsoft.Insights/components/query/read).
 var reader = 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
+// Log Analytics Reader: query the workspace the component's data is stored in (workspaces/query/read).
+var logAnalyticsReader = '73c42c96-874c-492b-b04d-ab87d138a893'
 var evaluationFrequency = 'PT5M'
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
+}
+
+resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' existing = {
+  name: logAnalyticsName
 }
 
 resource serviceBus 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' existing = {
@@ -150,6 +159,22 @@ customMetrics
 | project function, backlogAgeSeconds = valueSum
 '''
 
+// Minutes since each timer function last reported a run, whatever its outcome: a timer the host stopped calling
+// (disabled, a schedule setting broken, the app stopped) reports nothing, so timer-failing and timer-backlog stay
+// quiet. The list is every function mapped with MapTimerFunction (the tests check it): a timer with no run in the
+// rule's 6-hour window has no row in customMetrics, and the left outer join keeps it, as silent for the whole window.
+// One threshold for all: it must exceed the slowest schedule (ReconcileStock, every 10 minutes by default).
+var timerSilentQuery = '''
+let timers = datatable(function: string) ["ExpireCoupons", "ReleaseCommissions", "SendReminders", "AggregateStats", "ReconcileStock", "AuditRepair"];
+timers
+| join kind=leftouter (
+    customMetrics
+    | where name == "marketing.timer.runs"
+    | summarize lastRun = max(timestamp) by function = tostring(customDimensions["function"])
+  ) on function
+| project function, silentMinutes = coalesce(datetime_diff("minute", now(), lastRun), 360)
+'''
+
 // Each report says "lag seconds at this instant"; lag now = reported lag + time since the report, and the smallest
 // of those is the lag of the newest statistics. No report in the hour (AggregateStats not running) counts as an hour.
 var statsLagQuery = '''
@@ -215,6 +240,17 @@ var logRules = [
     dimensions: [{ name: 'function', operator: 'Include', values: ['*'] }]
   }
   {
+    rule: 'timer-silent'
+    description: 'A timer function reported no run for more than ${alertTimerSilentMinutes} minutes'
+    severity: 2
+    window: 'PT6H'
+    query: timerSilentQuery
+    measure: 'silentMinutes'
+    operator: 'GreaterThan'
+    threshold: alertTimerSilentMinutes
+    dimensions: [{ name: 'function', operator: 'Include', values: ['*'] }]
+  }
+  {
     rule: 'stats-lag'
     description: 'Campaign statistics more than ${alertStatsLagSeconds} s behind'
     severity: 3
@@ -238,14 +274,49 @@ var logRules = [
   }
 ]
 
-// A system-assigned identity with Reader on Application Insights runs each query: without one a log rule queries
-// with the rights of whoever last saved it, which a pipeline or a departed engineer may lose.
+// One user-assigned identity runs every log rule's query: without one a rule queries with the rights of whoever last
+// saved it, which a pipeline or a departed engineer may lose. Not a system-assigned identity per rule: a rule deleted
+// and recreated would get a new principal, and its role assignment (named after the rule) could not be updated to it
+// (RoleAssignmentUpdateNotPermitted); this identity and its two assignments outlive any rule.
+resource alertsIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: 'id-alerts-${suffix}'
+  location: location
+  tags: tags
+}
+
+// A log rule's managed identity needs read access to every workspace its query touches, not only to the resource it
+// is scoped to (Azure Monitor, "Create a log alert rule"): Reader on the component and Log Analytics Reader on its
+// workspace, so the queries run whatever the workspace's access mode.
+resource alertsReadInsights 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appInsights.id, alertsIdentity.id, reader)
+  scope: appInsights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', reader)
+    principalId: alertsIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource alertsReadWorkspace 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(workspace.id, alertsIdentity.id, logAnalyticsReader)
+  scope: workspace
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', logAnalyticsReader)
+    principalId: alertsIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// After the role assignments: Azure runs a rule's query with its identity when the rule is saved.
 resource logAlerts 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for r in logRules: {
   name: '${r.rule}-${suffix}'
   location: location
   tags: tags
   kind: 'LogAlert'
-  identity: { type: 'SystemAssigned' }
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${alertsIdentity.id}': {} }
+  }
   properties: {
     displayName: r.rule
     description: '${r.description} (docs/operations.md, runbook "${r.rule}").'
@@ -270,16 +341,7 @@ resource logAlerts 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for r 
     }
     actions: actions
   }
-}]
-
-resource logAlertsRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (r, i) in logRules: {
-  name: guid(appInsights.id, r.rule, reader)
-  scope: appInsights
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', reader)
-    principalId: logAlerts[i].identity.principalId
-    principalType: 'ServicePrincipal'
-  }
+  dependsOn: [alertsReadInsights, alertsReadWorkspace]
 }]
 
 output actionGroupId string = onCall.id

@@ -14,7 +14,9 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   properties: {
     sku: { name: 'PerGB2018' }
     retentionInDays: 30
-    features: { disableLocalAuth: true }
+    // Resource-context queries (scoped to the Application Insights component, as the alert rules and the workbook are)
+    // are authorized by the permissions on the component, not the workspace's access mode.
+    features: { disableLocalAuth: true, enableLogAccessUsingOnlyResourcePermissions: true }
   }
 }
 
@@ -41,5 +43,6 @@ resource publisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 }
 
 output appInsightsName string = appInsights.name
+output logAnalyticsName string = workspace.name
 // Not a secret: it identifies the resource; ingestion is authorized by the identity (local auth is off).
 output appInsightsConnectionString string = appInsights.properties.ConnectionString

@@ -20,6 +20,8 @@ resource operations 'Microsoft.Insights/workbooks@2023-06-01' = {
     displayName: 'Marketing platform: operations'
     category: 'workbook'
     sourceId: appInsights.id
-    serializedData: loadTextContent('../workbook.json')
+    // The component as the queries' resource wherever the workbook is opened (Azure Monitor > Workbooks, a link): without
+    // it only the component's own Workbooks blade gives them one. Not in workbook.json, which names no deployment.
+    serializedData: string(union(loadJsonContent('../workbook.json'), { fallbackResourceIds: [appInsights.id] }))
   }
 }

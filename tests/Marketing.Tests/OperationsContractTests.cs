@@ -31,6 +31,7 @@ public sealed partial class OperationsContractTests
         ("cosmos-throttling", LogAlert, "alertCosmosThrottledPercent", 1, "alertCosmosWindow", "PT15M"),
         ("timer-failing", LogAlert, "alertTimerFailuresInARow", 2, "alertTimerFailuresWindow", "PT1H"),
         ("timer-backlog", LogAlert, "alertTimerBacklogAgeSeconds", 3600, null, null),
+        ("timer-silent", LogAlert, "alertTimerSilentMinutes", 30, null, null),
         ("stats-lag", LogAlert, "alertStatsLagSeconds", 900, null, null),
         ("webhook-failures", LogAlert, "alertWebhookFailurePercent", 20, "alertWebhookWindow", "PT30M"),
     ];
@@ -117,26 +118,109 @@ public sealed partial class OperationsContractTests
     }
 
     [Fact]
-    public void Log_rules_query_Application_Insights_with_their_own_identity_which_may_read_it()
+    public void Log_rules_query_Application_Insights_with_the_alerts_identity_which_may_read_the_component_and_its_workspace()
     {
         var infra = Compiled.Value.Template;
-        var insights = "/providers/Microsoft.Insights/components/<monitoring.outputs.appInsightsName>";
-        var readers = infra.OfType("Microsoft.Authorization/roleAssignments")
-            .Where(a => a.Text("properties.roleDefinitionId")?.EndsWith("/acdd72a7-3385-48ef-bd42-f606fba81ae7", StringComparison.Ordinal) == true)
-            .ToList();
+        Assert.Empty(LogReadViolations(infra));
         foreach (var rule in infra.OfType(LogAlert))
-        {
-            Assert.Equal("SystemAssigned", rule.Text("identity.type"));
-            Assert.EndsWith(insights, (rule.At("properties.scopes") as JsonArray)!.Single()!.GetValue<string>());
             Assert.Equal("Maximum", (string?)(rule.At("properties.criteria.allOf") as JsonArray)!.Single()!["timeAggregation"]);
-            // The assignment's principal is the rule's identity: a reference() to the rule (resolved by ARM at deployment,
-            // left as written here), which is why the assignment waits for the rule.
-            Assert.Single(readers, a => (a.At("dependsOn") as JsonArray ?? []).Any(d => ((string?)d)?.EndsWith("/scheduledQueryRules/" + rule.Name, StringComparison.Ordinal) == true)
-                && a.Text("properties.principalId")!.Contains("'Microsoft.Insights/scheduledQueryRules'", StringComparison.Ordinal)
-                && a.Text("properties.principalId")!.EndsWith(".identity.principalId]", StringComparison.Ordinal));
-        }
-        Assert.Equal(infra.OfType(LogAlert).Count(), readers.Count);
+        // The workspace the alerts module is given is the one monitoring.bicep declares.
+        Assert.Contains("output logAnalyticsName string = workspace.name", File.ReadAllText(Path.Combine(Infra, "modules", "monitoring.bicep")));
     }
+
+    /// <summary>Damage to a copy of infra/ that must make <see cref="LogReadViolations"/> complain, and what it must say.</summary>
+    public static readonly TheoryData<string, string, string, string> LogReadDamages = new()
+    {
+        { "modules/alerts.bicep", "resource alertsReadWorkspace 'Microsoft.Authorization/roleAssignments@2022-04-01' = {", "resource alertsReadWorkspace 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (false) {", "no Log Analytics Reader on the workspace" },
+        { "modules/alerts.bicep", "resource alertsReadInsights 'Microsoft.Authorization/roleAssignments@2022-04-01' = {", "resource alertsReadInsights 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (false) {", "no Reader on the component" },
+        { "modules/alerts.bicep", "type: 'UserAssigned'", "type: 'SystemAssigned, UserAssigned'", "identity type" },
+        { "modules/monitoring.bicep", ", enableLogAccessUsingOnlyResourcePermissions: true", "", "enableLogAccessUsingOnlyResourcePermissions" },
+    };
+
+    [Theory]
+    [MemberData(nameof(LogReadDamages))]
+    public void A_log_rule_identity_missing_a_read_is_caught(string file, string find, string replace, string expected)
+    {
+        using var copy = InfraCopy.Of(Infra);
+        copy.Edit(file, find, replace);
+        // Not Compile: the damage may earn a warning (a condition always false), and the contract must catch it anyway.
+        var build = Bicep.Build(copy.File("main.bicep"));
+        Assert.True(build.ExitCode == 0, build.ToString());
+        var violations = LogReadViolations(InfraContract.Read(copy.Dir, build.Output).Template);
+        Assert.True(violations.Any(v => v.Contains(expected, StringComparison.Ordinal)), $"expected \"{expected}\" among [{string.Join("; ", violations)}]");
+    }
+
+    /// <summary>
+    /// What keeps a log rule from reading its data: every rule must run as the one id-alerts-* identity, which holds
+    /// Reader on the Application Insights component and Log Analytics Reader on its workspace, and the workspace lets a
+    /// query scoped to the component be authorized by the component's permissions.
+    /// </summary>
+    public static List<string> LogReadViolations(ArmDeployment infra)
+    {
+        const string reader = "/acdd72a7-3385-48ef-bd42-f606fba81ae7", logAnalyticsReader = "/73c42c96-874c-492b-b04d-ab87d138a893";
+        const string insights = "/providers/Microsoft.Insights/components/<monitoring.outputs.appInsightsName>";
+        const string workspace = "/providers/Microsoft.OperationalInsights/workspaces/<monitoring.outputs.logAnalyticsName>";
+        var violations = new List<string>();
+        var identities = infra.OfType("Microsoft.ManagedIdentity/userAssignedIdentities").Where(i => i.Name.StartsWith("id-alerts-", StringComparison.Ordinal)).ToList();
+        if (identities.Count != 1) return [$"{identities.Count} id-alerts-* identities, not one"];
+        var identityId = "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/" + identities[0].Name;
+
+        var rules = infra.OfType(LogAlert).ToList();
+        if (rules.Count == 0) violations.Add("no log rule");
+        foreach (var rule in rules)
+        {
+            if (rule.Text("identity.type") != "UserAssigned") violations.Add($"{rule.Name}: identity type {rule.Text("identity.type")}, not UserAssigned");
+            var assigned = (rule.At("identity.userAssignedIdentities") as JsonObject)?.Select(p => p.Key).ToList() ?? [];
+            if (assigned.Count != 1 || !assigned[0].EndsWith(identityId, StringComparison.Ordinal))
+                violations.Add($"{rule.Name}: runs as [{string.Join(", ", assigned)}], not {identityId}");
+            if ((rule.At("properties.scopes") as JsonArray)?.SingleOrDefault()?.GetValue<string>().EndsWith(insights, StringComparison.Ordinal) != true)
+                violations.Add($"{rule.Name}: not scoped to the Application Insights component");
+        }
+
+        // The assignments' principal is the identity's: a reference() to it (resolved by ARM at deployment, left as
+        // written here), which is why an assignment waits for the identity.
+        var held = infra.OfType("Microsoft.Authorization/roleAssignments")
+            .Where(a => a.Text("properties.principalId") is { } p && p.StartsWith("[reference(", StringComparison.Ordinal)
+                && p.Contains("'Microsoft.ManagedIdentity/userAssignedIdentities'", StringComparison.Ordinal) && p.Contains("'id-alerts-", StringComparison.Ordinal)
+                && p.EndsWith(".principalId]", StringComparison.Ordinal))
+            .Select(a => (Scope: a.Text("scope") ?? "", Role: a.Text("properties.roleDefinitionId") ?? ""))
+            .ToList();
+        if (held.Count(h => h.Scope.EndsWith(insights, StringComparison.Ordinal) && h.Role.EndsWith(reader, StringComparison.Ordinal)) != 1)
+            violations.Add("the alerts identity has no Reader on the component");
+        if (held.Count(h => h.Scope.EndsWith(workspace, StringComparison.Ordinal) && h.Role.EndsWith(logAnalyticsReader, StringComparison.Ordinal)) != 1)
+            violations.Add("the alerts identity has no Log Analytics Reader on the workspace");
+        if (held.Count != 2) violations.Add($"the alerts identity holds {held.Count} roles, not 2: [{string.Join("; ", held)}]");
+
+        var workspaces = infra.OfType("Microsoft.OperationalInsights/workspaces").ToList();
+        if (workspaces.Count != 1 || workspaces[0].At("properties.features.enableLogAccessUsingOnlyResourcePermissions") is not JsonValue flag
+            || !flag.TryGetValue<bool>(out var on) || !on)
+            violations.Add("the workspace does not set enableLogAccessUsingOnlyResourcePermissions");
+        return violations;
+    }
+
+    [Fact]
+    public void The_silent_timer_rule_lists_every_timer_function_and_looks_back_further_than_its_threshold_may_go()
+    {
+        var rule = Rule(Compiled.Value.Template, "timer-silent", LogAlert);
+        var query = (string)(rule.At("properties.criteria.allOf") as JsonArray)!.Single()!["query"]!;
+        var listed = TimerList().Match(query);
+        Assert.True(listed.Success, query);
+        // The timer functions: the features mapped with MapTimerFunction, each with its schedule setting.
+        var timers = typeof(Marketing.Functions.Hosting.Platform).Assembly.GetTypes()
+            .Where(t => t.GetField("ScheduleSetting", BindingFlags.Public | BindingFlags.Static) is { IsLiteral: true })
+            .Select(t => (string)t.GetField("FunctionName", BindingFlags.Public | BindingFlags.Static)!.GetRawConstantValue()!)
+            .Order().ToList();
+        Assert.NotEmpty(timers);
+        Assert.Equal(timers, listed.Groups["name"].Captures.Select(c => c.Value).Order());
+        // A timer with no run in the window counts as silent for the whole window, which the threshold may not exceed.
+        Assert.Equal("PT6H", rule.Text("properties.windowSize"));
+        Assert.Contains(", 360)", query);
+        var declared = JsonNode.Parse(Compiled.Value.Json)!["parameters"]!["alertTimerSilentMinutes"]!;
+        Assert.True((long?)declared["maxValue"] < 360);
+    }
+
+    [GeneratedRegex(@"datatable\(function: string\) \[(?:\s*""(?<name>[A-Za-z]+)"",?)+\s*\]")]
+    private static partial Regex TimerList();
 
     [Fact]
     public void Every_rule_notifies_the_action_group_whose_receivers_are_the_parameters()
@@ -173,8 +257,16 @@ public sealed partial class OperationsContractTests
         Assert.Equal("shared", workbook.Text("kind"));
         Assert.EndsWith("/providers/Microsoft.Insights/components/<monitoring.outputs.appInsightsName>", workbook.Text("properties.sourceId"));
         var deployed = JsonNode.Parse(workbook.Text("properties.serializedData")!)!;
-        var file = JsonNode.Parse(File.ReadAllText(Path.Combine(Infra, "workbook.json")))!;
-        Assert.True(JsonNode.DeepEquals(file, deployed), "the workbook deployed is not infra/workbook.json");
+        // The JSON in infra/ plus the component as the queries' resource wherever the workbook is opened.
+        var fallback = Assert.Single(deployed["fallbackResourceIds"]!.AsArray())!.GetValue<string>();
+        Assert.EndsWith("/providers/Microsoft.Insights/components/<monitoring.outputs.appInsightsName>", fallback);
+        // The file names no deployment's resource (the portal's Advanced Editor writes an empty list).
+        var file = JsonNode.Parse(File.ReadAllText(Path.Combine(Infra, "workbook.json")))!.AsObject();
+        Assert.Empty(file["fallbackResourceIds"]?.AsArray() ?? []);
+        file.Remove("fallbackResourceIds");
+        var asInInfra = deployed.DeepClone().AsObject();
+        asInInfra.Remove("fallbackResourceIds");
+        Assert.True(JsonNode.DeepEquals(file, asInInfra), "the workbook deployed is not infra/workbook.json");
         Assert.Equal("Notebook/1.0", (string?)deployed["version"]);
 
         var queries = WorkbookQueries(deployed);
