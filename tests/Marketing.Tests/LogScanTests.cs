@@ -344,17 +344,24 @@ public sealed class LogScanTests
         Assert.Equal(HttpStatusCode.OK, (await Storage.GetAsync((string)csvLink["url"]!)).StatusCode);
     }
 
-    /// <summary>Once armed, fails the next Cosmos request with an exception whose message holds <see cref="Text"/> (as a server's answer can).</summary>
-    private sealed class Fault : Microsoft.Azure.Cosmos.RequestHandler
+    /// <summary>
+    /// Once armed, fails the next Cosmos request with a message holding <see cref="Text"/> (as a server's answer can): a
+    /// thrown exception, or with <paramref name="answer"/> a response of that status.
+    /// </summary>
+    private sealed class Fault(HttpStatusCode? answer = null) : Microsoft.Azure.Cosmos.RequestHandler
     {
         public string Text { get; } = "faultmark" + Guid.NewGuid().ToString("N")[..10];
         private int armed;
         public void Arm() => Interlocked.Exchange(ref armed, 1);
 
         public override Task<Microsoft.Azure.Cosmos.ResponseMessage> SendAsync(Microsoft.Azure.Cosmos.RequestMessage request, CancellationToken cancellationToken)
-            => Interlocked.Exchange(ref armed, 0) == 1
-                ? throw new InvalidOperationException($"The server answered: {{\"customer\":\"{Text}\"}}")
-                : base.SendAsync(request, cancellationToken);
+        {
+            if (Interlocked.Exchange(ref armed, 0) == 0) return base.SendAsync(request, cancellationToken);
+            var message = $"The server answered: {{\"customer\":\"{Text}\"}}";
+            return answer is { } status
+                ? Task.FromResult(new Microsoft.Azure.Cosmos.ResponseMessage(status, request, message))
+                : throw new InvalidOperationException(message);
+        }
     }
 
     [Fact]
@@ -383,19 +390,6 @@ public sealed class LogScanTests
         Assert.DoesNotContain(records, r => r.Message.Contains(fault.Text) || r.State.Any(s => s.Contains(fault.Text)) || (r.Exception?.Contains(fault.Text) ?? false));
     }
 
-    /// <summary>Answers the next Cosmos request, once armed, with a 503 whose error message holds <see cref="Text"/>.</summary>
-    private sealed class Busy : Microsoft.Azure.Cosmos.RequestHandler
-    {
-        public string Text { get; } = "busymark" + Guid.NewGuid().ToString("N")[..10];
-        private int armed;
-        public void Arm() => Interlocked.Exchange(ref armed, 1);
-
-        public override Task<Microsoft.Azure.Cosmos.ResponseMessage> SendAsync(Microsoft.Azure.Cosmos.RequestMessage request, CancellationToken cancellationToken)
-            => Interlocked.Exchange(ref armed, 0) == 1
-                ? Task.FromResult(new Microsoft.Azure.Cosmos.ResponseMessage(HttpStatusCode.ServiceUnavailable, request, $"The server answered: {{\"customer\":\"{Text}\"}}"))
-                : base.SendAsync(request, cancellationToken);
-    }
-
     /// <summary>What an exporter of log records receives (added after the app's own processors, as UseAzureMonitor's is).</summary>
     private sealed class Exported : BaseProcessor<LogRecord>
     {
@@ -415,7 +409,7 @@ public sealed class LogScanTests
     public async Task In_Azure_a_failed_Cosmos_call_reaches_the_exporter_without_the_servers_answer()
     {
         var exported = new Exported();
-        var busy = new Busy();
+        var busy = new Fault(HttpStatusCode.ServiceUnavailable);
         await using var app = await TestApp.StartAsync(customize: b =>
         {
             // Exporting as in Azure (the forwarder is the distro's), to an address where nothing listens, storing nothing.
