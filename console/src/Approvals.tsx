@@ -1,6 +1,7 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useState } from 'react';
 import type { Key, Language, Translate } from './i18n';
-import { ApiError, failedRead, getJson, postJson, type Session } from './session';
+import { ApiError, postJson, type Session } from './session';
+import { usePagedList } from './paging';
 import { count, instant, money } from './format';
 
 // GET /api/approvals?status=pending (Approvals/ListApprovals.cs, docs/approvals.md): what waits for the signed-in
@@ -26,28 +27,8 @@ type Decision = 'approve' | 'reject' | 'return';
 type Props = { session: Session; t: Translate; locale: Language; onUnauthorized: () => void };
 
 export function Approvals({ session, t, locale, onUnauthorized }: Props) {
-  const [items, setItems] = useState<ApprovalItem[] | null>(null);
-  const [next, setNext] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { items, setItems, next, more, error } = usePagedList<ApprovalItem, ApprovalPage>(session, '/api/approvals?status=pending', onUnauthorized);
   const [done, setDone] = useState<string | null>(null);
-
-  const load = useCallback((token: string | null, signal?: AbortSignal) => {
-    const query = new URLSearchParams({ status: 'pending' });
-    if (token) query.set('continuationToken', token);
-    setError(null);
-    getJson<ApprovalPage>(session, `/api/approvals?${query}`, signal)
-      .then((page) => {
-        setItems((shown) => (token && shown ? [...shown, ...page.items] : page.items));
-        setNext(page.continuationToken ?? null);
-      })
-      .catch(failedRead(signal, onUnauthorized, setError));
-  }, [session, onUnauthorized]);
-
-  useEffect(() => {
-    const abort = new AbortController();
-    load(null, abort.signal);
-    return () => abort.abort();
-  }, [load]);
 
   const decided = (item: ApprovalItem, decision: Decision) => {
     setItems((shown) => shown?.filter((i) => !(i.kind === item.kind && i.id === item.id)) ?? null);
@@ -70,7 +51,7 @@ export function Approvals({ session, t, locale, onUnauthorized }: Props) {
           ))}
         </ul>
       )}
-      {next && <button type="button" onClick={() => load(next)}>{t('loadMore')}</button>}
+      {next && <button type="button" onClick={more}>{t('loadMore')}</button>}
     </div>
   );
 }

@@ -1,7 +1,8 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useState } from 'react';
 import type { Key } from './i18n';
 import type { PageProps } from './App';
-import { failedRead, getJson, hasRole } from './session';
+import { hasRole } from './session';
+import { usePagedList } from './paging';
 import { count, instant, money } from './format';
 
 // GET /api/campaigns?status=&limit=&continuationToken= (Campaigns/GetCampaigns.cs, docs/api.md): a page of the catalog.
@@ -23,6 +24,9 @@ export const statuses = ['draft', 'submitted', 'approved', 'published', 'paused'
 // Small pages: the list is read by a person, and "load more" costs one more query only when they ask.
 const pageSize = 20;
 
+/** Each card shows its budget as of the page's reading. */
+const withBudgetsAsOf = (page: CampaignPage): CampaignItem[] => page.items.map((c) => ({ ...c, budgetsAsOf: page.budgetsAsOf ?? null }));
+
 export function Campaigns({ session, t, locale, onUnauthorized, navigate }: PageProps) {
   const [status, setStatus] = useState('');
   // The name searched for (applied on submit, not on every key), and the claim-end window of "ending within 7 days",
@@ -30,35 +34,11 @@ export function Campaigns({ session, t, locale, onUnauthorized, navigate }: Page
   const [name, setName] = useState('');
   const [typed, setTyped] = useState('');
   const [ending, setEnding] = useState<{ from: string; before: string } | null>(null);
-  const [items, setItems] = useState<CampaignItem[] | null>(null);
-  const [next, setNext] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  const load = useCallback((token: string | null, signal?: AbortSignal) => {
-    const query = new URLSearchParams({ limit: String(pageSize) });
-    if (status) query.set('status', status);
-    if (name) query.set('name', name);
-    if (ending) { query.set('claimEndsFrom', ending.from); query.set('claimEndsBefore', ending.before); }
-    if (token) query.set('continuationToken', token);
-    setBusy(true);
-    setError(null);
-    getJson<CampaignPage>(session, `/api/campaigns?${query}`, signal)
-      .then((page) => {
-        const items = page.items.map((c) => ({ ...c, budgetsAsOf: page.budgetsAsOf ?? null }));
-        setItems((shown) => (token && shown ? [...shown, ...items] : items));
-        setNext(page.continuationToken ?? null);
-      })
-      .catch(failedRead(signal, onUnauthorized, setError))
-      .finally(() => { if (!signal?.aborted) setBusy(false); });
-  }, [session, status, name, ending, onUnauthorized]);
-
-  useEffect(() => {
-    const abort = new AbortController();
-    setItems(null);
-    load(null, abort.signal);
-    return () => abort.abort();
-  }, [load]);
+  const query = new URLSearchParams({ limit: String(pageSize) });
+  if (status) query.set('status', status);
+  if (name) query.set('name', name);
+  if (ending) { query.set('claimEndsFrom', ending.from); query.set('claimEndsBefore', ending.before); }
+  const { items, next, more, error, busy } = usePagedList<CampaignItem, CampaignPage>(session, `/api/campaigns?${query}`, onUnauthorized, withBudgetsAsOf);
 
   return (
     <div className="campaigns" aria-busy={busy}>
@@ -122,7 +102,7 @@ export function Campaigns({ session, t, locale, onUnauthorized, navigate }: Page
           <p role="status">{t('shownCount', { count: count(items.length, locale) })}</p>
         </>
       )}
-      {next && <button type="button" disabled={busy} onClick={() => load(next)}>{t('loadMore')}</button>}
+      {next && <button type="button" disabled={busy} onClick={more}>{t('loadMore')}</button>}
     </div>
   );
 }

@@ -1,7 +1,8 @@
 import { cloneElement, useCallback, useEffect, useState, type FormEvent, type MouseEvent as ReactMouseEvent, type ReactElement } from 'react';
 import type { PageProps } from './App';
 import type { Key, Language, Translate } from './i18n';
-import { ApiError, consoleConfig, type ConsoleConfig, failedRead, getJson, hasRole, send, type Session } from './session';
+import { ApiError, consoleConfig, type ConsoleConfig, getJson, hasRole, send, type Session } from './session';
+import { usePagedList } from './paging';
 import { count, instant, money } from './format';
 
 // /console/commissions[/rules | /payouts | /payouts/<batch id> | /quarantine] (docs/console.md, "Commissions"): the
@@ -260,26 +261,7 @@ interface BatchView extends Omit<BatchSummary, 'lines' | 'total'> { total: numbe
 type Follow = (href: string) => (event: ReactMouseEvent) => void;
 
 function Payouts({ session, t, locale, onUnauthorized, navigate, config, operates, follow }: SectionProps & { operates: boolean; follow: Follow }) {
-  const [batches, setBatches] = useState<BatchSummary[] | null>(null);
-  const [next, setNext] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
-  const load = useCallback((token: string | null, signal?: AbortSignal) => {
-    const query = new URLSearchParams({ limit: '20' });
-    if (token) query.set('continuationToken', token);
-    setError(null);
-    getJson<BatchPage>(session, `/api/payouts?${query}`, signal)
-      .then((page) => {
-        setBatches((shown) => (token && shown ? [...shown, ...page.items] : page.items));
-        setNext(page.continuationToken);
-      })
-      .catch(failedRead(signal, onUnauthorized, setError));
-  }, [session, onUnauthorized]);
-  useEffect(() => {
-    const abort = new AbortController();
-    load(null, abort.signal);
-    return () => abort.abort();
-  }, [load]);
+  const { items: batches, next, more, error } = usePagedList<BatchSummary, BatchPage>(session, '/api/payouts?limit=20', onUnauthorized);
   const zone = config.timeZone;
 
   return (
@@ -310,7 +292,7 @@ function Payouts({ session, t, locale, onUnauthorized, navigate, config, operate
           })}
         </ul>
       )}
-      {next && <button type="button" onClick={() => load(next)}>{t('loadMore')}</button>}
+      {next && <button type="button" onClick={more}>{t('loadMore')}</button>}
     </section>
   );
 }
